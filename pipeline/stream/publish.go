@@ -1,0 +1,115 @@
+package stream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Msg is one message to publish.
+type Msg struct {
+	Subject string
+	// ID is the Nats-Msg-Id: the source record's own id (event_id), so that a
+	// retried publish, even from another process, is recognised as the same.
+	ID     string
+	Data   []byte
+	Header nats.Header
+}
+
+// PubResult is the outcome of one publish.
+type PubResult struct {
+	Seq       uint64
+	Duplicate bool // JetStream already had this ID: accepted, not an error
+	Err       error
+}
+
+// Publisher publishes to JetStream and waits for the acknowledgements.
+type Publisher struct {
+	js jetstream.JetStream
+	// Timeout bounds the wait for one batch's acknowledgements.
+	Timeout time.Duration
+}
+
+// NewPublisher returns a publisher on js.
+func NewPublisher(js jetstream.JetStream) *Publisher {
+	return &Publisher{js: js, Timeout: 10 * time.Second}
+}
+
+// Publish publishes one message and waits for its acknowledgement.
+func (p *Publisher) Publish(ctx context.Context, m Msg) PubResult {
+	return p.PublishBatch(ctx, []Msg{m})[0]
+}
+
+// PublishBatch publishes msgs asynchronously (pipelined) and waits until every
+// one is acknowledged or failed. Results are in input order. A message whose
+// acknowledgement did not arrive is reported as failed even though JetStream
+// may have stored it: the caller retries with the same ID and the duplicate
+// window makes that harmless.
+func (p *Publisher) PublishBatch(ctx context.Context, msgs []Msg) []PubResult {
+	res := make([]PubResult, len(msgs))
+	futs := make([]jetstream.PubAckFuture, len(msgs))
+	timeout := p.Timeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for i, m := range msgs {
+		nm := &nats.Msg{Subject: m.Subject, Data: m.Data, Header: m.Header}
+		opts := []jetstream.PublishOpt{}
+		if m.ID != "" {
+			opts = append(opts, jetstream.WithMsgID(m.ID))
+		}
+		f, err := p.js.PublishMsgAsync(nm, opts...)
+		if err != nil {
+			res[i].Err = fmt.Errorf("publish %s: %w", m.Subject, err)
+			continue
+		}
+		futs[i] = f
+	}
+	for i, f := range futs {
+		if f == nil {
+			continue
+		}
+		select {
+		case ack := <-f.Ok():
+			res[i] = PubResult{Seq: ack.Sequence, Duplicate: ack.Duplicate}
+		case err := <-f.Err():
+			res[i].Err = fmt.Errorf("publish %s: %w", msgs[i].Subject, err)
+		case <-ctx.Done():
+			res[i].Err = fmt.Errorf("publish %s: no acknowledgement: %w", msgs[i].Subject, ctx.Err())
+		}
+	}
+	return res
+}
+
+// PublishSync publishes one message with a synchronous request, retrying a
+// few times with the same ID on transient errors. For low-rate producers
+// (processors, alerter) where simplicity beats pipelining.
+func (p *Publisher) PublishSync(ctx context.Context, m Msg) (PubResult, error) {
+	nm := &nats.Msg{Subject: m.Subject, Data: m.Data, Header: m.Header}
+	var opts []jetstream.PublishOpt
+	if m.ID != "" {
+		opts = append(opts, jetstream.WithMsgID(m.ID))
+	}
+	delay := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		ack, err := p.js.PublishMsg(ctx, nm, opts...)
+		if err == nil {
+			return PubResult{Seq: ack.Sequence, Duplicate: ack.Duplicate}, nil
+		}
+		if !IsUnavailable(err) || attempt >= 5 || ctx.Err() != nil {
+			return PubResult{Err: err}, fmt.Errorf("publish %s (id %q): %w", m.Subject, m.ID, err)
+		}
+		select {
+		case <-ctx.Done():
+			return PubResult{Err: ctx.Err()}, fmt.Errorf("publish %s: %w", m.Subject, errors.Join(err, ctx.Err()))
+		case <-time.After(delay):
+		}
+		delay *= 2
+	}
+}

@@ -1,0 +1,155 @@
+// Package stream is epiwatch's JetStream wiring: it declares the streams and
+// buckets, publishes with Nats-Msg-Id de-duplication, and consumes with one
+// explicit ack policy (nil → ack; permanent error → term + dead letter;
+// anything else → nak with backoff) so that no handler acks by itself.
+package stream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/epiwatch/epiwatch/schemas"
+)
+
+// Config is the JetStream layout.
+type Config struct {
+	// Replicas per stream (1 for a single server, 3 for a production cluster).
+	Replicas int
+	// DuplicateWindow is how long JetStream remembers a Nats-Msg-Id. It only
+	// makes quick retries free: after it, ClickHouse's replacing tables and the
+	// processor's per-event state still drop a re-sent event.
+	DuplicateWindow time.Duration
+	// EventsMaxBytes bounds the events stream. When it is full, publishes are
+	// refused (Discard: New) and ingest answers 503 with Retry-After: back
+	// pressure instead of silently deleting unread events.
+	EventsMaxBytes int64
+	// EventsMaxAge keeps events for replay (0: forever).
+	EventsMaxAge time.Duration
+}
+
+// DefaultConfig returns the defaults used by `epiwatch run`.
+func DefaultConfig() Config {
+	return Config{Replicas: 1, DuplicateWindow: 2 * time.Minute, EventsMaxBytes: 20 << 30}
+}
+
+// Connect dials NATS with reconnects that never give up, so a NATS restart is
+// an outage that heals, not a crash.
+func Connect(url, name string, opts ...nats.Option) (*nats.Conn, jetstream.JetStream, error) {
+	base := []nats.Option{
+		nats.Name(name),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250 * time.Millisecond),
+		nats.RetryOnFailedConnect(false),
+	}
+	nc, err := nats.Connect(url, append(base, opts...)...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("connect to NATS at %s: %w", url, err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, nil, fmt.Errorf("jetstream context: %w", err)
+	}
+	return nc, js, nil
+}
+
+// StreamConfigs returns every stream epiwatch uses.
+func (c Config) StreamConfigs() []jetstream.StreamConfig {
+	if c.Replicas < 1 {
+		c.Replicas = 1
+	}
+	if c.DuplicateWindow <= 0 {
+		c.DuplicateWindow = 2 * time.Minute
+	}
+	maxBytes := c.EventsMaxBytes
+	if maxBytes == 0 {
+		maxBytes = -1
+	}
+	base := func(name, subject, desc string) jetstream.StreamConfig {
+		return jetstream.StreamConfig{
+			Name:        name,
+			Description: desc,
+			Subjects:    []string{subject + ".>"},
+			Storage:     jetstream.FileStorage,
+			Retention:   jetstream.LimitsPolicy,
+			Discard:     jetstream.DiscardNew,
+			Duplicates:  c.DuplicateWindow,
+			Replicas:    c.Replicas,
+			DenyDelete:  true,
+			DenyPurge:   true,
+			MaxBytes:    -1,
+			MaxMsgs:     -1,
+		}
+	}
+	events := base(schemas.StreamEvents, schemas.SubjectEvents, "validated, pseudonymised surveillance events")
+	events.MaxBytes = maxBytes
+	events.MaxAge = c.EventsMaxAge
+	dlq := base(schemas.StreamDeadLetter, schemas.SubjectDeadLetter, "rejected or unprocessable events with the reason")
+	ind := base(schemas.StreamIndicators, schemas.SubjectIndicators, "versioned per-region daily indicators")
+	dec := base(schemas.StreamDecisions, schemas.SubjectDecisions, "restriction decisions")
+	alerts := base(schemas.StreamAlerts, schemas.SubjectAlerts, "alert delivery records")
+	// Derived streams can be rebuilt by replay; let them age out after a year
+	// and drop the oldest when full instead of stopping the processors.
+	for _, s := range []*jetstream.StreamConfig{&ind, &dec, &alerts} {
+		s.Discard = jetstream.DiscardOld
+		s.MaxAge = 400 * 24 * time.Hour
+	}
+	// The duplicate window can never exceed MaxAge.
+	if events.MaxAge > 0 && events.Duplicates > events.MaxAge {
+		events.Duplicates = events.MaxAge
+	}
+	return []jetstream.StreamConfig{events, dlq, ind, dec, alerts}
+}
+
+// EnsureStreams creates or updates every stream and key-value bucket. It is
+// idempotent and runs at the start of every component.
+func EnsureStreams(ctx context.Context, js jetstream.JetStream, c Config) error {
+	for _, sc := range c.StreamConfigs() {
+		if _, err := js.CreateOrUpdateStream(ctx, sc); err != nil {
+			return fmt.Errorf("create or update stream %s: %w", sc.Name, err)
+		}
+	}
+	for _, b := range []jetstream.KeyValueConfig{
+		{Bucket: schemas.BucketProcessState, Description: "processor checkpoints: state + stream sequence", History: 1, Storage: jetstream.FileStorage, Replicas: max(c.Replicas, 1), MaxValueSize: -1},
+		{Bucket: schemas.BucketLevels, Description: "restriction level per region", History: 10, Storage: jetstream.FileStorage, Replicas: max(c.Replicas, 1)},
+		{Bucket: schemas.BucketAlertClaims, Description: "create-if-absent claims of alert deliveries", History: 1, Storage: jetstream.FileStorage, Replicas: max(c.Replicas, 1)},
+		{Bucket: schemas.BucketEventDigests, Description: "event_id to content digest, to reject a reused event_id", History: 1, Storage: jetstream.FileStorage, Replicas: max(c.Replicas, 1)},
+	} {
+		if _, err := js.CreateOrUpdateKeyValue(ctx, b); err != nil {
+			return fmt.Errorf("create or update key-value bucket %s: %w", b.Bucket, err)
+		}
+	}
+	return nil
+}
+
+// IsUnavailable reports whether err means NATS/JetStream cannot take writes
+// right now (disconnected, no responders, timeout): the caller should answer
+// 503 and ask to retry, not drop the data.
+func IsUnavailable(err error) bool {
+	return errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse) ||
+		errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, nats.ErrConnectionReconnecting) ||
+		errors.Is(err, nats.ErrDisconnected) || errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, jetstream.ErrJetStreamNotEnabled) ||
+		errors.Is(err, jetstream.ErrAsyncPublishTimeout) || errors.Is(err, nats.ErrNoServers)
+}
+
+// IsStreamFull reports whether err is JetStream refusing a publish because the
+// stream reached its limits (Discard: New): back pressure.
+func IsStreamFull(err error) bool {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		// nats-server errors.json: 10077 JSStreamStoreFailedF ("maximum bytes
+		// exceeded", "maximum messages exceeded" under Discard: New), 10023
+		// insufficient resources, 10002 account resource limits exceeded.
+		switch apiErr.ErrorCode {
+		case 10077, 10023, 10002:
+			return true
+		}
+	}
+	return false
+}

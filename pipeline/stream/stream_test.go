@@ -1,0 +1,111 @@
+package stream_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/epiwatch/epiwatch/pipeline/stream"
+	"github.com/epiwatch/epiwatch/pipeline/stream/streamtest"
+	"github.com/epiwatch/epiwatch/schemas"
+)
+
+func TestPublishDeduplicatesByID(t *testing.T) {
+	s := streamtest.New(t)
+	ctx := context.Background()
+	pub := stream.NewPublisher(s.JS)
+	subj := schemas.EventSubject(schemas.TypeCase, "KZ-75")
+	msgs := []stream.Msg{{Subject: subj, ID: "e1", Data: []byte(`1`)}, {Subject: subj, ID: "e2", Data: []byte(`2`)}, {Subject: subj, ID: "e1", Data: []byte(`1`)}}
+	res := pub.PublishBatch(ctx, msgs)
+	for i, r := range res {
+		if r.Err != nil {
+			t.Fatalf("msg %d: %v", i, r.Err)
+		}
+	}
+	if res[0].Duplicate || res[1].Duplicate || !res[2].Duplicate {
+		t.Fatalf("duplicate flags = %v %v %v, want false false true", res[0].Duplicate, res[1].Duplicate, res[2].Duplicate)
+	}
+	info, err := s.JS.Stream(ctx, schemas.StreamEvents)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := info.CachedInfo().State.Msgs; n != 2 {
+		t.Fatalf("stream holds %d messages, want 2", n)
+	}
+}
+
+func TestConsumerAckPolicy(t *testing.T) {
+	s := streamtest.New(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	pub := stream.NewPublisher(s.JS)
+	for i := 0; i < 3; i++ {
+		r := pub.Publish(ctx, stream.Msg{Subject: schemas.EventSubject(schemas.TypeCase, "KZ-75"), ID: fmt.Sprint("e", i), Data: []byte(fmt.Sprint(i))})
+		if r.Err != nil {
+			t.Fatal(r.Err)
+		}
+	}
+	c, err := stream.NewConsumer(ctx, s.JS, stream.ConsumerSpec{
+		Stream: schemas.StreamEvents, Durable: "t", Stage: stream.StageProcess, MaxWait: 100 * time.Millisecond, RetryMin: 10 * time.Millisecond,
+	}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	seen := map[string]int{}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = c.Run(ctx, func(ctx context.Context, m jetstream.Msg) error {
+			mu.Lock()
+			defer mu.Unlock()
+			d := string(m.Data())
+			seen[d]++
+			switch {
+			case d == "1":
+				return stream.Permanent(errors.New("bad input"))
+			case d == "2" && seen[d] == 1:
+				return errors.New("transient")
+			}
+			return nil
+		})
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		info, err := c.Info(ctx)
+		if err == nil && info.NumPending == 0 && info.NumAckPending == 0 {
+			mu.Lock()
+			ok := seen["2"] >= 2
+			mu.Unlock()
+			if ok {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("consumer did not settle: %+v", seen)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	if seen["0"] != 1 || seen["1"] != 1 || seen["2"] != 2 {
+		t.Fatalf("deliveries = %v, want 0:1 1:1 2:2", seen)
+	}
+	// The permanent failure is in the dead-letter stream with its reason.
+	dlq, err := s.JS.Stream(context.Background(), schemas.StreamDeadLetter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := dlq.GetLastMsgForSubject(context.Background(), schemas.DeadLetterSubject(stream.StageProcess, "case"))
+	if err != nil {
+		t.Fatalf("dead letter: %v", err)
+	}
+	if got := m.Header.Get(stream.HdrReason); got != "bad input" || string(m.Data) != "1" {
+		t.Fatalf("dead letter reason %q data %q", got, m.Data)
+	}
+}

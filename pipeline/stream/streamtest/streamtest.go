@@ -1,0 +1,86 @@
+// Package streamtest gives each test its own real, embedded NATS JetStream
+// server (random port, store in t.TempDir), with epiwatch's streams created.
+package streamtest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/epiwatch/epiwatch/pipeline/stream"
+)
+
+// Server is a running test server with a client connection.
+type Server struct {
+	Embedded *stream.Embedded
+	URL      string
+	StoreDir string
+	NC       *nats.Conn
+	JS       jetstream.JetStream
+	cfg      stream.EmbeddedConfig
+	t        testing.TB
+}
+
+// New starts a server, connects, creates the streams and registers cleanup.
+func New(t testing.TB) *Server {
+	t.Helper()
+	cfg := stream.EmbeddedConfig{Listen: "127.0.0.1:0", StoreDir: t.TempDir()}
+	s := &Server{cfg: cfg, StoreDir: cfg.StoreDir, t: t}
+	s.start()
+	t.Cleanup(s.Stop)
+	return s
+}
+
+func (s *Server) start() {
+	s.t.Helper()
+	e, err := stream.StartEmbedded(s.cfg)
+	if err != nil {
+		s.t.Fatalf("start embedded NATS: %v", err)
+	}
+	s.Embedded, s.URL = e, e.ClientURL()
+	// Keep the port across restarts so reconnecting clients find it again.
+	s.cfg.Listen = s.URL[len("nats://"):]
+	nc, js, err := stream.Connect(s.URL, "streamtest")
+	if err != nil {
+		s.t.Fatalf("connect: %v", err)
+	}
+	s.NC, s.JS = nc, js
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := stream.EnsureStreams(ctx, js, stream.DefaultConfig()); err != nil {
+		s.t.Fatalf("ensure streams: %v", err)
+	}
+}
+
+// Stop shuts the server down (idempotent).
+func (s *Server) Stop() {
+	if s.NC != nil {
+		s.NC.Close()
+		s.NC = nil
+	}
+	if s.Embedded != nil {
+		s.Embedded.Shutdown()
+		s.Embedded = nil
+	}
+}
+
+// Restart stops the server and starts it again on the same port and store.
+func (s *Server) Restart() {
+	s.t.Helper()
+	s.Stop()
+	s.start()
+}
+
+// Connect opens an extra client connection (a separate "process").
+func (s *Server) Connect(name string) (*nats.Conn, jetstream.JetStream) {
+	s.t.Helper()
+	nc, js, err := stream.Connect(s.URL, name)
+	if err != nil {
+		s.t.Fatalf("connect %s: %v", name, err)
+	}
+	s.t.Cleanup(nc.Close)
+	return nc, js
+}

@@ -1,0 +1,132 @@
+// Package clickhouse holds epiwatch's ClickHouse DDL as embedded, append-only
+// migration files (NNN_name.sql) and the shipped analyst queries. Every
+// statement must run on ClickHouse 18.16 and on current releases; the compat
+// tests run them on both.
+package clickhouse
+
+import (
+	"embed"
+	"fmt"
+	"io/fs"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+//go:embed *.sql queries/*.sql
+var files embed.FS
+
+// DBPlaceholder stands for the target database in the .sql files; Render
+// replaces it, so one file serves the production database and every test's
+// throw-away one.
+const DBPlaceholder = "{db}"
+
+// Migration is one numbered DDL file.
+type Migration struct {
+	Version int
+	Name    string // file name
+	SQL     string
+}
+
+// Migrations returns the migration files in version order.
+func Migrations() ([]Migration, error) {
+	names, err := fs.Glob(files, "[0-9][0-9][0-9]_*.sql")
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(names)
+	var out []Migration
+	for _, n := range names {
+		v, err := strconv.Atoi(n[:3])
+		if err != nil {
+			return nil, fmt.Errorf("migration %s: bad version prefix", n)
+		}
+		if len(out) > 0 && out[len(out)-1].Version == v {
+			return nil, fmt.Errorf("migration %s: version %d used twice", n, v)
+		}
+		b, _ := files.ReadFile(n)
+		out = append(out, Migration{Version: v, Name: n, SQL: string(b)})
+	}
+	return out, nil
+}
+
+// Query is one shipped analyst query (queries/*.sql).
+type Query struct {
+	Name string
+	SQL  string
+}
+
+// Queries returns the shipped queries, sorted by name.
+func Queries() ([]Query, error) {
+	names, err := fs.Glob(files, "queries/*.sql")
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(names)
+	var out []Query
+	for _, n := range names {
+		b, _ := files.ReadFile(n)
+		out = append(out, Query{Name: path.Base(n), SQL: string(b)})
+	}
+	return out, nil
+}
+
+// Render substitutes the database name for {db}.
+func Render(sql, db string) string { return strings.ReplaceAll(sql, DBPlaceholder, quoteIdent(db)) }
+
+func quoteIdent(s string) string { return "`" + strings.ReplaceAll(s, "`", "``") + "`" }
+
+// Statements splits a file into statements on semicolons outside quotes and
+// comments, dropping comment-only pieces.
+func Statements(sql string) []string {
+	var out []string
+	var b strings.Builder
+	inStr, inLine := byte(0), false
+	flush := func() {
+		s := strings.TrimSpace(b.String())
+		b.Reset()
+		if s != "" && strings.TrimSpace(stripComments(s)) != "" {
+			out = append(out, s)
+		}
+	}
+	for i := 0; i < len(sql); i++ {
+		c := sql[i]
+		switch {
+		case inLine:
+			if c == '\n' {
+				inLine = false
+			}
+		case inStr != 0:
+			if c == '\\' && i+1 < len(sql) {
+				b.WriteByte(c)
+				i++
+				c = sql[i]
+			} else if c == inStr {
+				inStr = 0
+			}
+		case c == '-' && i+1 < len(sql) && sql[i+1] == '-':
+			inLine = true
+		case c == '\'' || c == '"' || c == '`':
+			inStr = c
+		case c == ';':
+			flush()
+			continue
+		}
+		b.WriteByte(c)
+	}
+	flush()
+	return out
+}
+
+func stripComments(s string) string {
+	var b strings.Builder
+	for _, line := range strings.Split(s, "\n") {
+		if i := strings.Index(line, "--"); i >= 0 {
+			line = line[:i]
+		}
+		b.WriteString(line)
+		b.WriteByte('\n')
+	}
+	return b.String()
+}

@@ -1,0 +1,132 @@
+package schemas
+
+import (
+	"fmt"
+	"time"
+)
+
+// Indicator is the set of indicators of one region on one day, as computed
+// from every event applied so far. It is versioned: a late event produces a
+// new version of the same (region, date), and the latest version wins in
+// ClickHouse (indicators_latest). Nil pointers mean "not available" (no data,
+// or R not estimable), never zero.
+type Indicator struct {
+	Region  string `json:"region"`
+	Date    Date   `json:"date"`
+	Version uint64 `json:"version"` // events-stream sequence the state covered
+
+	// Cases by report date (and by onset date where known), confirmed only.
+	Cases         int `json:"cases"`
+	CasesLocal    int `json:"cases_local"`
+	CasesImported int `json:"cases_imported"`
+	CasesByOnset  int `json:"cases_by_onset"`
+	Cases7d       int `json:"cases_7d"`
+
+	// R (Cori et al. 2013, EpiEstim 2.2.4) over the 7-day window ending on Date.
+	RMethod string   `json:"r_method"`
+	RMean   *float64 `json:"r_mean"`
+	RSD     *float64 `json:"r_sd"`
+	RQ025   *float64 `json:"r_q025"`
+	RMedian *float64 `json:"r_median"`
+	RQ975   *float64 `json:"r_q975"`
+	// RRatio is the officials' ratio R: cases in the last 4 days over the 4 before.
+	RRatio *float64 `json:"r_ratio"`
+
+	Cases7dPer100k *float64 `json:"cases_7d_per_100k"`
+
+	Tests7d          int      `json:"tests_7d"`
+	TestsPositive7d  int      `json:"tests_positive_7d"`
+	Positivity7dPct  *float64 `json:"positivity_7d_pct"`
+	Tests7dPer100k   *float64 `json:"tests_7d_per_100k"`
+	BedsTotal        int      `json:"beds_total"`
+	BedsOccupied     int      `json:"beds_occupied"`
+	BedOccupancyPct  *float64 `json:"bed_occupancy_pct"` // ПЗК
+	ICUTotal         int      `json:"icu_total"`
+	ICUOccupied      int      `json:"icu_occupied"`
+	ICUOccupancyPct  *float64 `json:"icu_occupancy_pct"`
+	ProvTotal        int      `json:"provisional_total"`
+	ProvOccupied     int      `json:"provisional_occupied"`
+	ProvOccupancyPct *float64 `json:"provisional_occupancy_pct"`
+	StaleFacilities  int      `json:"stale_facilities"`
+
+	Contacts7d              int      `json:"contacts_7d"`
+	ContactsPerCase         *float64 `json:"contacts_per_case"`
+	ContactsBecameCasesPct  *float64 `json:"contacts_became_cases_pct"`
+	VaccinatedDose1         int      `json:"vaccinated_dose1"`
+	VaccinatedDose2         int      `json:"vaccinated_dose2"`
+	VaccinatedDose3Plus     int      `json:"vaccinated_dose3_plus"`
+	VaccinationDose1Pct     *float64 `json:"vaccination_dose1_pct"`
+	VaccinationDose2Pct     *float64 `json:"vaccination_dose2_pct"`
+	VaccinationDose3PlusPct *float64 `json:"vaccination_dose3_plus_pct"`
+
+	// Provisional marks a recent day whose counts are still expected to grow
+	// as late reports arrive.
+	Provisional bool     `json:"provisional"`
+	Flags       []string `json:"flags,omitempty"`
+
+	// LatestEventTime is the newest ingest time among the events applied, for
+	// the processor-lag metric (event time to indicator).
+	ComputedAt time.Time `json:"computed_at"`
+}
+
+// Key is the identity of an indicator record across versions.
+func (in *Indicator) Key() string { return in.Region + "/" + in.Date.String() }
+
+// MsgID is the de-duplication id of one version of the record.
+func (in *Indicator) MsgID() string { return fmt.Sprintf("ind:%s:%s:%d", in.Region, in.Date, in.Version) }
+
+// Decision actions.
+const (
+	ActionStrengthen = "strengthen"
+	ActionKeep       = "keep"
+	ActionEase       = "ease"
+)
+
+// Decision is one evaluation of a region's rule set, with everything needed to
+// audit it later: the inputs, the rule set and clause, and the level change.
+type Decision struct {
+	DecisionID string    `json:"decision_id"` // region:date:ruleset:version — the idempotency key
+	Region     string    `json:"region"`
+	RegionName string    `json:"region_name"`
+	Date       Date      `json:"date"` // the data day decided on
+	DecidedAt  time.Time `json:"decided_at"`
+
+	RuleSet        string `json:"rule_set"`
+	RuleSetVersion string `json:"rule_set_version"`
+	Clause         string `json:"clause"`
+	Action         string `json:"action"`
+	Reason         string `json:"reason"`
+
+	RMethod         string   `json:"r_method"`
+	RMean           *float64 `json:"r_mean"`
+	RQ025           *float64 `json:"r_q025"`
+	RQ975           *float64 `json:"r_q975"`
+	BedOccupancyPct *float64 `json:"bed_occupancy_pct"`
+	DataAsOf        Date     `json:"data_as_of"` // newest day with data
+	Flags           []string `json:"flags,omitempty"`
+
+	LevelFrom     int    `json:"level_from"`
+	LevelTo       int    `json:"level_to"`
+	LevelFromName string `json:"level_from_name"`
+	LevelToName   string `json:"level_to_name"`
+}
+
+// Alert delivery statuses.
+const (
+	AlertSent   = "sent"
+	AlertFailed = "failed"
+)
+
+// AlertRecord is one delivery attempt outcome of an alert to one channel.
+type AlertRecord struct {
+	AlertID    string    `json:"alert_id"` // decision_id + ":" + channel — the idempotency key sent to receivers
+	DecisionID string    `json:"decision_id"`
+	Region     string    `json:"region"`
+	Channel    string    `json:"channel"` // "alertmanager" or "webhook:<name>"
+	Kind       string    `json:"kind"`    // "level_change" or "strengthen"
+	Status     string    `json:"status"`
+	Attempts   int       `json:"attempts"`
+	Error      string    `json:"error,omitempty"`
+	At         time.Time `json:"at"`
+	Escalated  bool      `json:"escalated,omitempty"`
+}
