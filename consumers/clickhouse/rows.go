@@ -1,0 +1,128 @@
+package clickhouse
+
+import (
+	"time"
+
+	"github.com/epiwatch/epiwatch/schemas"
+)
+
+// table describes how one stream lands in one table.
+type table struct {
+	name    string // *_store table
+	columns string // the column list: 18.16 rejects INSERT without one
+}
+
+var eventsTable = table{"events_store", `event_id, type, region, event_date, source, ingested_at, seq,
+	person_pseudonym, key_id, age_band, sex, district, report_date, onset_date, imported, classification,
+	index_pseudonym, contact_pseudonym, setting, sample_date, result_date, test_kind, result, lab,
+	facility_id, facility_name, snapshot_time, bed_kind, beds_total, beds_occupied, dose_number, vaccine,
+	vaccination_date, payload`}
+
+func dateOrNil(d schemas.Date) *time.Time {
+	if d.IsZero() {
+		return nil
+	}
+	t := d.Time()
+	return &t
+}
+
+func u32OrNil(p *int) *uint32 {
+	if p == nil || *p < 0 {
+		return nil
+	}
+	v := uint32(*p)
+	return &v
+}
+
+func b2u(b bool) uint8 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// eventRow maps an event to events_store's columns, in eventsTable order.
+func eventRow(e *schemas.Event, seq uint64, ingestedAt time.Time, payload []byte) []any {
+	var p schemas.Person
+	if e.Person != nil {
+		p = *e.Person
+	}
+	var idx, cp string
+	if e.IndexPerson != nil {
+		idx = e.IndexPerson.Pseudonym
+		if p.KeyID == "" {
+			p.KeyID = e.IndexPerson.KeyID
+		}
+	}
+	if e.ContactPerson != nil {
+		cp = e.ContactPerson.Pseudonym
+	}
+	var snap *time.Time
+	if e.SnapshotTime != nil {
+		t := e.SnapshotTime.UTC()
+		snap = &t
+	}
+	return []any{
+		e.EventID, string(e.Type), e.Region, e.Date().Time(), e.Source, ingestedAt.UTC(), seq,
+		p.Pseudonym, p.KeyID, p.AgeBand, p.Sex, p.District,
+		dateOrNil(e.ReportDate), dateOrNil(e.OnsetDate), b2u(e.Imported), e.Classification,
+		idx, cp, e.Setting,
+		dateOrNil(e.SampleDate), dateOrNil(e.ResultDate), e.TestKind, e.Result, e.Lab,
+		e.FacilityID, e.FacilityName, snap, e.BedKind, u32OrNil(e.Total), u32OrNil(e.Occupied),
+		uint8(e.DoseNumber), e.Vaccine, dateOrNil(e.VaccinationDate), string(payload),
+	}
+}
+
+var indicatorsTable = table{"indicators_store", `region, date, version, cases, cases_local, cases_imported,
+	cases_by_onset, cases_7d, r_method, r_mean, r_sd, r_q025, r_median, r_q975, r_ratio, cases_7d_per_100k,
+	tests_7d, tests_positive_7d, positivity_7d_pct, tests_7d_per_100k, beds_total, beds_occupied,
+	bed_occupancy_pct, icu_total, icu_occupied, icu_occupancy_pct, provisional_total, provisional_occupied,
+	provisional_occupancy_pct, stale_facilities, contacts_7d, contacts_per_case, contacts_became_cases_pct,
+	vaccinated_dose1, vaccinated_dose2, vaccinated_dose3_plus, vaccination_dose1_pct, vaccination_dose2_pct,
+	vaccination_dose3_plus_pct, provisional, flags, computed_at`}
+
+func u32(n int) uint32 {
+	if n < 0 {
+		return 0
+	}
+	return uint32(n)
+}
+
+func strs(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func indicatorRow(in *schemas.Indicator) []any {
+	return []any{
+		in.Region, in.Date.Time(), in.Version, u32(in.Cases), u32(in.CasesLocal), u32(in.CasesImported),
+		u32(in.CasesByOnset), u32(in.Cases7d), in.RMethod, in.RMean, in.RSD, in.RQ025, in.RMedian, in.RQ975, in.RRatio,
+		in.Cases7dPer100k, u32(in.Tests7d), u32(in.TestsPositive7d), in.Positivity7dPct, in.Tests7dPer100k,
+		u32(in.BedsTotal), u32(in.BedsOccupied), in.BedOccupancyPct, u32(in.ICUTotal), u32(in.ICUOccupied),
+		in.ICUOccupancyPct, u32(in.ProvTotal), u32(in.ProvOccupied), in.ProvOccupancyPct, u32(in.StaleFacilities),
+		u32(in.Contacts7d), in.ContactsPerCase, in.ContactsBecameCasesPct, u32(in.VaccinatedDose1),
+		u32(in.VaccinatedDose2), u32(in.VaccinatedDose3Plus), in.VaccinationDose1Pct, in.VaccinationDose2Pct,
+		in.VaccinationDose3PlusPct, b2u(in.Provisional), strs(in.Flags), in.ComputedAt.UTC(),
+	}
+}
+
+var decisionsTable = table{"decisions_store", `decision_id, region, region_name, date, decided_at, rule_set,
+	rule_set_version, clause, action, reason, r_method, r_mean, r_q025, r_q975, bed_occupancy_pct, data_as_of,
+	flags, level_from, level_to, level_from_name, level_to_name, seq`}
+
+func decisionRow(d *schemas.Decision, seq uint64) []any {
+	asOf := d.DataAsOf.Time()
+	return []any{
+		d.DecisionID, d.Region, d.RegionName, d.Date.Time(), d.DecidedAt.UTC(), d.RuleSet, d.RuleSetVersion,
+		d.Clause, d.Action, d.Reason, d.RMethod, d.RMean, d.RQ025, d.RQ975, d.BedOccupancyPct, asOf,
+		strs(d.Flags), uint8(d.LevelFrom), uint8(d.LevelTo), d.LevelFromName, d.LevelToName, seq,
+	}
+}
+
+var alertsTable = table{"alerts_store", `alert_id, decision_id, region, channel, kind, status, attempts, error, at, escalated, seq`}
+
+func alertRow(a *schemas.AlertRecord, seq uint64) []any {
+	return []any{a.AlertID, a.DecisionID, a.Region, a.Channel, a.Kind, a.Status, uint16(a.Attempts), a.Error, a.At.UTC(), b2u(a.Escalated), seq}
+}

@@ -1,0 +1,279 @@
+package clickhouse
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	ch "github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/epiwatch/epiwatch/pipeline/stream"
+	"github.com/epiwatch/epiwatch/schemas"
+)
+
+// SinkConfig tunes batching.
+type SinkConfig struct {
+	// BatchSize is the most rows per insert; FlushInterval the longest a
+	// partial batch waits. A batch flushes at whichever comes first.
+	BatchSize     int           `mapstructure:"batch_size"`
+	FlushInterval time.Duration `mapstructure:"flush_interval"`
+	// RetryMax caps the backoff while ClickHouse is unavailable.
+	RetryMax time.Duration `mapstructure:"retry_max"`
+}
+
+// DefaultSinkConfig returns the defaults.
+func DefaultSinkConfig() SinkConfig {
+	return SinkConfig{BatchSize: 5000, FlushInterval: time.Second, RetryMax: 15 * time.Second}
+}
+
+// Sink lands the events, indicators, decisions and alert streams in ClickHouse.
+type Sink struct {
+	cfg  SinkConfig
+	conn driver.Conn
+	db   string
+	caps Capabilities
+	js   jetstream.JetStream
+	log  *slog.Logger
+	sm   *stream.Metrics
+	m    *sinkMetrics
+}
+
+// NewSink returns a sink writing into database db.
+func NewSink(cfg SinkConfig, conn driver.Conn, db string, js jetstream.JetStream, log *slog.Logger, reg prometheus.Registerer, sm *stream.Metrics) (*Sink, error) {
+	def := DefaultSinkConfig()
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = def.BatchSize
+	}
+	if cfg.FlushInterval <= 0 {
+		cfg.FlushInterval = def.FlushInterval
+	}
+	if cfg.RetryMax <= 0 {
+		cfg.RetryMax = def.RetryMax
+	}
+	caps, err := Detect(conn)
+	if err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log.Info("ClickHouse sink", "server", caps.Version, "insert_dedup_token", caps.DedupToken, "database", db)
+	return &Sink{cfg: cfg, conn: conn, db: db, caps: caps, js: js, log: log, sm: sm, m: newSinkMetrics(reg)}, nil
+}
+
+// rowFunc decodes one message into its partition key and row.
+type rowFunc func(m jetstream.Msg, meta *jetstream.MsgMetadata) (partition string, row []any, err error)
+
+// route is one stream → table pairing.
+type route struct {
+	durable, streamName string
+	t                   table
+	rows                rowFunc
+}
+
+func (s *Sink) routes() []route {
+	return []route{
+		{schemas.ConsumerSinkEvents, schemas.StreamEvents, eventsTable, func(m jetstream.Msg, meta *jetstream.MsgMetadata) (string, []any, error) {
+			var e schemas.Event
+			if err := json.Unmarshal(m.Data(), &e); err != nil {
+				return "", nil, fmt.Errorf("decode event: %w", err)
+			}
+			if e.EventID == "" || !e.Type.Valid() || e.Date().IsZero() {
+				return "", nil, errors.New("event lacks event_id, type or date")
+			}
+			return month(e.Date().Time()), eventRow(&e, meta.Sequence.Stream, meta.Timestamp, m.Data()), nil
+		}},
+		{schemas.ConsumerSinkIndicators, schemas.StreamIndicators, indicatorsTable, func(m jetstream.Msg, meta *jetstream.MsgMetadata) (string, []any, error) {
+			var in schemas.Indicator
+			if err := json.Unmarshal(m.Data(), &in); err != nil {
+				return "", nil, fmt.Errorf("decode indicator: %w", err)
+			}
+			if in.Region == "" || in.Date.IsZero() {
+				return "", nil, errors.New("indicator lacks region or date")
+			}
+			return month(in.Date.Time()), indicatorRow(&in), nil
+		}},
+		{schemas.ConsumerSinkDecisions, schemas.StreamDecisions, decisionsTable, func(m jetstream.Msg, meta *jetstream.MsgMetadata) (string, []any, error) {
+			var d schemas.Decision
+			if err := json.Unmarshal(m.Data(), &d); err != nil {
+				return "", nil, fmt.Errorf("decode decision: %w", err)
+			}
+			if d.DecisionID == "" || d.Date.IsZero() {
+				return "", nil, errors.New("decision lacks decision_id or date")
+			}
+			return month(d.Date.Time()), decisionRow(&d, meta.Sequence.Stream), nil
+		}},
+		{schemas.ConsumerSinkAlerts, schemas.StreamAlerts, alertsTable, func(m jetstream.Msg, meta *jetstream.MsgMetadata) (string, []any, error) {
+			var a schemas.AlertRecord
+			if err := json.Unmarshal(m.Data(), &a); err != nil {
+				return "", nil, fmt.Errorf("decode alert record: %w", err)
+			}
+			if a.AlertID == "" || a.At.IsZero() {
+				return "", nil, errors.New("alert record lacks alert_id or time")
+			}
+			return month(a.At), alertRow(&a, meta.Sequence.Stream), nil
+		}},
+	}
+}
+
+func month(t time.Time) string { return t.UTC().Format("200601") }
+
+// Run consumes all four streams until ctx is cancelled; each batch is acked
+// only after ClickHouse accepted it.
+func (s *Sink) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for _, r := range s.routes() {
+		c, err := stream.NewConsumer(ctx, s.js, stream.ConsumerSpec{
+			Stream: r.streamName, Durable: r.durable, Stage: stream.StageSink,
+			Description: "lands " + r.streamName + " in ClickHouse " + r.t.name,
+			BatchSize:   s.cfg.BatchSize, MaxWait: s.cfg.FlushInterval, RetryMax: s.cfg.RetryMax,
+		}, s.log, s.sm)
+		if err != nil {
+			return err
+		}
+		wg.Add(2)
+		go func() { defer wg.Done(); c.WatchLag(ctx, 5*time.Second) }()
+		go func() {
+			defer wg.Done()
+			if err := c.RunBatch(ctx, s.handler(r)); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	return <-errs
+}
+
+// handler inserts a batch, one insert per monthly partition (a single block
+// insert is atomic; one spanning partitions is not), and reports undecodable
+// messages for the dead-letter stream.
+func (s *Sink) handler(r route) stream.BatchHandler {
+	return func(ctx context.Context, msgs []jetstream.Msg) error {
+		groups := map[string]*group{}
+		rejected := map[int]error{}
+		for i, m := range msgs {
+			meta, err := m.Metadata()
+			if err != nil {
+				rejected[i] = fmt.Errorf("message metadata: %w", err)
+				continue
+			}
+			part, row, err := r.rows(m, meta)
+			if err != nil {
+				rejected[i] = err
+				continue
+			}
+			g := groups[part]
+			if g == nil {
+				g = &group{h: fnv.New64a()}
+				groups[part] = g
+			}
+			g.rows = append(g.rows, row)
+			g.h.Write(strconv.AppendUint(nil, meta.Sequence.Stream, 10))
+			g.h.Write([]byte{','})
+		}
+		parts := make([]string, 0, len(groups))
+		for p := range groups {
+			parts = append(parts, p)
+		}
+		sort.Strings(parts)
+		for _, p := range parts {
+			g := groups[p]
+			// The token names exactly the stream messages in this insert, so
+			// a retry of the same batch is recognised; a different batch never
+			// shares it.
+			token := fmt.Sprintf("%s:%s:%d:%x", r.t.name, p, len(g.rows), g.h.Sum64())
+			if err := s.insert(ctx, r.t, g.rows, token); err != nil {
+				return err
+			}
+		}
+		if len(rejected) > 0 {
+			return &stream.BatchError{Rejected: rejected}
+		}
+		return nil
+	}
+}
+
+type group struct {
+	rows [][]any
+	h    interface {
+		Write([]byte) (int, error)
+		Sum64() uint64
+	}
+}
+
+func (s *Sink) insert(ctx context.Context, t table, rows [][]any, token string) (err error) {
+	start := time.Now()
+	defer func() {
+		s.m.observe(t.name, len(rows), time.Since(start), err)
+		if err != nil {
+			s.log.Warn("ClickHouse insert failed; batch kept in JetStream and retried", "table", t.name, "rows", len(rows), "err", err)
+		}
+	}()
+	if s.caps.DedupToken {
+		ctx = ch.Context(ctx, ch.WithSettings(ch.Settings{"insert_deduplication_token": token}))
+	}
+	b, err := s.conn.PrepareBatch(ctx, fmt.Sprintf("INSERT INTO %s.%s (%s)", quoteIdent(s.db), t.name, t.columns))
+	if err != nil {
+		return fmt.Errorf("prepare insert of %d rows into %s.%s: %w", len(rows), s.db, t.name, err)
+	}
+	for _, row := range rows {
+		if err := b.Append(row...); err != nil {
+			_ = b.Abort()
+			// A row the driver cannot encode is a defect, not an outage: the
+			// error surfaces, and the batch is retried until fixed.
+			return fmt.Errorf("append row to %s.%s: %w", s.db, t.name, err)
+		}
+	}
+	if err := b.Send(); err != nil {
+		return fmt.Errorf("insert %d rows into %s.%s: %w", len(rows), s.db, t.name, err)
+	}
+	return nil
+}
+
+type sinkMetrics struct {
+	rows     *prometheus.CounterVec
+	batch    *prometheus.HistogramVec
+	latency  *prometheus.HistogramVec
+	failures *prometheus.CounterVec
+}
+
+func newSinkMetrics(reg prometheus.Registerer) *sinkMetrics {
+	m := &sinkMetrics{
+		rows: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "epiwatch_sink_rows_total", Help: "Rows inserted into ClickHouse, by table."}, []string{"table"}),
+		batch: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "epiwatch_sink_batch_rows", Help: "Rows per ClickHouse insert.",
+			Buckets: prometheus.ExponentialBuckets(1, 4, 9)}, []string{"table"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "epiwatch_sink_insert_duration_seconds", Help: "Duration of one ClickHouse insert.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 15)}, []string{"table"}),
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "epiwatch_sink_insert_failures_total", Help: "Failed ClickHouse inserts (retried)."}, []string{"table"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.rows, m.batch, m.latency, m.failures)
+	}
+	return m
+}
+
+func (m *sinkMetrics) observe(table string, n int, d time.Duration, err error) {
+	if err != nil {
+		m.failures.WithLabelValues(table).Inc()
+		return
+	}
+	m.rows.WithLabelValues(table).Add(float64(n))
+	m.batch.WithLabelValues(table).Observe(float64(n))
+	m.latency.WithLabelValues(table).Observe(d.Seconds())
+}

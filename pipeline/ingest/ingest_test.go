@@ -1,0 +1,215 @@
+package ingest_test
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/epiwatch/epiwatch/pipeline/ingest"
+	"github.com/epiwatch/epiwatch/pipeline/stream"
+	"github.com/epiwatch/epiwatch/pipeline/stream/streamtest"
+	"github.com/epiwatch/epiwatch/schemas"
+)
+
+// testPseudo is a stand-in for pipeline/ingest/pseudo in these transport
+// tests (pure logic; the real one is tested in its package and end to end).
+type testPseudo struct{}
+
+var digits = regexp.MustCompile(`[0-9]{12,14}`)
+
+func (testPseudo) Apply(e *schemas.Event) error {
+	for _, p := range e.Persons() {
+		p.Pseudonym, p.KeyID = "p-"+strings.Repeat("x", len(p.NationalID)%5), "test"
+		p.NationalID, p.Name, p.Phone, p.Address, p.BirthDate = "", "", "", "", ""
+	}
+	return nil
+}
+func (testPseudo) Redact(raw []byte) []byte { return digits.ReplaceAll(raw, []byte("[redacted]")) }
+
+func newIngester(t *testing.T) (*ingest.Ingester, *streamtest.Server) {
+	t.Helper()
+	s := streamtest.New(t)
+	c, err := schemas.NewContract()
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := ingest.New(ingest.Config{MaxBodyBytes: 1 << 16, MaxBatch: 100}, ingest.Deps{
+		Contract: c, Validator: &schemas.Validator{Regions: schemas.DefaultRegions()},
+		Pseudo: testPseudo{}, Publisher: stream.NewPublisher(s.JS),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return in, s
+}
+
+const (
+	goodCase = `{"event_id":"c1","type":"case","region":"KZ-75","source":"t","person":{"national_id":"900101300009"},"report_date":"2020-07-01"}`
+	goodBeds = `{"event_id":"b1","type":"bed_snapshot","region":"KZ-71","source":"t","facility_id":"f1","snapshot_time":"2020-07-01T08:00:00Z","bed_kind":"infectious","total":10,"occupied":5}`
+	badBeds  = `{"event_id":"b2","type":"bed_snapshot","region":"KZ-71","source":"t","facility_id":"f1","snapshot_time":"2020-07-01T08:00:00Z","bed_kind":"infectious","total":10,"occupied":11}`
+	badJSON  = `{"event_id":"c9","type":"case", "person":{"national_id":"900101300009"`
+)
+
+func post(t *testing.T, h http.Handler, body []byte, hdr map[string]string) (*httptest.ResponseRecorder, ingest.Summary) {
+	t.Helper()
+	req := httptest.NewRequest("POST", "/v1/events", bytes.NewReader(body))
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	var sum ingest.Summary
+	if rec.Code == 200 {
+		if err := json.Unmarshal(rec.Body.Bytes(), &sum); err != nil {
+			t.Fatalf("answer %s: %v", rec.Body, err)
+		}
+	}
+	return rec, sum
+}
+
+func TestMixedBatchNDJSON(t *testing.T) {
+	in, s := newIngester(t)
+	h := in.Handler(nil, nil)
+	body := strings.Join([]string{goodCase, badJSON, goodBeds, badBeds}, "\n")
+	rec, sum := post(t, h, []byte(body), nil)
+	if rec.Code != 200 {
+		t.Fatalf("status %d: %s", rec.Code, rec.Body)
+	}
+	if sum.Accepted != 2 || sum.Rejected != 2 {
+		t.Fatalf("summary %+v", sum)
+	}
+	want := []struct{ status, id, reason string }{
+		{"accepted", "c1", ""}, {"rejected", "", "malformed JSON"}, {"accepted", "b1", ""}, {"rejected", "b2", "exceeds 10 total"},
+	}
+	for i, w := range want {
+		r := sum.Results[i]
+		if r.Index != i || r.Status != w.status || r.EventID != w.id || !strings.Contains(r.Reason, w.reason) {
+			t.Errorf("result %d = %+v, want %+v", i, r, w)
+		}
+	}
+	// Accepted events are in the stream, pseudonymised; rejected ones are not.
+	ctx := context.Background()
+	st, _ := s.JS.Stream(ctx, schemas.StreamEvents)
+	m, err := st.GetLastMsgForSubject(ctx, schemas.EventSubject(schemas.TypeCase, "KZ-75"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(m.Data, []byte("900101300009")) || !bytes.Contains(m.Data, []byte(`"pseudonym"`)) {
+		t.Fatalf("stream carries %s", m.Data)
+	}
+	info, _ := st.Info(ctx)
+	if info.State.Msgs != 2 {
+		t.Fatalf("events stream holds %d, want 2", info.State.Msgs)
+	}
+	// Dead letters keep the reason and the redacted original bytes.
+	dl, _ := s.JS.Stream(ctx, schemas.StreamDeadLetter)
+	dinfo, _ := dl.Info(ctx)
+	if dinfo.State.Msgs != 2 {
+		t.Fatalf("dead-letter stream holds %d, want 2", dinfo.State.Msgs)
+	}
+	got := []string{}
+	for seq := uint64(1); seq <= 2; seq++ {
+		raw, err := dl.GetMsg(ctx, seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(raw.Data, []byte("900101300009")) {
+			t.Fatalf("dead letter carries a national ID: %s", raw.Data)
+		}
+		got = append(got, raw.Header.Get(stream.HdrReason))
+	}
+	if !strings.Contains(got[0], "malformed JSON") || !strings.Contains(got[1], "occupied") {
+		t.Fatalf("dead-letter reasons %q", got)
+	}
+}
+
+func TestResubmitIsDuplicate(t *testing.T) {
+	in, _ := newIngester(t)
+	h := in.Handler(nil, nil)
+	body := []byte("[" + goodCase + "," + goodBeds + "]")
+	if rec, sum := post(t, h, body, nil); rec.Code != 200 || sum.Accepted != 2 {
+		t.Fatalf("first: %d %+v", rec.Code, sum)
+	}
+	rec, sum := post(t, h, body, nil)
+	if rec.Code != 200 || sum.Accepted != 0 || sum.Duplicates != 2 {
+		t.Fatalf("second: %d %+v", rec.Code, sum)
+	}
+}
+
+func TestGzipAndLimits(t *testing.T) {
+	in, _ := newIngester(t)
+	h := in.Handler(nil, nil)
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write([]byte(goodCase))
+	zw.Close()
+	if rec, sum := post(t, h, gz.Bytes(), map[string]string{"Content-Encoding": "gzip"}); rec.Code != 200 || sum.Accepted != 1 {
+		t.Fatalf("gzip: %d %s", rec.Code, rec.Body)
+	}
+	big := bytes.Repeat([]byte(goodCase+"\n"), 1000) // > 64 KiB
+	if rec, _ := post(t, h, big, nil); rec.Code != http.StatusRequestEntityTooLarge || !strings.Contains(rec.Body.String(), "larger than") {
+		t.Fatalf("oversized body: %d %s", rec.Code, rec.Body)
+	}
+	many := bytes.Repeat([]byte("{}\n"), 101)
+	if rec, _ := post(t, h, many, nil); rec.Code != http.StatusRequestEntityTooLarge || !strings.Contains(rec.Body.String(), "limit is 100") {
+		t.Fatalf("too many events: %d %s", rec.Code, rec.Body)
+	}
+	if rec, _ := post(t, h, []byte("[1,"), nil); rec.Code != 400 {
+		t.Fatalf("broken array: %d %s", rec.Code, rec.Body)
+	}
+	// gzip bomb: decompresses beyond the limit.
+	gz.Reset()
+	zw = gzip.NewWriter(&gz)
+	zw.Write(bytes.Repeat([]byte(" "), 1<<20))
+	zw.Close()
+	if rec, _ := post(t, h, gz.Bytes(), map[string]string{"Content-Encoding": "gzip"}); rec.Code != http.StatusRequestEntityTooLarge {
+		t.Fatalf("gzip bomb: %d %s", rec.Code, rec.Body)
+	}
+}
+
+func TestTokensAndScopes(t *testing.T) {
+	in, s := newIngester(t)
+	tok, err := ingest.NewTokens([]ingest.TokenConfig{{Name: "almaty-lis", SHA256: ingest.HashToken("s3cret-almaty"), Types: []string{"case", "lab_test"}, Regions: []string{"KZ-75"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := in.Handler(nil, tok)
+	if rec, _ := post(t, h, []byte(goodCase), nil); rec.Code != 401 {
+		t.Fatalf("no token: %d", rec.Code)
+	}
+	if rec, _ := post(t, h, []byte(goodCase), map[string]string{"Authorization": "Bearer wrong"}); rec.Code != 401 || strings.Contains(rec.Body.String(), "wrong") {
+		t.Fatalf("bad token: %d %s", rec.Code, rec.Body)
+	}
+	auth := map[string]string{"Authorization": "Bearer s3cret-almaty"}
+	rec, _ := post(t, h, []byte(goodCase+"\n"+goodBeds), auth)
+	if rec.Code != 403 || !strings.Contains(rec.Body.String(), `may not send \"bed_snapshot\"`) {
+		t.Fatalf("out of scope: %d %s", rec.Code, rec.Body)
+	}
+	info, _ := s.JS.Stream(context.Background(), schemas.StreamEvents)
+	if st, _ := info.Info(context.Background()); st.State.Msgs != 0 {
+		t.Fatalf("a forbidden request published %d events", st.State.Msgs)
+	}
+	if rec, sum := post(t, h, []byte(goodCase), auth); rec.Code != 200 || sum.Accepted != 1 {
+		t.Fatalf("in scope: %d %s", rec.Code, rec.Body)
+	}
+}
+
+func TestNATSDownAnswers503(t *testing.T) {
+	in, s := newIngester(t)
+	h := in.Handler(nil, nil)
+	if rec, sum := post(t, h, []byte(goodCase), nil); rec.Code != 200 || sum.Accepted != 1 {
+		t.Fatalf("before outage: %d", rec.Code)
+	}
+	s.Embedded.Shutdown()
+	s.Embedded = nil
+	rec, _ := post(t, h, []byte(goodBeds), nil)
+	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" || !strings.Contains(rec.Body.String(), "retry") {
+		t.Fatalf("during outage: %d %q %s", rec.Code, rec.Header().Get("Retry-After"), rec.Body)
+	}
+}
