@@ -4,9 +4,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/epiwatch/epiwatch/schemas"
 )
@@ -83,4 +88,78 @@ func (p *Publisher) PublishDeadLetters(ctx context.Context, dls []DeadLetter) er
 		}
 	}
 	return nil
+}
+
+// StoredDeadLetter is a dead letter as kept in the stream.
+type StoredDeadLetter struct {
+	Seq     uint64
+	Time    time.Time
+	Subject string // epi.deadletter.<stage>.<type>
+	Stage   string
+	Type    string
+	Reason  string
+	EventID string
+	// Origin is the subject the message was consumed from (pipeline stages);
+	// empty for ingest rejections.
+	Origin string
+	Data   []byte
+}
+
+// ListDeadLetters returns up to limit dead letters with sequence ≥ from,
+// optionally only those of one stage.
+func ListDeadLetters(ctx context.Context, js jetstream.JetStream, from uint64, limit int, stage string) ([]StoredDeadLetter, error) {
+	st, err := js.Stream(ctx, schemas.StreamDeadLetter)
+	if err != nil {
+		return nil, fmt.Errorf("open dead-letter stream: %w", err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("dead-letter stream info: %w", err)
+	}
+	if from < info.State.FirstSeq {
+		from = info.State.FirstSeq
+	}
+	var out []StoredDeadLetter
+	for seq := from; seq <= info.State.LastSeq && (limit <= 0 || len(out) < limit); seq++ {
+		m, err := st.GetMsg(ctx, seq)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue
+		}
+		if err != nil {
+			return out, fmt.Errorf("read dead letter %d: %w", seq, err)
+		}
+		d := storedFrom(m)
+		if stage != "" && d.Stage != stage {
+			continue
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+// GetDeadLetter returns one dead letter by sequence.
+func GetDeadLetter(ctx context.Context, js jetstream.JetStream, seq uint64) (StoredDeadLetter, error) {
+	st, err := js.Stream(ctx, schemas.StreamDeadLetter)
+	if err != nil {
+		return StoredDeadLetter{}, fmt.Errorf("open dead-letter stream: %w", err)
+	}
+	m, err := st.GetMsg(ctx, seq)
+	if err != nil {
+		return StoredDeadLetter{}, fmt.Errorf("dead letter %d: %w", seq, err)
+	}
+	return storedFrom(m), nil
+}
+
+func storedFrom(m *jetstream.RawStreamMsg) StoredDeadLetter {
+	d := StoredDeadLetter{Seq: m.Sequence, Time: m.Time, Subject: m.Subject, Data: m.Data}
+	parts := strings.Split(m.Subject, ".")
+	if len(parts) >= 4 {
+		d.Stage, d.Type = parts[2], parts[3]
+	}
+	if m.Header != nil {
+		d.Reason = m.Header.Get(HdrReason)
+		d.EventID = m.Header.Get(HdrEventID)
+		d.Origin = m.Header.Get(HdrSubject)
+	}
+	return d
 }

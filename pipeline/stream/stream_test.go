@@ -109,3 +109,34 @@ func TestConsumerAckPolicy(t *testing.T) {
 		t.Fatalf("dead letter reason %q data %q", got, m.Data)
 	}
 }
+
+func TestListDeadLetters(t *testing.T) {
+	s := streamtest.New(t)
+	ctx := context.Background()
+	pub := stream.NewPublisher(s.JS)
+	err := pub.PublishDeadLetters(ctx, []stream.DeadLetter{
+		{Stage: stream.StageIngest, Type: "case", Reason: "region: unknown", Data: []byte(`{"a":1}`), EventID: "e1", Index: 0},
+		{Stage: stream.StageSink, Type: "case", Reason: "decode", Data: []byte(`x`), Subject: "epi.events.case.KZ-75", Sequence: 7, Index: -1},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := stream.ListDeadLetters(ctx, s.JS, 0, 0, "")
+	if err != nil || len(all) != 2 {
+		t.Fatalf("list: %v %d", err, len(all))
+	}
+	if all[0].Stage != "ingest" || all[0].Reason != "region: unknown" || all[0].EventID != "e1" || string(all[0].Data) != `{"a":1}` {
+		t.Fatalf("first: %+v", all[0])
+	}
+	if all[1].Origin != "epi.events.case.KZ-75" {
+		t.Fatalf("second origin %q", all[1].Origin)
+	}
+	sink, _ := stream.ListDeadLetters(ctx, s.JS, 0, 0, "sink")
+	if len(sink) != 1 || sink[0].Seq != 2 {
+		t.Fatalf("stage filter: %+v", sink)
+	}
+	one, err := stream.GetDeadLetter(ctx, s.JS, 2)
+	if err != nil || one.Reason != "decode" {
+		t.Fatalf("get: %v %+v", err, one)
+	}
+}
