@@ -56,9 +56,7 @@ func Migrate(ctx context.Context, conn driver.Conn, db string, regions *schemas.
 	if err := exec("CREATE DATABASE IF NOT EXISTS " + quoteIdent(db)); err != nil {
 		return nil, fmt.Errorf("create database %s: %w", db, err)
 	}
-	if err := exec(fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s.schema_migrations
-(version UInt32, name String, applied_at DateTime('UTC'))
-ENGINE = ReplacingMergeTree ORDER BY version`, quoteIdent(db))); err != nil {
+	if err := exec(ddl.Render(ddl.MigrationsTable, db)); err != nil {
 		return nil, fmt.Errorf("create %s.schema_migrations: %w", db, err)
 	}
 	var current uint32

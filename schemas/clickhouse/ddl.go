@@ -22,6 +22,12 @@ var files embed.FS
 // throw-away one.
 const DBPlaceholder = "{db}"
 
+// MigrationsTable records which migration files a database has (applied by
+// consumers/clickhouse.Migrate before the files themselves).
+const MigrationsTable = `CREATE TABLE IF NOT EXISTS {db}.schema_migrations
+(version UInt32, name String, applied_at DateTime('UTC'))
+ENGINE = ReplacingMergeTree ORDER BY version`
+
 // Migration is one numbered DDL file.
 type Migration struct {
 	Version int
@@ -129,4 +135,11 @@ func stripComments(s string) string {
 		b.WriteByte('\n')
 	}
 	return b.String()
+}
+
+// AnalystRole returns the SQL that creates the read-only analyst role and
+// user on current ClickHouse ({db} and {analyst_password} to be replaced).
+func AnalystRole() string {
+	b, _ := files.ReadFile("analyst_role.sql")
+	return string(b)
 }

@@ -1,0 +1,130 @@
+package compat
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/epiwatch/epiwatch/consumers/clickhouse/chtest"
+	ddl "github.com/epiwatch/epiwatch/schemas/clickhouse"
+)
+
+// checkEngine applies the schema, loads the seed rows, and runs every shipped
+// query on e. Both engines get exactly this.
+func checkEngine(t *testing.T, e Engine, db string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	major, minor, err := e.Version(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%s %d.%d", e.Name(), major, minor)
+
+	steps, err := ApplySchema(ctx, e, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ran := 0
+	for _, s := range steps {
+		if !s.Skipped {
+			ran++
+		}
+	}
+	if ran < 10 {
+		t.Fatalf("only %d DDL statements ran", ran)
+	}
+	// Applying twice must be a no-op (IF NOT EXISTS everywhere): migrate runs
+	// on every start, from several processes.
+	if _, err := ApplySchema(ctx, e, db); err != nil {
+		t.Fatalf("second apply: %v", err)
+	}
+
+	seed, err := os.ReadFile("testdata/seed.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := RunStatements(ctx, e, db, "testdata/seed.sql", string(seed)); err != nil {
+		t.Fatal(err)
+	}
+
+	// The views deduplicate a redelivered row and keep the newest version.
+	counts := []struct {
+		sql  string
+		cols []string
+		rows int
+	}{
+		{"SELECT event_id FROM {db}.events", []string{"event_id"}, 6},
+		{"SELECT event_id FROM {db}.cases", []string{"event_id"}, 2},
+		{"SELECT event_id FROM {db}.contacts", []string{"event_id"}, 1},
+		{"SELECT event_id FROM {db}.lab_tests", []string{"event_id"}, 1},
+		{"SELECT event_id FROM {db}.bed_snapshots", []string{"event_id"}, 1},
+		{"SELECT event_id FROM {db}.vaccinations", []string{"event_id"}, 1},
+		{"SELECT code FROM {db}.regions", []string{"code"}, 2},
+		{"SELECT region, date, r_mean, r_q025, r_q975, bed_occupancy_pct, icu_occupancy_pct, positivity_7d_pct, cases_7d_per_100k, computed_at FROM {db}.indicators_latest",
+			[]string{"region", "date", "r_mean", "r_q025", "r_q975", "bed_occupancy_pct", "icu_occupancy_pct", "positivity_7d_pct", "cases_7d_per_100k", "computed_at"}, 2},
+		{"SELECT decision_id FROM {db}.decisions", []string{"decision_id"}, 1},
+		{"SELECT alert_id FROM {db}.alerts", []string{"alert_id"}, 1},
+	}
+	for _, c := range counts {
+		cols, n, err := e.Query(ctx, ddl.Render(c.sql, db))
+		if err != nil {
+			t.Errorf("%s: %v", c.sql, err)
+			continue
+		}
+		if n != c.rows || strings.Join(cols, ",") != strings.Join(c.cols, ",") {
+			t.Errorf("%s: %d rows %v, want %d rows %v", c.sql, n, cols, c.rows, c.cols)
+		}
+	}
+
+	qs, err := ddl.Queries()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(qs) == 0 {
+		t.Fatal("no shipped queries found")
+	}
+	for _, q := range qs {
+		for i, stmt := range ddl.Statements(ddl.Render(q.SQL, db)) {
+			cols, n, err := e.Query(ctx, stmt)
+			if err != nil {
+				t.Errorf("%s %d.%d: query %s statement %d: %v", e.Name(), major, minor, q.Name, i+1, err)
+				continue
+			}
+			if n == 0 || len(cols) == 0 {
+				t.Errorf("%s: query %s returned %d rows, %d columns on the seed data", e.Name(), q.Name, n, len(cols))
+			}
+		}
+	}
+	// The latest indicator version wins.
+	cols, n, err := e.Query(ctx, ddl.Render("SELECT region FROM {db}.indicators_latest WHERE region = 'KZ-75' AND cases = 2 AND r_mean = 1.25", db))
+	if err != nil || n != 1 {
+		t.Errorf("latest indicator version: %v rows=%d cols=%v", err, n, cols)
+	}
+}
+
+// TestServer runs the schema and the queries on the local ClickHouse server
+// (Debian's 18.16 here).
+func TestServer(t *testing.T) {
+	db := chtest.New(t)
+	checkEngine(t, Server{Conn: db.Conn}, db.Name)
+}
+
+func TestSkip(t *testing.T) {
+	for _, tc := range []struct {
+		stmt         string
+		major, minor int
+		want         bool
+	}{
+		{"-- requires: 22.2\nALTER TABLE x", 18, 16, true},
+		{"-- requires: 22.2\nALTER TABLE x", 22, 2, false},
+		{"-- requires: 22.2\nALTER TABLE x", 26, 5, false},
+		{"-- requires: 22.2\nALTER TABLE x", 22, 1, true},
+		{"CREATE TABLE x", 18, 16, false},
+	} {
+		if got := skip(tc.stmt, tc.major, tc.minor); got != tc.want {
+			t.Errorf("skip(%q, %d.%d) = %v", tc.stmt, tc.major, tc.minor, got)
+		}
+	}
+}
