@@ -50,10 +50,10 @@ func newIngester(t *testing.T) (*ingest.Ingester, *streamtest.Server) {
 }
 
 const (
-	goodCase = `{"event_id":"c1","type":"case","region":"KZ-75","source":"t","person":{"national_id":"900101300009"},"report_date":"2020-07-01"}`
+	goodCase = `{"event_id":"c1","type":"case","region":"KZ-75","source":"t","person":{"national_id":"900101300017"},"report_date":"2020-07-01"}`
 	goodBeds = `{"event_id":"b1","type":"bed_snapshot","region":"KZ-71","source":"t","facility_id":"f1","snapshot_time":"2020-07-01T08:00:00Z","bed_kind":"infectious","total":10,"occupied":5}`
 	badBeds  = `{"event_id":"b2","type":"bed_snapshot","region":"KZ-71","source":"t","facility_id":"f1","snapshot_time":"2020-07-01T08:00:00Z","bed_kind":"infectious","total":10,"occupied":11}`
-	badJSON  = `{"event_id":"c9","type":"case", "person":{"national_id":"900101300009"`
+	badJSON  = `{"event_id":"c9","type":"case", "person":{"national_id":"900101300017"`
 )
 
 func post(t *testing.T, h http.Handler, body []byte, hdr map[string]string) (*httptest.ResponseRecorder, ingest.Summary) {
@@ -100,7 +100,7 @@ func TestMixedBatchNDJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if bytes.Contains(m.Data, []byte("900101300009")) || !bytes.Contains(m.Data, []byte(`"pseudonym"`)) {
+	if bytes.Contains(m.Data, []byte("900101300017")) || !bytes.Contains(m.Data, []byte(`"pseudonym"`)) {
 		t.Fatalf("stream carries %s", m.Data)
 	}
 	info, _ := st.Info(ctx)
@@ -119,7 +119,7 @@ func TestMixedBatchNDJSON(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if bytes.Contains(raw.Data, []byte("900101300009")) {
+		if bytes.Contains(raw.Data, []byte("900101300017")) {
 			t.Fatalf("dead letter carries a national ID: %s", raw.Data)
 		}
 		got = append(got, raw.Header.Get(stream.HdrReason))
