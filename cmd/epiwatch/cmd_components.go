@@ -1,0 +1,199 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
+
+	chsink "github.com/epiwatch/epiwatch/consumers/clickhouse"
+	"github.com/epiwatch/epiwatch/pipeline/ingest"
+	"github.com/epiwatch/epiwatch/pipeline/stream"
+	"github.com/epiwatch/epiwatch/schemas"
+)
+
+// component is one long-running part of the pipeline.
+type component struct {
+	name string
+	run  func(ctx context.Context) error
+}
+
+// runAll runs components until ctx ends or one fails; then every other is
+// cancelled and drained.
+func runAll(ctx context.Context, comps []component) error {
+	g, gctx := errgroup.WithContext(ctx)
+	for _, c := range comps {
+		g.Go(func() error {
+			if err := c.run(gctx); err != nil && gctx.Err() == nil {
+				return fmt.Errorf("%s: %w", c.name, err)
+			}
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+// newIngester builds the ingest worker of this process.
+func (a *app) newIngester() (*ingest.Ingester, error) {
+	contract, err := schemas.NewContract()
+	if err != nil {
+		return nil, err
+	}
+	regions, err := a.cfg.RegionRef()
+	if err != nil {
+		return nil, err
+	}
+	ps, err := a.newPseudonymizer()
+	if err != nil {
+		return nil, err
+	}
+	return ingest.New(ingest.Config{MaxBodyBytes: a.cfg.Ingest.MaxBodyBytes, MaxBatch: a.cfg.Ingest.MaxBatch}, ingest.Deps{
+		Contract: contract, Validator: &schemas.Validator{Regions: regions}, Pseudo: ps,
+		Publisher: stream.NewPublisher(a.js), Logger: a.log, Registry: a.reg,
+	})
+}
+
+// ingestComponent serves the ingest API with /metrics on the same listener.
+func (a *app) ingestComponent(in *ingest.Ingester) (component, error) {
+	var auth ingest.Authorizer
+	if len(a.cfg.Ingest.Tokens) > 0 {
+		t, err := ingest.NewTokens(a.cfg.Ingest.Tokens)
+		if err != nil {
+			return component{}, err
+		}
+		auth = t
+	} else if !isLoopbackAddr(a.cfg.HTTP.Addr) {
+		return component{}, &exitError{2, fmt.Errorf("http.addr %s is reachable beyond this machine but ingest.tokens is empty: configure tokens (see 'epiwatch token --help')", a.cfg.HTTP.Addr)}
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/", in.Handler(a.ready, auth))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{Registry: a.reg}))
+	srv := &http.Server{
+		Addr: a.cfg.HTTP.Addr, Handler: mux,
+		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: a.cfg.HTTP.ReadTimeout, WriteTimeout: a.cfg.HTTP.WriteTimeout,
+	}
+	return component{"ingest", func(ctx context.Context) error {
+		return serveHTTP(ctx, srv, a.log, a.cfg.HTTP.TLSCert, a.cfg.HTTP.TLSKey)
+	}}, nil
+}
+
+func (a *app) sinkComponent(ctx context.Context) (component, error) {
+	conn, err := a.openClickHouse(ctx)
+	if err != nil {
+		return component{}, err
+	}
+	regions, err := a.cfg.RegionRef()
+	if err != nil {
+		return component{}, err
+	}
+	rep, err := chsink.Migrate(ctx, conn, a.cfg.ClickHouse.Database, regions)
+	if err != nil {
+		return component{}, fmt.Errorf("migrate ClickHouse: %w", err)
+	}
+	a.log.Info("ClickHouse schema ready", "database", rep.Database, "version", rep.Current, "applied", rep.Applied)
+	sink, err := chsink.NewSink(a.cfg.ClickHouse.Sink, conn, a.cfg.ClickHouse.Database, a.js, a.log, a.reg, a.sm)
+	if err != nil {
+		return component{}, err
+	}
+	return component{"sink", func(ctx context.Context) error {
+		defer conn.Close()
+		return sink.Run(ctx)
+	}}, nil
+}
+
+func newIngestCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "ingest",
+		Short: "Run the ingest API alone (POST /v1/events → JetStream)",
+		Long: `Runs the HTTP ingest worker: validates each event against the published JSON Schemas
+and the region reference, pseudonymises national IDs, publishes accepted events to JetStream
+(answering only after JetStream acknowledged them) and dead-letters rejected ones with the
+reason. Stateless: run as many replicas as needed behind a load balancer.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			a, err := newApp(cmd)
+			if err != nil {
+				return err
+			}
+			defer a.close()
+			if err := a.connectNATS(cmd.Context(), "ingest", false); err != nil {
+				return err
+			}
+			in, err := a.newIngester()
+			if err != nil {
+				return err
+			}
+			c, err := a.ingestComponent(in)
+			if err != nil {
+				return err
+			}
+			return runAll(cmd.Context(), []component{c})
+		},
+	}
+}
+
+func newSinkCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "sink",
+		Short: "Run the ClickHouse sink alone (events, indicators, decisions, alerts → ClickHouse)",
+		Long: `Consumes the events, indicators, decisions and alert streams with durable consumers and
+batch-inserts them into ClickHouse, acknowledging only after the insert succeeded. While
+ClickHouse is down it keeps the batch in JetStream and retries with backoff. Applies the
+schema migrations first. /metrics is served on metrics.addr.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			a, err := newApp(cmd)
+			if err != nil {
+				return err
+			}
+			defer a.close()
+			if err := a.connectNATS(cmd.Context(), "sink", false); err != nil {
+				return err
+			}
+			c, err := a.sinkComponent(cmd.Context())
+			if err != nil {
+				return err
+			}
+			ms := a.metricsServer()
+			return runAll(cmd.Context(), []component{c, {"metrics", func(ctx context.Context) error { return serveHTTP(ctx, ms, a.log, "", "") }}})
+		},
+	}
+}
+
+func newMigrateCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "migrate",
+		Short: "Create or upgrade the ClickHouse schema and reload the region reference",
+		Long: `Applies the embedded DDL files (schemas/clickhouse/NNN_*.sql) newer than the schema
+version recorded in <database>.schema_migrations, then reloads the region reference.
+Idempotent; 'run' and 'sink' do this on start.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			a, err := newApp(cmd)
+			if err != nil {
+				return err
+			}
+			conn, err := a.openClickHouse(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			regions, err := a.cfg.RegionRef()
+			if err != nil {
+				return err
+			}
+			rep, err := chsink.Migrate(cmd.Context(), conn, a.cfg.ClickHouse.Database, regions)
+			if err != nil {
+				return err
+			}
+			caps, _ := chsink.Detect(conn)
+			fmt.Fprintf(cmd.OutOrStdout(), "database %s at schema version %d (server %s); applied now: %d file(s) %v; regions loaded: %d\n",
+				rep.Database, rep.Current, caps.Version, len(rep.Applied), rep.Applied, rep.Regions)
+			return nil
+		},
+	}
+}

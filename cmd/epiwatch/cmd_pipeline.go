@@ -1,0 +1,146 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/epiwatch/epiwatch/pipeline/decide"
+	"github.com/epiwatch/epiwatch/pipeline/process"
+)
+
+// processComponent is the live indicator processor.
+func (a *app) processComponent() (component, error) {
+	regions, err := a.cfg.RegionRef()
+	if err != nil {
+		return component{}, err
+	}
+	p, err := process.New(a.cfg.Process, process.Deps{JS: a.js, Regions: regions, Logger: a.log, Registerer: a.reg, StreamMetrics: a.sm})
+	if err != nil {
+		return component{}, &exitError{2, err}
+	}
+	return component{"process", p.Run}, nil
+}
+
+// newDecider builds the decision maker from decide.*.
+func (a *app) newDecider() (*decide.Decider, error) {
+	regions, err := a.cfg.RegionRef()
+	if err != nil {
+		return nil, err
+	}
+	d, err := decide.New(a.cfg.Decide, decide.Deps{JS: a.js, Regions: regions, Logger: a.log, Registerer: a.reg, StreamMetrics: a.sm})
+	if err != nil {
+		return nil, &exitError{2, err}
+	}
+	return d, nil
+}
+
+func (a *app) decideComponent() (component, error) {
+	d, err := a.newDecider()
+	if err != nil {
+		return component{}, err
+	}
+	rs, version := d.RuleSet()
+	a.log.Info("decisions configured", "rule_set", rs.ID, "version", version, "mode", a.cfg.Decide.Mode, "at", a.cfg.Decide.At, "timezone", a.cfg.Decide.Timezone)
+	return component{"decide", d.Run}, nil
+}
+
+// withMetrics adds the /metrics server for processes without the ingest API.
+func (a *app) withMetrics(comps ...component) []component {
+	ms := a.metricsServer()
+	return append(comps, component{"metrics", func(ctx context.Context) error { return serveHTTP(ctx, ms, a.log, "", "") }})
+}
+
+func newProcessCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "process",
+		Short: "Run the stream processor alone (events → per-region indicators)",
+		Long: `Consumes the events stream with a durable consumer and keeps per-region daily series:
+confirmed cases (local/imported, by report and onset date), R by the Cori method with its
+credible interval and the officials' 4-day ratio, infectious/ICU/provisional bed occupancy
+from each facility's latest snapshot (stale facilities flagged), 7-day positivity and tests
+per 100k, 7-day cases per 100k, contacts per case and vaccination coverage. Late events
+update every day they touch; each changed day is published as a new indicator version.
+
+State and the stream sequence it covers are checkpointed together in JetStream KV, so a
+restart resumes where it stopped without double counting. Run one replica (the state is per
+process); /metrics is served on metrics.addr. Settings: the process.* configuration keys.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			a, err := newApp(cmd)
+			if err != nil {
+				return err
+			}
+			defer a.close()
+			if err := a.connectNATS(cmd.Context(), "process", false); err != nil {
+				return err
+			}
+			c, err := a.processComponent()
+			if err != nil {
+				return err
+			}
+			return runAll(cmd.Context(), a.withMetrics(c))
+		},
+	}
+}
+
+func newDecideCmd() *cobra.Command {
+	var region string
+	c := &cobra.Command{
+		Use:   "decide [--region CODE]",
+		Short: "Run the decision maker, or decide one region now",
+		Long: `Without --region: runs the decision maker alone. It keeps each region's latest
+indicators, evaluates the configured rule set (decide.rule_set, default the plan's literal
+rule kz-2020-plan) once a day at decide.at in decide.timezone (decide.mode=schedule) or as
+soon as a day's data is complete (decide.mode=data), moves the region's restriction level one
+step per strengthen/ease (easing only after decide.levels.min_days_before_ease days at a
+level), and publishes every decision — inputs, rule set, clause, old → new level — to the
+decisions stream (landed in ClickHouse table epiwatch.decisions). Missing or stale inputs
+give "keep" with the reason recorded.
+
+With --region CODE: decides that region now on its newest complete data, prints the decision
+as JSON and exits. It is recorded like a scheduled one (same idempotency key per data day).`,
+		Example: `  epiwatch decide                      # the scheduled decision maker
+  epiwatch decide --region KZ-75       # Almaty city, now`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			a, err := newApp(cmd)
+			if err != nil {
+				return err
+			}
+			defer a.close()
+			if err := a.connectNATS(cmd.Context(), "decide", false); err != nil {
+				return err
+			}
+			if region != "" {
+				regions, err := a.cfg.RegionRef()
+				if err != nil {
+					return err
+				}
+				if !regions.Known(region) {
+					return &exitError{2, fmt.Errorf("unknown region %q (ISO 3166-2 code such as KZ-75; see schemas/regions.csv)", region)}
+				}
+				d, err := a.newDecider()
+				if err != nil {
+					return err
+				}
+				dec, err := d.DecideNow(cmd.Context(), region)
+				if err != nil {
+					return err
+				}
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(dec)
+			}
+			c, err := a.decideComponent()
+			if err != nil {
+				return err
+			}
+			return runAll(cmd.Context(), a.withMetrics(c))
+		},
+	}
+	c.Flags().StringVar(&region, "region", "", "decide this region now and print the decision (ISO 3166-2 code)")
+	return c
+}

@@ -1,0 +1,390 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+	"gopkg.in/yaml.v3"
+
+	chsink "github.com/epiwatch/epiwatch/consumers/clickhouse"
+	"github.com/epiwatch/epiwatch/pipeline/decide"
+	"github.com/epiwatch/epiwatch/pipeline/ingest"
+	"github.com/epiwatch/epiwatch/pipeline/process"
+	"github.com/epiwatch/epiwatch/pipeline/stream"
+	"github.com/epiwatch/epiwatch/schemas"
+)
+
+// Config is the whole configuration, composed of the packages' own config
+// structs. Viper is read here and nowhere else.
+type Config struct {
+	DataDir  string `mapstructure:"data_dir" yaml:"data_dir"`
+	LogLevel string `mapstructure:"log_level" yaml:"log_level"`
+	// LogFormat is text (default, for people) or json (for log shippers).
+	LogFormat string `mapstructure:"log_format" yaml:"log_format"`
+
+	NATS       NATSConfig       `mapstructure:"nats" yaml:"nats"`
+	Stream     StreamConfig     `mapstructure:"stream" yaml:"stream"`
+	HTTP       HTTPConfig       `mapstructure:"http" yaml:"http"`
+	Metrics    MetricsConfig    `mapstructure:"metrics" yaml:"metrics"`
+	Ingest     IngestConfig     `mapstructure:"ingest" yaml:"ingest"`
+	Pseudonym  PseudonymConfig  `mapstructure:"pseudonym" yaml:"pseudonym"`
+	ClickHouse ClickHouseConfig `mapstructure:"clickhouse" yaml:"clickhouse"`
+	Process    process.Config   `mapstructure:"process" yaml:"process"`
+	Decide     decide.Config    `mapstructure:"decide" yaml:"decide"`
+	Regions    []schemas.Region `mapstructure:"regions" yaml:"regions"`
+}
+
+// NATSConfig says which NATS to use: the embedded server (url empty) or a cluster.
+type NATSConfig struct {
+	URL    string `mapstructure:"url" yaml:"url"`
+	Listen string `mapstructure:"listen" yaml:"listen"`
+	// SyncInterval: "always" (fsync before every ack; the default) or a duration.
+	SyncInterval string `mapstructure:"sync_interval" yaml:"sync_interval"`
+	MaxStore     int64  `mapstructure:"max_store" yaml:"max_store"`
+	User         string `mapstructure:"user" yaml:"user"`
+	Password     string `mapstructure:"password" yaml:"password"`
+	Token        string `mapstructure:"token" yaml:"token"`
+	CredsFile    string `mapstructure:"creds_file" yaml:"creds_file"`
+	NKeyFile     string `mapstructure:"nkey_file" yaml:"nkey_file"`
+	TLSCA        string `mapstructure:"tls_ca" yaml:"tls_ca"`
+	TLSCert      string `mapstructure:"tls_cert" yaml:"tls_cert"`
+	TLSKey       string `mapstructure:"tls_key" yaml:"tls_key"`
+}
+
+// StreamConfig is the JetStream layout.
+type StreamConfig struct {
+	Replicas        int           `mapstructure:"replicas" yaml:"replicas"`
+	DuplicateWindow time.Duration `mapstructure:"duplicate_window" yaml:"duplicate_window"`
+	EventsMaxBytes  int64         `mapstructure:"events_max_bytes" yaml:"events_max_bytes"`
+	EventsMaxAge    time.Duration `mapstructure:"events_max_age" yaml:"events_max_age"`
+}
+
+// HTTPConfig is the ingest API server.
+type HTTPConfig struct {
+	Addr         string        `mapstructure:"addr" yaml:"addr"`
+	TLSCert      string        `mapstructure:"tls_cert" yaml:"tls_cert"`
+	TLSKey       string        `mapstructure:"tls_key" yaml:"tls_key"`
+	ReadTimeout  time.Duration `mapstructure:"read_timeout" yaml:"read_timeout"`
+	WriteTimeout time.Duration `mapstructure:"write_timeout" yaml:"write_timeout"`
+}
+
+// MetricsConfig is the /metrics endpoint of components that serve no HTTP API.
+type MetricsConfig struct {
+	Addr string `mapstructure:"addr" yaml:"addr"`
+}
+
+// IngestConfig bounds requests and lists the data sources' tokens.
+type IngestConfig struct {
+	MaxBodyBytes int64                `mapstructure:"max_body_bytes" yaml:"max_body_bytes"`
+	MaxBatch     int                  `mapstructure:"max_batch" yaml:"max_batch"`
+	Tokens       []ingest.TokenConfig `mapstructure:"tokens" yaml:"tokens"`
+}
+
+// PseudonymKey is one HMAC key of the pseudonym key ring.
+type PseudonymKey struct {
+	ID      string `mapstructure:"id" yaml:"id"`
+	Key     string `mapstructure:"key" yaml:"key"`
+	KeyFile string `mapstructure:"key_file" yaml:"key_file"`
+}
+
+// PseudonymConfig is the key ring; the active key writes, older ones resolve.
+type PseudonymConfig struct {
+	KeyID   string         `mapstructure:"key_id" yaml:"key_id"`
+	Key     string         `mapstructure:"key" yaml:"key"`
+	KeyFile string         `mapstructure:"key_file" yaml:"key_file"`
+	Retired []PseudonymKey `mapstructure:"retired" yaml:"retired"`
+}
+
+// ClickHouseConfig is the connection and the sink's batching.
+type ClickHouseConfig struct {
+	chsink.Config `mapstructure:",squash" yaml:",inline"`
+	Sink          chsink.SinkConfig `mapstructure:"sink" yaml:"sink"`
+}
+
+// DefaultConfig returns every default; each key registered with viper comes
+// from here, so env variables reach every key.
+func DefaultConfig() Config {
+	sc := stream.DefaultConfig()
+	ic := ingest.DefaultConfig()
+	return Config{
+		DataDir:   "./data",
+		LogLevel:  "info",
+		LogFormat: "text",
+		NATS:      NATSConfig{Listen: "127.0.0.1:4222", SyncInterval: "always"},
+		Stream:    StreamConfig{Replicas: sc.Replicas, DuplicateWindow: sc.DuplicateWindow, EventsMaxBytes: sc.EventsMaxBytes, EventsMaxAge: sc.EventsMaxAge},
+		HTTP:      HTTPConfig{Addr: "127.0.0.1:8080", ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second},
+		Metrics:   MetricsConfig{Addr: "127.0.0.1:9464"},
+		Ingest:    IngestConfig{MaxBodyBytes: ic.MaxBodyBytes, MaxBatch: ic.MaxBatch},
+		Pseudonym: PseudonymConfig{KeyID: "k1"},
+		ClickHouse: ClickHouseConfig{
+			Config: chsink.Config{Addr: "127.0.0.1:9000", Database: "epiwatch", User: "default", DialTimeout: 5 * time.Second},
+			Sink:   chsink.DefaultSinkConfig(),
+		},
+		Process: process.DefaultConfig(),
+		Decide:  decide.DefaultConfig(),
+	}
+}
+
+// registerDefaults walks the struct by its mapstructure tags and calls
+// SetDefault for every leaf, so viper knows every key (AutomaticEnv does not
+// reach Unmarshal for keys it has not seen).
+func registerDefaults(v *viper.Viper, prefix string, val reflect.Value) {
+	t := val.Type()
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		tag := strings.Split(f.Tag.Get("mapstructure"), ",")
+		fv := val.Field(i)
+		if len(tag) > 1 && tag[1] == "squash" {
+			registerDefaults(v, prefix, fv)
+			continue
+		}
+		key := tag[0]
+		if key == "" || key == "-" {
+			continue
+		}
+		if prefix != "" {
+			key = prefix + "." + key
+		}
+		if fv.Kind() == reflect.Struct && f.Type != reflect.TypeOf(time.Duration(0)) && f.Type != reflect.TypeOf(time.Time{}) {
+			registerDefaults(v, key, fv)
+			continue
+		}
+		v.SetDefault(key, fv.Interface())
+	}
+}
+
+// Flags that override configuration keys.
+var flagKeys = map[string]string{
+	"data-dir":        "data_dir",
+	"log-level":       "log_level",
+	"nats-url":        "nats.url",
+	"nats-listen":     "nats.listen",
+	"http-addr":       "http.addr",
+	"metrics-addr":    "metrics.addr",
+	"clickhouse-addr": "clickhouse.addr",
+	"clickhouse-db":   "clickhouse.database",
+}
+
+func addConfigFlags(fs *pflag.FlagSet) {
+	def := DefaultConfig()
+	fs.String("config", "", "configuration file (YAML); default: ./epiwatch.yaml if present")
+	fs.String("data-dir", def.DataDir, "directory for the embedded NATS store, keys and local ClickHouse")
+	fs.String("log-level", def.LogLevel, "debug, info, warn or error")
+	fs.String("nats-url", def.NATS.URL, "NATS cluster URL; empty starts the embedded server")
+	fs.String("nats-listen", def.NATS.Listen, "listen address of the embedded NATS server")
+	fs.String("http-addr", def.HTTP.Addr, "listen address of the ingest API (and /metrics)")
+	fs.String("metrics-addr", def.Metrics.Addr, "listen address of /metrics for components without the ingest API")
+	fs.String("clickhouse-addr", def.ClickHouse.Addr, "ClickHouse native protocol address host:port")
+	fs.String("clickhouse-db", def.ClickHouse.Database, "ClickHouse database")
+}
+
+// loadConfig builds the effective configuration: defaults < file < env
+// (EPIWATCH_<SECTION>_<KEY>) < flags.
+func loadConfig(fs *pflag.FlagSet, getenv func(string) string) (Config, *viper.Viper, error) {
+	v := viper.New()
+	registerDefaults(v, "", reflect.ValueOf(DefaultConfig()))
+	v.SetEnvPrefix("EPIWATCH")
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
+	v.AutomaticEnv()
+
+	file, _ := fs.GetString("config")
+	if file == "" {
+		file = getenv("EPIWATCH_CONFIG")
+	}
+	if file == "" {
+		if _, err := os.Stat("epiwatch.yaml"); err == nil {
+			file = "epiwatch.yaml"
+		}
+	}
+	if file != "" {
+		v.SetConfigFile(file)
+		v.SetConfigType("yaml")
+		if err := v.ReadInConfig(); err != nil {
+			return Config{}, nil, fmt.Errorf("read config file %s: %w", file, err)
+		}
+	}
+	for flag, key := range flagKeys {
+		if f := fs.Lookup(flag); f != nil {
+			if err := v.BindPFlag(key, f); err != nil {
+				return Config{}, nil, err
+			}
+		}
+	}
+	var cfg Config
+	if err := v.UnmarshalExact(&cfg); err != nil { // unknown keys are typos: say so
+		return Config{}, nil, fmt.Errorf("configuration%s: %w", inFile(file), err)
+	}
+	if err := cfg.Validate(); err != nil {
+		return Config{}, nil, fmt.Errorf("configuration%s: %w", inFile(file), err)
+	}
+	return cfg, v, nil
+}
+
+func inFile(f string) string {
+	if f == "" {
+		return ""
+	}
+	return " (" + f + ")"
+}
+
+// Validate checks the configuration once, naming the key at fault.
+func (c *Config) Validate() error {
+	if c.DataDir == "" {
+		return fmt.Errorf("data_dir: must not be empty")
+	}
+	if _, _, err := net.SplitHostPort(c.NATS.Listen); c.NATS.URL == "" && err != nil {
+		return fmt.Errorf("nats.listen: %q is not host:port", c.NATS.Listen)
+	}
+	if _, err := c.SyncInterval(); err != nil {
+		return err
+	}
+	if _, _, err := net.SplitHostPort(c.HTTP.Addr); err != nil {
+		return fmt.Errorf("http.addr: %q is not host:port", c.HTTP.Addr)
+	}
+	if (c.HTTP.TLSCert == "") != (c.HTTP.TLSKey == "") {
+		return fmt.Errorf("http.tls_cert and http.tls_key: set both or neither")
+	}
+	if _, _, err := net.SplitHostPort(c.ClickHouse.Addr); err != nil {
+		return fmt.Errorf("clickhouse.addr: %q is not host:port", c.ClickHouse.Addr)
+	}
+	if c.ClickHouse.Database == "" {
+		return fmt.Errorf("clickhouse.database: must not be empty")
+	}
+	switch strings.ToLower(c.LogLevel) {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("log_level: %q (want debug, info, warn or error)", c.LogLevel)
+	}
+	if _, err := ingest.NewTokens(c.Ingest.Tokens); err != nil {
+		return err
+	}
+	if err := c.Process.Validate(); err != nil {
+		return err
+	}
+	if err := c.Decide.Validate(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// SyncInterval parses nats.sync_interval; 0 means always.
+func (c *Config) SyncInterval() (time.Duration, error) {
+	s := strings.TrimSpace(c.NATS.SyncInterval)
+	if s == "" || s == "always" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("nats.sync_interval: %q (want \"always\" or a positive duration like 10s)", s)
+	}
+	return d, nil
+}
+
+// StreamLayout converts to the stream package's config.
+func (c *Config) StreamLayout() stream.Config {
+	return stream.Config{Replicas: c.Stream.Replicas, DuplicateWindow: c.Stream.DuplicateWindow, EventsMaxBytes: c.Stream.EventsMaxBytes, EventsMaxAge: c.Stream.EventsMaxAge}
+}
+
+// NATSStoreDir is where the embedded server keeps JetStream.
+func (c *Config) NATSStoreDir() string { return filepath.Join(c.DataDir, "nats") }
+
+// RegionRef is the shipped region reference with configured additions.
+func (c *Config) RegionRef() (*schemas.Regions, error) {
+	rs := schemas.DefaultRegions()
+	if len(c.Regions) == 0 {
+		return rs, nil
+	}
+	out, err := rs.With(c.Regions)
+	if err != nil {
+		return nil, fmt.Errorf("regions: %w", err)
+	}
+	return out, nil
+}
+
+// secretWords mark keys whose values config print masks.
+var secretWords = []string{"password", "token", "key", "secret", "sha256"}
+
+func isSecret(key string) bool {
+	last := key
+	if i := strings.LastIndex(key, "."); i >= 0 {
+		last = key[i+1:]
+	}
+	if strings.HasSuffix(last, "_file") || last == "key_id" || last == "id" {
+		return false // paths and key ids are not secrets
+	}
+	for _, w := range secretWords {
+		if strings.Contains(last, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// printConfig writes the effective configuration as YAML with secrets masked.
+func printConfig(w io.Writer, v *viper.Viper) error {
+	settings := v.AllSettings()
+	masked := maskSecrets("", settings)
+	keys := make([]string, 0, len(settings))
+	for k := range settings {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	enc := yaml.NewEncoder(w)
+	enc.SetIndent(2)
+	defer enc.Close()
+	return enc.Encode(masked)
+}
+
+func maskSecrets(prefix string, v any) any {
+	switch t := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(t))
+		for k, val := range t {
+			key := k
+			if prefix != "" {
+				key = prefix + "." + k
+			}
+			out[k] = maskSecrets(key, val)
+		}
+		return out
+	case []any:
+		out := make([]any, len(t))
+		for i, val := range t {
+			out[i] = maskSecrets(prefix, val)
+		}
+		return out
+	case []ingest.TokenConfig:
+		out := make([]any, len(t))
+		for i, tc := range t {
+			out[i] = map[string]any{"name": tc.Name, "sha256": "***", "types": tc.Types, "regions": tc.Regions}
+		}
+		return out
+	case []PseudonymKey:
+		out := make([]any, len(t))
+		for i, k := range t {
+			out[i] = map[string]any{"id": k.ID, "key": mask(k.Key), "key_file": k.KeyFile}
+		}
+		return out
+	case string:
+		if isSecret(prefix) {
+			return mask(t)
+		}
+	}
+	return v
+}
+
+func mask(s string) string {
+	if s == "" {
+		return ""
+	}
+	return "***"
+}

@@ -1,0 +1,313 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/epiwatch/epiwatch/consumers/clickhouse/chtest"
+	"github.com/epiwatch/epiwatch/pipeline/stream"
+	"github.com/epiwatch/epiwatch/schemas"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// golden compares got with testdata/<name>, or rewrites it with -update.
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if !bytes.Equal(want, got) {
+		t.Errorf("%s differs from the golden file:\n--- got\n%s\n--- want\n%s", name, got, want)
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// syncBuffer collects a process's log output safely.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// pipeline is `epiwatch run` started in-process by realMain, exactly as the
+// binary runs, on embedded NATS and the real local ClickHouse.
+type pipeline struct {
+	db       *chtest.DB
+	httpAddr string
+	natsURL  string
+	logs     *syncBuffer
+	cfgFile  string
+	stop     func() int
+}
+
+// startPipeline writes a config file and starts `epiwatch run` with it.
+// extra is appended to the YAML (more sections).
+func startPipeline(t *testing.T, extra string, args ...string) *pipeline {
+	t.Helper()
+	db := chtest.New(t)
+	dir := t.TempDir()
+	p := &pipeline{db: db, httpAddr: freeAddr(t), logs: &syncBuffer{}}
+	natsListen := freeAddr(t)
+	p.natsURL = "nats://" + natsListen
+	cfg := fmt.Sprintf(`data_dir: %s
+log_level: debug
+nats:
+  listen: %s
+http:
+  addr: %s
+metrics:
+  addr: %s
+clickhouse:
+  addr: %s
+  database: %s
+  sink:
+    flush_interval: 200ms
+pseudonym:
+  key_id: e2e
+  key: e2e-test-key-0123456789abcdef0123456789abcdef
+process:
+  publish_interval: 0s
+  max_wait: 50ms
+decide:
+  mode: data
+%s`, dir, natsListen, p.httpAddr, freeAddr(t), chtest.Addr(), db.Name, extra)
+	p.cfgFile = filepath.Join(dir, "epiwatch.yaml")
+	if err := os.WriteFile(p.cfgFile, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() {
+		done <- realMain(ctx, append([]string{"run", "--config", p.cfgFile}, args...), io.Discard, p.logs)
+	}()
+	var once sync.Once
+	code := 0
+	p.stop = func() int {
+		once.Do(func() {
+			cancel()
+			select {
+			case code = <-done:
+			case <-time.After(60 * time.Second):
+				t.Errorf("epiwatch run did not stop within 60 s")
+			}
+		})
+		return code
+	}
+	t.Cleanup(func() {
+		p.stop()
+		if t.Failed() {
+			t.Logf("epiwatch run log:\n%s", p.logs.String())
+		}
+	})
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := http.Get("http://" + p.httpAddr + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return p
+			}
+		}
+		select {
+		case c := <-done:
+			t.Fatalf("epiwatch run exited with %d before it was ready:\n%s", c, p.logs.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("epiwatch run not ready within 60 s:\n%s", p.logs.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (p *pipeline) post(t *testing.T, body []byte) (int, []byte) {
+	t.Helper()
+	resp, err := http.Post("http://"+p.httpAddr+"/v1/events", "application/x-ndjson", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+// waitCount polls a count query until it reaches want.
+func (p *pipeline) waitCount(t *testing.T, query string, want uint64, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	var n uint64
+	for time.Now().Before(deadline) {
+		n = p.db.Count(t, query)
+		if n == want {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("%s = %d after %s, want %d", query, n, within, want)
+}
+
+// rawPersonalData are the identifiers and names in testdata/e2e/mixed.ndjson:
+// none may appear anywhere downstream of the ingest worker.
+var rawPersonalData = []string{"900101300017", "850505400018", "721123400177", "900101300009", "21201199000123", "Aidar", "Nurlanov", "Saule", "+77010000001", "Abay ave"}
+
+func TestEndToEndMixedBatch(t *testing.T) {
+	p := startPipeline(t, "")
+	body, err := os.ReadFile("testdata/e2e/mixed.ndjson")
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, answer := p.post(t, body)
+	if code != 200 {
+		t.Fatalf("POST answered %d: %s", code, answer)
+	}
+	var pretty bytes.Buffer
+	if err := json.Indent(&pretty, answer, "", "  "); err != nil {
+		t.Fatal(err)
+	}
+	pretty.WriteByte('\n')
+	golden(t, "e2e/answer.json", pretty.Bytes())
+
+	// Exactly the five valid events land, once each, pseudonymised.
+	p.waitCount(t, "SELECT count() FROM `"+p.db.Name+"`.events", 5, 60*time.Second)
+	rows, err := p.db.Conn.Query(context.Background(), "SELECT event_id, type, region, toString(event_date), source, person_pseudonym != '', key_id, age_band, sex FROM `"+p.db.Name+"`.events ORDER BY event_id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got bytes.Buffer
+	for rows.Next() {
+		var id, typ, region, day, source, keyID, age, sex string
+		var pseudo bool
+		if err := rows.Scan(&id, &typ, &region, &day, &source, &pseudo, &keyID, &age, &sex); err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&got, "%s %s %s %s %s pseudonym=%v key=%s age=%s sex=%s\n", id, typ, region, day, source, pseudo, keyID, age, sex)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "e2e/clickhouse_events.txt", got.Bytes())
+
+	// The contact links to the case: the same person, the same pseudonym.
+	if n := p.db.Count(t, "SELECT count() FROM `"+p.db.Name+"`.contacts c ANY INNER JOIN (SELECT person_pseudonym AS index_pseudonym FROM `"+p.db.Name+"`.cases) USING index_pseudonym"); n != 1 {
+		t.Errorf("contact does not link to its index case by pseudonym (%d matches)", n)
+	}
+
+	// Every rejected event is in the dead-letter stream with its reason.
+	nc, js, err := stream.Connect(p.natsURL, "e2e-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	dls, err := stream.ListDeadLetters(context.Background(), js, 0, 100, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dlText bytes.Buffer
+	for _, d := range dls {
+		fmt.Fprintf(&dlText, "event_id=%s stage=%s type=%s reason=%s\n", d.EventID, d.Stage, d.Type, d.Reason)
+	}
+	golden(t, "e2e/deadletters.txt", dlText.Bytes())
+
+	// Indicators follow for the region and day of the case.
+	p.waitCount(t, "SELECT count() FROM `"+p.db.Name+"`.indicators_latest WHERE region = 'KZ-75' AND date = '2020-07-01' AND cases = 1 AND tests_positive_7d = 1 AND beds_occupied = 312", 1, 60*time.Second)
+
+	// No raw personal data anywhere: ClickHouse, every stream, logs.
+	var stored []string
+	for _, q := range []string{
+		"SELECT concat(event_id, ' ', person_pseudonym, ' ', index_pseudonym, ' ', contact_pseudonym, ' ', district, ' ', payload) FROM `" + p.db.Name + "`.events_store",
+	} {
+		rs, err := p.db.Conn.Query(context.Background(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rs.Next() {
+			var s string
+			if err := rs.Scan(&s); err != nil {
+				t.Fatal(err)
+			}
+			stored = append(stored, s)
+		}
+		rs.Close()
+	}
+	for _, name := range []string{schemas.StreamEvents, schemas.StreamDeadLetter, schemas.StreamIndicators} {
+		stored = append(stored, streamContents(t, js, name)...)
+	}
+	stored = append(stored, p.logs.String())
+	for _, s := range stored {
+		for _, raw := range rawPersonalData {
+			if strings.Contains(s, raw) {
+				t.Errorf("raw personal data %q found downstream of ingest: %.300s", raw, s)
+			}
+		}
+	}
+	if code := p.stop(); code != 0 {
+		t.Errorf("epiwatch run exited with %d on shutdown", code)
+	}
+}
+
+// streamContents returns every message (headers and data) of a stream.
+func streamContents(t *testing.T, js jetstream.JetStream, name string) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, err := js.Stream(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
+		m, err := st.GetMsg(ctx, seq)
+		if err != nil {
+			continue // deleted
+		}
+		out = append(out, fmt.Sprint(m.Header)+" "+string(m.Data))
+	}
+	return out
+}

@@ -1,0 +1,133 @@
+// Command epiwatch is the epidemiological surveillance pipeline: ingest →
+// JetStream → processors → ClickHouse and alerts. `epiwatch run` runs every
+// component in one process; the other subcommands run one each, or are
+// tools around them. This package only wires: configuration → constructors →
+// Run(ctx). No logic lives here.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+// exitError carries a process exit code (2 = bad input or usage).
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func main() {
+	os.Exit(realMain(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// realMain runs the CLI and returns the exit code; tests call it directly.
+func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	root := newRootCmd(stdout, stderr)
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return 0
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		fmt.Fprintln(stderr, "epiwatch:", oneLine(ee.err.Error()))
+		return ee.code
+	}
+	fmt.Fprintln(stderr, "epiwatch:", err)
+	return 1
+}
+
+func oneLine(s string) string { return strings.ReplaceAll(strings.TrimSpace(s), "\n", "; ") }
+
+func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "epiwatch",
+		Short: "Event-driven epidemiological surveillance: R, bed occupancy and restriction decisions per region",
+		Long: `epiwatch turns case, contact, lab-test, bed-occupancy and vaccination events into
+per-region indicators (the reproduction number R with credible intervals, infectious-bed
+occupancy, positivity, incidence) and restriction decisions following Kazakhstan's 2020
+pandemic plan, live. Events enter over HTTP (or files), flow through NATS JetStream, and
+land in ClickHouse for dashboards and analysts; decision changes alert regional HQs.
+
+Configuration: a YAML file (--config, or ./epiwatch.yaml), environment variables
+EPIWATCH_<SECTION>_<KEY> (e.g. EPIWATCH_CLICKHOUSE_ADDR), then flags, each overriding the
+one before. 'epiwatch config print' shows the result.
+
+Quick start: deploy/local/quickstart.sh (see README.md).`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	addConfigFlags(root.PersistentFlags())
+	root.AddCommand(
+		newRunCmd(),
+		newIngestCmd(),
+		newProcessCmd(),
+		newDecideCmd(),
+		newSinkCmd(),
+		newImportCmd(),
+		newMigrateCmd(),
+		newRulesCmd(),
+		newDeadLetterCmd(),
+		newConfigCmd(),
+		newVersionCmd(),
+	)
+	return root
+}
+
+func newVersionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			fmt.Fprintln(cmd.OutOrStdout(), "epiwatch", version)
+			return nil
+		},
+	}
+}
+
+func newConfigCmd() *cobra.Command {
+	c := &cobra.Command{Use: "config", Short: "Inspect the configuration"}
+	c.AddCommand(&cobra.Command{
+		Use:   "print",
+		Short: "Print the effective configuration (file < env < flags) with secrets masked",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, v, err := loadConfig(cmd.Flags(), os.Getenv)
+			if err != nil {
+				return &exitError{2, err}
+			}
+			return printConfig(cmd.OutOrStdout(), v)
+		},
+	})
+	return c
+}
+
+func newLogger(cfg Config, w io.Writer) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(strings.ToUpper(cfg.LogLevel)))
+	opts := &slog.HandlerOptions{Level: lvl}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
