@@ -1,0 +1,303 @@
+// Package beds computes hospital bed occupancy per region from facility
+// snapshots: ПЗК (the plan's infectious-bed occupancy, in percent) with ICU
+// and provisional-bed occupancy beside it, and the facilities whose reports
+// are too old to count (stale).
+//
+// The package is pure: snapshots and the day in, occupancy out. It reads no
+// clock ("as of" is a parameter), does no I/O and starts no goroutines, so the
+// processor's results can be recomputed and checked from the inputs alone.
+//
+// Rules, in one place:
+//
+//   - A snapshot belongs to the calendar day of its own time zone (the
+//     facility's clock), like schemas.Event.Date.
+//   - As of day D, each (facility, bed kind) counts with its latest snapshot
+//     dated on or before D. "Latest" orders by snapshot time, then by arrival
+//     order in the events stream (Seq: a correction re-sent for the same
+//     snapshot time arrives later and wins), then by event_id, so the choice
+//     is total and deterministic whatever order snapshots are added in.
+//   - A (facility, kind) whose latest snapshot is older than Config.MaxAge at
+//     the end of day D (midnight after D, in the snapshot's own zone) is
+//     stale: it is left out of the totals and listed in Occupancy.Stale,
+//     never silently carried forward.
+package beds
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/epiwatch/epiwatch/schemas"
+)
+
+// DefaultMaxAge is how old a facility's latest snapshot may be before the
+// facility is stale: two days, because the Kyrgyz operational HQ asks for a
+// daily-updated register of free beds (source 000), so one missed daily
+// report is tolerated and two are not.
+const DefaultMaxAge = 48 * time.Hour
+
+// Config holds the occupancy rules that are a matter of policy.
+type Config struct {
+	// MaxAge is the largest age, at the end of the day computed, of a
+	// facility's latest snapshot that still counts. Older is stale.
+	MaxAge time.Duration `json:"max_age" mapstructure:"max_age"`
+}
+
+// DefaultConfig returns MaxAge = DefaultMaxAge.
+func DefaultConfig() Config { return Config{MaxAge: DefaultMaxAge} }
+
+// Validate reports a configuration that cannot work.
+func (c Config) Validate() error {
+	if c.MaxAge <= 0 {
+		return fmt.Errorf("beds: max_age must be positive, got %s (a facility is stale when its latest snapshot is older than this; default %s)", c.MaxAge, DefaultMaxAge)
+	}
+	return nil
+}
+
+// Kinds lists the bed kinds in a stable order.
+var Kinds = []string{schemas.BedInfectious, schemas.BedICU, schemas.BedProvisional}
+
+// Snapshot is one report of a facility's beds of one kind.
+type Snapshot struct {
+	EventID    string
+	FacilityID string
+	Kind       string // schemas.BedInfectious, BedICU or BedProvisional
+	Time       time.Time
+	// Seq is the snapshot's sequence in the events stream (0 when unknown);
+	// it breaks ties between snapshots with the same Time in favour of the
+	// one that arrived later, i.e. the correction.
+	Seq      uint64
+	Total    int
+	Occupied int
+}
+
+// Day returns the calendar day of the snapshot in its own time zone.
+func (s Snapshot) Day() schemas.Date { return schemas.DateOf(s.Time) }
+
+// Supersedes reports whether s replaces o as the latest report of the same
+// facility and kind: a later snapshot time, then a later stream sequence,
+// then a greater event_id.
+func (s Snapshot) Supersedes(o Snapshot) bool {
+	if !s.Time.Equal(o.Time) {
+		return s.Time.After(o.Time)
+	}
+	if s.Seq != o.Seq {
+		return s.Seq > o.Seq
+	}
+	return s.EventID > o.EventID
+}
+
+// ageAt returns how old s is at the end of day d (the midnight after d in the
+// snapshot's own zone). The arithmetic uses the zone offset only, so a time
+// read back from JSON or a checkpoint gives the same answer as the original.
+func (s Snapshot) ageAt(d schemas.Date) time.Duration {
+	_, off := s.Time.Zone()
+	end := time.Unix(int64(d+1)*86400-int64(off), 0)
+	return end.Sub(s.Time)
+}
+
+// Count is the occupancy of one bed kind in one region.
+type Count struct {
+	Facilities int // fresh facilities reporting this kind
+	Total      int
+	Occupied   int
+}
+
+// Pct returns occupied/total in percent; ok is false when there are no beds
+// (no fresh report), which is "not available", not 0 %.
+func (c Count) Pct() (pct float64, ok bool) {
+	if c.Total <= 0 {
+		return 0, false
+	}
+	return 100 * float64(c.Occupied) / float64(c.Total), true
+}
+
+// Stale is a (facility, kind) left out of the totals because its latest
+// snapshot is too old.
+type Stale struct {
+	FacilityID string
+	Kind       string
+	Last       time.Time     // time of its latest snapshot
+	Age        time.Duration // at the end of the day computed
+}
+
+// Occupancy is the bed situation of one region as of the end of one day.
+type Occupancy struct {
+	Day         schemas.Date
+	Infectious  Count // ПЗК's numerator and denominator
+	ICU         Count
+	Provisional Count
+	// Stale lists every stale (facility, kind), sorted by facility, then by
+	// kind in the order of Kinds.
+	Stale []Stale
+}
+
+// Kind returns the count of one bed kind (zero for an unknown kind).
+func (o *Occupancy) Kind(kind string) Count {
+	switch kind {
+	case schemas.BedInfectious:
+		return o.Infectious
+	case schemas.BedICU:
+		return o.ICU
+	case schemas.BedProvisional:
+		return o.Provisional
+	}
+	return Count{}
+}
+
+func (o *Occupancy) count(kind string) *Count {
+	switch kind {
+	case schemas.BedInfectious:
+		return &o.Infectious
+	case schemas.BedICU:
+		return &o.ICU
+	case schemas.BedProvisional:
+		return &o.Provisional
+	}
+	return nil
+}
+
+// StaleFacilities returns how many distinct facilities have at least one
+// stale bed kind.
+func (o *Occupancy) StaleFacilities() int {
+	n := 0
+	for i, s := range o.Stale {
+		if i == 0 || o.Stale[i-1].FacilityID != s.FacilityID {
+			n++
+		}
+	}
+	return n
+}
+
+// Compute returns the occupancy as of the end of day from snapshots given in
+// any order; duplicates and superseded snapshots are harmless.
+func Compute(snaps []Snapshot, day schemas.Date, cfg Config) Occupancy {
+	var h History
+	for _, s := range snaps {
+		h.Add(s)
+	}
+	return h.AsOf(day, cfg)
+}
+
+// ErrUnknownKind is returned by History.Add for a bed kind outside Kinds.
+var ErrUnknownKind = errors.New("beds: unknown bed kind")
+
+type unitKey struct{ facility, kind string }
+
+// History keeps, per (facility, kind), the winning snapshot of each local day:
+// the only ones that can ever be "latest as of" some day. Adding is idempotent
+// and order-independent (the key is (facility, kind, local day), the winner is
+// the maximum under Supersedes), so History is a function of the set of
+// snapshots added. The zero value is empty and ready to use.
+type History struct {
+	units map[unitKey][]Snapshot // sorted by Supersedes order, oldest first
+	keys  []unitKey              // the keys of units, sorted by facility then kind
+}
+
+// Add records s and reports whether any "as of" answer can have changed
+// (false for a duplicate or a snapshot superseded on its own day).
+func (h *History) Add(s Snapshot) (changed bool, err error) {
+	if s.FacilityID == "" {
+		return false, errors.New("beds: snapshot without facility_id")
+	}
+	switch s.Kind {
+	case schemas.BedInfectious, schemas.BedICU, schemas.BedProvisional:
+	default:
+		return false, fmt.Errorf("%w %q", ErrUnknownKind, s.Kind)
+	}
+	if h.units == nil {
+		h.units = make(map[unitKey][]Snapshot)
+	}
+	k := unitKey{s.FacilityID, s.Kind}
+	list, known := h.units[k]
+	if !known {
+		i := sort.Search(len(h.keys), func(i int) bool { return !keyLess(h.keys[i], k) })
+		h.keys = append(h.keys, unitKey{})
+		copy(h.keys[i+1:], h.keys[i:])
+		h.keys[i] = k
+	}
+	day := s.Day()
+	for i := len(list) - 1; i >= 0; i-- {
+		if list[i].Day() != day {
+			continue
+		}
+		if !s.Supersedes(list[i]) {
+			return false, nil
+		}
+		list = append(list[:i], list[i+1:]...)
+		break
+	}
+	// Insert keeping the Supersedes order.
+	i := sort.Search(len(list), func(i int) bool { return list[i].Supersedes(s) })
+	list = append(list, Snapshot{})
+	copy(list[i+1:], list[i:])
+	list[i] = s
+	h.units[k] = list
+	return true, nil
+}
+
+// Len returns how many snapshots are kept.
+func (h *History) Len() int {
+	n := 0
+	for _, l := range h.units {
+		n += len(l)
+	}
+	return n
+}
+
+// Snapshots returns every kept snapshot sorted by facility, kind, then time:
+// enough to rebuild an equal History (checkpoints).
+func (h *History) Snapshots() []Snapshot {
+	var out []Snapshot
+	for _, k := range h.keys {
+		out = append(out, h.units[k]...)
+	}
+	return out
+}
+
+func keyLess(a, b unitKey) bool {
+	if a.facility != b.facility {
+		return a.facility < b.facility
+	}
+	return kindRank(a.kind) < kindRank(b.kind)
+}
+
+func kindRank(k string) int {
+	for i, kk := range Kinds {
+		if kk == k {
+			return i
+		}
+	}
+	return len(Kinds)
+}
+
+// AsOf returns the occupancy at the end of day.
+func (h *History) AsOf(day schemas.Date, cfg Config) Occupancy {
+	o := Occupancy{Day: day}
+	for _, k := range h.keys {
+		list := h.units[k]
+		// The latest snapshot dated on or before day. The list is in time
+		// order and dates follow time except across zone offsets, so scan
+		// back from the newest.
+		var latest *Snapshot
+		for i := len(list) - 1; i >= 0; i-- {
+			if list[i].Day() <= day {
+				latest = &list[i]
+				break
+			}
+		}
+		if latest == nil {
+			continue
+		}
+		if age := latest.ageAt(day); age > cfg.MaxAge {
+			o.Stale = append(o.Stale, Stale{FacilityID: k.facility, Kind: k.kind, Last: latest.Time, Age: age})
+			continue
+		}
+		c := o.count(k.kind)
+		c.Facilities++
+		c.Total += latest.Total
+		c.Occupied += latest.Occupied
+	}
+	return o
+}

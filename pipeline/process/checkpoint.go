@@ -1,0 +1,171 @@
+package process
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Checkpoint layout in the key-value bucket schemas.BucketProcessState
+// (History 1):
+//
+//	process.manifest                   JSON manifest: the stream sequence the
+//	                                   state covers and, per region, where its
+//	                                   blob is (slot, parts, size, SHA-256)
+//	process.state.<region>.<slot>.<n>  part n of the region's blob; slot is a or b
+//
+// Why this shape:
+//   - Split per region: a checkpoint rewrites only the regions that changed
+//     since the last one, and no value has to hold the whole state.
+//   - Parts of at most partSize bytes: a region's blob can outgrow a NATS
+//     message (1 MiB by default on a NATS server).
+//   - Two slots per region: a checkpoint writes into the slot the manifest
+//     does not point at and then replaces the manifest, the only commit point.
+//     A crash before the manifest write leaves the previous checkpoint intact;
+//     no key ever needs deleting, so no tombstones pile up.
+//   - The manifest is replaced with a compare-and-set on its revision, so two
+//     processors sharing the durable consumer (a deployment error) fail
+//     loudly instead of overwriting each other's state.
+//
+// The JetStream object store would do the chunking, but it needs a bucket
+// schemas does not name and rewrites whole objects; per-region parts in the
+// processor's own bucket are simpler and incremental.
+const (
+	manifestKey    = "process.manifest"
+	manifestFormat = 1
+	partSize       = 512 << 10
+)
+
+type regionRef struct {
+	Slot   string `json:"slot"`
+	Parts  int    `json:"parts"`
+	Bytes  int    `json:"bytes"`
+	SHA256 string `json:"sha256"`
+}
+
+type manifest struct {
+	Format  int                  `json:"format"`
+	Seq     uint64               `json:"seq"` // the last events-stream sequence applied to the state
+	Written time.Time            `json:"written"`
+	Regions map[string]regionRef `json:"regions"`
+}
+
+// checkpointStore reads and writes checkpoints. It remembers the manifest it
+// last read or wrote, and its revision.
+type checkpointStore struct {
+	kv  jetstream.KeyValue
+	man manifest
+	rev uint64
+}
+
+func partKey(region, slot string, n int) string {
+	return "process.state." + region + "." + slot + "." + strconv.Itoa(n)
+}
+
+// errCheckpointConflict means the manifest changed under us.
+var errCheckpointConflict = errors.New("checkpoint manifest was changed by someone else: is a second processor running on the same durable consumer?")
+
+// load reads the latest checkpoint: the covered sequence and every region's
+// blob. No checkpoint yet is seq 0 and no blobs.
+func (c *checkpointStore) load(ctx context.Context) (uint64, map[string][]byte, error) {
+	entry, err := c.kv.Get(ctx, manifestKey)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		c.man, c.rev = manifest{Format: manifestFormat, Regions: map[string]regionRef{}}, 0
+		return 0, nil, nil
+	}
+	if err != nil {
+		return 0, nil, fmt.Errorf("read checkpoint manifest %s: %w", manifestKey, err)
+	}
+	var m manifest
+	if err := json.Unmarshal(entry.Value(), &m); err != nil {
+		return 0, nil, fmt.Errorf("checkpoint manifest %s (revision %d): %w", manifestKey, entry.Revision(), err)
+	}
+	if m.Format != manifestFormat {
+		return 0, nil, fmt.Errorf("checkpoint manifest %s has format %d, this processor reads %d: delete the bucket's keys to rebuild from the stream", manifestKey, m.Format, manifestFormat)
+	}
+	if m.Regions == nil {
+		m.Regions = map[string]regionRef{}
+	}
+	blobs := make(map[string][]byte, len(m.Regions))
+	for code, ref := range m.Regions {
+		var buf bytes.Buffer
+		buf.Grow(ref.Bytes)
+		for n := 0; n < ref.Parts; n++ {
+			k := partKey(code, ref.Slot, n)
+			e, err := c.kv.Get(ctx, k)
+			if err != nil {
+				return 0, nil, fmt.Errorf("read checkpoint part %s: %w", k, err)
+			}
+			buf.Write(e.Value())
+		}
+		sum := sha256.Sum256(buf.Bytes())
+		if buf.Len() != ref.Bytes || hex.EncodeToString(sum[:]) != ref.SHA256 {
+			return 0, nil, fmt.Errorf("checkpoint of region %s (slot %s) does not match its manifest: %d bytes, want %d", code, ref.Slot, buf.Len(), ref.Bytes)
+		}
+		blobs[code] = buf.Bytes()
+	}
+	c.man, c.rev = m, entry.Revision()
+	return m.Seq, blobs, nil
+}
+
+// save writes the blobs of the regions that changed and then the manifest
+// covering seq. Regions not in blobs keep their previous blob. It returns the
+// bytes written.
+func (c *checkpointStore) save(ctx context.Context, seq uint64, at time.Time, blobs map[string][]byte) (int, error) {
+	next := manifest{Format: manifestFormat, Seq: seq, Written: at.UTC(), Regions: make(map[string]regionRef, len(c.man.Regions)+len(blobs))}
+	for code, ref := range c.man.Regions {
+		next.Regions[code] = ref
+	}
+	codes := make([]string, 0, len(blobs))
+	for code := range blobs {
+		codes = append(codes, code)
+	}
+	sort.Strings(codes)
+	written := 0
+	for _, code := range codes {
+		blob := blobs[code]
+		slot := "a"
+		if c.man.Regions[code].Slot == "a" {
+			slot = "b"
+		}
+		parts := 0
+		for off := 0; off < len(blob) || parts == 0; off += partSize {
+			end := min(off+partSize, len(blob))
+			k := partKey(code, slot, parts)
+			if _, err := c.kv.Put(ctx, k, blob[off:end]); err != nil {
+				return written, fmt.Errorf("write checkpoint part %s (%d bytes): %w", k, end-off, err)
+			}
+			written += end - off
+			parts++
+		}
+		sum := sha256.Sum256(blob)
+		next.Regions[code] = regionRef{Slot: slot, Parts: parts, Bytes: len(blob), SHA256: hex.EncodeToString(sum[:])}
+	}
+	data, err := json.Marshal(next)
+	if err != nil {
+		return written, err
+	}
+	var rev uint64
+	if c.rev == 0 {
+		rev, err = c.kv.Create(ctx, manifestKey, data)
+	} else {
+		rev, err = c.kv.Update(ctx, manifestKey, data, c.rev)
+	}
+	if err != nil {
+		if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+			return written, fmt.Errorf("write checkpoint manifest at sequence %d: %w", seq, errCheckpointConflict)
+		}
+		return written, fmt.Errorf("write checkpoint manifest at sequence %d: %w", seq, err)
+	}
+	c.man, c.rev = next, rev
+	return written + len(data), nil
+}

@@ -1,0 +1,268 @@
+package process
+
+import (
+	"bytes"
+	"compress/flate"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/epiwatch/epiwatch/pipeline/beds"
+	"github.com/epiwatch/epiwatch/schemas"
+)
+
+// The checkpoint blob of one region: a small binary format (varints), then
+// DEFLATE. Binary because the seen-set is most of the state and 16 raw bytes
+// per event_id is the least it can cost; DEFLATE at its fastest level because
+// the day rows and pseudonym lists compress well and the checkpoint is on the
+// hot path. stateMagic changes whenever the layout does.
+const stateMagic = "EWPS1"
+
+type encoder struct{ b []byte }
+
+func (e *encoder) uvarint(v uint64) { e.b = binary.AppendUvarint(e.b, v) }
+func (e *encoder) varint(v int64)   { e.b = binary.AppendVarint(e.b, v) }
+func (e *encoder) str(s string)     { e.uvarint(uint64(len(s))); e.b = append(e.b, s...) }
+func (e *encoder) key(k idKey)      { e.b = append(e.b, k[:]...) }
+
+// encodeRegion serialises a region's state (not its dirty marks: a
+// checkpoint is taken only after everything was published).
+func encodeRegion(r *regionState) ([]byte, error) {
+	e := &encoder{b: make([]byte, 0, 64+len(r.days)*24+len(r.seen)*16)}
+	e.b = append(e.b, stateMagic...)
+	e.str(r.code)
+	e.varint(int64(r.base))
+	e.uvarint(uint64(len(r.days)))
+	for i := range r.days {
+		d := &r.days[i]
+		for _, v := range []int32{d.casesLocal, d.casesImported, d.onsetLocal, d.onsetImported, d.tests, d.testsPositive, d.contacts, d.contactsBecame, d.vaxFirst[0], d.vaxFirst[1], d.vaxFirst[2]} {
+			e.varint(int64(v))
+		}
+		e.uvarint(d.seq)
+		e.varint(d.ts)
+	}
+	for _, f := range r.first {
+		e.varint(int64(f))
+	}
+	e.uvarint(uint64(len(r.seen)))
+	for k := range r.seen {
+		e.key(k)
+	}
+	e.uvarint(uint64(len(r.vax)))
+	for k, d := range r.vax {
+		e.key(k.person)
+		e.b = append(e.b, k.dose)
+		e.varint(int64(d))
+	}
+	e.uvarint(uint64(len(r.caseDates)))
+	for k, ds := range r.caseDates {
+		e.key(k)
+		e.uvarint(uint64(len(ds)))
+		for _, d := range ds {
+			e.varint(int64(d))
+		}
+	}
+	e.uvarint(uint64(len(r.contactsOf)))
+	for k, cs := range r.contactsOf {
+		e.key(k)
+		e.uvarint(uint64(len(cs)))
+		for _, c := range cs {
+			e.varint(int64(c.date))
+			if c.became {
+				e.b = append(e.b, 1)
+			} else {
+				e.b = append(e.b, 0)
+			}
+		}
+	}
+	snaps := r.beds.Snapshots()
+	e.uvarint(uint64(len(snaps)))
+	for _, s := range snaps {
+		e.str(s.EventID)
+		e.str(s.FacilityID)
+		e.str(s.Kind)
+		_, off := s.Time.Zone()
+		e.varint(s.Time.UnixNano())
+		e.varint(int64(off))
+		e.uvarint(s.Seq)
+		e.varint(int64(s.Total))
+		e.varint(int64(s.Occupied))
+	}
+
+	var out bytes.Buffer
+	out.Grow(len(e.b)/2 + 64)
+	zw, err := flate.NewWriter(&out, flate.BestSpeed)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := zw.Write(e.b); err != nil {
+		return nil, fmt.Errorf("compress state of %s: %w", r.code, err)
+	}
+	if err := zw.Close(); err != nil {
+		return nil, fmt.Errorf("compress state of %s: %w", r.code, err)
+	}
+	return out.Bytes(), nil
+}
+
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) fail(what string) {
+	if d.err == nil {
+		d.err = fmt.Errorf("truncated or corrupt at %s", what)
+	}
+}
+
+func (d *decoder) uvarint(what string) uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.fail(what)
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) varint(what string) int64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.fail(what)
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+// count reads a length and checks it against the bytes left (each element
+// takes at least minSize bytes), so a corrupt length cannot allocate wildly.
+func (d *decoder) count(what string, minSize int) int {
+	n := d.uvarint(what)
+	if d.err == nil && n > uint64(len(d.b)/minSize) {
+		d.fail(what)
+		return 0
+	}
+	return int(n)
+}
+
+func (d *decoder) bytes(n int, what string) []byte {
+	if d.err != nil {
+		return nil
+	}
+	if len(d.b) < n {
+		d.fail(what)
+		return nil
+	}
+	v := d.b[:n]
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) str(what string) string {
+	return string(d.bytes(d.count(what, 1), what))
+}
+
+func (d *decoder) key(what string) idKey {
+	var k idKey
+	copy(k[:], d.bytes(16, what))
+	return k
+}
+
+func (d *decoder) byte1(what string) byte {
+	b := d.bytes(1, what)
+	if b == nil {
+		return 0
+	}
+	return b[0]
+}
+
+// decodeRegion reads what encodeRegion wrote.
+func decodeRegion(blob []byte) (*regionState, error) {
+	raw, err := io.ReadAll(flate.NewReader(bytes.NewReader(blob)))
+	if err != nil {
+		return nil, fmt.Errorf("decompress region state: %w", err)
+	}
+	if !bytes.HasPrefix(raw, []byte(stateMagic)) {
+		return nil, errUnknownState
+	}
+	d := &decoder{b: raw[len(stateMagic):]}
+	r := newRegionState(d.str("code"))
+	r.base = schemas.Date(d.varint("base"))
+	nDays := d.count("days", 13)
+	r.days = make([]dayRow, nDays)
+	for i := range r.days {
+		row := &r.days[i]
+		for _, p := range []*int32{&row.casesLocal, &row.casesImported, &row.onsetLocal, &row.onsetImported, &row.tests, &row.testsPositive, &row.contacts, &row.contactsBecame, &row.vaxFirst[0], &row.vaxFirst[1], &row.vaxFirst[2]} {
+			*p = int32(d.varint("day row"))
+		}
+		row.seq = d.uvarint("day seq")
+		row.ts = d.varint("day time")
+	}
+	for i := range r.first {
+		r.first[i] = schemas.Date(d.varint("first days"))
+	}
+	n := d.count("seen", 16)
+	r.seen = make(map[idKey]struct{}, n)
+	for i := 0; i < n; i++ {
+		r.seen[d.key("seen")] = struct{}{}
+	}
+	n = d.count("vaccinations", 18)
+	r.vax = make(map[vaxKey]schemas.Date, n)
+	for i := 0; i < n; i++ {
+		k := vaxKey{person: d.key("vaccination")}
+		k.dose = d.byte1("dose")
+		r.vax[k] = schemas.Date(d.varint("vaccination date"))
+	}
+	n = d.count("case persons", 17)
+	r.caseDates = make(map[idKey][]schemas.Date, n)
+	for i := 0; i < n; i++ {
+		k := d.key("case person")
+		m := d.count("case dates", 1)
+		ds := make([]schemas.Date, m)
+		for j := range ds {
+			ds[j] = schemas.Date(d.varint("case date"))
+		}
+		r.caseDates[k] = ds
+	}
+	n = d.count("contact persons", 17)
+	r.contactsOf = make(map[idKey][]contactRef, n)
+	for i := 0; i < n; i++ {
+		k := d.key("contact person")
+		m := d.count("contacts", 2)
+		cs := make([]contactRef, m)
+		for j := range cs {
+			cs[j].date = schemas.Date(d.varint("contact date"))
+			cs[j].became = d.byte1("contact became") == 1
+		}
+		r.contactsOf[k] = cs
+	}
+	n = d.count("bed snapshots", 8)
+	for i := 0; i < n && d.err == nil; i++ {
+		s := beds.Snapshot{EventID: d.str("snapshot id"), FacilityID: d.str("facility"), Kind: d.str("bed kind")}
+		nanos, off := d.varint("snapshot time"), d.varint("snapshot zone")
+		s.Time = time.Unix(0, nanos).In(time.FixedZone("", int(off)))
+		s.Seq = d.uvarint("snapshot seq")
+		s.Total, s.Occupied = int(d.varint("total")), int(d.varint("occupied"))
+		if d.err == nil {
+			if _, err := r.beds.Add(s); err != nil {
+				return nil, fmt.Errorf("region state %s: %w", r.code, err)
+			}
+		}
+	}
+	if d.err == nil && len(d.b) != 0 {
+		d.err = errors.New("trailing bytes")
+	}
+	if d.err != nil {
+		return nil, fmt.Errorf("region state %s: %w", r.code, d.err)
+	}
+	return r, nil
+}

@@ -1,0 +1,178 @@
+package process
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/epiwatch/epiwatch/pipeline/beds"
+)
+
+// Which date a case counts on for R (Config.RDate).
+const (
+	// RByReport estimates R from confirmed cases by report date: every case
+	// has one, and it is what the plan's officials count.
+	RByReport = "report"
+	// RByOnset estimates R from confirmed cases by symptom-onset date, closer
+	// to infection time; cases without an onset date are left out of R.
+	RByOnset = "onset"
+)
+
+// PathogenCOVID19 is the default pathogen.
+const PathogenCOVID19 = "covid-19"
+
+// SerialInterval is a gamma-shaped serial interval distribution in days.
+type SerialInterval struct {
+	Mean float64 `json:"mean" mapstructure:"mean"`
+	SD   float64 `json:"sd" mapstructure:"sd"`
+}
+
+// DefaultSerialIntervals are the serial intervals known without
+// configuration. COVID-19: mean 4.7 d, sd 2.9 d (Nishiura, Linton & Akhmetzhanov
+// 2020, "Serial interval of novel coronavirus (COVID-19) infections", Int J
+// Infect Dis 93:284-286), the value the project's plan issue names.
+func DefaultSerialIntervals() map[string]SerialInterval {
+	return map[string]SerialInterval{PathogenCOVID19: {Mean: 4.7, SD: 2.9}}
+}
+
+// Config configures the processor. The zero value is not valid; start from
+// DefaultConfig. cmd/epiwatch maps it to the viper keys process.*.
+type Config struct {
+	// Pathogen selects the serial interval from SerialIntervals.
+	Pathogen string `json:"pathogen" mapstructure:"pathogen"`
+	// SerialIntervals per pathogen; entries here replace the defaults.
+	SerialIntervals map[string]SerialInterval `json:"serial_intervals" mapstructure:"serial_intervals"`
+	// RWindowDays is the length of the sliding window R is estimated over,
+	// ending on the indicator's date (EpiEstim's weekly default: 7).
+	RWindowDays int `json:"r_window_days" mapstructure:"r_window_days"`
+	// PriorMean and PriorSD of the gamma prior on R (EpiEstim defaults 5 and
+	// 5, Cori et al. 2013: deliberately wide).
+	PriorMean float64 `json:"prior_mean" mapstructure:"prior_mean"`
+	PriorSD   float64 `json:"prior_sd" mapstructure:"prior_sd"`
+	// RDate is the date cases count on for R: RByReport or RByOnset.
+	RDate string `json:"r_date" mapstructure:"r_date"`
+	// BedMaxAge: a facility whose latest bed snapshot is older than this at
+	// the end of a day is stale that day (excluded from ПЗК and reported).
+	BedMaxAge time.Duration `json:"bed_max_age" mapstructure:"bed_max_age"`
+	// ContactFollowUpDays: a contact "became a case" when the contact person
+	// is reported as a confirmed case in the same region within this many
+	// days after the contact (WHO's 14-day follow-up of contacts).
+	ContactFollowUpDays int `json:"contact_follow_up_days" mapstructure:"contact_follow_up_days"`
+	// CheckpointInterval and CheckpointBatches: the state is checkpointed
+	// when either this much time or this many batches have passed since the
+	// last checkpoint, and always at a clean shutdown.
+	CheckpointInterval time.Duration `json:"checkpoint_interval" mapstructure:"checkpoint_interval"`
+	CheckpointBatches  int           `json:"checkpoint_batches" mapstructure:"checkpoint_batches"`
+	// PublishInterval bounds how long indicator records may wait while the
+	// processor works through a backlog: after a full batch (more events are
+	// waiting) records are published only when this much time has passed
+	// since the last publication, so a day changed by many batches is
+	// published once, not once per batch. A batch that is not full (the
+	// processor has caught up) publishes at once, and so does every
+	// checkpoint and the shutdown. 0 publishes after every batch.
+	PublishInterval time.Duration `json:"publish_interval" mapstructure:"publish_interval"`
+	// BatchSize is the most events fetched and applied at once; MaxWait is
+	// how long a fetch waits to fill it.
+	BatchSize int           `json:"batch_size" mapstructure:"batch_size"`
+	MaxWait   time.Duration `json:"max_wait" mapstructure:"max_wait"`
+	// AckWait is how long JetStream waits for a batch's acknowledgement
+	// before redelivering it; a batch (apply, publish, checkpoint) must finish
+	// within half of it.
+	AckWait time.Duration `json:"ack_wait" mapstructure:"ack_wait"`
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	return Config{
+		Pathogen:            PathogenCOVID19,
+		SerialIntervals:     DefaultSerialIntervals(),
+		RWindowDays:         7,
+		PriorMean:           5,
+		PriorSD:             5,
+		RDate:               RByReport,
+		BedMaxAge:           beds.DefaultMaxAge,
+		ContactFollowUpDays: 14,
+		CheckpointInterval:  10 * time.Second,
+		CheckpointBatches:   100,
+		PublishInterval:     time.Second,
+		BatchSize:           1000,
+		MaxWait:             250 * time.Millisecond,
+		AckWait:             2 * time.Minute,
+	}
+}
+
+// SerialInterval returns the serial interval of the configured pathogen:
+// SerialIntervals first, then the defaults.
+func (c Config) SerialInterval() (SerialInterval, bool) {
+	if si, ok := c.SerialIntervals[c.Pathogen]; ok {
+		return si, true
+	}
+	si, ok := DefaultSerialIntervals()[c.Pathogen]
+	return si, ok
+}
+
+// Validate returns every problem of the configuration, each naming its key.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("process.%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	positive := func(v float64) bool { return v > 0 && !math.IsInf(v, 0) && !math.IsNaN(v) }
+	if si, ok := c.SerialInterval(); !ok {
+		known := make([]string, 0)
+		for p := range DefaultSerialIntervals() {
+			known = append(known, p)
+		}
+		for p := range c.SerialIntervals {
+			known = append(known, p)
+		}
+		sort.Strings(known)
+		bad("pathogen", "no serial interval for %q; set process.serial_intervals.%s.mean and .sd, or use one of %s", c.Pathogen, c.Pathogen, strings.Join(known, ", "))
+	} else if !positive(si.Mean) || !positive(si.SD) {
+		bad("serial_intervals."+c.Pathogen, "mean and sd must be positive days, got mean %v sd %v", si.Mean, si.SD)
+	}
+	for p, si := range c.SerialIntervals {
+		if p != c.Pathogen && (!positive(si.Mean) || !positive(si.SD)) {
+			bad("serial_intervals."+p, "mean and sd must be positive days, got mean %v sd %v", si.Mean, si.SD)
+		}
+	}
+	if c.RWindowDays < 1 || c.RWindowDays > 28 {
+		bad("r_window_days", "must be 1..28 days, got %d (EpiEstim's default is 7)", c.RWindowDays)
+	}
+	if !positive(c.PriorMean) || !positive(c.PriorSD) {
+		bad("prior_mean/prior_sd", "must be positive, got %v and %v (EpiEstim's defaults are 5 and 5)", c.PriorMean, c.PriorSD)
+	}
+	if c.RDate != RByReport && c.RDate != RByOnset {
+		bad("r_date", "must be %q or %q, got %q", RByReport, RByOnset, c.RDate)
+	}
+	if err := (beds.Config{MaxAge: c.BedMaxAge}).Validate(); err != nil {
+		bad("bed_max_age", "must be positive, got %s (default %s)", c.BedMaxAge, beds.DefaultMaxAge)
+	}
+	if c.ContactFollowUpDays < 0 || c.ContactFollowUpDays > 60 {
+		bad("contact_follow_up_days", "must be 0..60 days, got %d", c.ContactFollowUpDays)
+	}
+	if c.CheckpointInterval <= 0 {
+		bad("checkpoint_interval", "must be positive, got %s", c.CheckpointInterval)
+	}
+	if c.CheckpointBatches < 1 {
+		bad("checkpoint_batches", "must be at least 1, got %d", c.CheckpointBatches)
+	}
+	if c.PublishInterval < 0 {
+		bad("publish_interval", "must not be negative, got %s (0 publishes after every batch)", c.PublishInterval)
+	}
+	if c.BatchSize < 1 || c.BatchSize > 100000 {
+		bad("batch_size", "must be 1..100000, got %d", c.BatchSize)
+	}
+	if c.MaxWait <= 0 {
+		bad("max_wait", "must be positive, got %s", c.MaxWait)
+	}
+	if c.AckWait < 2*time.Second {
+		bad("ack_wait", "must be at least 2s, got %s", c.AckWait)
+	}
+	return errors.Join(errs...)
+}
+
+func (c Config) bedConfig() beds.Config { return beds.Config{MaxAge: c.BedMaxAge} }

@@ -1,0 +1,104 @@
+package process
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/epiwatch/epiwatch/schemas"
+)
+
+// Metric names, exported so that dashboards and alert rules can refer to
+// them without repeating strings.
+const (
+	MetricEventsApplied       = "epiwatch_process_events_applied_total"
+	MetricEventsSkipped       = "epiwatch_process_events_skipped_total"
+	MetricEventsRejected      = "epiwatch_process_events_rejected_total"
+	MetricIndicatorsPublished = "epiwatch_process_indicators_published_total"
+	MetricLag                 = "epiwatch_process_lag_seconds"
+	MetricCheckpoints         = "epiwatch_process_checkpoints_total"
+	MetricCheckpointDuration  = "epiwatch_process_checkpoint_duration_seconds"
+	MetricCheckpointBytes     = "epiwatch_process_checkpoint_written_bytes_total"
+	MetricCheckpointSequence  = "epiwatch_process_checkpoint_sequence"
+	MetricAppliedSequence     = "epiwatch_process_applied_sequence"
+	MetricRegionRMean         = "epiwatch_region_r_mean"
+	MetricRegionRLower        = "epiwatch_region_r_lower"
+	MetricRegionRUpper        = "epiwatch_region_r_upper"
+	MetricRegionBedOccupancy  = "epiwatch_region_bed_occupancy_ratio"
+	MetricRegionStale         = "epiwatch_region_stale_facilities"
+)
+
+type metrics struct {
+	applied     *prometheus.CounterVec
+	skipped     *prometheus.CounterVec
+	rejected    prometheus.Counter
+	published   prometheus.Counter
+	lag         prometheus.Histogram
+	checkpoints *prometheus.CounterVec
+	ckptSeconds prometheus.Histogram
+	ckptBytes   prometheus.Counter
+	ckptSeq     prometheus.Gauge
+	appliedSeq  prometheus.Gauge
+	rMean       *prometheus.GaugeVec
+	rLower      *prometheus.GaugeVec
+	rUpper      *prometheus.GaugeVec
+	bedRatio    *prometheus.GaugeVec
+	stale       *prometheus.GaugeVec
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		applied: prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricEventsApplied,
+			Help: "Distinct events applied to the processor state, by event type."}, []string{"type"}),
+		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricEventsSkipped,
+			Help: "Events delivered but not applied: reason checkpoint (stream sequence at or below the checkpoint) or duplicate (event_id already applied)."}, []string{"reason"}),
+		rejected: prometheus.NewCounter(prometheus.CounterOpts{Name: MetricEventsRejected,
+			Help: "Events the processor cannot apply (undecodable or inconsistent), dead-lettered."}),
+		published: prometheus.NewCounter(prometheus.CounterOpts{Name: MetricIndicatorsPublished,
+			Help: "Indicator records (one region, one day, one version) published to the indicators stream."}),
+		lag: prometheus.NewHistogram(prometheus.HistogramOpts{Name: MetricLag,
+			Help:    "Time from an event's arrival in JetStream to the publication of the indicators it changed.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2.5, 14)}),
+		checkpoints: prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricCheckpoints,
+			Help: "Checkpoints of the processor state, by outcome (ok, error)."}, []string{"outcome"}),
+		ckptSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: MetricCheckpointDuration,
+			Help:    "Time to write one checkpoint (changed regions and manifest).",
+			Buckets: prometheus.ExponentialBuckets(0.001, 3, 12)}),
+		ckptBytes: prometheus.NewCounter(prometheus.CounterOpts{Name: MetricCheckpointBytes,
+			Help: "Bytes written to the checkpoint bucket."}),
+		ckptSeq: prometheus.NewGauge(prometheus.GaugeOpts{Name: MetricCheckpointSequence,
+			Help: "Events-stream sequence covered by the last checkpoint."}),
+		appliedSeq: prometheus.NewGauge(prometheus.GaugeOpts{Name: MetricAppliedSequence,
+			Help: "Highest events-stream sequence applied to the in-memory state."}),
+		rMean: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: MetricRegionRMean,
+			Help: "Posterior mean of the reproduction number R on the region's latest day (absent when not estimable)."}, []string{"region"}),
+		rLower: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: MetricRegionRLower,
+			Help: "2.5% quantile of R on the region's latest day."}, []string{"region"}),
+		rUpper: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: MetricRegionRUpper,
+			Help: "97.5% quantile of R on the region's latest day."}, []string{"region"}),
+		bedRatio: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: MetricRegionBedOccupancy,
+			Help: "Occupied over total infectious beds (ПЗК as a ratio 0..1) on the region's latest day, fresh facilities only (absent without data)."}, []string{"region"}),
+		stale: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: MetricRegionStale,
+			Help: "Facilities whose latest bed report is older than the configured age on the region's latest day."}, []string{"region"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.applied, m.skipped, m.rejected, m.published, m.lag, m.checkpoints, m.ckptSeconds,
+			m.ckptBytes, m.ckptSeq, m.appliedSeq, m.rMean, m.rLower, m.rUpper, m.bedRatio, m.stale)
+	}
+	return m
+}
+
+// region sets the per-region gauges from the region's latest record; a value
+// that is not available removes the series rather than showing 0.
+func (m *metrics) region(in *schemas.Indicator) {
+	set := func(g *prometheus.GaugeVec, v *float64, scale float64) {
+		if v == nil {
+			g.DeleteLabelValues(in.Region)
+			return
+		}
+		g.WithLabelValues(in.Region).Set(*v * scale)
+	}
+	set(m.rMean, in.RMean, 1)
+	set(m.rLower, in.RQ025, 1)
+	set(m.rUpper, in.RQ975, 1)
+	set(m.bedRatio, in.BedOccupancyPct, 0.01)
+	m.stale.WithLabelValues(in.Region).Set(float64(in.StaleFacilities))
+}

@@ -1,0 +1,486 @@
+package process
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/epiwatch/epiwatch/pipeline/stream"
+	"github.com/epiwatch/epiwatch/schemas"
+)
+
+// Deps are the processor's connections and shared services.
+type Deps struct {
+	// JS is the JetStream context; the streams and the checkpoint bucket must
+	// exist (stream.EnsureStreams).
+	JS jetstream.JetStream
+	// Regions gives populations for the per-100k and coverage figures.
+	Regions *schemas.Regions
+	// Logger may be nil (discard).
+	Logger *slog.Logger
+	// Registerer receives the processor's metrics; nil registers nothing.
+	Registerer prometheus.Registerer
+	// StreamMetrics, if not nil, records the consumer's delivery metrics
+	// (stream.NewMetrics, shared by every consumer of a process).
+	StreamMetrics *stream.Metrics
+}
+
+// Processor is the live indicator processor: a durable JetStream consumer
+// (schemas.ConsumerProcess on schemas.StreamEvents) that applies events to
+// per-region daily series, publishes the indicator records of every day an
+// event changed, and checkpoints its state with the stream sequence it
+// covers.
+//
+// Idempotency keys: an event is applied once per event_id (a duplicate
+// published past JetStream's duplicate window, or a redelivery, changes
+// nothing); an indicator record is published with Nats-Msg-Id
+// "ind:<region>:<date>:<version>" and its content is a function of that key,
+// so publishing it again is harmless here and in ClickHouse.
+type Processor struct {
+	cfg   Config
+	js    jetstream.JetStream
+	log   *slog.Logger
+	m     *metrics
+	smet  *stream.Metrics
+	pub   *stream.Publisher
+	eng   *engine
+	store *checkpointStore
+
+	// mu guards everything below: the batch handler and the publish ticker.
+	mu          sync.Mutex
+	ckptSeq     uint64 // sequence covered by the last checkpoint: at or below is skipped
+	appliedSeq  uint64 // highest sequence applied to the in-memory state
+	batches     int    // batches since the last checkpoint
+	lastCkpt    time.Time
+	lastPublish time.Time
+	lagTimes    []time.Time
+	inds        []schemas.Indicator
+	msgs        []stream.Msg
+
+	started atomic.Bool
+	dead    bool // a test crash: stop without a final checkpoint
+	hooks   hooks
+}
+
+// hooks are fault-injection points for tests.
+type hooks struct {
+	// beforeCheckpoint runs after the pending records are published and
+	// before the checkpoint is written; an error simulates a crash right
+	// there.
+	beforeCheckpoint func() error
+}
+
+// errCrashed is returned once a test hook simulated a crash.
+var errCrashed = errors.New("processor crashed (test hook)")
+
+// New validates the configuration and registers the metrics. It does no I/O:
+// Run restores the checkpoint and consumes.
+func New(cfg Config, deps Deps) (*Processor, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("process config: %w", err)
+	}
+	if deps.JS == nil {
+		return nil, errors.New("process: Deps.JS is required")
+	}
+	if deps.Regions == nil {
+		return nil, errors.New("process: Deps.Regions is required (schemas.DefaultRegions())")
+	}
+	log := deps.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	r, err := newRModel(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("process config: %w", err)
+	}
+	return &Processor{
+		cfg:  cfg,
+		js:   deps.JS,
+		log:  log.With("component", "process"),
+		m:    newMetrics(deps.Registerer),
+		smet: deps.StreamMetrics,
+		pub:  stream.NewPublisher(deps.JS),
+		eng:  newEngine(cfg, deps.Regions, r),
+	}, nil
+}
+
+// Run restores the checkpoint, catches up and consumes until ctx is
+// cancelled. Shutdown is cancel + drain: the batch in hand is finished,
+// published and acknowledged, then a final checkpoint is written and Run
+// returns nil. Run may be called once.
+func (p *Processor) Run(ctx context.Context) error {
+	if !p.started.CompareAndSwap(false, true) {
+		return errors.New("process: Run called twice")
+	}
+	kv, err := p.js.KeyValue(ctx, schemas.BucketProcessState)
+	if err != nil {
+		return fmt.Errorf("open checkpoint bucket %s (created by stream.EnsureStreams): %w", schemas.BucketProcessState, err)
+	}
+	p.store = &checkpointStore{kv: kv}
+	if err := p.restore(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while starting: nothing applied, nothing to save
+		}
+		return err
+	}
+	cons, err := stream.NewConsumer(ctx, p.js, stream.ConsumerSpec{
+		Stream:      schemas.StreamEvents,
+		Durable:     schemas.ConsumerProcess,
+		Description: "indicator processor: per-region series, R, ПЗК, rates",
+		Stage:       stream.StageProcess,
+		BatchSize:   p.cfg.BatchSize,
+		MaxWait:     p.cfg.MaxWait,
+		AckWait:     p.cfg.AckWait,
+	}, p.log, p.smet)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	// Messages acknowledged after the last checkpoint will not be delivered
+	// again, yet the restored state lacks them: read them back first.
+	info, err := cons.Info(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("consumer %s info: %w", schemas.ConsumerProcess, err)
+	}
+	if err := p.catchUp(ctx, info.Delivered.Stream); err != nil {
+		if ctx.Err() != nil {
+			return p.shutdown(ctx)
+		}
+		return err
+	}
+	var wg sync.WaitGroup
+	if p.cfg.PublishInterval > 0 {
+		wg.Add(1)
+		go func() { defer wg.Done(); p.publishTicker(ctx) }()
+	}
+	err = cons.RunBatch(ctx, p.handle)
+	wg.Wait()
+	if err != nil {
+		return err
+	}
+	return p.shutdown(ctx)
+}
+
+// publishTicker publishes records left pending by a full batch when no
+// further batch comes to publish them (the backlog ended exactly at a batch
+// boundary).
+func (p *Processor) publishTicker(ctx context.Context) {
+	t := time.NewTicker(p.cfg.PublishInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		p.mu.Lock()
+		if !p.dead && p.eng.dirty() && time.Since(p.lastPublish) >= p.cfg.PublishInterval {
+			pctx, cancel := context.WithTimeout(ctx, p.cfg.AckWait/2)
+			if err := p.publish(pctx); err != nil {
+				p.log.Warn("publishing pending indicators failed; will retry", "err", err)
+			}
+			cancel()
+		}
+		p.mu.Unlock()
+	}
+}
+
+func (p *Processor) shutdown(ctx context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.dead {
+		return errCrashed
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.AckWait/2)
+	defer cancel()
+	if err := p.checkpoint(cctx); err != nil {
+		return fmt.Errorf("final checkpoint at sequence %d: %w", p.appliedSeq, err)
+	}
+	p.log.Info("processor stopped", "checkpoint_seq", p.ckptSeq)
+	return nil
+}
+
+// restore loads the checkpoint into the engine.
+func (p *Processor) restore(ctx context.Context) error {
+	start := time.Now()
+	seq, blobs, err := p.store.load(ctx)
+	if err != nil {
+		return err
+	}
+	for code, blob := range blobs {
+		r, err := decodeRegion(blob)
+		if err != nil {
+			return fmt.Errorf("restore checkpoint at sequence %d: %w", seq, err)
+		}
+		if r.code != code {
+			return fmt.Errorf("restore checkpoint at sequence %d: blob of %s holds region %s", seq, code, r.code)
+		}
+		p.eng.addRegion(r)
+		p.eng.last = max(p.eng.last, r.last())
+	}
+	p.eng.published = p.eng.last
+	p.ckptSeq, p.appliedSeq, p.lastCkpt = seq, seq, time.Now()
+	p.m.ckptSeq.Set(float64(seq))
+	p.m.appliedSeq.Set(float64(seq))
+	p.log.Info("checkpoint restored", "seq", seq, "regions", len(blobs), "took", time.Since(start))
+	return nil
+}
+
+// catchUp re-applies the events after the checkpoint up to target (the last
+// sequence the durable consumer delivered) with an ordered consumer.
+func (p *Processor) catchUp(ctx context.Context, target uint64) error {
+	if target <= p.appliedSeq {
+		return nil
+	}
+	from := p.appliedSeq + 1
+	p.log.Info("catching up from checkpoint", "from", from, "to", target)
+	oc, err := p.js.OrderedConsumer(ctx, schemas.StreamEvents, jetstream.OrderedConsumerConfig{
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:   from,
+	})
+	if err != nil {
+		return fmt.Errorf("catch up %d..%d: ordered consumer: %w", from, target, err)
+	}
+	empty := 0
+	for p.appliedSeq < target && ctx.Err() == nil {
+		batch, err := oc.Fetch(min(p.cfg.BatchSize, int(target-p.appliedSeq)), jetstream.FetchMaxWait(time.Second))
+		if err != nil {
+			return fmt.Errorf("catch up %d..%d: fetch: %w", from, target, err)
+		}
+		var msgs []jetstream.Msg
+		for m := range batch.Messages() {
+			msgs = append(msgs, m)
+		}
+		if len(msgs) == 0 {
+			// The stream no longer holds the rest (limits): carry on live.
+			if empty++; empty >= 3 {
+				p.log.Warn("catch-up found no more messages; continuing with the durable consumer", "applied_seq", p.appliedSeq, "target", target)
+				return nil
+			}
+			continue
+		}
+		empty = 0
+		delay := 100 * time.Millisecond
+		for {
+			// Like RunBatch: a batch in hand is finished even if shutdown starts.
+			hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.AckWait/2)
+			err := p.handle(hctx, msgs)
+			cancel()
+			var be *stream.BatchError
+			if err == nil || errors.As(err, &be) { // rejected ones were dead-lettered by handle
+				break
+			}
+			if p.dead {
+				return err
+			}
+			p.log.Warn("catch-up batch failed; will retry", "err", err, "retry_in", delay)
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(delay):
+			}
+			delay = min(2*delay, 10*time.Second)
+		}
+	}
+	return ctx.Err()
+}
+
+// handle is the batch handler: apply, publish (unless a backlog defers it,
+// see Config.PublishInterval), maybe checkpoint. Returning nil acks the
+// batch; a *stream.BatchError acks all but the undecodable events, which are
+// dead-lettered (they never block the others); any other error retries the
+// whole batch, which is harmless: re-applying changes nothing and the
+// unpublished records are still pending.
+//
+// Acknowledging before the records are published is safe: a checkpoint is
+// only ever taken with nothing pending, and a restart re-applies every event
+// after the checkpoint, which marks the same days again.
+func (p *Processor) handle(ctx context.Context, msgs []jetstream.Msg) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.dead {
+		return errCrashed
+	}
+	var rejected map[int]error
+	var dls []stream.DeadLetter
+	for i, m := range msgs {
+		meta, err := m.Metadata()
+		if err != nil {
+			rejected = addRejected(rejected, i, fmt.Errorf("message metadata: %w", err))
+			continue
+		}
+		seq := meta.Sequence.Stream
+		if seq <= p.ckptSeq {
+			p.m.skipped.WithLabelValues("checkpoint").Inc()
+			continue
+		}
+		e, applied, err := p.eng.applyMsg(m.Data(), seq, meta.Timestamp)
+		p.appliedSeq = max(p.appliedSeq, seq)
+		switch {
+		case err != nil:
+			rejected = addRejected(rejected, i, err)
+			dl := stream.DeadLetter{Stage: stream.StageProcess, Reason: err.Error(), Data: m.Data(), Subject: m.Subject(), Sequence: seq, Index: -1}
+			dl.Type = subjectType(m.Subject())
+			dls = append(dls, dl)
+			p.m.rejected.Inc()
+		case applied:
+			p.m.applied.WithLabelValues(string(e.Type)).Inc()
+			p.lagTimes = append(p.lagTimes, meta.Timestamp)
+		default:
+			p.m.skipped.WithLabelValues("duplicate").Inc()
+		}
+	}
+	p.m.appliedSeq.Set(float64(p.appliedSeq))
+	backlog := len(msgs) >= p.cfg.BatchSize
+	if !backlog || time.Since(p.lastPublish) >= p.cfg.PublishInterval {
+		if err := p.publish(ctx); err != nil {
+			return err
+		}
+	}
+	// Dead letters are stored before the checkpoint can cover them (their ID,
+	// stage:subject:seq, makes the consumer's own copy a duplicate).
+	if len(dls) > 0 {
+		if err := p.pub.PublishDeadLetters(ctx, dls); err != nil {
+			return fmt.Errorf("dead-letter %d events: %w", len(dls), err)
+		}
+	}
+	p.batches++
+	if p.batches >= p.cfg.CheckpointBatches || time.Since(p.lastCkpt) >= p.cfg.CheckpointInterval {
+		if err := p.checkpoint(ctx); err != nil {
+			if p.dead {
+				return err
+			}
+			// Not fatal: the next checkpoint covers this batch too, and a
+			// restart replays from the previous one.
+			p.log.Warn("checkpoint failed; will retry at the next batch", "seq", p.appliedSeq, "err", err)
+		}
+	}
+	if rejected != nil {
+		return &stream.BatchError{Rejected: rejected}
+	}
+	return nil
+}
+
+func addRejected(m map[int]error, i int, err error) map[int]error {
+	if m == nil {
+		m = make(map[int]error)
+	}
+	m[i] = err
+	return m
+}
+
+// subjectType returns the event type token of epi.events.<type>.<region>.
+func subjectType(subj string) string {
+	const pre = schemas.SubjectEvents + "."
+	if len(subj) <= len(pre) || subj[:len(pre)] != pre {
+		return ""
+	}
+	rest := subj[len(pre):]
+	for i := 0; i < len(rest); i++ {
+		if rest[i] == '.' {
+			return rest[:i]
+		}
+	}
+	return rest
+}
+
+// publishChunk bounds the asynchronous publishes in flight.
+const publishChunk = 2000
+
+// publish sends every pending indicator record and marks them published.
+func (p *Processor) publish(ctx context.Context) error {
+	p.lastPublish = time.Now()
+	if !p.eng.dirty() {
+		return nil
+	}
+	p.inds = p.eng.pending(p.inds[:0])
+	p.msgs = p.msgs[:0]
+	for i := range p.inds {
+		in := &p.inds[i]
+		data, err := json.Marshal(in)
+		if err != nil {
+			return fmt.Errorf("encode indicator %s: %w", in.Key(), err)
+		}
+		p.msgs = append(p.msgs, stream.Msg{Subject: schemas.IndicatorSubject(in.Region), ID: in.MsgID(), Data: data})
+	}
+	for off := 0; off < len(p.msgs); off += publishChunk {
+		chunk := p.msgs[off:min(off+publishChunk, len(p.msgs))]
+		for i, r := range p.pub.PublishBatch(ctx, chunk) {
+			if r.Err != nil {
+				return fmt.Errorf("publish indicator %s: %w", chunk[i].ID, r.Err)
+			}
+		}
+	}
+	p.eng.markPublished()
+	p.m.published.Add(float64(len(p.msgs)))
+	now := time.Now()
+	for _, t := range p.lagTimes {
+		p.m.lag.Observe(now.Sub(t).Seconds())
+	}
+	p.lagTimes = p.lagTimes[:0]
+	for i := range p.inds {
+		if p.inds[i].Date == p.eng.last {
+			p.m.region(&p.inds[i])
+		}
+	}
+	return nil
+}
+
+// checkpoint publishes what is pending, then writes the changed regions and
+// a manifest covering appliedSeq. A checkpoint never holds unpublished
+// records: that is what makes acknowledging before publishing safe.
+func (p *Processor) checkpoint(ctx context.Context) error {
+	if err := p.publish(ctx); err != nil {
+		return err
+	}
+	if p.hooks.beforeCheckpoint != nil {
+		if err := p.hooks.beforeCheckpoint(); err != nil {
+			p.dead = true
+			return err
+		}
+	}
+	start := time.Now()
+	blobs := make(map[string][]byte)
+	for code, r := range p.eng.states {
+		if !r.changed {
+			continue
+		}
+		blob, err := encodeRegion(r)
+		if err != nil {
+			return err
+		}
+		blobs[code] = blob
+	}
+	if len(blobs) == 0 && p.appliedSeq == p.ckptSeq {
+		p.batches, p.lastCkpt = 0, time.Now()
+		return nil
+	}
+	n, err := p.store.save(ctx, p.appliedSeq, time.Now(), blobs)
+	p.m.ckptBytes.Add(float64(n))
+	if err != nil {
+		p.m.checkpoints.WithLabelValues("error").Inc()
+		return err
+	}
+	for code := range blobs {
+		p.eng.states[code].changed = false
+	}
+	p.ckptSeq = p.appliedSeq
+	p.batches, p.lastCkpt = 0, time.Now()
+	p.m.checkpoints.WithLabelValues("ok").Inc()
+	p.m.ckptSeconds.Observe(time.Since(start).Seconds())
+	p.m.ckptSeq.Set(float64(p.ckptSeq))
+	return nil
+}
