@@ -1,0 +1,655 @@
+package decide
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/epiwatch/epiwatch/pipeline/stream"
+	"github.com/epiwatch/epiwatch/pipeline/thresholds"
+	"github.com/epiwatch/epiwatch/schemas"
+)
+
+// Clauses of decisions that did not evaluate the rule set on a day's data.
+const (
+	// ClauseStaleInput: the newest complete day is older than
+	// decide.max_staleness (or the region has no complete day): keep.
+	ClauseStaleInput = "stale input"
+	// ClauseProvisionalInput: in data mode, a day stayed provisional for
+	// longer than decide.max_staleness later days; it is decided as keep
+	// rather than on provisional data.
+	ClauseProvisionalInput = "provisional input"
+)
+
+// StageDecide names the decider in dead letters.
+const StageDecide = "decide"
+
+// Deps are the decider's connections and shared services.
+type Deps struct {
+	// JS is the JetStream context; the streams and the levels bucket must
+	// exist (stream.EnsureStreams).
+	JS jetstream.JetStream
+	// Regions is the region reference: names for decisions, and the regions
+	// the daily schedule decides (plus any region indicators arrive for).
+	Regions *schemas.Regions
+	// Logger may be nil (discard).
+	Logger *slog.Logger
+	// Registerer receives the decider's metrics; nil registers nothing.
+	Registerer prometheus.Registerer
+	// Clock is the wall clock (nil: time.Now). Schedule mode reads "today"
+	// and the 09:00 deadline from it; every decision's DecidedAt comes from it.
+	Clock func() time.Time
+	// StreamMetrics, if not nil, records the consumer's delivery metrics.
+	StreamMetrics *stream.Metrics
+}
+
+// Decider makes the restriction decisions: it keeps a window of each
+// region's daily indicators (durable consumer schemas.ConsumerDecide on
+// schemas.StreamIndicators), evaluates the rule set on a region's complete
+// day, moves the region's level one step with thresholds.Next, publishes the
+// decision to schemas.StreamDecisions and keeps the level in the KV bucket
+// schemas.BucketLevels.
+//
+// Idempotency keys: an indicator record is kept per (region, date), highest
+// Version wins; a decision is keyed by its DecisionID
+// "<region>:<date>:<rule set id>@<version>" (the data day decided on; stale
+// keeps add ":stale" and use the day they were due), which is its Nats-Msg-Id
+// and its ClickHouse key; a region's level moves at most once per data day
+// (LevelRecord.LastDay) and every move is a compare-and-set on the region's
+// KV revision. See the package documentation for the order of writes.
+type Decider struct {
+	cfg     Config
+	rs      *thresholds.RuleSet
+	version string // rule-set version recorded (with an r.statistic override)
+	loc     *time.Location
+	atHour  int
+	atMin   int
+	js      jetstream.JetStream
+	regions *schemas.Regions
+	log     *slog.Logger
+	m       *metrics
+	smet    *stream.Metrics
+	clock   func() time.Time
+	pub     *stream.Publisher
+	fields  []metricField
+
+	// poll is how often the schedule loop looks at the clock; maxWait is the
+	// consumer's fetch wait. Tests shorten both.
+	poll    time.Duration
+	maxWait time.Duration
+	// opTimeout bounds one decision (claim, publish, commit). It runs to
+	// completion even when shutdown starts, so shutdown leaves no claim
+	// behind unless NATS is unreachable.
+	opTimeout time.Duration
+
+	started atomic.Bool
+
+	// mu serialises everything below: the consumer's handler, the schedule
+	// and DecideNow.
+	mu        sync.Mutex
+	loaded    bool
+	kv        jetstream.KeyValue
+	decisions jetstream.Stream
+	hist      *history
+	levels    map[string]*regionLevel
+	crashed   bool
+	hooks     hooks
+}
+
+// hooks are fault-injection points for tests.
+type hooks struct {
+	// afterClaim and afterPublish run after the claim is stored and after
+	// the decision is published; an error simulates a crash right there.
+	afterClaim   func(schemas.Decision) error
+	afterPublish func(schemas.Decision) error
+	// noRecovery and msgID break the protocol on purpose for the negative
+	// control: a pending claim is dropped instead of completed (and the
+	// stream is not checked before publishing), and the Nats-Msg-Id differs from the DecisionID (a re-send after JetStream's
+	// duplicate window).
+	noRecovery bool
+	msgID      func(string) string
+}
+
+// New validates the configuration, opens the rule set and registers the
+// metrics. It does no network I/O: Run (or DecideNow) loads the state.
+func New(cfg Config, deps Deps) (*Decider, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("decide config: %w", err)
+	}
+	if deps.JS == nil {
+		return nil, errors.New("decide: Deps.JS is required")
+	}
+	if deps.Regions == nil {
+		return nil, errors.New("decide: Deps.Regions is required (schemas.DefaultRegions())")
+	}
+	log := deps.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log = log.With("component", "decide")
+	clock := deps.Clock
+	if clock == nil {
+		clock = time.Now
+	}
+	rs, err := thresholds.Open(cfg.RuleSet, os.ReadFile)
+	if err != nil {
+		return nil, fmt.Errorf("decide.rule_set %q: %w", cfg.RuleSet, err)
+	}
+	version := rs.Version
+	if st := thresholds.RStatistic(cfg.RStatistic); st != "" && st != rs.RStatistic {
+		if st == thresholds.RBounds && rs.RMethod != thresholds.RCori {
+			return nil, fmt.Errorf("decide.r_statistic: rule set %s compares the %s R, which has no credible bounds; use a rule set with r.method cori", rs.ID, rs.RMethod)
+		}
+		// A copy: the shipped rule set stays as parsed. The override is part
+		// of the recorded version, so its decisions have their own ids.
+		cp := *rs
+		cp.RStatistic = st
+		rs = &cp
+		version += "+r.statistic=" + string(st)
+	}
+	for _, w := range rs.Warnings {
+		log.Warn("rule set warning", "rule_set", rs.ID, "warning", w)
+	}
+	fields := indicatorMetrics()
+	var unsupplied []string
+	for _, m := range rs.Metrics() {
+		if !slices.Contains(suppliedMetrics(fields), m) {
+			unsupplied = append(unsupplied, m)
+		}
+	}
+	if len(unsupplied) > 0 {
+		log.Warn("the rule set reads metrics the indicators do not carry; decisions that need them will keep with the metric named",
+			"rule_set", rs.ID, "metrics", strings.Join(unsupplied, ", "))
+	}
+	loc, _ := time.LoadLocation(cfg.Timezone) // checked by Validate
+	h, mi, _ := parseAt(cfg.At)
+	return &Decider{
+		cfg: cfg, rs: rs, version: version, loc: loc, atHour: h, atMin: mi,
+		js: deps.JS, regions: deps.Regions, log: log, m: newMetrics(deps.Registerer), smet: deps.StreamMetrics,
+		clock: clock, pub: stream.NewPublisher(deps.JS), fields: fields,
+		poll: 30 * time.Second, maxWait: 250 * time.Millisecond, opTimeout: 15 * time.Second,
+		hist: newHistory(cfg.WindowDays), levels: make(map[string]*regionLevel),
+	}, nil
+}
+
+// RuleSet returns the rule set decisions are made with (after any
+// decide.r_statistic override) and the version they record.
+func (d *Decider) RuleSet() (*thresholds.RuleSet, string) { return d.rs, d.version }
+
+// Run loads the state (level records, the window of indicators replayed from
+// the stream, any decision a crash left half-done), then consumes
+// indicators until ctx is cancelled. In schedule mode it decides every
+// region daily at decide.at; in data mode it decides each region's days as
+// they become complete. Shutdown is cancel + drain: a decision in progress is
+// finished (published and committed), the message in hand is settled, and Run
+// returns nil. Run may be called once.
+func (d *Decider) Run(ctx context.Context) error {
+	if !d.started.CompareAndSwap(false, true) {
+		return errors.New("decide: Run called twice")
+	}
+	d.mu.Lock()
+	err := d.prepare(ctx)
+	if err == nil && d.cfg.Mode == ModeData {
+		for _, r := range d.hist.codes() {
+			if aerr := d.advance(ctx, r); aerr != nil && ctx.Err() == nil {
+				d.log.Warn("catching up decisions failed; will retry on the next indicator", "region", r, "err", aerr)
+			}
+		}
+	}
+	d.mu.Unlock()
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	cons, err := stream.NewConsumer(ctx, d.js, stream.ConsumerSpec{
+		Stream:         schemas.StreamIndicators,
+		Durable:        schemas.ConsumerDecide,
+		Description:    "decider: per-region indicator window for restriction decisions",
+		FilterSubjects: []string{schemas.SubjectIndicators + ".>"},
+		Stage:          StageDecide,
+		BatchSize:      256,
+		MaxWait:        d.maxWait,
+		AckWait:        2 * time.Minute,
+	}, d.log, d.smet)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	var wg sync.WaitGroup
+	if d.cfg.Mode == ModeSchedule {
+		wg.Go(func() { d.runSchedule(ctx) })
+	}
+	err = cons.Run(ctx, d.handle)
+	wg.Wait()
+	return err
+}
+
+// DecideNow decides region now, as `epiwatch decide --region KZ-75` does: on
+// the region's latest complete day (schedule mode: relative to today in
+// decide.timezone; data mode: after deciding the days that are ready, relative
+// to the newest data day). If that day was decided already it returns that
+// decision (from the decisions stream) and changes nothing; stale input gives
+// a keep with the reason. It works with or without Run: without, it loads the
+// state first.
+func (d *Decider) DecideNow(ctx context.Context, region string) (schemas.Decision, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.prepare(ctx); err != nil {
+		return schemas.Decision{}, err
+	}
+	if !d.regions.Known(region) && d.hist.newest(region) == 0 {
+		return schemas.Decision{}, fmt.Errorf("decide: unknown region %q and no indicators for it; give an ISO 3166-2 code from the region reference such as KZ-75", region)
+	}
+	ref := d.today()
+	if d.cfg.Mode == ModeData {
+		if err := d.advance(ctx, region); err != nil {
+			return schemas.Decision{}, err
+		}
+		if n := d.hist.newest(region); n != 0 {
+			ref = n
+		}
+	}
+	dec, fresh, err := d.decideLatest(ctx, region, ref)
+	if err != nil {
+		return schemas.Decision{}, err
+	}
+	if !fresh {
+		return d.lastDecision(ctx, region)
+	}
+	return dec, nil
+}
+
+// prepare opens the levels bucket, replays the indicator window and
+// completes pending decisions, once. Callers hold mu.
+func (d *Decider) prepare(ctx context.Context) error {
+	if d.loaded {
+		return nil
+	}
+	if d.kv == nil {
+		kv, err := d.js.KeyValue(ctx, schemas.BucketLevels)
+		if err != nil {
+			return fmt.Errorf("open bucket %s (created by stream.EnsureStreams): %w", schemas.BucketLevels, err)
+		}
+		d.kv = kv
+	}
+	n, err := d.replay(ctx)
+	if err != nil {
+		return err
+	}
+	keys, err := d.kv.ListKeys(ctx)
+	if err != nil {
+		return fmt.Errorf("list %s: %w", schemas.BucketLevels, err)
+	}
+	var regions []string
+	for k := range keys.Keys() {
+		regions = append(regions, k)
+	}
+	if err := keys.Stop(); err != nil {
+		d.log.Debug("stop key lister", "err", err)
+	}
+	for _, r := range regions {
+		if _, err := d.loadLevel(ctx, r); err != nil {
+			return err
+		}
+	}
+	d.loaded = true
+	d.log.Info("decider ready", "mode", d.cfg.Mode, "rule_set", d.rs.ID, "rule_set_version", d.version,
+		"indicators_replayed", n, "regions_with_levels", len(regions))
+	return nil
+}
+
+// replayLookback is how far back (in stream time, beyond the window) the
+// start-up replay reads: records of days in the window may have been
+// published some time after the day itself.
+const replayLookback = 30 * 24 * time.Hour
+
+// replay reads the indicators stream into the window (an ordered,
+// ephemeral consumer from WindowDays+30 days ago up to the stream's last
+// message at start). The durable consumer then delivers what follows; a
+// record seen by both is stored once (history's key).
+func (d *Decider) replay(ctx context.Context) (int, error) {
+	s, err := d.js.Stream(ctx, schemas.StreamIndicators)
+	if err != nil {
+		return 0, fmt.Errorf("open stream %s (created by stream.EnsureStreams): %w", schemas.StreamIndicators, err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("stream %s info: %w", schemas.StreamIndicators, err)
+	}
+	last := info.State.LastSeq
+	if info.State.Msgs == 0 {
+		return 0, nil
+	}
+	start := d.clock().Add(-time.Duration(d.cfg.WindowDays)*24*time.Hour - replayLookback)
+	oc, err := d.js.OrderedConsumer(ctx, schemas.StreamIndicators, jetstream.OrderedConsumerConfig{
+		FilterSubjects:    []string{schemas.SubjectIndicators + ".>"},
+		DeliverPolicy:     jetstream.DeliverByStartTimePolicy,
+		OptStartTime:      &start,
+		InactiveThreshold: 30 * time.Second,
+	})
+	if err != nil {
+		return 0, fmt.Errorf("replay %s: %w", schemas.StreamIndicators, err)
+	}
+	it, err := oc.Messages(jetstream.PullMaxMessages(1000))
+	if err != nil {
+		return 0, fmt.Errorf("replay %s: %w", schemas.StreamIndicators, err)
+	}
+	defer it.Stop()
+	n := 0
+	for {
+		// Everything up to last is stored already, so a pause means the
+		// start time excluded the rest (only old records are left).
+		nctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		m, err := it.Next(jetstream.NextContext(nctx))
+		cancel()
+		if ctx.Err() != nil {
+			return n, ctx.Err()
+		}
+		if errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) {
+			return n, nil
+		}
+		if err != nil {
+			return n, fmt.Errorf("replay %s: %w", schemas.StreamIndicators, err)
+		}
+		if in, err := decodeIndicator(m.Data()); err == nil { // the durable consumer dead-letters bad ones
+			d.hist.put(in)
+			n++
+		}
+		if meta, err := m.Metadata(); err == nil && meta.Sequence.Stream >= last {
+			return n, nil
+		}
+	}
+}
+
+// handle stores one indicator record and, in data mode, decides the days it
+// makes complete. An invalid record is dead-lettered; a failed decision naks
+// the record so its redelivery retries the decision (storing it again is a
+// no-op).
+func (d *Decider) handle(ctx context.Context, m jetstream.Msg) error {
+	in, err := decodeIndicator(m.Data())
+	if err != nil {
+		return stream.Permanent(err)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.crashed {
+		return errCrashed
+	}
+	d.hist.put(in)
+	if d.cfg.Mode == ModeData {
+		return d.advance(ctx, in.Region)
+	}
+	return nil
+}
+
+func decodeIndicator(b []byte) (schemas.Indicator, error) {
+	var in schemas.Indicator
+	if err := json.Unmarshal(b, &in); err != nil {
+		return in, fmt.Errorf("indicator: %w", err)
+	}
+	if in.Region == "" || in.Date.IsZero() {
+		return in, fmt.Errorf("indicator: region and date are required (got region %q, date %s)", in.Region, in.Date)
+	}
+	return in, nil
+}
+
+// runSchedule decides every region once a day at decide.at local time. It
+// looks at the clock every poll (and exactly at the deadline), so clock
+// jumps and an injected clock work; a start after the deadline decides that
+// day at once. A failed round is retried at the next look; rounds are
+// idempotent (see Decider).
+func (d *Decider) runSchedule(ctx context.Context) {
+	var done schemas.Date // the local day whose round succeeded
+	for {
+		now := d.clock().In(d.loc)
+		today := schemas.DateOf(now)
+		due := time.Date(now.Year(), now.Month(), now.Day(), d.atHour, d.atMin, 0, 0, d.loc)
+		wait := d.poll
+		switch {
+		case now.Before(due):
+			wait = min(wait, due.Sub(now))
+		case done != today:
+			if err := d.round(ctx, today); err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				d.log.Warn("daily decisions incomplete; will retry", "day", today, "retry_in", d.poll, "err", err)
+			} else {
+				done = today
+			}
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// round decides every region (the reference and any with indicators) on
+// its latest complete day relative to today.
+func (d *Decider) round(ctx context.Context, today schemas.Date) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.prepare(ctx); err != nil {
+		return err
+	}
+	codes := d.regions.Codes()
+	for _, c := range d.hist.codes() {
+		if !slices.Contains(codes, c) {
+			codes = append(codes, c)
+		}
+	}
+	var errs []error
+	made := 0
+	for _, r := range codes {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		_, fresh, err := d.decideLatest(ctx, r, today)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("decide %s: %w", r, err))
+			continue
+		}
+		if fresh {
+			made++
+		}
+	}
+	d.log.Info("daily decisions", "day", today, "regions", len(codes), "new", made, "failed", len(errs))
+	return errors.Join(errs...)
+}
+
+// today is the current calendar day in decide.timezone.
+func (d *Decider) today() schemas.Date { return schemas.DateOf(d.clock().In(d.loc)) }
+
+// levelTime is the time the dwell clock reads for a decision: in data mode
+// the data day decided on, in schedule mode the local day the decision is
+// made (ref). Both count whole calendar days, so a 09:00 round 14 days after
+// a strengthening sees exactly 14 days at the level.
+func (d *Decider) levelTime(day, ref schemas.Date) time.Time {
+	if d.cfg.Mode == ModeData && day != 0 {
+		return day.Time()
+	}
+	return ref.Time()
+}
+
+// decideLatest decides region on its newest complete day relative to ref
+// (today in schedule mode, the newest data day in data mode): the newest
+// day ≤ ref-complete_after_days with a record that is not provisional. If
+// that day is more than max_staleness days before ref, or there is none, it
+// is a keep with the reason ("stale input"), once per ref day. fresh is false
+// when the day (or that day's stale keep) was decided already.
+func (d *Decider) decideLatest(ctx context.Context, region string, ref schemas.Date) (schemas.Decision, bool, error) {
+	c, ok := d.hist.latestComplete(region, ref.AddDays(-d.cfg.CompleteAfterDays), d.cfg.UseProvisional)
+	if ok && int(ref-c) <= d.cfg.MaxStaleness {
+		return d.claim(ctx, region, func(cur LevelRecord) (PendingDecision, bool) {
+			if c <= cur.LastDay {
+				return PendingDecision{}, false
+			}
+			return d.dayPending(region, c, cur, d.levelTime(c, ref), false), true
+		})
+	}
+	id := d.decisionID(region, ref) + ":stale"
+	reason := d.staleReason(region, ref, c, ok)
+	return d.claim(ctx, region, func(cur LevelRecord) (PendingDecision, bool) {
+		if cur.LastDecisionID == id {
+			return PendingDecision{}, false
+		}
+		return d.stalePending(region, ref, id, reason, cur, d.levelTime(0, ref)), true
+	})
+}
+
+func (d *Decider) staleReason(region string, ref, complete schemas.Date, ok bool) string {
+	newest := d.hist.newest(region)
+	switch {
+	case newest == 0:
+		return fmt.Sprintf("stale input: no indicators for %s in the last %d days; keep", region, d.cfg.WindowDays)
+	case !ok:
+		return fmt.Sprintf("stale input: no complete day for %s (newest data %s is provisional or not yet complete, decide.complete_after_days is %d); keep",
+			region, newest, d.cfg.CompleteAfterDays)
+	}
+	s := fmt.Sprintf("stale input: newest data is %d days old (newest complete day %s, as of %s; decide.max_staleness is %d)",
+		int(ref-complete), complete, ref, d.cfg.MaxStaleness)
+	if newest > complete {
+		s += fmt.Sprintf("; days up to %s are provisional or not yet complete", newest)
+	}
+	return s + "; keep"
+}
+
+// advance decides, in data mode, every day of region that is ready, in
+// order: day D is ready when indicators for D+complete_after_days exist and
+// D's record is not provisional. A provisional day is waited for until the
+// data are max_staleness days newer, then decided as keep; a day without a
+// record is decided as keep with missing_input. Each day is decided once
+// (LevelRecord.LastDay).
+func (d *Decider) advance(ctx context.Context, region string) error {
+	for ctx.Err() == nil {
+		newest := d.hist.newest(region)
+		_, fresh, err := d.claim(ctx, region, func(cur LevelRecord) (PendingDecision, bool) {
+			day := d.hist.oldest(region)
+			if cur.LastDay != 0 {
+				day = max(cur.LastDay.AddDays(1), day)
+			}
+			if day == 0 || day.AddDays(d.cfg.CompleteAfterDays) > newest {
+				return PendingDecision{}, false
+			}
+			waitedOut := false
+			if in, ok := d.hist.get(region, day); ok && in.Provisional && !d.cfg.UseProvisional {
+				if int(newest-day) <= d.cfg.MaxStaleness {
+					return PendingDecision{}, false // wait for the complete version
+				}
+				waitedOut = true
+			}
+			return d.dayPending(region, day, cur, d.levelTime(day, newest), waitedOut), true
+		})
+		if err != nil || !fresh {
+			return err
+		}
+	}
+	return ctx.Err()
+}
+
+// decisionID is the idempotency key of a decision on a data day:
+// "<region>:<date>:<rule set id>@<version>".
+func (d *Decider) decisionID(region string, day schemas.Date) string {
+	return fmt.Sprintf("%s:%s:%s@%s", region, day, d.rs.ID, d.version)
+}
+
+// baseDecision fills what every decision of region on day carries.
+func (d *Decider) baseDecision(region string, day schemas.Date, id string) schemas.Decision {
+	name := region
+	if r, ok := d.regions.Get(region); ok {
+		name = r.NameEN
+	}
+	method := string(d.rs.RMethod)
+	if d.rs.RMethod == thresholds.RCori {
+		method += "/" + string(d.rs.RStatistic)
+	}
+	return schemas.Decision{
+		DecisionID: id, Region: region, RegionName: name, Date: day, DecidedAt: d.clock().UTC(),
+		RuleSet: d.rs.ID, RuleSetVersion: d.version, RMethod: method, DataAsOf: d.hist.newest(region),
+	}
+}
+
+// currentLevel is the level the rule set is told the region is at.
+func currentLevel(s thresholds.LevelState, cfg thresholds.LevelConfig) int {
+	if s.Level == 0 {
+		return thresholds.NewLevelState(cfg, time.Time{}).Level
+	}
+	return min(max(s.Level, 1), len(cfg.Names))
+}
+
+// dayPending decides data day `day` of region from the stored records and
+// the committed level: evaluate the rule set, then move the level with
+// thresholds.Next at levelNow. waitedOut marks a provisional day decided as
+// keep because its complete version never came.
+func (d *Decider) dayPending(region string, day schemas.Date, cur LevelRecord, levelNow time.Time, waitedOut bool) PendingDecision {
+	dec := d.baseDecision(region, day, d.decisionID(region, day))
+	level := currentLevel(cur.LevelState, d.cfg.Levels)
+	var weekBefore *schemas.Indicator
+	if wb, ok := d.hist.get(region, day.AddDays(-7)); ok {
+		weekBefore = &wb
+	}
+	in, ok := d.hist.get(region, day)
+	var action thresholds.Action
+	switch {
+	case !ok:
+		dec.Flags = []string{thresholds.FlagMissingInput}
+		res := thresholds.Evaluate(d.rs, inputsOf(d.fields, nil, weekBefore, level), dec.Flags)
+		action, dec.Clause = thresholds.Keep, res.Clause
+		dec.Reason = fmt.Sprintf("no indicator for %s: %s", day, res.Reason)
+	case waitedOut:
+		dec.Flags = append(evalFlags(in.Flags), FlagProvisional)
+		action, dec.Clause = thresholds.Keep, ClauseProvisionalInput
+		dec.Reason = fmt.Sprintf("keep: %s is still provisional with data up to %s, and decide.use_provisional is false", day, dec.DataAsOf)
+	default:
+		dec.Flags = evalFlags(in.Flags)
+		res := thresholds.Evaluate(d.rs, inputsOf(d.fields, &in, weekBefore, level), dec.Flags)
+		action, dec.Clause, dec.Reason = res.Action, res.Clause, res.Reason
+		if in.Provisional {
+			dec.Flags = append(dec.Flags, FlagProvisional)
+		}
+	}
+	if ok {
+		dec.RMean, dec.RQ025, dec.RQ975, dec.BedOccupancyPct = in.RMean, in.RQ025, in.RQ975, in.BedOccupancyPct
+	}
+	state, tr := thresholds.Next(cur.LevelState, action, levelNow, d.cfg.Levels)
+	d.fillTransition(&dec, action, tr)
+	return PendingDecision{Decision: dec, State: state, Day: day}
+}
+
+// stalePending is the keep recorded when a region has no recent complete
+// day. It decides no data day (LastDay is unchanged).
+func (d *Decider) stalePending(region string, ref schemas.Date, id, reason string, cur LevelRecord, levelNow time.Time) PendingDecision {
+	dec := d.baseDecision(region, ref, id)
+	dec.Flags = []string{thresholds.FlagMissingInput}
+	dec.Clause, dec.Reason = ClauseStaleInput, reason
+	state, tr := thresholds.Next(cur.LevelState, thresholds.Keep, levelNow, d.cfg.Levels)
+	d.fillTransition(&dec, thresholds.Keep, tr)
+	return PendingDecision{Decision: dec, State: state}
+}
+
+func (d *Decider) fillTransition(dec *schemas.Decision, action thresholds.Action, tr thresholds.Transition) {
+	dec.Action = string(action)
+	dec.LevelFrom, dec.LevelTo = tr.From, tr.To
+	dec.LevelFromName, dec.LevelToName = tr.FromName, tr.ToName
+	dec.Reason += "; level: " + tr.Reason
+}

@@ -1,0 +1,301 @@
+package decide
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/epiwatch/epiwatch/pipeline/stream"
+	"github.com/epiwatch/epiwatch/pipeline/thresholds"
+	"github.com/epiwatch/epiwatch/schemas"
+)
+
+// LevelRecord is the value stored per region in the KV bucket
+// schemas.BucketLevels (key: the region code), as JSON:
+//
+//	{"level": 2, "since": "2021-07-05T00:00:00Z", "last_day": "2021-07-05",
+//	 "last_decision_id": "KZ-75:2021-07-05:kz-2020-plan@1"}
+//
+// plus, between deciding and committing, "pending": the decision being made
+// with the level state it leads to. Every write is a compare-and-set on the
+// key's revision (Create for the first), so two deciders — replicas, or the
+// service and `epiwatch decide --region` — cannot both move a level.
+type LevelRecord struct {
+	thresholds.LevelState
+	// LastDay is the newest data day a decision was made on; a day at or
+	// before it is never decided again (the level moves at most once per
+	// data day).
+	LastDay schemas.Date `json:"last_day"`
+	// LastDecisionID is the DecisionID of the last committed decision.
+	LastDecisionID string `json:"last_decision_id,omitempty"`
+	// Pending is a decision that was claimed but not yet committed: it may
+	// or may not be on the decisions stream. Whoever loads the record next
+	// completes it before deciding anything else for the region.
+	Pending *PendingDecision `json:"pending,omitempty"`
+}
+
+// PendingDecision is a claimed, uncommitted decision: the full record to
+// publish and the level state to commit, so completing it after a crash
+// publishes exactly what was decided and moves the level exactly once.
+type PendingDecision struct {
+	Decision schemas.Decision      `json:"decision"`
+	State    thresholds.LevelState `json:"state"`
+	// Day is the data day decided on; 0 for a keep that decided no data day
+	// (stale input).
+	Day schemas.Date `json:"day"`
+}
+
+// regionLevel is a cached LevelRecord with the KV revision it was read or
+// written at (0: the key does not exist).
+type regionLevel struct {
+	rec LevelRecord
+	rev uint64
+}
+
+// errConflict is a compare-and-set failure: another decider wrote the key.
+var errConflict = errors.New("level record changed concurrently")
+
+// errCrashed is returned once a test hook simulated a crash.
+var errCrashed = errors.New("decider crashed (test hook)")
+
+// maxConflicts bounds the retries of one decision after CAS conflicts.
+const maxConflicts = 5
+
+// readLevel reads a region's record from KV.
+func (d *Decider) readLevel(ctx context.Context, region string) (*regionLevel, error) {
+	e, err := d.kv.Get(ctx, region)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return &regionLevel{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read level of %s from %s: %w", region, schemas.BucketLevels, err)
+	}
+	var rl regionLevel
+	if err := json.Unmarshal(e.Value(), &rl.rec); err != nil {
+		return nil, fmt.Errorf("level of %s in %s (revision %d) is not valid JSON: %w; fix or delete the key", region, schemas.BucketLevels, e.Revision(), err)
+	}
+	rl.rev = e.Revision()
+	return &rl, nil
+}
+
+// writeLevel stores rec if the key is still at revision rev (Create when rev
+// is 0). A concurrent write is reported as errConflict.
+func (d *Decider) writeLevel(ctx context.Context, region string, rec LevelRecord, rev uint64) (uint64, error) {
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return 0, fmt.Errorf("encode level of %s: %w", region, err)
+	}
+	var nrev uint64
+	if rev == 0 {
+		nrev, err = d.kv.Create(ctx, region, b)
+	} else {
+		nrev, err = d.kv.Update(ctx, region, b, rev)
+	}
+	if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+		return 0, fmt.Errorf("write level of %s at revision %d: %w", region, rev, errConflict)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("write level of %s to %s: %w", region, schemas.BucketLevels, err)
+	}
+	return nrev, nil
+}
+
+// loadLevel returns the region's committed level record, completing a
+// pending decision first (one left by a crash, or by another decider that is
+// still working on it: completing it twice is harmless, see complete).
+func (d *Decider) loadLevel(ctx context.Context, region string) (*regionLevel, error) {
+	for range maxConflicts {
+		rl, ok := d.levels[region]
+		if !ok {
+			var err error
+			if rl, err = d.readLevel(ctx, region); err != nil {
+				return nil, err
+			}
+			d.levels[region] = rl
+			d.m.setLevel(region, rl.rec.Level)
+		}
+		if rl.rec.Pending == nil {
+			return rl, nil
+		}
+		if d.hooks.noRecovery {
+			// Negative control: forget the claimed decision, as a decider
+			// without write-ahead claims would.
+			rl.rec.Pending = nil
+			return rl, nil
+		}
+		d.log.Info("completing a pending decision", "region", region, "decision_id", rl.rec.Pending.Decision.DecisionID)
+		err := d.complete(ctx, region, rl)
+		if errors.Is(err, errConflict) {
+			delete(d.levels, region)
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return nil, fmt.Errorf("level of %s: %d conflicting updates in a row", region, maxConflicts)
+}
+
+// claim runs one decision through the protocol
+//
+//	compute → claim (KV CAS: pending) → publish (Nats-Msg-Id = DecisionID) → commit (KV CAS)
+//
+// compute sees the committed record and returns the decision, or false when
+// there is nothing new to decide (the day was decided already). On a CAS
+// conflict the record is re-read and compute runs again. The claim is what
+// makes a crash harmless: the next load finds the pending decision and
+// completes it — publishing it only if the stream does not have it — instead
+// of deciding the day again, so the level moves once per decision.
+func (d *Decider) claim(ctx context.Context, region string, compute func(cur LevelRecord) (PendingDecision, bool)) (schemas.Decision, bool, error) {
+	// Once started, a decision runs to its commit even if shutdown begins:
+	// cancel + drain leaves no claim behind while NATS is reachable.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.opTimeout)
+	defer cancel()
+	for range maxConflicts {
+		if d.crashed {
+			return schemas.Decision{}, false, errCrashed
+		}
+		rl, err := d.loadLevel(ctx, region)
+		if err != nil {
+			return schemas.Decision{}, false, err
+		}
+		p, fresh := compute(rl.rec)
+		if !fresh {
+			return schemas.Decision{}, false, nil
+		}
+		intent := rl.rec
+		intent.Pending = &p
+		rev, err := d.writeLevel(ctx, region, intent, rl.rev)
+		if errors.Is(err, errConflict) {
+			delete(d.levels, region)
+			continue
+		}
+		if err != nil {
+			return schemas.Decision{}, false, err
+		}
+		claimed := &regionLevel{rec: intent, rev: rev}
+		d.levels[region] = claimed
+		if h := d.hooks.afterClaim; h != nil {
+			if err := h(p.Decision); err != nil {
+				d.crashed = true
+				return schemas.Decision{}, false, errCrashed
+			}
+		}
+		if err := d.complete(ctx, region, claimed); err != nil {
+			if errors.Is(err, errConflict) {
+				// Another decider completed our claim (it loaded the record
+				// while we were publishing): the decision stands.
+				delete(d.levels, region)
+				return p.Decision, true, nil
+			}
+			return schemas.Decision{}, false, err
+		}
+		return p.Decision, true, nil
+	}
+	return schemas.Decision{}, false, fmt.Errorf("decide %s: %d conflicting updates in a row", region, maxConflicts)
+}
+
+// complete publishes rl's pending decision unless the decisions stream
+// already holds it, then commits the level state it leads to.
+//
+// Idempotency key: the DecisionID. The publish carries it as Nats-Msg-Id
+// (JetStream drops a second copy within the duplicate window), and before
+// publishing the region's last message on the decisions stream is checked:
+// every decision of a region passes through its KV claim, so a published but
+// uncommitted decision is always the region's newest message.
+func (d *Decider) complete(ctx context.Context, region string, rl *regionLevel) error {
+	p := rl.rec.Pending
+	id := p.Decision.DecisionID
+	have := false
+	if !d.hooks.noRecovery {
+		var err error
+		if have, err = d.published(ctx, region, id); err != nil {
+			return err
+		}
+	}
+	if !have {
+		data, err := json.Marshal(p.Decision)
+		if err != nil {
+			return fmt.Errorf("encode decision %s: %w", id, err)
+		}
+		msgID := id
+		if d.hooks.msgID != nil {
+			msgID = d.hooks.msgID(id)
+		}
+		if _, err := d.pub.PublishSync(ctx, stream.Msg{Subject: schemas.DecisionSubject(region), ID: msgID, Data: data}); err != nil {
+			return fmt.Errorf("publish decision %s: %w", id, err)
+		}
+		if h := d.hooks.afterPublish; h != nil {
+			if err := h(p.Decision); err != nil {
+				d.crashed = true
+				return errCrashed
+			}
+		}
+	}
+	next := LevelRecord{LevelState: p.State, LastDay: max(rl.rec.LastDay, p.Day), LastDecisionID: id}
+	rev, err := d.writeLevel(ctx, region, next, rl.rev)
+	if err != nil {
+		return err
+	}
+	d.levels[region] = &regionLevel{rec: next, rev: rev}
+	d.m.committed(p.Decision)
+	d.log.Info("decision", "region", region, "decision_id", id, "action", p.Decision.Action,
+		"clause", p.Decision.Clause, "level_from", p.Decision.LevelFrom, "level_to", p.Decision.LevelTo, "reason", p.Decision.Reason)
+	return nil
+}
+
+// published reports whether the region's newest decision on the stream is
+// the one with this id.
+func (d *Decider) published(ctx context.Context, region, id string) (bool, error) {
+	m, err := d.lastMsg(ctx, region)
+	if err != nil || m == nil {
+		return false, err
+	}
+	if m.Header.Get(jetstream.MsgIDHeader) == id {
+		return true, nil
+	}
+	var dec schemas.Decision
+	if json.Unmarshal(m.Data, &dec) == nil && dec.DecisionID == id {
+		return true, nil
+	}
+	return false, nil
+}
+
+// lastDecision returns the region's newest decision on the stream.
+func (d *Decider) lastDecision(ctx context.Context, region string) (schemas.Decision, error) {
+	m, err := d.lastMsg(ctx, region)
+	if err != nil {
+		return schemas.Decision{}, err
+	}
+	if m == nil {
+		return schemas.Decision{}, fmt.Errorf("no decision for %s on stream %s", region, schemas.StreamDecisions)
+	}
+	var dec schemas.Decision
+	if err := json.Unmarshal(m.Data, &dec); err != nil {
+		return schemas.Decision{}, fmt.Errorf("decision at %s sequence %d: %w", schemas.StreamDecisions, m.Sequence, err)
+	}
+	return dec, nil
+}
+
+// lastMsg returns the region's newest message on the decisions stream, or
+// nil if it has none.
+func (d *Decider) lastMsg(ctx context.Context, region string) (*jetstream.RawStreamMsg, error) {
+	if d.decisions == nil {
+		s, err := d.js.Stream(ctx, schemas.StreamDecisions)
+		if err != nil {
+			return nil, fmt.Errorf("open stream %s (created by stream.EnsureStreams): %w", schemas.StreamDecisions, err)
+		}
+		d.decisions = s
+	}
+	m, err := d.decisions.GetLastMsgForSubject(ctx, schemas.DecisionSubject(region))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read last decision of %s: %w", region, err)
+	}
+	return m, nil
+}
