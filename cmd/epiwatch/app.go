@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -18,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
+	"github.com/spf13/viper"
 
 	chsink "github.com/epiwatch/epiwatch/consumers/clickhouse"
 	"github.com/epiwatch/epiwatch/pipeline/stream"
@@ -27,6 +29,7 @@ import (
 // logger, metrics registry and the NATS connection.
 type app struct {
 	cfg      Config
+	v        *viper.Viper // to tell set keys from defaults
 	log      *slog.Logger
 	reg      *prometheus.Registry
 	sm       *stream.Metrics
@@ -36,15 +39,27 @@ type app struct {
 }
 
 func newApp(cmd *cobra.Command) (*app, error) {
-	cfg, _, err := loadConfig(cmd.Flags(), os.Getenv)
+	cfg, v, err := loadConfig(cmd.Flags(), os.Getenv)
 	if err != nil {
 		return nil, &exitError{2, err}
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	a := &app{cfg: cfg, log: newLogger(cfg, cmd.ErrOrStderr()), reg: reg}
+	a := &app{cfg: cfg, v: v, log: newLogger(cfg, cmd.ErrOrStderr()), reg: reg}
 	a.sm = stream.NewMetrics(reg)
 	return a, nil
+}
+
+// explicitlySet reports whether key was given in the config file, the
+// environment or a flag (viper's IsSet also counts registered defaults).
+func (a *app) explicitlySet(key string) bool {
+	if a.v.InConfig(key) {
+		return true
+	}
+	if _, ok := os.LookupEnv("EPIWATCH_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))); ok {
+		return true
+	}
+	return false
 }
 
 // connectNATS connects to nats.url, or — with embed set and no url — starts

@@ -2,14 +2,25 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"net"
+	"net/http"
+	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/spf13/cobra"
+
+	"github.com/epiwatch/epiwatch/pipeline/decide"
+	"github.com/epiwatch/epiwatch/pipeline/simulate"
 )
 
 // runOptions are the flags of `epiwatch run`.
 type runOptions struct {
-	noSink bool
+	noSink       bool
+	simulate     bool
+	exitWhenDone bool
+	sim          simulateOptions
 }
 
 func newRunCmd() *cobra.Command {
@@ -21,7 +32,17 @@ func newRunCmd() *cobra.Command {
 nats.url is set), the ingest API on http.addr (with /metrics, /healthz, /readyz), the stream
 processor, the decision maker, the ClickHouse sink and the alerter. Applies the ClickHouse
 migrations on start. Stops cleanly on Ctrl-C or SIGTERM: in-flight batches are finished and
-acknowledged, nothing is lost.`,
+acknowledged, nothing is lost.
+
+With --simulate it also feeds itself a simulated outbreak (see 'epiwatch simulate --help'
+for the model) through its own ingest API, waits until every accepted event is queryable in
+ClickHouse, prints what landed — events per type, the restriction level of every region and
+example SQL — and keeps serving (or exits with --exit-when-done). Unless decide.mode is set,
+a simulation decides in data mode: each simulated day is decided as soon as it is complete.`,
+		Example: `  epiwatch run                                  # the pipeline, waiting for producers
+  epiwatch run --simulate                       # plus a 120-day outbreak in Kazakhstan's 20 regions
+  epiwatch run --simulate --days 60 --scale 0.3 --exit-when-done
+  epiwatch run --simulate --schedule KZ-75=0:1.6,30:0.8 --speed 5`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			a, err := newApp(cmd)
@@ -29,15 +50,27 @@ acknowledged, nothing is lost.`,
 				return err
 			}
 			defer a.close()
-			return a.runPipeline(cmd.Context(), o)
+			if o.exitWhenDone && !o.simulate {
+				return &exitError{2, fmt.Errorf("--exit-when-done applies to --simulate")}
+			}
+			if o.simulate && !a.explicitlySet("decide.mode") {
+				a.cfg.Decide.Mode = decide.ModeData
+			}
+			return a.runPipeline(cmd.Context(), o, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
-	c.Flags().BoolVar(&o.noSink, "no-sink", false, "do not start the ClickHouse sink (run it elsewhere with 'epiwatch sink')")
+	f := c.Flags()
+	f.BoolVar(&o.noSink, "no-sink", false, "do not start the ClickHouse sink (run it elsewhere with 'epiwatch sink')")
+	f.BoolVar(&o.simulate, "simulate", false, "feed a simulated outbreak through the ingest API")
+	f.BoolVar(&o.exitWhenDone, "exit-when-done", false, "with --simulate: stop once the simulation has landed in ClickHouse")
+	o.sim.addModelFlags(f)
+	o.sim.addSendFlags(f)
 	return c
 }
 
-// runPipeline starts every component of `run` and blocks until ctx ends.
-func (a *app) runPipeline(ctx context.Context, o runOptions) error {
+// runPipeline starts every component of `run` and blocks until ctx ends
+// (or, with --simulate --exit-when-done, until the simulation has landed).
+func (a *app) runPipeline(ctx context.Context, o runOptions, stdout, stderr io.Writer) error {
 	if err := a.connectNATS(ctx, "run", true); err != nil {
 		return err
 	}
@@ -65,7 +98,174 @@ func (a *app) runPipeline(ctx context.Context, o runOptions) error {
 		}
 		comps = append(comps, sc)
 	}
+	if o.simulate {
+		if o.noSink {
+			return &exitError{2, fmt.Errorf("--simulate needs the sink: it waits for the events to land in ClickHouse")}
+		}
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		comps = append(comps, component{"simulate", func(ctx context.Context) error {
+			err := a.feedSimulation(ctx, o.sim, stdout, stderr)
+			if err == nil && o.exitWhenDone {
+				cancel()
+			}
+			return err
+		}})
+		return runAll(ctx, comps)
+	}
 	return runAll(ctx, comps)
+}
+
+// feedSimulation posts a simulated outbreak to this process's ingest API,
+// waits until ClickHouse has every accepted event and the decisions have
+// caught up, and prints a summary.
+func (a *app) feedSimulation(ctx context.Context, so simulateOptions, stdout, stderr io.Writer) error {
+	regions, err := a.cfg.RegionRef()
+	if err != nil {
+		return err
+	}
+	sc, err := so.simConfig(time.Now())
+	if err != nil {
+		return &exitError{2, err}
+	}
+	sim, err := simulate.New(sc, regions)
+	if err != nil {
+		return &exitError{2, err}
+	}
+	if err := waitReady(ctx, defaultIngestURL(a.cfg.HTTP)); err != nil {
+		return err
+	}
+	conn, err := a.openClickHouse(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	db := "`" + a.cfg.ClickHouse.Database + "`"
+	// Events of earlier simulations are already there (re-sent ones are
+	// duplicates): wait for the newly accepted ones on top of them.
+	q := fmt.Sprintf("SELECT count() FROM %s.events WHERE source = '%s'", db, sim.Config().Source)
+	var before uint64
+	if err := conn.QueryRow(ctx, q).Scan(&before); err != nil {
+		return fmt.Errorf("count simulated events: %w", err)
+	}
+	res, err := simulateToAPI(ctx, sim, so, a.cfg, stdout, stderr)
+	if err != nil {
+		return err
+	}
+	want := before + uint64(res.Accepted)
+	fmt.Fprintf(stderr, "waiting for %d simulated events to be queryable in ClickHouse database %s\n", want, a.cfg.ClickHouse.Database)
+	if err := waitCount(ctx, conn, q, want, stderr); err != nil {
+		return err
+	}
+	last := sim.End()
+	// Decisions trail the indicators by a moment; wait until the last
+	// complete day has been decided for every simulated region.
+	dq := fmt.Sprintf("SELECT uniqExact(region) FROM %s.decisions WHERE date >= '%s'", db, last.AddDays(-1))
+	if err := waitCount(ctx, conn, dq, uint64(len(sim.Regions())), stderr); err != nil {
+		a.log.Warn("decisions have not caught up", "err", err)
+	}
+	return printSummary(ctx, conn, db, stdout)
+}
+
+// waitReady polls the ingest API's /readyz.
+func waitReady(ctx context.Context, ingestURL string) error {
+	url := ingestURL[:len(ingestURL)-len("/v1/events")] + "/readyz"
+	for {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// waitCount polls a count query until it reaches want, reporting progress.
+func waitCount(ctx context.Context, conn driver.Conn, q string, want uint64, progress io.Writer) error {
+	var n, prev uint64
+	stuck := time.Now()
+	for {
+		if err := conn.QueryRow(ctx, q).Scan(&n); err != nil {
+			return fmt.Errorf("count landed rows: %w", err)
+		}
+		if n >= want {
+			return nil
+		}
+		if n != prev {
+			prev, stuck = n, time.Now()
+			fmt.Fprintf(progress, "  %d/%d\n", n, want)
+		} else if time.Since(stuck) > 2*time.Minute {
+			return fmt.Errorf("%d of %d rows after 2 minutes without progress (%s)", n, want, q)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// printSummary shows what landed and where to look next.
+func printSummary(ctx context.Context, conn driver.Conn, db string, w io.Writer) error {
+	fmt.Fprintln(w, "\nevents in ClickHouse:")
+	rows, err := conn.Query(ctx, "SELECT type, count() FROM "+db+".events GROUP BY type ORDER BY type")
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var typ string
+		var n uint64
+		if err := rows.Scan(&typ, &n); err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "  %-13s %9d\n", typ, n)
+	}
+	rows.Close()
+	fmt.Fprintln(w, "\nrestriction level by region (latest decision):")
+	rows, err = conn.Query(ctx, `SELECT region, argMax(level_to_name, decided_at) AS lvl, argMax(action, decided_at) AS act,
+       argMax(r_mean, decided_at) AS rm, argMax(bed_occupancy_pct, decided_at) AS occ, max(date) AS day
+FROM `+db+`.decisions GROUP BY region ORDER BY region`)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "  %-7s %-10s %-14s %-11s %6s %6s\n", "region", "data day", "level", "last action", "R", "ПЗК %")
+	for rows.Next() {
+		var region, lvl, act string
+		var rm, occ *float64
+		var day time.Time
+		if err := rows.Scan(&region, &lvl, &act, &rm, &occ, &day); err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "  %-7s %-10s %-14s %-11s %6s %6s\n", region, day.Format("2006-01-02"), lvl, act, fmtOpt(rm, 2), fmtOpt(occ, 1))
+	}
+	rows.Close()
+	fmt.Fprintf(w, `
+look next:
+  clickhouse-client -q "SELECT * FROM %[1]s.indicators_latest WHERE region = 'KZ-75' ORDER BY date DESC LIMIT 7"
+  clickhouse-client -q "SELECT region, date, action, clause, level_from_name, level_to_name FROM %[1]s.decisions WHERE level_from != level_to ORDER BY decided_at"
+  curl -s http://127.0.0.1:8080/metrics | grep ^epiwatch_
+`, stripTicks(db))
+	return nil
+}
+
+func fmtOpt(p *float64, prec int) string {
+	if p == nil {
+		return "NA"
+	}
+	return fmt.Sprintf("%.*f", prec, *p)
+}
+
+func stripTicks(s string) string {
+	if len(s) >= 2 && s[0] == '`' {
+		return s[1 : len(s)-1]
+	}
+	return s
 }
 
 func isLoopbackAddr(addr string) bool {

@@ -1,0 +1,657 @@
+package simulate
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/epiwatch/epiwatch/schemas"
+)
+
+// Sim is a configured outbreak. Run generates it; it can be run any number of
+// times (one at a time) and always produces the same events.
+type Sim struct {
+	cfg       Config
+	regions   []schemas.Region
+	schedules map[string]RSchedule
+	si        []float64
+	delayCDF  []float64
+	losCDF    []float64
+	truth     []TruthRow
+}
+
+// Horizons of the generator, in days.
+const (
+	maxDelay   = 30 // onset to report
+	maxLOS     = 60 // hospital stay
+	horizon    = maxDelay + maxLOS + 10
+	linkMinLag = 3  // a traced contact falls ill 3–14 days after the contact
+	linkMaxLag = 14 // (the incubation period of SARS-CoV-2 is up to 14 days)
+)
+
+// New checks cfg and prepares the simulation of its regions, taken from
+// regions (nil: schemas.DefaultRegions()).
+func New(cfg Config, regions *schemas.Regions) (*Sim, error) {
+	if regions == nil {
+		regions = schemas.DefaultRegions()
+	}
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	codes := slices.Clone(cfg.Regions)
+	if len(codes) == 0 {
+		for _, r := range regions.Country(cfg.Country) {
+			codes = append(codes, r.Code)
+		}
+		if len(codes) == 0 {
+			return nil, fmt.Errorf("simulate: no regions of country %q in the region reference (want KZ or KG, or list regions)", cfg.Country)
+		}
+	}
+	sort.Strings(codes)
+	codes = slices.Compact(codes)
+	s := &Sim{cfg: cfg, schedules: make(map[string]RSchedule, len(codes))}
+	for _, c := range codes {
+		r, ok := regions.Get(c)
+		if !ok {
+			return nil, fmt.Errorf("simulate: unknown region %q (want a code of the region reference, e.g. KZ-75)", c)
+		}
+		s.regions = append(s.regions, r)
+		if sc, ok := cfg.Schedules[c]; ok {
+			s.schedules[c] = slices.Clone(sc)
+		} else {
+			s.schedules[c] = defaultSchedule(newRand(cfg.Seed, c, "schedule"), cfg.Days)
+		}
+	}
+	for c := range cfg.Schedules {
+		if _, ok := s.schedules[c]; !ok {
+			return nil, fmt.Errorf("simulate: R schedule given for %s, which is not simulated", c)
+		}
+	}
+	s.si = discreteSI(cfg.SI.Mean, cfg.SI.SD)
+	s.delayCDF = gammaDays(cfg.DelayMean, cfg.DelaySD, maxDelay)
+	// Length of stay: gamma with sd half the mean, at least one day.
+	s.losCDF = gammaDays(cfg.LengthOfStay, cfg.LengthOfStay/2, maxLOS)
+	return s, nil
+}
+
+// Config returns the configuration.
+func (s *Sim) Config() Config { return s.cfg }
+
+// Regions returns the simulated regions' codes, sorted.
+func (s *Sim) Regions() []string {
+	out := make([]string, len(s.regions))
+	for i, r := range s.regions {
+		out[i] = r.Code
+	}
+	return out
+}
+
+// Schedule returns the R schedule of a region (configured or drawn).
+func (s *Sim) Schedule(region string) RSchedule { return slices.Clone(s.schedules[region]) }
+
+// SerialInterval returns the discretised serial interval w_0..w_K (w_0 = 0).
+func (s *Sim) SerialInterval() []float64 { return slices.Clone(s.si) }
+
+// End returns the last simulated day.
+func (s *Sim) End() schemas.Date { return s.cfg.Start.AddDays(s.cfg.Days - 1) }
+
+// Truth returns the ground truth of the last Run, by region then date.
+func (s *Sim) Truth() []TruthRow { return slices.Clone(s.truth) }
+
+// Run simulates the outbreak day by day and calls emit once per day with the
+// events a producer would deliver that day (cases on their report date, test
+// results on their result date, contacts when traced, bed snapshots and
+// vaccinations on their day), in the order of the day: bed snapshots in the
+// morning, then results, cases, contacts and vaccinations interleaved across
+// regions. emit owns the slice. Events due after the last day are dropped
+// (they would be reported after the simulated period). Run stops at the first
+// error of emit or when ctx ends.
+func (s *Sim) Run(ctx context.Context, emit func(day schemas.Date, events []schemas.Event) error) error {
+	ru := &run{s: s, cfg: &s.cfg, people: newPeople(), out: make([][]pending, s.cfg.Days)}
+	states := make([]*regionState, len(s.regions))
+	for i, reg := range s.regions {
+		states[i] = newRegionState(ru, reg, s.schedules[reg.Code])
+	}
+	done := 0 // days simulated, for the truth of an interrupted run
+	defer func() {
+		s.truth = nil
+		for _, rs := range states {
+			s.truth = append(s.truth, rs.truth[:done]...)
+		}
+	}()
+	for d := 0; d < s.cfg.Days; d++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		for _, rs := range states {
+			rs.step(ru, d)
+		}
+		day := ru.out[d]
+		ru.out[d] = nil
+		slices.SortFunc(day, func(a, b pending) int {
+			if c := cmp.Compare(a.minute, b.minute); c != 0 {
+				return c
+			}
+			return cmp.Compare(a.seq, b.seq)
+		})
+		events := make([]schemas.Event, len(day))
+		for i := range day {
+			events[i] = day[i].ev
+		}
+		done = d + 1
+		if err := emit(ru.date(d), events); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// pending is an event waiting for its day; minute orders the day.
+type pending struct {
+	minute int
+	seq    int64
+	ev     schemas.Event
+}
+
+// run is the state of one Run shared by the regions.
+type run struct {
+	s      *Sim
+	cfg    *Config
+	people *people
+	out    [][]pending // by day index
+	seq    int64
+}
+
+func (ru *run) date(d int) schemas.Date { return ru.cfg.Start.AddDays(d) }
+
+// deliver queues ev for day d at minute of the day; it reports false when d
+// is outside the simulated period (the event is dropped).
+func (ru *run) deliver(d, minute int, ev schemas.Event) bool {
+	if d < 0 || d >= len(ru.out) {
+		return false
+	}
+	ru.seq++
+	ru.out[d] = append(ru.out[d], pending{minute: minute, seq: ru.seq, ev: ev})
+	return true
+}
+
+// id returns a deterministic event_id: sim-<seed>-<kind>-<region>-<n>.
+func (ru *run) id(kind, region string, n int) string {
+	return fmt.Sprintf("sim-%d-%s-%s-%d", ru.cfg.Seed, kind, region, n)
+}
+
+// facility is a hospital with infectious and ICU beds, or (provisional) a
+// temporary hospital.
+type facility struct {
+	id, name            string
+	provisional         bool
+	beds, icuBeds       int
+	baseBeds, baseICU   float64 // occupancy by other patients
+	minute              int     // of the morning report
+	staleFrom, staleTil int     // day indexes without reports (staleTil exclusive)
+}
+
+type dose struct {
+	p       *person
+	vaccine string
+}
+
+// regionState is one region's epidemic and services.
+type regionState struct {
+	reg       schemas.Region
+	sched     RSchedule
+	zone      *time.Location
+	place     string
+	districts []string
+	labs      []string
+	labW      []float64
+	vaccines  []string
+	vaccineW  []float64
+
+	// Independent random streams (see newRand).
+	epi, cases, tests, hosp, beds, vax *rand.Rand
+
+	n            float64 // population at risk (scaled)
+	perMillion   float64 // population/1e6 · Scale
+	inc          []float64
+	cum          float64
+	contactsMean float64
+	pool         [][]*person // traced contacts by contact day + 2
+
+	admit, discharge, icuIn, icuOut []int
+	census, icu                     int
+	facilities                      []*facility
+	dose2                           [][]dose
+
+	nCase, nContact, nTest, nVax int
+	truth                        []TruthRow
+}
+
+func newRegionState(ru *run, reg schemas.Region, sched RSchedule) *regionState {
+	cfg := ru.cfg
+	seed, code := cfg.Seed, reg.Code
+	rs := &regionState{
+		reg: reg, sched: sched, zone: time.UTC, place: reg.NameRU,
+		epi: newRand(seed, code, "epi"), cases: newRand(seed, code, "cases"), tests: newRand(seed, code, "tests"),
+		hosp: newRand(seed, code, "hosp"), beds: newRand(seed, code, "beds"), vax: newRand(seed, code, "vax"),
+		n:          float64(reg.Population) * cfg.Scale,
+		perMillion: float64(reg.Population) / 1e6 * cfg.Scale,
+		inc:        make([]float64, cfg.Days),
+		pool:       make([][]*person, cfg.Days+horizon),
+		admit:      make([]int, cfg.Days+horizon),
+		discharge:  make([]int, cfg.Days+horizon),
+		icuIn:      make([]int, cfg.Days+horizon),
+		icuOut:     make([]int, cfg.Days+horizon),
+		dose2:      make([][]dose, cfg.Days),
+		truth:      make([]TruthRow, cfg.Days),
+	}
+	if rs.place == "" {
+		rs.place = reg.NameEN
+	}
+	// Bed snapshots carry local time: Kazakhstan has had one zone, UTC+5,
+	// since March 2024 (used here for every date), Kyrgyzstan UTC+6.
+	switch reg.Country {
+	case "KZ":
+		rs.zone = time.FixedZone("+05", 5*3600)
+	case "KG":
+		rs.zone = time.FixedZone("+06", 6*3600)
+	}
+	setup := newRand(seed, code, "setup")
+	rs.contactsMean = max(0, cfg.ContactsMean-1+2*setup.Float64())
+	rs.districts = districtsOf(reg, 3+reg.Population/150000)
+	if reg.Country == "KG" {
+		rs.labs = []string{"ЦПЗиГСЭН, " + rs.place, "Лаборатория Бонецкого"}
+		rs.labW = []float64{0.7, 0.3}
+		rs.vaccines = []string{"Sputnik V", "Sinopharm", "AstraZeneca"}
+		rs.vaccineW = []float64{0.45, 0.45, 0.1}
+	} else {
+		rs.labs = []string{"НЦЭ, " + rs.place, "KDL Olymp", "Invivo"}
+		rs.labW = []float64{0.6, 0.25, 0.15}
+		rs.vaccines = []string{"Sputnik V", "QazVac", "Hayat-Vax", "CoronaVac"}
+		rs.vaccineW = []float64{0.55, 0.2, 0.15, 0.1}
+	}
+	rs.setupFacilities(cfg, setup)
+	for d := range rs.truth {
+		rs.truth[d] = TruthRow{Region: code, Date: ru.date(d)}
+	}
+	return rs
+}
+
+// setupFacilities creates 2–6 hospitals (by population) sharing the
+// region's infectious and ICU beds, and one provisional hospital.
+func (rs *regionState) setupFacilities(cfg *Config, r *rand.Rand) {
+	n := min(6, 2+rs.reg.Population/600000)
+	capacity := cfg.BedsPerMillion * rs.perMillion
+	w := make([]float64, n)
+	sum := 0.0
+	for i := range w {
+		w[i] = 0.6 + 0.8*r.Float64()
+		sum += w[i]
+	}
+	city := rs.reg.Kind == "city"
+	for i := 0; i < n; i++ {
+		f := &facility{id: fmt.Sprintf("%s-H%02d", rs.reg.Code, i+1), minute: r.IntN(60), staleFrom: -1, staleTil: -1}
+		f.beds = max(4, int(math.Round(capacity*w[i]/sum)))
+		f.icuBeds = max(1, int(math.Round(0.15*float64(f.beds))))
+		f.baseBeds = float64(f.beds) * (0.12 + 0.1*r.Float64())
+		f.baseICU = float64(f.icuBeds) * (0.15 + 0.15*r.Float64())
+		switch {
+		case city:
+			f.name = fmt.Sprintf("Городская инфекционная больница №%d (%s)", i+1, rs.place)
+		case i == 0:
+			f.name = fmt.Sprintf("Областная инфекционная больница (%s)", rs.place)
+		default:
+			f.name = fmt.Sprintf("Многопрофильная больница №%d (%s)", i, rs.place)
+		}
+		rs.facilities = append(rs.facilities, f)
+	}
+	rs.facilities = append(rs.facilities, &facility{
+		id: rs.reg.Code + "-P01", name: fmt.Sprintf("Временный госпиталь (%s)", rs.place), provisional: true,
+		beds: max(2, int(math.Round(0.5*capacity))), minute: r.IntN(60), staleFrom: -1, staleTil: -1,
+	})
+	if cfg.StaleFacilities && r.Float64() < 0.5 {
+		f := rs.facilities[r.IntN(n)]
+		f.staleFrom = cfg.Days/4 + r.IntN(cfg.Days/2+1)
+		f.staleTil = f.staleFrom + 3 + r.IntN(6)
+	}
+}
+
+// step simulates day d of the region.
+func (rs *regionState) step(ru *run, d int) {
+	cfg := ru.cfg
+	tr := &rs.truth[d]
+
+	// Renewal: Λ_t = Σ_s w_s I_{t-s} over all cases (local and imported),
+	// local cases ~ Poisson(R(t)·S/N·Λ_t), imported ~ Poisson(rate).
+	lambda := 0.0
+	for k := 1; k < len(ru.s.si) && k <= d; k++ {
+		lambda += ru.s.si[k] * rs.inc[d-k]
+	}
+	// Susceptible depletion: cases are Ascertainment of infections.
+	infected := rs.cum / cfg.Ascertainment
+	sn := max(0, 1-infected/rs.n)
+	r := rs.sched.At(d)
+	local := poisson(rs.epi, r*sn*lambda)
+	local = min(local, int(sn*rs.n*cfg.Ascertainment)) // never more cases than susceptibles
+	imported := poisson(rs.epi, cfg.ImportRate*rs.perMillion)
+	if d < cfg.SeedDays && cfg.SeedCases > 0 {
+		imported += int(max(1, math.Round(cfg.SeedCases*rs.perMillion)))
+	}
+	rs.inc[d] = float64(local + imported)
+	rs.cum += rs.inc[d]
+	tr.R, tr.RTrue, tr.Lambda, tr.SOverN = r, r*sn, lambda, sn
+	tr.Local, tr.Imported = local, imported
+
+	for i := 0; i < imported; i++ {
+		rs.newCase(ru, d, true)
+	}
+	for i := 0; i < local; i++ {
+		rs.newCase(ru, d, false)
+	}
+	rs.negativeTests(ru, d, local+imported)
+	rs.bedsDay(ru, d)
+	rs.vaccinate(ru, d)
+	// Contacts of day d-14 can no longer fall ill from tomorrow on.
+	if i := d - linkMaxLag + 2; i >= 0 {
+		rs.pool[i] = nil
+	}
+}
+
+// Contact settings and their shares among traced contacts (households
+// dominate contact tracing of COVID-19).
+var (
+	settings      = []string{"household", "work", "school", "healthcare", "community", "travel", "other"}
+	settingShares = []float64{0.45, 0.20, 0.07, 0.05, 0.15, 0.03, 0.05}
+)
+
+// newCase generates a case with onset on day d: the case report, its
+// positive test, its traced contacts (some of whom fall ill later) and its
+// hospital stay.
+func (rs *regionState) newCase(ru *run, d int, imported bool) {
+	cfg := ru.cfg
+	r := rs.cases
+	date := ru.date(d)
+	var p *person
+	if !imported && r.Float64() < cfg.LinkShare {
+		p = rs.takeContact(r, d)
+	}
+	if p == nil {
+		p = ru.people.newPerson(r, rs, date, false)
+	}
+	delay := 0
+	if cfg.Delays {
+		delay = drawDays(r, ru.s.delayCDF)
+	}
+	report := d + delay
+	rs.nCase++
+	ev := schemas.Event{
+		EventID: ru.id("case", rs.reg.Code, rs.nCase), Type: schemas.TypeCase, Region: rs.reg.Code, Source: cfg.Source,
+		Person: p.schema(r, caseFields), ReportDate: date.AddDays(delay), Imported: imported,
+	}
+	if r.Float64() >= cfg.OnsetMissing {
+		ev.OnsetDate = date
+	}
+	probable := r.Float64() < cfg.ProbableShare
+	switch {
+	case probable:
+		ev.Classification = schemas.ClassProbable
+	case r.Float64() < 0.9: // most systems say so; the rest leave the default
+		ev.Classification = schemas.ClassConfirmed
+	}
+	caseMinute := 600 + r.IntN(600)
+	if !probable {
+		// Sampled on onset or the day after, the result before the report.
+		kind := schemas.TestPCR
+		if r.Float64() < cfg.AntigenShare {
+			kind = schemas.TestAntigen
+		}
+		sample, result := d, d
+		if cfg.Delays {
+			sample += min(delay, r.IntN(2))
+			if kind == schemas.TestPCR {
+				result = sample + min(report-sample, 1+r.IntN(2))
+			} else {
+				result = sample
+			}
+		}
+		m := rs.labTest(ru, r, p, sample, result, kind, schemas.ResultPositive)
+		if result == report {
+			caseMinute = min(m+15+r.IntN(120), 1439)
+		}
+	}
+	if ru.deliver(report, caseMinute, ev) {
+		rs.truth[report].Reported++
+		if ev.Confirmed() {
+			rs.truth[report].ReportedConfirmed++
+		}
+	}
+
+	// Contacts, traced after the report; exposed from two days before onset
+	// up to isolation at the report.
+	trace := report
+	if cfg.Delays {
+		trace += r.IntN(2)
+	}
+	for i, n := 0, poisson(r, rs.contactsMean); i < n; i++ {
+		cp := ru.people.newPerson(r, rs, date, false)
+		cday := d - 2 + r.IntN(report-d+3)
+		setting := settings[pick(r, settingShares)]
+		if imported && r.Float64() < 0.4 {
+			setting = "travel"
+		}
+		rs.nContact++
+		ce := schemas.Event{
+			EventID: ru.id("contact", rs.reg.Code, rs.nContact), Type: schemas.TypeContact, Region: rs.reg.Code, Source: cfg.Source,
+			IndexPerson: p.schema(r, indexFields), ContactPerson: cp.schema(r, contactFields),
+			ContactDate: ru.date(cday), Setting: setting,
+		}
+		ru.deliver(trace, 720+r.IntN(600), ce)
+		rs.pool[cday+2] = append(rs.pool[cday+2], cp)
+		if r.Float64() < cfg.ContactTestShare {
+			kind := schemas.TestPCR
+			if r.Float64() < cfg.AntigenShare {
+				kind = schemas.TestAntigen
+			}
+			sample, result := trace, trace
+			if cfg.Delays {
+				sample += r.IntN(2)
+				if kind == schemas.TestPCR {
+					result = sample + 1 + r.IntN(2)
+				} else {
+					result = sample
+				}
+			}
+			rs.labTest(ru, r, cp, sample, result, kind, negativeResult(r))
+		}
+	}
+
+	// Hospital stay: admitted 1–4 days after onset; some need ICU.
+	h := rs.hosp
+	if h.Float64() < cfg.HospShare {
+		a := d + 1 + h.IntN(4)
+		los := max(1, drawDays(h, ru.s.losCDF))
+		rs.admit[a]++
+		rs.discharge[a+los]++
+		if h.Float64() < cfg.ICUShare {
+			i0 := a + h.IntN(2)
+			rs.icuIn[i0]++
+			rs.icuOut[i0+max(1, los*6/10)]++
+		}
+	}
+}
+
+// negativeResult is negative, or inconclusive for 1 % of tests.
+func negativeResult(r *rand.Rand) string {
+	if r.Float64() < 0.01 {
+		return schemas.ResultInconclusive
+	}
+	return schemas.ResultNegative
+}
+
+// takeContact returns a traced contact exposed 3–14 days before day d (and
+// removes them from the pool), or nil if there is none.
+func (rs *regionState) takeContact(r *rand.Rand, d int) *person {
+	lo, hi := max(d-linkMaxLag, -2)+2, d-linkMinLag+2
+	n := 0
+	for i := lo; i <= hi; i++ {
+		n += len(rs.pool[i])
+	}
+	if n == 0 {
+		return nil
+	}
+	k := r.IntN(n)
+	for i := lo; i <= hi; i++ {
+		b := rs.pool[i]
+		if k < len(b) {
+			p := b[k]
+			b[k] = b[len(b)-1]
+			rs.pool[i] = b[:len(b)-1]
+			return p
+		}
+		k -= len(b)
+	}
+	return nil
+}
+
+// labTest queues a test result of p and returns the minute of its day.
+func (rs *regionState) labTest(ru *run, r *rand.Rand, p *person, sample, result int, kind, res string) int {
+	if sample < len(rs.truth) {
+		tr := &rs.truth[sample]
+		tr.Tests++
+		if res == schemas.ResultPositive {
+			tr.Positive++
+		}
+	}
+	rs.nTest++
+	ev := schemas.Event{
+		EventID: ru.id("lab", rs.reg.Code, rs.nTest), Type: schemas.TypeLabTest, Region: rs.reg.Code, Source: ru.cfg.Source,
+		Person: p.schema(r, labFields), SampleDate: ru.date(sample), ResultDate: ru.date(result),
+		TestKind: kind, Result: res, Lab: rs.labs[pick(r, rs.labW)],
+	}
+	m := 540 + r.IntN(480)
+	ru.deliver(result, m, ev)
+	return m
+}
+
+// negativeTests queues the day's tests of people who are not cases:
+// background screening and people with similar symptoms.
+func (rs *regionState) negativeTests(ru *run, d, cases int) {
+	cfg := ru.cfg
+	r := rs.tests
+	n := poisson(r, cfg.TestsPerMillion*rs.perMillion+cfg.SymptomaticTests*float64(cases))
+	for i := 0; i < n; i++ {
+		p := ru.people.newPerson(r, rs, ru.date(d), false)
+		kind := schemas.TestPCR
+		if r.Float64() < cfg.AntigenShare {
+			kind = schemas.TestAntigen
+		}
+		result := d
+		if cfg.Delays && kind == schemas.TestPCR {
+			result += 1 + r.IntN(2)
+		}
+		rs.labTest(ru, r, p, d, result, kind, negativeResult(r))
+	}
+}
+
+// bedsDay updates the hospital census and queues the morning bed snapshots:
+// each hospital's occupancy is its other patients plus its share of the
+// region's COVID-19 patients; what does not fit goes to the provisional
+// hospital. Occupied never exceeds total.
+func (rs *regionState) bedsDay(ru *run, d int) {
+	r := rs.beds
+	rs.census += rs.admit[d] - rs.discharge[d]
+	rs.icu += rs.icuIn[d] - rs.icuOut[d]
+	ward := float64(max(0, rs.census-rs.icu))
+	icu := float64(rs.icu)
+	totBeds, totICU := 0, 0
+	for _, f := range rs.facilities {
+		if !f.provisional {
+			totBeds += f.beds
+			totICU += f.icuBeds
+		}
+	}
+	tr := &rs.truth[d]
+	tr.Hospitalised, tr.ICU = rs.census, rs.icu
+	overflow := 0.0
+	occupy := func(base, patients float64, total int) int {
+		want := base*(1+0.05*r.NormFloat64()) + patients + 0.3*math.Sqrt(patients)*r.NormFloat64()
+		if want > float64(total) {
+			overflow += want - float64(total)
+		}
+		return int(min(max(math.Round(want), 0), float64(total)))
+	}
+	date := ru.date(d)
+	y, m, dd := date.Time().Date()
+	snapshot := func(f *facility, kind string, total, occupied int) {
+		if d >= f.staleFrom && d < f.staleTil {
+			return
+		}
+		t := time.Date(y, m, dd, 8, f.minute, 0, 0, rs.zone)
+		tot, occ := total, occupied
+		ru.deliver(d, 480+f.minute, schemas.Event{
+			EventID: fmt.Sprintf("sim-%d-bed-%s-%s-%s", ru.cfg.Seed, f.id, t.Format("20060102"), kind),
+			Type:    schemas.TypeBedSnapshot, Region: rs.reg.Code, Source: ru.cfg.Source,
+			FacilityID: f.id, FacilityName: f.name, SnapshotTime: &t, BedKind: kind, Total: &tot, Occupied: &occ,
+		})
+	}
+	for _, f := range rs.facilities {
+		if f.provisional {
+			continue
+		}
+		occ := occupy(f.baseBeds, ward*float64(f.beds)/float64(totBeds), f.beds)
+		icuOcc := occupy(f.baseICU, icu*float64(f.icuBeds)/float64(totICU), f.icuBeds)
+		tr.InfectiousBeds += f.beds
+		tr.InfectiousOccupied += occ
+		tr.ICUBeds += f.icuBeds
+		tr.ICUOccupied += icuOcc
+		snapshot(f, schemas.BedInfectious, f.beds, occ)
+		snapshot(f, schemas.BedICU, f.icuBeds, icuOcc)
+	}
+	for _, f := range rs.facilities {
+		if f.provisional {
+			occ := int(min(math.Round(overflow), float64(f.beds)))
+			tr.ProvisionalBeds += f.beds
+			tr.ProvisionalOccupied += occ
+			snapshot(f, schemas.BedProvisional, f.beds, occ)
+		}
+	}
+}
+
+// vaccinate queues the day's doses: first doses, second doses 21–28 days
+// after the first (85 % come back), and boosters (third doses) of people
+// vaccinated before the simulated period.
+func (rs *regionState) vaccinate(ru *run, d int) {
+	cfg := ru.cfg
+	r := rs.vax
+	rate := cfg.VaccinationsPerMillion * rs.perMillion
+	give := func(p *person, vaccine string, n int) {
+		rs.nVax++
+		rs.truth[d].Doses++
+		ru.deliver(d, 540+r.IntN(540), schemas.Event{
+			EventID: ru.id("vax", rs.reg.Code, rs.nVax), Type: schemas.TypeVaccination, Region: rs.reg.Code, Source: cfg.Source,
+			Person: p.schema(r, vaxFields), DoseNumber: n, Vaccine: vaccine, VaccinationDate: ru.date(d),
+		})
+	}
+	for _, ds := range rs.dose2[d] {
+		give(ds.p, ds.vaccine, 2)
+	}
+	rs.dose2[d] = nil
+	for i, n := 0, poisson(r, 0.5*rate); i < n; i++ {
+		p := ru.people.newPerson(r, rs, ru.date(d), true)
+		v := rs.vaccines[pick(r, rs.vaccineW)]
+		give(p, v, 1)
+		if r.Float64() < 0.85 {
+			if d2 := d + 21 + r.IntN(8); d2 < len(rs.dose2) {
+				rs.dose2[d2] = append(rs.dose2[d2], dose{p, v})
+			}
+		}
+	}
+	for i, n := 0, poisson(r, 0.075*rate); i < n; i++ {
+		give(ru.people.newPerson(r, rs, ru.date(d), true), rs.vaccines[pick(r, rs.vaccineW)], 3)
+	}
+}
