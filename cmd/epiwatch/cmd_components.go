@@ -58,7 +58,8 @@ func (a *app) newIngester() (*ingest.Ingester, error) {
 }
 
 // ingestComponent serves the ingest API with /metrics on the same listener.
-func (a *app) ingestComponent(in *ingest.Ingester) (component, error) {
+// extra handlers (the alert acknowledgement endpoint in `run`) share the listener.
+func (a *app) ingestComponent(in *ingest.Ingester, extra map[string]http.Handler) (component, error) {
 	var auth ingest.Authorizer
 	if len(a.cfg.Ingest.Tokens) > 0 {
 		t, err := ingest.NewTokens(a.cfg.Ingest.Tokens)
@@ -71,6 +72,9 @@ func (a *app) ingestComponent(in *ingest.Ingester) (component, error) {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/", in.Handler(a.ready, auth))
+	for pattern, h := range extra {
+		mux.Handle(pattern, h)
+	}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{Registry: a.reg}))
 	srv := &http.Server{
 		Addr: a.cfg.HTTP.Addr, Handler: mux,
@@ -127,7 +131,7 @@ reason. Stateless: run as many replicas as needed behind a load balancer.`,
 			if err != nil {
 				return err
 			}
-			c, err := a.ingestComponent(in)
+			c, err := a.ingestComponent(in, nil)
 			if err != nil {
 				return err
 			}

@@ -78,7 +78,11 @@ func (a *app) runPipeline(ctx context.Context, o runOptions, stdout, stderr io.W
 	if err != nil {
 		return err
 	}
-	ic, err := a.ingestComponent(in)
+	alc, ack, err := a.alertComponent()
+	if err != nil {
+		return err
+	}
+	ic, err := a.ingestComponent(in, map[string]http.Handler{"/v1/alerts/": ack})
 	if err != nil {
 		return err
 	}
@@ -90,7 +94,7 @@ func (a *app) runPipeline(ctx context.Context, o runOptions, stdout, stderr io.W
 	if err != nil {
 		return err
 	}
-	comps := []component{ic, pc, dc}
+	comps := []component{ic, pc, dc, alc}
 	if !o.noSink {
 		sc, err := a.sinkComponent(ctx)
 		if err != nil {

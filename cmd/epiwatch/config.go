@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/viper"
 	"gopkg.in/yaml.v3"
 
+	"github.com/epiwatch/epiwatch/consumers/alerts"
 	chsink "github.com/epiwatch/epiwatch/consumers/clickhouse"
 	"github.com/epiwatch/epiwatch/pipeline/decide"
 	"github.com/epiwatch/epiwatch/pipeline/ingest"
@@ -40,6 +41,7 @@ type Config struct {
 	ClickHouse ClickHouseConfig `mapstructure:"clickhouse" yaml:"clickhouse"`
 	Process    process.Config   `mapstructure:"process" yaml:"process"`
 	Decide     decide.Config    `mapstructure:"decide" yaml:"decide"`
+	Alerts     alerts.Config    `mapstructure:"alerts" yaml:"alerts"`
 	Regions    []schemas.Region `mapstructure:"regions" yaml:"regions"`
 }
 
@@ -131,6 +133,7 @@ func DefaultConfig() Config {
 		},
 		Process: process.DefaultConfig(),
 		Decide:  decide.DefaultConfig(),
+		Alerts:  alerts.DefaultConfig(),
 	}
 }
 
@@ -263,6 +266,9 @@ func (c *Config) Validate() error {
 	case "debug", "info", "warn", "error":
 	default:
 		return fmt.Errorf("log_level: %q (want debug, info, warn or error)", c.LogLevel)
+	}
+	if err := c.Alerts.Validate(); err != nil {
+		return err
 	}
 	if _, err := ingest.NewTokens(c.Ingest.Tokens); err != nil {
 		return err

@@ -51,6 +51,24 @@ func (p *Publisher) Publish(ctx context.Context, m Msg) PubResult {
 // window makes that harmless.
 func (p *Publisher) PublishBatch(ctx context.Context, msgs []Msg) []PubResult {
 	res := make([]PubResult, len(msgs))
+	// While the connection is down, nats.go would buffer the publishes: the
+	// caller would wait out the timeout for acknowledgements that cannot come
+	// (an ingest request hanging 10 s before its 503), and the buffered
+	// messages would still be stored after the reconnect. Refuse at once;
+	// the caller retries with the same IDs.
+	if nc := p.js.Conn(); nc != nil && !nc.IsConnected() {
+		err := nats.ErrDisconnected
+		switch {
+		case nc.IsClosed():
+			err = nats.ErrConnectionClosed
+		case nc.IsReconnecting():
+			err = nats.ErrConnectionReconnecting
+		}
+		for i, m := range msgs {
+			res[i].Err = fmt.Errorf("publish %s: NATS is not connected: %w", m.Subject, err)
+		}
+		return res
+	}
 	futs := make([]jetstream.PubAckFuture, len(msgs))
 	timeout := p.Timeout
 	if timeout <= 0 {
