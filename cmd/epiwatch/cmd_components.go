@@ -68,7 +68,7 @@ func (a *app) ingestComponent(in *ingest.Ingester, extra map[string]http.Handler
 		}
 		auth = t
 	} else if !isLoopbackAddr(a.cfg.HTTP.Addr) {
-		return component{}, &exitError{2, fmt.Errorf("http.addr %s is reachable beyond this machine but ingest.tokens is empty: configure tokens (see 'epiwatch token --help')", a.cfg.HTTP.Addr)}
+		return component{}, &exitError{2, fmt.Errorf("http.addr %s is reachable beyond this machine but ingest.tokens is empty: configure tokens (see 'epiwatch token new --help')", a.cfg.HTTP.Addr)}
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/", in.Handler(a.ready, auth))

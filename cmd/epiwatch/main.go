@@ -90,6 +90,7 @@ Quick start: deploy/local/quickstart.sh (see README.md).`,
 		newRtCmd(),
 		newRulesCmd(),
 		newDeadLetterCmd(),
+		newTokenCmd(),
 		newConfigCmd(),
 		newVersionCmd(),
 	)

@@ -1,0 +1,225 @@
+package dashboards_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	ch "github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	chsink "github.com/epiwatch/epiwatch/consumers/clickhouse"
+	"github.com/epiwatch/epiwatch/dashboards"
+	"github.com/epiwatch/epiwatch/schemas"
+)
+
+// testDatabase is a fresh database on the real ClickHouse, migrated with the
+// real migrations and loaded with the simulation, dropped when the test ends.
+// conn's default database is the test database, as the Grafana data source's
+// is the production one: the panels' unqualified table names resolve to it.
+type testDatabase struct {
+	name  string
+	admin driver.Conn // default database "default"
+	conn  driver.Conn // default database name
+	sim   simulation
+}
+
+func clickhouseAddr() string {
+	if a := os.Getenv("EPIWATCH_TEST_CLICKHOUSE_ADDR"); a != "" {
+		return a
+	}
+	return "127.0.0.1:9000"
+}
+
+func openClickHouse(t *testing.T, database string) driver.Conn {
+	t.Helper()
+	conn, err := ch.Open(&ch.Options{
+		Addr:        []string{clickhouseAddr()},
+		Auth:        ch.Auth{Database: database, Username: "default"},
+		DialTimeout: 5 * time.Second,
+	})
+	if err != nil {
+		t.Fatalf("open ClickHouse at %s: %v", clickhouseAddr(), err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := conn.Ping(ctx); err != nil {
+		t.Fatalf("ClickHouse at %s does not answer (start it with deploy/local/clickhouse.sh start, or set EPIWATCH_TEST_CLICKHOUSE_ADDR): %v", clickhouseAddr(), err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+func newTestDatabase(t *testing.T) *testDatabase {
+	t.Helper()
+	ctx := context.Background()
+	admin := openClickHouse(t, "default")
+	var suffix [6]byte
+	_, _ = rand.Read(suffix[:])
+	db := "epiwatch_dashboards_" + hex.EncodeToString(suffix[:])
+	if _, err := chsink.Migrate(ctx, admin, db, schemas.DefaultRegions()); err != nil {
+		t.Fatalf("migrate %s: %v", db, err)
+	}
+	t.Cleanup(func() {
+		if err := admin.Exec(context.Background(), "DROP DATABASE IF EXISTS `"+db+"`"); err != nil {
+			t.Logf("drop test database %s: %v", db, err)
+		}
+	})
+	sim := defaultSimulation()
+	if err := sim.load(ctx, admin, db); err != nil {
+		t.Fatalf("load the simulation into %s: %v", db, err)
+	}
+	return &testDatabase{name: db, admin: admin, conn: openClickHouse(t, db), sim: sim}
+}
+
+// result is what one query returned.
+type result struct {
+	columns []string
+	rows    int
+}
+
+func (tdb *testDatabase) run(ctx context.Context, sql string) (result, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	rows, err := tdb.conn.Query(ctx, sql)
+	if err != nil {
+		return result{}, err
+	}
+	defer rows.Close()
+	r := result{columns: rows.Columns()}
+	for rows.Next() {
+		r.rows++
+	}
+	return r, rows.Err()
+}
+
+// expander returns the macro expansion the tests use: the simulation's
+// months as the time range, its first region and KZ as the variables.
+func (tdb *testDatabase) expander() expander {
+	return expander{
+		from: tdb.sim.from.Time(),
+		to:   tdb.sim.to.Time().Add(24*time.Hour - time.Second),
+		vars: map[string]string{"region": tdb.sim.regions[0], "country": "KZ"},
+	}
+}
+
+// TestClickHousePanels runs every ClickHouse query of every dashboard on
+// ClickHouse (the local 18.16, or whatever EPIWATCH_TEST_CLICKHOUSE_ADDR
+// points at) and checks that it returns rows and every column the panel's
+// configuration names.
+func TestClickHousePanels(t *testing.T) {
+	t.Parallel()
+	tdb := newTestDatabase(t)
+	checkPanels(t, tdb.expander(), tdb.run)
+}
+
+// runner runs one expanded query.
+type runner func(ctx context.Context, sql string) (result, error)
+
+func checkPanels(t *testing.T, exp expander, run runner) {
+	ctx := context.Background()
+	ran := 0
+	for _, d := range loadAll(t) {
+		for name, q := range d.Variables {
+			if q == "" {
+				continue
+			}
+			sql, err := exp.expand(q)
+			if err != nil {
+				t.Errorf("%s variable %s: %v", d.File, name, err)
+				continue
+			}
+			r, err := run(ctx, sql)
+			if err != nil {
+				t.Errorf("%s variable %s: %v\n%s", d.File, name, err, sql)
+			} else if r.rows == 0 {
+				t.Errorf("%s variable %s: no rows", d.File, name)
+			}
+		}
+		for _, p := range d.Panels {
+			columns := map[string]bool{}
+			chPanel := false
+			for _, tg := range p.Targets {
+				if tg.DatasourceUID != dashboards.ClickHouseUID {
+					continue
+				}
+				chPanel = true
+				sql, err := exp.expand(tg.RawSQL)
+				if err != nil {
+					t.Errorf("%s panel %q query %s: %v", d.File, p.Title, tg.RefID, err)
+					continue
+				}
+				r, err := run(ctx, sql)
+				ran++
+				if err != nil {
+					t.Errorf("%s panel %q query %s failed: %v\n%s", d.File, p.Title, tg.RefID, err, sql)
+					continue
+				}
+				if r.rows == 0 {
+					t.Errorf("%s panel %q query %s returned no rows on the simulation\n%s", d.File, p.Title, tg.RefID, sql)
+				}
+				if tg.Format == 0 && (len(r.columns) == 0 || r.columns[0] != "time") {
+					t.Errorf("%s panel %q query %s: a time-series query's first column must be time, got %v", d.File, p.Title, tg.RefID, r.columns)
+				}
+				for _, c := range r.columns {
+					columns[c] = true
+				}
+			}
+			if !chPanel {
+				continue
+			}
+			for _, f := range sortedKeys(p.Fields) {
+				if !columns[f] {
+					t.Errorf("%s panel %q: its %s names field %q, which its queries do not return (columns: %s)",
+						d.File, p.Title, p.Fields[f], f, strings.Join(sortedKeys(columns), ", "))
+				}
+			}
+		}
+	}
+	if ran == 0 {
+		t.Fatal("no ClickHouse panel query found")
+	}
+	t.Logf("%d ClickHouse panel queries ran", ran)
+}
+
+// TestSimulationCoversTheViews makes sure the panels were checked against
+// data in every table analysts read, not against empty results by accident.
+func TestSimulationCoversTheViews(t *testing.T) {
+	t.Parallel()
+	tdb := newTestDatabase(t)
+	var empty []string
+	for _, view := range []string{"events", "cases", "contacts", "lab_tests", "bed_snapshots", "vaccinations", "regions", "indicators_latest", "decisions", "alerts"} {
+		r, err := tdb.run(context.Background(), "SELECT 1 FROM "+view+" LIMIT 1")
+		if err != nil {
+			t.Fatalf("%s: %v", view, err)
+		}
+		if r.rows == 0 {
+			empty = append(empty, view)
+		}
+	}
+	sort.Strings(empty)
+	if len(empty) > 0 {
+		t.Errorf("the simulation leaves %v empty", empty)
+	}
+	for _, q := range []struct{ what, sql string }{
+		{"a stale facility", fmt.Sprintf("SELECT 1 FROM bed_snapshots WHERE facility_id = '%s' GROUP BY facility_id HAVING max(snapshot_time) < toDateTime('%s 00:00:00')", tdb.sim.staleFacility, tdb.sim.to.AddDays(-2))},
+		{"a level change", "SELECT 1 FROM decisions WHERE level_from != level_to LIMIT 1"},
+		{"a failed alert", "SELECT 1 FROM alerts WHERE status = 'failed' LIMIT 1"},
+		{"an R not estimable", "SELECT 1 FROM indicators_latest WHERE r_mean IS NULL LIMIT 1"},
+		{"imported cases", "SELECT 1 FROM cases WHERE imported = 1 LIMIT 1"},
+	} {
+		r, err := tdb.run(context.Background(), q.sql)
+		if err != nil {
+			t.Fatalf("%s: %v", q.what, err)
+		}
+		if r.rows == 0 {
+			t.Errorf("the simulation has no %s", q.what)
+		}
+	}
+}

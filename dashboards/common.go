@@ -1,0 +1,219 @@
+package dashboards
+
+import (
+	"errors"
+
+	"github.com/grafana/grafana-foundation-sdk/go/cog"
+	"github.com/grafana/grafana-foundation-sdk/go/common"
+	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
+	"github.com/grafana/grafana-foundation-sdk/go/table"
+	"github.com/grafana/grafana-foundation-sdk/go/timeseries"
+)
+
+// Data source uids. The provisioning files in deploy/grafana/provisioning
+// create data sources with exactly these uids, so the dashboards find them
+// without a datasource variable.
+const (
+	ClickHouseUID = "epiwatch-clickhouse"
+	PrometheusUID = "epiwatch-prometheus"
+)
+
+// Dashboard uids: stable, so links between dashboards and bookmarks survive
+// regeneration.
+const (
+	NationalUID = "epiwatch-national"
+	RegionUID   = "epiwatch-region"
+	PipelineUID = "epiwatch-pipeline"
+)
+
+// The decision rule's thresholds, drawn as reference lines and colour bands.
+// Source: Kazakhstan Government Resolution No. 489 of 30 July 2020, section 7
+// "Anti-epidemic measures", item 1 (shared/seeds/README.md): strengthen when
+// R > 1.3 and ПЗК 50–70 %, or R 1.15–1.3 and ПЗК 70–90 %, or ПЗК ≥ 90 %; ease
+// when R ≤ 1 and ПЗК ≤ 50 %.
+const (
+	REase       = 1.0
+	RModerate   = 1.15
+	RStrengthen = 1.3
+
+	OccupancyEasePct     = 50.0
+	OccupancyModeratePct = 70.0
+	OccupancyCriticalPct = 90.0
+)
+
+// BedStaleHours is the age after which a facility's latest bed snapshot no
+// longer counts towards ПЗК: the processor's default (pipeline/beds
+// DefaultMaxAge, 48 h; a test keeps them equal). Dashboards may not import
+// the pipeline, so the number is repeated here.
+const BedStaleHours = 48
+
+// Restriction level colours, mildest first; level 0 means "no decision yet".
+var levelColors = []string{"text", "green", "yellow", "orange", "red"}
+
+var errEmptySQL = errors.New("empty SQL")
+
+// ClickHouseDatasource is the reference every ClickHouse panel uses.
+func ClickHouseDatasource() common.DataSourceRef {
+	return common.DataSourceRef{Type: cog.ToPtr(ClickHousePluginID), Uid: cog.ToPtr(ClickHouseUID)}
+}
+
+// PrometheusDatasource is the reference every Prometheus panel uses.
+func PrometheusDatasource() common.DataSourceRef {
+	return common.DataSourceRef{Type: cog.ToPtr("prometheus"), Uid: cog.ToPtr(PrometheusUID)}
+}
+
+// ids hands out panel ids, unique within one dashboard and stable across
+// regenerations (Grafana's links to a panel use the id).
+type ids struct{ n uint32 }
+
+func (i *ids) next() uint32 { i.n++; return i.n }
+
+// thresholds builds absolute thresholds: base colour, then value → colour.
+func thresholds(base string, steps ...step) dashboard.ThresholdsConfig {
+	out := dashboard.ThresholdsConfig{Mode: dashboard.ThresholdsModeAbsolute, Steps: []dashboard.Threshold{{Value: nil, Color: base}}}
+	for _, s := range steps {
+		out.Steps = append(out.Steps, dashboard.Threshold{Value: cog.ToPtr(s.value), Color: s.color})
+	}
+	return out
+}
+
+type step struct {
+	value float64
+	color string
+}
+
+func thresholdsBuilder(t dashboard.ThresholdsConfig) *dashboard.ThresholdsConfigBuilder {
+	return dashboard.NewThresholdsConfigBuilder().Mode(t.Mode).Steps(t.Steps)
+}
+
+// rThresholds colour R by the plan's bands.
+func rThresholds() dashboard.ThresholdsConfig {
+	return thresholds("green", step{REase, "#EAB839"}, step{RModerate, "orange"}, step{RStrengthen, "red"})
+}
+
+// occupancyThresholds colour ПЗК (percent) by the plan's bands.
+func occupancyThresholds() dashboard.ThresholdsConfig {
+	return thresholds("green", step{OccupancyEasePct, "#EAB839"}, step{OccupancyModeratePct, "orange"}, step{OccupancyCriticalPct, "red"})
+}
+
+// levelThresholds colour a restriction level number: 0 none, 1 green … 4 red.
+func levelThresholds() dashboard.ThresholdsConfig {
+	var steps []step
+	for lvl, c := range levelColors[1:] {
+		steps = append(steps, step{float64(lvl + 1), c})
+	}
+	return thresholds(levelColors[0], steps...)
+}
+
+// levelMappings show level 0 as "no decision yet".
+func levelMappings() []dashboard.ValueMapping {
+	return []dashboard.ValueMapping{{ValueMap: &dashboard.ValueMap{
+		Type:    dashboard.MappingTypeValueToText,
+		Options: map[string]dashboard.ValueMappingResult{"0": {Text: cog.ToPtr("no decision yet"), Color: cog.ToPtr("text")}},
+	}}}
+}
+
+// actionMappings colour decision actions.
+func actionMappings() []dashboard.ValueMapping {
+	return []dashboard.ValueMapping{{ValueMap: &dashboard.ValueMap{
+		Type: dashboard.MappingTypeValueToText,
+		Options: map[string]dashboard.ValueMappingResult{
+			"strengthen": {Color: cog.ToPtr("red"), Index: cog.ToPtr(int32(0))},
+			"keep":       {Color: cog.ToPtr("text"), Index: cog.ToPtr(int32(1))},
+			"ease":       {Color: cog.ToPtr("green"), Index: cog.ToPtr(int32(2))},
+		},
+	}}}
+}
+
+// statusMappings colour alert delivery statuses.
+func statusMappings() []dashboard.ValueMapping {
+	return []dashboard.ValueMapping{{ValueMap: &dashboard.ValueMap{
+		Type: dashboard.MappingTypeValueToText,
+		Options: map[string]dashboard.ValueMappingResult{
+			"sent":   {Color: cog.ToPtr("green"), Index: cog.ToPtr(int32(0))},
+			"failed": {Color: cog.ToPtr("red"), Index: cog.ToPtr(int32(1))},
+		},
+	}}}
+}
+
+// Field-config override properties (dashboard.DynamicConfigValue ids are
+// Grafana's field config paths).
+func prop(id string, value any) dashboard.DynamicConfigValue {
+	return dashboard.DynamicConfigValue{Id: id, Value: value}
+}
+
+func displayName(s string) dashboard.DynamicConfigValue { return prop("displayName", s) }
+func unit(s string) dashboard.DynamicConfigValue        { return prop("unit", s) }
+func decimals(n int) dashboard.DynamicConfigValue       { return prop("decimals", n) }
+func colorBackground() dashboard.DynamicConfigValue {
+	return prop("custom.cellOptions", map[string]any{"type": "color-background", "mode": "basic"})
+}
+func colorText() dashboard.DynamicConfigValue {
+	return prop("custom.cellOptions", map[string]any{"type": "color-text"})
+}
+func thresholdsProp(t dashboard.ThresholdsConfig) dashboard.DynamicConfigValue {
+	return prop("thresholds", t)
+}
+func mappingsProp(m []dashboard.ValueMapping) dashboard.DynamicConfigValue {
+	return prop("mappings", m)
+}
+func fixedColor(c string) dashboard.DynamicConfigValue {
+	return prop("color", map[string]any{"mode": "fixed", "fixedColor": c})
+}
+func width(px int) dashboard.DynamicConfigValue { return prop("custom.width", px) }
+func links(title, url string) dashboard.DynamicConfigValue {
+	return prop("links", []map[string]any{{"title": title, "url": url}})
+}
+
+// regionLink opens the region dashboard for the row's region, keeping the
+// time range.
+func regionLink(field string) dashboard.DynamicConfigValue {
+	return links("Open the region dashboard", "/d/"+RegionUID+"/region?var-region=${__data.fields."+field+"}&${__url_time_range}")
+}
+
+// organize is Grafana's "organize fields" transformation: the column order,
+// and columns left out of the display. Renaming is done with displayName
+// overrides instead, so override matchers keep using the query's column
+// names (which the tests check against what the query returns).
+func organize(order []string, exclude ...string) dashboard.DataTransformerConfig {
+	index := make(map[string]int, len(order))
+	for i, f := range order {
+		index[f] = i
+	}
+	ex := make(map[string]bool, len(exclude))
+	for _, f := range exclude {
+		ex[f] = true
+	}
+	return dashboard.DataTransformerConfig{Id: "organize", Options: map[string]any{
+		"indexByName": index, "renameByName": map[string]string{}, "excludeByName": ex,
+	}}
+}
+
+// sortBy is a table's initial sort, by displayed column name.
+func sortBy(display string, desc bool) []cog.Builder[common.TableSortByFieldState] {
+	return []cog.Builder[common.TableSortByFieldState]{common.NewTableSortByFieldStateBuilder().DisplayName(display).Desc(desc)}
+}
+
+// seriesPanel is a time-series panel with the next id, a legend below it and
+// a tooltip listing every series (the SDK's defaults hide the legend).
+func seriesPanel(id *ids) *timeseries.PanelBuilder {
+	return timeseries.NewPanelBuilder().
+		Id(id.next()).
+		Legend(common.NewVizLegendOptionsBuilder().DisplayMode(common.LegendDisplayModeList).Placement(common.LegendPlacementBottom).ShowLegend(true)).
+		Tooltip(common.NewVizTooltipOptionsBuilder().Mode(common.TooltipDisplayModeMulti).Sort(common.SortOrderNone))
+}
+
+// tablePanel is a table panel with the next id, a header, column filters and
+// no footer.
+func tablePanel(id *ids) *table.PanelBuilder {
+	return table.NewPanelBuilder().
+		Id(id.next()).
+		ShowHeader(true).
+		Filterable(true).
+		Footer(common.NewTableFooterOptionsBuilder().Show(false).Reducer([]string{}))
+}
+
+// row is a dashboard row with the next panel id.
+func row(id *ids, title string) *dashboard.RowBuilder {
+	return dashboard.NewRowBuilder(title).Id(id.next())
+}

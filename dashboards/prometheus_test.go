@@ -1,0 +1,124 @@
+package dashboards_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/epiwatch/epiwatch/dashboards"
+	"github.com/epiwatch/epiwatch/deploy/deploytest"
+	"github.com/epiwatch/epiwatch/pipeline/beds"
+)
+
+// grafanaPromVars are the Grafana variables the Prometheus panels use, with
+// the values promtool sees.
+var grafanaPromVars = strings.NewReplacer("$__rate_interval", "5m", "$__interval", "1m")
+
+type promExpr struct{ where, expr string }
+
+func prometheusExprs(t *testing.T) []promExpr {
+	t.Helper()
+	var out []promExpr
+	for _, d := range loadAll(t) {
+		for _, p := range d.Panels {
+			for _, tg := range p.Targets {
+				if tg.DatasourceUID != dashboards.PrometheusUID {
+					continue
+				}
+				expr := grafanaPromVars.Replace(tg.Expr)
+				where := fmt.Sprintf("%s panel %q query %s", d.File, p.Title, tg.RefID)
+				if strings.Contains(expr, "$") {
+					t.Errorf("%s: unknown Grafana variable in %q", where, tg.Expr)
+				}
+				out = append(out, promExpr{where, expr})
+			}
+		}
+	}
+	if len(out) == 0 {
+		t.Fatal("no Prometheus panel query found")
+	}
+	return out
+}
+
+// TestPrometheusExpressionsParse writes every Prometheus panel expression
+// into a recording-rule file and has promtool check it.
+func TestPrometheusExpressionsParse(t *testing.T) {
+	exprs := prometheusExprs(t)
+	promtool := deploytest.Tool(t, "promtool")
+	type rule struct {
+		Record string `yaml:"record"`
+		Expr   string `yaml:"expr"`
+	}
+	var rules []rule
+	for i, e := range exprs {
+		rules = append(rules, rule{Record: fmt.Sprintf("epiwatch:dashboard_expr:%d", i), Expr: e.expr})
+	}
+	b, err := yaml.Marshal(map[string]any{"groups": []map[string]any{{"name": "dashboard-expressions", "rules": rules}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "dashboard-expressions.rules.yml")
+	if err := os.WriteFile(file, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := deploytest.Run(t, promtool, "check", "rules", file)
+	if !strings.Contains(out, fmt.Sprintf("%d rules found", len(rules))) {
+		t.Errorf("promtool checked an unexpected number of rules:\n%s", out)
+	}
+}
+
+// TestMetricNames: every epiwatch_* metric a panel reads is listed in
+// dashboards.MetricNames, and every listed name is declared by the code that
+// changes it — a renamed metric breaks this test, not a dashboard in
+// production.
+func TestMetricNames(t *testing.T) {
+	declared := deploytest.DeclaredMetrics(t)
+	listed := map[string]string{}
+	for _, m := range dashboards.MetricNames() {
+		listed[m] = "dashboards.MetricNames"
+	}
+	used := map[string]bool{}
+	for _, e := range prometheusExprs(t) {
+		for _, m := range deploytest.MetricsIn(e.expr, listed) {
+			used[m] = true
+			if _, ok := listed[m]; !ok {
+				t.Errorf("%s reads %s, which dashboards.MetricNames does not list", e.where, m)
+			}
+		}
+	}
+	for _, m := range dashboards.MetricNames() {
+		if !used[m] {
+			t.Errorf("dashboards.MetricNames lists %s but no panel reads it", m)
+		}
+		if _, ok := declared[m]; !ok {
+			t.Errorf("metric %s is read by the pipeline dashboard but no Go file of the pipeline declares it (renamed, or not written yet?)", m)
+		}
+	}
+}
+
+// TestBedStaleHours keeps the beds table's "stale" mark equal to the
+// processor's rule.
+func TestBedStaleHours(t *testing.T) {
+	if got := time.Duration(dashboards.BedStaleHours) * time.Hour; got != beds.DefaultMaxAge {
+		t.Errorf("dashboards.BedStaleHours = %v, pipeline/beds.DefaultMaxAge = %v: make them equal", got, beds.DefaultMaxAge)
+	}
+	if !regexp.MustCompile(`> 48 AS stale`).MatchString(regionBedsSQLFromJSON(t)) {
+		t.Errorf("the beds table's SQL does not mark snapshots older than %d h stale", dashboards.BedStaleHours)
+	}
+}
+
+func regionBedsSQLFromJSON(t *testing.T) string {
+	for _, p := range findDashboard(t, dashboards.RegionUID).Panels {
+		if strings.HasPrefix(p.Title, "Beds by facility") {
+			return p.Targets[0].RawSQL
+		}
+	}
+	t.Fatal("no beds-by-facility panel")
+	return ""
+}

@@ -1,0 +1,410 @@
+package dashboards_test
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/epiwatch/epiwatch/schemas"
+)
+
+// simulation is a small, deterministic outbreak in a few regions over a few
+// months, written straight into the *_store tables with plain INSERTs: enough
+// that every panel of every dashboard has rows to show. Numbers are plausible,
+// not a model (the real generator is pipeline/simulate).
+type simulation struct {
+	regions  []string // the first one is the region dashboard's
+	from, to schemas.Date
+	// staleFacility stops reporting beds five days before the end, so the
+	// beds table has a stale row.
+	staleFacility string
+}
+
+func defaultSimulation() simulation {
+	return simulation{
+		regions:       []string{"KZ-75", "KZ-71", "KZ-79", "KG-GB"},
+		from:          schemas.MustDate("2020-06-01"),
+		to:            schemas.MustDate("2020-08-31"),
+		staleFacility: "KZ-75-H3",
+	}
+}
+
+func (s simulation) days() int { return int(s.to-s.from) + 1 }
+
+// levelNames are the processor's default level names (pipeline/thresholds).
+var levelNames = []string{"", "1 - baseline", "2 - moderate", "3 - high", "4 - maximum"}
+
+type regionDay struct {
+	cases, local, imported, onset int
+	tests, positive               int
+	contacts                      int
+	bedsTotal, bedsOccupied       int
+	icuTotal, icuOccupied         int
+	provTotal, provOccupied       int
+	stale                         int
+	dose1, dose2, dose3           int // cumulative
+}
+
+// load inserts the simulation into db.
+func (s simulation) load(ctx context.Context, conn driver.Conn, db string) error {
+	rng := rand.New(rand.NewPCG(2020, 7))
+	ref := schemas.DefaultRegions()
+	var events, indicators, decisions, alerts [][]any
+	seq := uint64(0)
+	next := func() uint64 { seq++; return seq }
+	for ri, region := range s.regions {
+		reg, ok := ref.Get(region)
+		if !ok {
+			return fmt.Errorf("region %s is not in the shipped reference", region)
+		}
+		pop := float64(reg.Population)
+		series := make([]regionDay, s.days())
+		var cum1, cum2, cum3 int
+		for d := range series {
+			day := s.from.AddDays(d)
+			// An epidemic wave peaking around day 45, shifted per region.
+			peak := 45.0 + float64(ri*6)
+			expected := 8 + 140*math.Exp(-math.Pow((float64(d)-peak)/18, 2))*(1+0.3*float64(ri%2))
+			n := poisson(rng, expected)
+			rd := &series[d]
+			rd.cases = n
+			for c := 0; c < n; c++ {
+				imported := rng.Float64() < 0.08
+				class := schemas.ClassConfirmed
+				if rng.Float64() < 0.04 {
+					class = schemas.ClassProbable
+				} else if imported {
+					rd.imported++
+				} else {
+					rd.local++
+				}
+				var onset *time.Time
+				if rng.Float64() < 0.7 {
+					o := day.AddDays(-2 - rng.IntN(5))
+					ot := o.Time()
+					onset = &ot
+					if class == schemas.ClassConfirmed {
+						if od := int(o - s.from); od >= 0 {
+							series[od].onset++
+						}
+					}
+				}
+				rt := day.Time()
+				e := eventRow{id: fmt.Sprintf("case-%s-%d-%d", region, d, c), typ: schemas.TypeCase, region: region, date: day,
+					person: fmt.Sprintf("p-%s-%d-%d", region, d, c), reportDate: &rt, onsetDate: onset, imported: imported, classification: class}
+				events = append(events, e.row(next()))
+				for k := 0; k < rng.IntN(5); k++ {
+					rd.contacts++
+					events = append(events, eventRow{id: fmt.Sprintf("contact-%s-%d-%d-%d", region, d, c, k), typ: schemas.TypeContact,
+						region: region, date: day, indexPerson: e.person, contactPerson: fmt.Sprintf("c-%s-%d-%d-%d", region, d, c, k),
+						setting: []string{"household", "work", "school", "other"}[k%4]}.row(next()))
+				}
+			}
+			rd.tests = n*9 + 40 + rng.IntN(30)
+			rd.positive = n + rng.IntN(3)
+			for k := 0; k < rd.tests; k++ {
+				result := schemas.ResultNegative
+				if k < rd.positive {
+					result = schemas.ResultPositive
+				}
+				st, rt := day.Time(), day.AddDays(1).Time()
+				events = append(events, eventRow{id: fmt.Sprintf("test-%s-%d-%d", region, d, k), typ: schemas.TypeLabTest, region: region, date: day,
+					person: fmt.Sprintf("t-%s-%d-%d", region, d, k), sampleDate: &st, resultDate: &rt, testKind: schemas.TestPCR, result: result, lab: "lab-" + region}.row(next()))
+			}
+			// Beds: three hospitals, a morning report each; occupancy follows the wave.
+			load := math.Min(0.98, 0.25+0.75*expected/170)
+			for h := 1; h <= 3; h++ {
+				facility := fmt.Sprintf("%s-H%d", region, h)
+				if facility == s.staleFacility && d >= s.days()-5 {
+					rd.stale = 1
+					continue
+				}
+				snap := day.Time().Add(8*time.Hour + time.Duration(h)*7*time.Minute)
+				for _, kind := range []struct {
+					name  string
+					total int
+				}{{schemas.BedInfectious, 120 * h}, {schemas.BedICU, 12 * h}, {schemas.BedProvisional, 40 * h}} {
+					occ := int(math.Round(float64(kind.total) * math.Min(1, load*(0.9+0.2*rng.Float64()))))
+					switch kind.name {
+					case schemas.BedInfectious:
+						rd.bedsTotal += kind.total
+						rd.bedsOccupied += occ
+					case schemas.BedICU:
+						rd.icuTotal += kind.total
+						rd.icuOccupied += occ
+					default:
+						rd.provTotal += kind.total
+						rd.provOccupied += occ
+					}
+					tot, oc := uint32(kind.total), uint32(occ)
+					events = append(events, eventRow{id: fmt.Sprintf("beds-%s-%d-%s", facility, d, kind.name), typ: schemas.TypeBedSnapshot, region: region, date: day,
+						facilityID: facility, facilityName: fmt.Sprintf("City infectious hospital no. %d", h), snapshot: &snap, bedKind: kind.name, total: &tot, occupied: &oc}.row(next()))
+				}
+			}
+			for k := 0; k < 20+rng.IntN(20); k++ {
+				dose := 1 + k%3
+				switch dose {
+				case 1:
+					cum1++
+				case 2:
+					cum2++
+				default:
+					cum3++
+				}
+				vt := day.Time()
+				events = append(events, eventRow{id: fmt.Sprintf("vacc-%s-%d-%d", region, d, k), typ: schemas.TypeVaccination, region: region, date: day,
+					person: fmt.Sprintf("v-%s-%d-%d", region, d, k), dose: uint8(dose), vaccine: "QazVac", vaccDate: &vt}.row(next()))
+			}
+			rd.dose1, rd.dose2, rd.dose3 = cum1, cum2, cum3
+		}
+		ind, dec, al := s.derive(region, reg, pop, series, next)
+		indicators = append(indicators, ind...)
+		decisions = append(decisions, dec...)
+		alerts = append(alerts, al...)
+	}
+	for _, ins := range []struct {
+		table, columns string
+		rows           [][]any
+	}{
+		{"events_store", eventColumns, events},
+		{"indicators_store", indicatorColumns, indicators},
+		{"decisions_store", decisionColumns, decisions},
+		{"alerts_store", alertColumns, alerts},
+	} {
+		if err := insert(ctx, conn, db, ins.table, ins.columns, ins.rows); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// derive computes indicator, decision and alert rows from a region's series
+// the way the processor and decision maker would, roughly.
+func (s simulation) derive(region string, reg schemas.Region, pop float64, series []regionDay, next func() uint64) (indicators, decisions, alerts [][]any) {
+	pct := func(num, den int) *float64 {
+		if den <= 0 {
+			return nil
+		}
+		v := 100 * float64(num) / float64(den)
+		return &v
+	}
+	sum := func(d, n int, f func(regionDay) int) int {
+		t := 0
+		for i := max(0, d-n+1); i <= d; i++ {
+			t += f(series[i])
+		}
+		return t
+	}
+	level := 1
+	for d := range series {
+		day := s.from.AddDays(d)
+		rd := series[d]
+		c7 := sum(d, 7, func(r regionDay) int { return r.local + r.imported })
+		t7 := sum(d, 7, func(r regionDay) int { return r.tests })
+		p7 := sum(d, 7, func(r regionDay) int { return r.positive })
+		k7 := sum(d, 7, func(r regionDay) int { return r.contacts })
+		var rMean, rSD, rLo, rMed, rHi, rRatio *float64
+		if d >= 12 {
+			// Ratio of this week's cases to the week before: a crude R.
+			prev := sum(d-5, 7, func(r regionDay) int { return r.local + r.imported })
+			if prev > 0 {
+				m := float64(c7) / float64(prev)
+				sd := m / math.Sqrt(float64(max(c7, 1)))
+				lo, hi, med := math.Max(0, m-1.96*sd), m+1.96*sd, m
+				rMean, rSD, rLo, rMed, rHi = &m, &sd, &lo, &med, &hi
+			}
+			last4 := sum(d, 4, func(r regionDay) int { return r.local + r.imported })
+			before4 := sum(d-4, 4, func(r regionDay) int { return r.local + r.imported })
+			if before4 > 0 {
+				v := float64(last4) / float64(before4)
+				rRatio = &v
+			}
+		}
+		per100k := func(n int) *float64 { v := float64(n) / pop * 1e5; return &v }
+		var flags []string
+		if rd.stale > 0 {
+			flags = append(flags, "beds_stale")
+		}
+		occ := pct(rd.bedsOccupied, rd.bedsTotal)
+		computed := day.AddDays(1).Time().Add(time.Hour)
+		indicators = append(indicators, []any{
+			region, day.Time(), uint64(d + 1), uint32(rd.cases), uint32(rd.local), uint32(rd.imported), uint32(rd.onset), uint32(c7),
+			"cori", rMean, rSD, rLo, rMed, rHi, rRatio, per100k(c7),
+			uint32(t7), uint32(p7), pct(p7, t7), per100k(t7),
+			uint32(rd.bedsTotal), uint32(rd.bedsOccupied), occ,
+			uint32(rd.icuTotal), uint32(rd.icuOccupied), pct(rd.icuOccupied, rd.icuTotal),
+			uint32(rd.provTotal), uint32(rd.provOccupied), pct(rd.provOccupied, rd.provTotal),
+			uint32(rd.stale), uint32(k7), ratio(k7, c7), pct(k7/10, k7),
+			uint32(rd.dose1), uint32(rd.dose2), uint32(rd.dose3),
+			pct(rd.dose1, int(pop)), pct(rd.dose2, int(pop)), pct(rd.dose3, int(pop)),
+			b2u(d >= len(series)-3), flags, computed,
+		})
+		if d < 14 {
+			continue
+		}
+		// The plan's rule, literally (shared/seeds/README.md), on R's mean.
+		action, clause := schemas.ActionKeep, "no clause holds: keep"
+		if rMean != nil && occ != nil {
+			r, o := *rMean, *occ
+			switch {
+			case o >= 90:
+				action, clause = schemas.ActionStrengthen, "plan 1c: occupancy ≥ 90 %"
+			case r > 1.3 && o >= 50 && o < 70:
+				action, clause = schemas.ActionStrengthen, "plan 1a: R > 1.3 and occupancy 50–70 %"
+			case r >= 1.15 && r <= 1.3 && o >= 70 && o < 90:
+				action, clause = schemas.ActionStrengthen, "plan 1b: R 1.15–1.3 and occupancy 70–90 %"
+			case r <= 1 && o <= 50:
+				action, clause = schemas.ActionEase, "plan 3: R ≤ 1 and occupancy ≤ 50 %"
+			}
+		}
+		from := level
+		switch {
+		case action == schemas.ActionStrengthen && level < 4:
+			level++
+		case action == schemas.ActionEase && level > 1:
+			level--
+		}
+		id := fmt.Sprintf("%s:%s:kz-2020-plan:1", region, day)
+		decided := day.AddDays(1).Time().Add(2 * time.Hour)
+		decisions = append(decisions, []any{
+			id, region, reg.NameEN, day.Time(), decided, "kz-2020-plan", "1", clause, action,
+			fmt.Sprintf("R %.2f, occupancy %.1f %%", deref(rMean), deref(occ)),
+			"cori", rMean, rLo, rHi, occ, day.Time(), flags, uint8(from), uint8(level), levelNames[from], levelNames[level], next(),
+		})
+		if from != level {
+			for i, ch := range []string{"alertmanager", "webhook:" + region} {
+				status, attempts, errText := schemas.AlertSent, uint16(1), ""
+				if i == 1 && d%2 == 0 {
+					status, attempts, errText = schemas.AlertFailed, 3, "POST https://hq.example/"+region+": 503 Service Unavailable"
+				}
+				alerts = append(alerts, []any{
+					id + ":" + ch, id, region, ch, "level_change", status, attempts, errText,
+					decided.Add(time.Duration(i+1) * time.Second), b2u(status == schemas.AlertFailed), next(),
+				})
+			}
+		}
+	}
+	return indicators, decisions, alerts
+}
+
+func ratio(num, den int) *float64 {
+	if den <= 0 {
+		return nil
+	}
+	v := float64(num) / float64(den)
+	return &v
+}
+
+func deref(p *float64) float64 {
+	if p == nil {
+		return math.NaN()
+	}
+	return *p
+}
+
+func b2u(b bool) uint8 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// poisson draws a Poisson variate (Knuth for small means, normal beyond).
+func poisson(rng *rand.Rand, mean float64) int {
+	if mean > 50 {
+		return max(0, int(math.Round(mean+math.Sqrt(mean)*rng.NormFloat64())))
+	}
+	l, k, p := math.Exp(-mean), 0, 1.0
+	for {
+		p *= rng.Float64()
+		if p <= l {
+			return k
+		}
+		k++
+	}
+}
+
+// eventRow is one row of events_store; zero fields are the column defaults.
+type eventRow struct {
+	id                                string
+	typ                               schemas.EventType
+	region                            string
+	date                              schemas.Date
+	person                            string
+	reportDate, onsetDate             *time.Time
+	imported                          bool
+	classification                    string
+	indexPerson, contactPerson        string
+	setting                           string
+	sampleDate, resultDate            *time.Time
+	testKind, result, lab             string
+	facilityID, facilityName, bedKind string
+	snapshot                          *time.Time
+	total, occupied                   *uint32
+	dose                              uint8
+	vaccine                           string
+	vaccDate                          *time.Time
+}
+
+const eventColumns = `event_id, type, region, event_date, source, ingested_at, seq,
+	person_pseudonym, key_id, age_band, sex, district, report_date, onset_date, imported, classification,
+	index_pseudonym, contact_pseudonym, setting, sample_date, result_date, test_kind, result, lab,
+	facility_id, facility_name, snapshot_time, bed_kind, beds_total, beds_occupied, dose_number, vaccine,
+	vaccination_date, payload`
+
+func (e eventRow) row(seq uint64) []any {
+	age, sex := "", ""
+	if e.person != "" {
+		age, sex = []string{"20-29", "30-39", "40-49", "60-69"}[seq%4], []string{"female", "male"}[seq%2]
+	}
+	ingested := e.date.Time().Add(20 * time.Hour)
+	return []any{
+		e.id, string(e.typ), e.region, e.date.Time(), "simulation", ingested, seq,
+		e.person, "k1", age, sex, "",
+		e.reportDate, e.onsetDate, b2u(e.imported), e.classification,
+		e.indexPerson, e.contactPerson, e.setting,
+		e.sampleDate, e.resultDate, e.testKind, e.result, e.lab,
+		e.facilityID, e.facilityName, e.snapshot, e.bedKind, e.total, e.occupied,
+		e.dose, e.vaccine, e.vaccDate, "{}",
+	}
+}
+
+const indicatorColumns = `region, date, version, cases, cases_local, cases_imported, cases_by_onset, cases_7d,
+	r_method, r_mean, r_sd, r_q025, r_median, r_q975, r_ratio, cases_7d_per_100k,
+	tests_7d, tests_positive_7d, positivity_7d_pct, tests_7d_per_100k,
+	beds_total, beds_occupied, bed_occupancy_pct, icu_total, icu_occupied, icu_occupancy_pct,
+	provisional_total, provisional_occupied, provisional_occupancy_pct,
+	stale_facilities, contacts_7d, contacts_per_case, contacts_became_cases_pct,
+	vaccinated_dose1, vaccinated_dose2, vaccinated_dose3_plus,
+	vaccination_dose1_pct, vaccination_dose2_pct, vaccination_dose3_plus_pct,
+	provisional, flags, computed_at`
+
+const decisionColumns = `decision_id, region, region_name, date, decided_at, rule_set, rule_set_version, clause, action,
+	reason, r_method, r_mean, r_q025, r_q975, bed_occupancy_pct, data_as_of, flags,
+	level_from, level_to, level_from_name, level_to_name, seq`
+
+const alertColumns = `alert_id, decision_id, region, channel, kind, status, attempts, error, at, escalated, seq`
+
+func insert(ctx context.Context, conn driver.Conn, db, table, columns string, rows [][]any) error {
+	const chunk = 20000
+	for start := 0; start < len(rows); start += chunk {
+		b, err := conn.PrepareBatch(ctx, fmt.Sprintf("INSERT INTO `%s`.%s (%s)", db, table, columns))
+		if err != nil {
+			return fmt.Errorf("prepare insert into %s: %w", table, err)
+		}
+		for _, r := range rows[start:min(start+chunk, len(rows))] {
+			if err := b.Append(r...); err != nil {
+				_ = b.Abort()
+				return fmt.Errorf("append to %s: %w", table, err)
+			}
+		}
+		if err := b.Send(); err != nil {
+			return fmt.Errorf("insert %d rows into %s: %w", len(rows), table, err)
+		}
+	}
+	return nil
+}

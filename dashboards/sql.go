@@ -1,0 +1,347 @@
+package dashboards
+
+import (
+	"fmt"
+
+	"github.com/epiwatch/epiwatch/schemas"
+)
+
+// The SQL of the ClickHouse panels. Every statement must run on ClickHouse
+// 18.16 (Debian's package) and on current releases; the tests run each one
+// on a migrated database with simulated data. What that rules out or shapes:
+//
+//   - no window functions, no DateTime64/now64, no toStartOfWeek, no WITH
+//     aliases across subqueries; one JOIN per SELECT (nest for more), with
+//     explicit ANY/ALL strictness and USING;
+//   - an alias never reuses the name of a column read in the same SELECT
+//     (18.16 resolves argMax(x, d) AS x to itself: "cyclic aliases");
+//   - argMax over a Nullable value skips NULLs, so "the latest row" is
+//     selected with (region, date) IN (… max(date) …) instead, keeping a NULL
+//     R (not estimable) as NULL rather than showing an older value.
+//
+// Table names are unqualified: the ClickHouse data source's default database
+// (provisioned as "epiwatch") names the database, as analysts' own queries do.
+//
+// Macros are the plugin's: $__dateFilter(col) for Date columns,
+// $__timeFilter(col) for DateTime columns, $__toTime for the end of the
+// range. Template variables: ${region} (region dashboard), ${country}
+// (national dashboard).
+
+// confirmedCase is the cases filter every count uses: confirmed cases, and
+// cases whose classification the producer left empty (the contract's
+// default).
+var confirmedCase = fmt.Sprintf("classification IN ('', '%s')", schemas.ClassConfirmed)
+
+// inCountry restricts a region column to the national dashboard's country.
+const inCountry = "region IN (SELECT code FROM regions WHERE country = '${country}')"
+
+// nationalRegionsSQL is one row per region of the country: its latest
+// indicators on or before the end of the range and its current restriction
+// level. Both the regions table and the map read it.
+const nationalRegionsSQL = `SELECT
+    region,
+    name,
+    lat,
+    lon,
+    lvl AS level,
+    lvl_name AS level_name,
+    last_date AS data_date,
+    rm AS r_mean,
+    rlo AS r_q025,
+    rhi AS r_q975,
+    beds AS bed_occupancy_pct,
+    inc AS cases_7d_per_100k,
+    pos AS positivity_7d_pct,
+    stale AS stale_facilities
+FROM
+(
+    SELECT region, name, lat, lon, last_date, rm, rlo, rhi, beds, inc, pos, stale
+    FROM
+    (
+        SELECT code AS region, name_en AS name, lat, lon
+        FROM regions
+        WHERE country = '${country}'
+    )
+    ANY LEFT JOIN
+    (
+        SELECT region, toNullable(date) AS last_date, r_mean AS rm, r_q025 AS rlo, r_q975 AS rhi,
+               bed_occupancy_pct AS beds, cases_7d_per_100k AS inc,
+               positivity_7d_pct AS pos, toNullable(stale_facilities) AS stale
+        FROM indicators_latest
+        WHERE (region, date) IN
+        (
+            SELECT region, max(date)
+            FROM indicators_latest
+            WHERE date <= toDate($__toTime)
+            GROUP BY region
+        )
+    ) USING (region)
+)
+ANY LEFT JOIN
+(
+    SELECT region, argMax(level_to, decided_at) AS lvl, argMax(level_to_name, decided_at) AS lvl_name
+    FROM decisions
+    WHERE decided_at <= $__toTime
+    GROUP BY region
+) USING (region)
+ORDER BY level DESC, region`
+
+// nationalCasesSQL is the country's daily confirmed cases and its 7-day
+// average, from the indicators.
+const nationalCasesSQL = `SELECT
+    date AS time,
+    sum(cases) AS cases_reported,
+    sum(cases_7d) / 7 AS cases_7d_average
+FROM indicators_latest
+WHERE $__dateFilter(date) AND ` + inCountry + `
+GROUP BY time
+ORDER BY time`
+
+// nationalLevelsSQL counts the country's regions by the restriction level
+// decided for each data day.
+const nationalLevelsSQL = `SELECT
+    date AS time,
+    uniqExactIf(region, level_to = 1) AS level_1,
+    uniqExactIf(region, level_to = 2) AS level_2,
+    uniqExactIf(region, level_to = 3) AS level_3,
+    uniqExactIf(region, level_to >= 4) AS level_4_plus
+FROM decisions
+WHERE $__dateFilter(date) AND ` + inCountry + `
+GROUP BY time
+ORDER BY time`
+
+// nationalDecisionsSQL lists decisions that change a level or strengthen
+// (at the strictest level a strengthen changes nothing but still matters);
+// an ease at the mildest level is left out.
+const nationalDecisionsSQL = `SELECT
+    decided_at,
+    region,
+    region_name,
+    date,
+    action,
+    level_from_name,
+    level_to_name,
+    clause,
+    r_mean,
+    r_q975,
+    bed_occupancy_pct,
+    reason
+FROM decisions
+WHERE $__timeFilter(decided_at) AND (level_from != level_to OR action = 'strengthen') AND ` + inCountry + `
+ORDER BY decided_at DESC
+LIMIT 200`
+
+const nationalAlertsSQL = `SELECT
+    at,
+    region,
+    channel,
+    kind,
+    status,
+    attempts,
+    escalated,
+    error,
+    decision_id
+FROM alerts
+WHERE $__timeFilter(at) AND ` + inCountry + `
+ORDER BY at DESC
+LIMIT 200`
+
+// inRegion restricts to the region dashboard's region.
+const inRegion = "region = '${region}'"
+
+// regionVariableSQL lists the region codes for the region variable.
+const regionVariableSQL = "SELECT code FROM regions ORDER BY code"
+
+// countryVariableSQL lists the countries for the country variable.
+const countryVariableSQL = "SELECT DISTINCT country FROM regions ORDER BY country"
+
+// regionLatestSQL is the region's latest indicators on or before the end of
+// the range.
+const regionLatestSQL = `SELECT
+    date AS data_date,
+    r_mean,
+    r_q025,
+    r_q975,
+    bed_occupancy_pct,
+    cases_7d_per_100k,
+    positivity_7d_pct,
+    stale_facilities
+FROM indicators_latest
+WHERE ` + inRegion + ` AND date =
+(
+    SELECT max(date) FROM indicators_latest WHERE ` + inRegion + ` AND date <= toDate($__toTime)
+)`
+
+// regionLevelSQL is the region's current restriction level (0 without any
+// decision yet).
+const regionLevelSQL = `SELECT
+    argMax(level_to, decided_at) AS current_level,
+    argMax(level_to_name, decided_at) AS current_level_name
+FROM decisions
+WHERE ` + inRegion + ` AND decided_at <= $__toTime`
+
+// regionRSQL is R with its 95 % credible interval and the ratio R.
+const regionRSQL = `SELECT
+    date AS time,
+    r_q025,
+    r_mean,
+    r_q975,
+    r_ratio
+FROM indicators_latest
+WHERE ` + inRegion + ` AND $__dateFilter(date)
+ORDER BY time`
+
+// regionOccupancySQL is ПЗК with ICU and provisional occupancy.
+const regionOccupancySQL = `SELECT
+    date AS time,
+    bed_occupancy_pct,
+    icu_occupancy_pct,
+    provisional_occupancy_pct
+FROM indicators_latest
+WHERE ` + inRegion + ` AND $__dateFilter(date)
+ORDER BY time`
+
+// regionCasesReportSQL counts confirmed cases by report date, local and
+// imported, from the case events themselves.
+var regionCasesReportSQL = `SELECT
+    assumeNotNull(report_date) AS time,
+    countIf(imported = 0) AS local_cases,
+    countIf(imported = 1) AS imported_cases
+FROM cases
+WHERE ` + inRegion + ` AND ` + confirmedCase + ` AND report_date IS NOT NULL AND $__dateFilter(report_date)
+GROUP BY time
+ORDER BY time`
+
+// regionCasesOnsetSQL counts confirmed cases by symptom-onset date (cases
+// without one are left out).
+var regionCasesOnsetSQL = `SELECT
+    assumeNotNull(onset_date) AS time,
+    count() AS cases_by_onset_date
+FROM cases
+WHERE ` + inRegion + ` AND ` + confirmedCase + ` AND onset_date IS NOT NULL AND $__dateFilter(onset_date)
+GROUP BY time
+ORDER BY time`
+
+// regionTestsSQL counts tests by sample date and their positives.
+var regionTestsSQL = `SELECT
+    assumeNotNull(sample_date) AS time,
+    count() AS tests,
+    countIf(result = '` + schemas.ResultPositive + `') AS positive_tests
+FROM lab_tests
+WHERE ` + inRegion + ` AND sample_date IS NOT NULL AND $__dateFilter(sample_date)
+GROUP BY time
+ORDER BY time`
+
+// regionPositivitySQL is the processor's 7-day positivity.
+const regionPositivitySQL = `SELECT
+    date AS time,
+    positivity_7d_pct
+FROM indicators_latest
+WHERE ` + inRegion + ` AND $__dateFilter(date)
+ORDER BY time`
+
+// regionBedsSQL is each facility's latest snapshot per bed kind up to the end
+// of the range, with its age; a snapshot older than BedStaleHours is stale
+// (left out of ПЗК by the processor).
+var regionBedsSQL = `SELECT
+    facility_id,
+    facility,
+    bed_kind,
+    occupied,
+    total,
+    if(total > 0, round(100 * occupied / total, 1), NULL) AS occupancy_pct,
+    last_snapshot,
+    round((toUInt32($__toTime) - toUInt32(last_snapshot)) / 3600, 1) AS age_hours,
+    age_hours > ` + fmt.Sprint(BedStaleHours) + ` AS stale
+FROM
+(
+    SELECT
+        facility_id,
+        bed_kind,
+        argMax(facility_name, snapshot_time) AS facility,
+        argMax(beds_occupied, snapshot_time) AS occupied,
+        argMax(beds_total, snapshot_time) AS total,
+        assumeNotNull(max(snapshot_time)) AS last_snapshot
+    FROM bed_snapshots
+    WHERE ` + inRegion + ` AND snapshot_time IS NOT NULL AND snapshot_time <= $__toTime
+    GROUP BY facility_id, bed_kind
+)
+ORDER BY stale DESC, occupancy_pct DESC, facility_id, bed_kind`
+
+// regionStaleSQL is the processor's count of stale facilities per day.
+const regionStaleSQL = `SELECT
+    date AS time,
+    stale_facilities,
+    beds_occupied,
+    beds_total
+FROM indicators_latest
+WHERE ` + inRegion + ` AND $__dateFilter(date)
+ORDER BY time`
+
+// regionContactsSQL is contacts traced per case and the share of contacts
+// who became cases.
+const regionContactsSQL = `SELECT
+    date AS time,
+    contacts_per_case,
+    contacts_became_cases_pct
+FROM indicators_latest
+WHERE ` + inRegion + ` AND $__dateFilter(date)
+ORDER BY time`
+
+// regionVaccinationSQL is cumulative vaccination coverage by dose.
+const regionVaccinationSQL = `SELECT
+    date AS time,
+    vaccination_dose1_pct,
+    vaccination_dose2_pct,
+    vaccination_dose3_plus_pct
+FROM indicators_latest
+WHERE ` + inRegion + ` AND $__dateFilter(date)
+ORDER BY time`
+
+// regionLevelHistorySQL is the restriction level after each decision.
+const regionLevelHistorySQL = `SELECT
+    decided_at AS time,
+    level_to AS level
+FROM decisions
+WHERE ` + inRegion + ` AND $__timeFilter(decided_at)
+ORDER BY time`
+
+// regionDecisionsSQL is every decision of the region, newest first.
+const regionDecisionsSQL = `SELECT
+    decided_at,
+    date,
+    action,
+    level_from_name,
+    level_to_name,
+    clause,
+    rule_set,
+    rule_set_version,
+    r_method,
+    r_mean,
+    r_q025,
+    r_q975,
+    bed_occupancy_pct,
+    data_as_of,
+    arrayStringConcat(flags, ', ') AS flag_list,
+    reason,
+    decision_id
+FROM decisions
+WHERE ` + inRegion + ` AND $__timeFilter(decided_at)
+ORDER BY decided_at DESC
+LIMIT 500`
+
+// regionAlertsSQL is every alert delivery record of the region.
+const regionAlertsSQL = `SELECT
+    at,
+    channel,
+    kind,
+    status,
+    attempts,
+    escalated,
+    error,
+    alert_id,
+    decision_id
+FROM alerts
+WHERE ` + inRegion + ` AND $__timeFilter(at)
+ORDER BY at DESC
+LIMIT 500`

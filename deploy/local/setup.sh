@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Installs everything epiwatch's quick start and test suite need, from the
+# project's own files only: Debian packages (only those missing), Go modules,
+# and the chDB engine library (npm) for the current-ClickHouse compatibility
+# tests. Idempotent; safe to run on every CI run.
+#
+#   deploy/local/setup.sh           # everything
+#   deploy/local/setup.sh --no-chdb # skip the chDB library (quick start only)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+want_chdb=1
+for a in "$@"; do
+  case "$a" in
+    --no-chdb) want_chdb=0 ;;
+    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    *) echo "setup.sh: unknown option $a" >&2; exit 2 ;;
+  esac
+done
+
+say() { printf 'setup: %s\n' "$*" >&2; }
+
+# Debian packages: the real servers the tests and the quick start run.
+#   clickhouse-server/-client  ClickHouse 18.16 (Debian bookworm)
+#   prometheus                 promtool, to check shipped Prometheus configs and rules
+#   prometheus-alertmanager    a real Alertmanager for the alert tests; amtool
+pkgs=(clickhouse-server clickhouse-client prometheus prometheus-alertmanager)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  if [ "$(id -u)" -ne 0 ]; then
+    SUDO=sudo
+  else
+    SUDO=
+  fi
+  say "installing Debian packages: ${missing[*]}"
+  $SUDO apt-get update -qq
+  # The packages' own services are not wanted: epiwatch starts its servers
+  # on loopback with its own data dirs. policy-rc.d stops dpkg starting them.
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# Debian's packages may have started system services; they would hold the
+# ports (9093 alertmanager, 9090 prometheus) and are not used.
+for svc in prometheus prometheus-alertmanager prometheus-node-exporter; do
+  if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$svc" 2>/dev/null; then
+    ${SUDO:-} systemctl stop "$svc" || true
+  fi
+done
+
+command -v go >/dev/null || { echo "setup: Go is not installed (https://go.dev/dl); epiwatch needs Go $(sed -n 's/^go //p' go.mod)" >&2; exit 1; }
+say "downloading Go modules"
+go mod download
+
+if ((want_chdb)); then
+  say "fetching the chDB library (current ClickHouse engine, for compatibility tests)"
+  deploy/local/chdb.sh fetch >/dev/null
+fi
+say "done"

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Runs epiwatch's whole test suite on real components: it installs what is
+# missing (setup.sh), starts a local ClickHouse 18.16 on loopback, points the
+# compatibility tests at the current ClickHouse engine (chDB), and runs vet,
+# every Go test (embedded NATS, real ClickHouse, real Alertmanager, promtool)
+# and a bounded fuzzing pass. CI runs exactly this (.ci/run).
+#
+#   deploy/local/test.sh              # everything
+#   FUZZTIME=30s deploy/local/test.sh # longer fuzzing
+#   deploy/local/test.sh ./pipeline/... # only some packages (no fuzzing)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+export EPIWATCH_DATA_DIR="${EPIWATCH_DATA_DIR:-$PWD/data}"
+
+deploy/local/setup.sh
+
+started_ch=0
+if ! deploy/local/clickhouse.sh status >/dev/null 2>&1; then
+  deploy/local/clickhouse.sh start
+  started_ch=1
+fi
+cleanup() {
+  if ((started_ch)); then deploy/local/clickhouse.sh stop || true; fi
+}
+trap cleanup EXIT
+
+CHDB_LIB_PATH="$(deploy/local/chdb.sh path)"
+export CHDB_LIB_PATH
+
+pkgs=("$@")
+((${#pkgs[@]})) || pkgs=(./...)
+
+echo "== go vet"
+go vet -tags chdb "${pkgs[@]}"
+
+echo "== go test"
+go test -tags chdb -count=1 -timeout 20m "${pkgs[@]}"
+
+if (($# == 0)); then
+  echo "== fuzzing (${FUZZTIME:-10s} per target)"
+  # Every Fuzz* function in the tree, each for a bounded time.
+  while IFS= read -r line; do
+    file=${line%%:*}
+    name=$(sed -E 's/.*func (Fuzz[A-Za-z0-9_]+)\(.*/\1/' <<<"$line")
+    pkg="./$(dirname "$file")"
+    echo "-- $pkg $name"
+    go test -run '^$' -fuzz "^${name}\$" -fuzztime "${FUZZTIME:-10s}" "$pkg"
+  done < <(grep -rEn --include='*_test.go' '^func Fuzz[A-Za-z0-9_]+\(f \*testing\.F\)' . | grep -v '/vendor/')
+fi
+echo "== all tests passed"
