@@ -51,9 +51,15 @@ func (a *app) newIngester() (*ingest.Ingester, error) {
 	if err != nil {
 		return nil, err
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	digests, err := a.js.KeyValue(ctx, schemas.BucketEventDigests)
+	if err != nil {
+		return nil, fmt.Errorf("open the event digest bucket %s: %w", schemas.BucketEventDigests, err)
+	}
 	return ingest.New(ingest.Config{MaxBodyBytes: a.cfg.Ingest.MaxBodyBytes, MaxBatch: a.cfg.Ingest.MaxBatch}, ingest.Deps{
 		Contract: contract, Validator: &schemas.Validator{Regions: regions}, Pseudo: ps,
-		Publisher: stream.NewPublisher(a.js), Logger: a.log, Registry: a.reg,
+		Publisher: stream.NewPublisher(a.js), Digests: digests, Logger: a.log, Registry: a.reg,
 	})
 }
 

@@ -283,8 +283,75 @@ func TestEndToEndMixedBatch(t *testing.T) {
 			}
 		}
 	}
+	// Posting the same request again adds nothing.
+	code, again := p.post(t, body)
+	var sum struct{ Accepted, Duplicates, Rejected int }
+	if err := json.Unmarshal(again, &sum); code != 200 || err != nil || sum.Accepted != 0 || sum.Duplicates != 5 || sum.Rejected != 7 {
+		t.Errorf("re-post answered %d %s, want 0 accepted, 5 duplicates, 7 rejected", code, again)
+	}
+	p.waitCount(t, "SELECT count() FROM `"+p.db.Name+"`.events", 5, 10*time.Second)
+
 	if code := p.stop(); code != 0 {
 		t.Errorf("epiwatch run exited with %d on shutdown", code)
+	}
+}
+
+// TestImportSameFilesTwice imports simulated CSV and NDJSON files twice into
+// a running pipeline: the second import adds nothing.
+func TestImportSameFilesTwice(t *testing.T) {
+	p := startPipeline(t, "")
+	dir := t.TempDir()
+	var out, errb bytes.Buffer
+	for _, format := range []string{"ndjson", "csv"} {
+		sub := filepath.Join(dir, format)
+		args := []string{"simulate", "--config", p.cfgFile, "--out", sub, "--format", format, "--regions", "KZ-75,KZ-71", "--days", "20", "--scale", "0.2", "--start", "2021-03-01"}
+		if format == "csv" {
+			args = append(args, "--seed", "2") // other event ids than the NDJSON run
+		}
+		if c := realMain(context.Background(), args, &out, &errb); c != 0 {
+			t.Fatalf("simulate exited %d: %s", c, errb.String())
+		}
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "*", "*.*"))
+	var inputs []string
+	for _, f := range files {
+		if !strings.HasSuffix(f, "truth.csv") {
+			inputs = append(inputs, f)
+		}
+	}
+	if len(inputs) != 10 {
+		t.Fatalf("simulated files: %v", inputs)
+	}
+	imp := func() string {
+		out.Reset()
+		errb.Reset()
+		if c := realMain(context.Background(), append([]string{"import", "--config", p.cfgFile}, inputs...), &out, &errb); c != 0 {
+			t.Fatalf("import exited %d: %s%s", c, out.String(), errb.String())
+		}
+		return out.String()
+	}
+	first := imp()
+	// Wait until the count is stable: everything imported has landed.
+	deadline := time.Now().Add(60 * time.Second)
+	var landed uint64
+	for time.Now().Before(deadline) {
+		c := p.db.Count(t, "SELECT count() FROM `"+p.db.Name+"`.events")
+		if c > 0 && c == landed {
+			break
+		}
+		landed = c
+		time.Sleep(2 * time.Second)
+	}
+	if landed < 1000 {
+		t.Fatalf("only %d events landed from the first import:\n%s", landed, first)
+	}
+	second := imp()
+	time.Sleep(3 * time.Second) // give a wrongly duplicated batch time to land
+	if after := p.db.Count(t, "SELECT count() FROM `"+p.db.Name+"`.events"); after != landed {
+		t.Errorf("second import changed the count: %d → %d\nfirst: %s\nsecond: %s", landed, after, first, second)
+	}
+	if ids := p.db.Count(t, "SELECT uniqExact(event_id) FROM `"+p.db.Name+"`.events"); ids != landed {
+		t.Errorf("%d distinct event ids for %d rows", ids, landed)
 	}
 }
 

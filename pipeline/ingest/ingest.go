@@ -4,12 +4,18 @@
 package ingest
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/epiwatch/epiwatch/pipeline/stream"
@@ -88,6 +94,7 @@ type Ingester struct {
 	validator *schemas.Validator
 	pseudo    Pseudonymizer
 	pub       *stream.Publisher
+	digests   jetstream.KeyValue
 	log       *slog.Logger
 	m         *metrics
 }
@@ -98,8 +105,13 @@ type Deps struct {
 	Validator *schemas.Validator
 	Pseudo    Pseudonymizer
 	Publisher *stream.Publisher
-	Logger    *slog.Logger
-	Registry  prometheus.Registerer // nil: no metrics
+	// Digests (optional) remembers a digest of every accepted event by
+	// event_id (bucket schemas.BucketEventDigests), so an event_id reused
+	// with different content is rejected instead of silently dropped as a
+	// duplicate. Nil skips the check.
+	Digests  jetstream.KeyValue
+	Logger   *slog.Logger
+	Registry prometheus.Registerer // nil: no metrics
 }
 
 // New returns an Ingester.
@@ -122,7 +134,7 @@ func New(cfg Config, d Deps) (*Ingester, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	d.Publisher.Timeout = cfg.PublishTimeout
-	return &Ingester{cfg: cfg, contract: d.Contract, validator: d.Validator, pseudo: d.Pseudo, pub: d.Publisher, log: log, m: newMetrics(d.Registry)}, nil
+	return &Ingester{cfg: cfg, contract: d.Contract, validator: d.Validator, pseudo: d.Pseudo, pub: d.Publisher, digests: d.Digests, log: log, m: newMetrics(d.Registry)}, nil
 }
 
 // Config returns the effective configuration.
@@ -167,12 +179,81 @@ func (in *Ingester) Prepare(raws [][]byte, firstIndex int) (ok []Prepared, rejec
 	return ok, rejected
 }
 
+// digestWorkers bounds the concurrent digest-bucket writes of one batch.
+const digestWorkers = 16
+
+// checkReuse records each prepared event's content digest under its
+// event_id and rejects events whose event_id was accepted before with other
+// content. The same content again passes (a retry: the publish then reports
+// a duplicate, or stores it if the first attempt never got that far).
+func (in *Ingester) checkReuse(ctx context.Context, ok []Prepared) (keep []Prepared, rejected []stream.DeadLetter, err error) {
+	if in.digests == nil || len(ok) == 0 {
+		return ok, nil, nil
+	}
+	reused := make([]bool, len(ok))
+	errs := make([]error, len(ok))
+	// Repeats inside the batch are compared with their first occurrence
+	// (deterministically: the earlier one wins); only first occurrences go
+	// to the bucket.
+	first := make(map[string]int, len(ok))
+	for i, p := range ok {
+		if j, seen := first[p.Event.EventID]; seen {
+			reused[i] = !bytes.Equal(ok[j].Data, p.Data)
+			continue
+		}
+		first[p.Event.EventID] = i
+	}
+	sem := make(chan struct{}, digestWorkers)
+	var wg sync.WaitGroup
+	for i := range ok {
+		if first[ok[i].Event.EventID] != i {
+			continue
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(i int) {
+			defer func() { <-sem; wg.Done() }()
+			sum := sha256.Sum256(ok[i].Data)
+			digest := hex.EncodeToString(sum[:16])
+			idSum := sha256.Sum256([]byte(ok[i].Event.EventID))
+			key := hex.EncodeToString(idSum[:20]) // any event_id, a valid KV key
+			_, err := in.digests.Create(ctx, key, []byte(digest))
+			if errors.Is(err, jetstream.ErrKeyExists) {
+				var e jetstream.KeyValueEntry
+				if e, err = in.digests.Get(ctx, key); err == nil {
+					reused[i] = string(e.Value()) != digest
+				}
+			}
+			errs[i] = err
+		}(i)
+	}
+	wg.Wait()
+	for i, p := range ok {
+		if errs[i] != nil {
+			return nil, nil, fmt.Errorf("event digest of %s: %w", p.Event.EventID, errs[i])
+		}
+		if reused[i] {
+			reason := "event_id was already accepted with different content; a different event (or a correction) needs its own event_id"
+			rejected = append(rejected, stream.DeadLetter{Stage: stream.StageIngest, Reason: reason, Data: p.Data, Index: p.Index, Type: string(p.Event.Type), EventID: p.Event.EventID})
+			in.m.rejected(string(p.Event.Type), "event_id_reused")
+			continue
+		}
+		keep = append(keep, p)
+	}
+	return keep, rejected, nil
+}
+
 // Submit runs a batch through Prepare and publishes it; it returns only after
 // JetStream acknowledged every accepted event and stored every dead letter.
 // An *ErrUnavailable error means the batch must be retried as a whole.
 func (in *Ingester) Submit(ctx context.Context, raws [][]byte) (*Summary, error) {
 	sum := &Summary{Results: make([]Result, len(raws))}
 	ok, rejected := in.Prepare(raws, 0)
+	ok, reused, err := in.checkReuse(ctx, ok)
+	if err != nil {
+		return nil, in.unavailable(err)
+	}
+	rejected = append(rejected, reused...)
 	msgs := make([]stream.Msg, len(ok))
 	for i, p := range ok {
 		msgs[i] = stream.Msg{Subject: schemas.EventSubject(p.Event.Type, p.Event.Region), ID: p.Event.ID(), Data: p.Data}
