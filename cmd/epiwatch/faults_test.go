@@ -161,6 +161,7 @@ log_level: info
 clickhouse:
   sink:
     flush_interval: 200ms
+    ack_wait: 10s
 process:
   checkpoint_interval: 1s
   ack_wait: 10s

@@ -29,11 +29,15 @@ type SinkConfig struct {
 	FlushInterval time.Duration `mapstructure:"flush_interval"`
 	// RetryMax caps the backoff while ClickHouse is unavailable.
 	RetryMax time.Duration `mapstructure:"retry_max"`
+	// AckWait is how long JetStream waits before redelivering a batch whose
+	// sink died mid-insert. Longer than any insert must take; shorter means
+	// faster recovery after a crash.
+	AckWait time.Duration `mapstructure:"ack_wait"`
 }
 
 // DefaultSinkConfig returns the defaults.
 func DefaultSinkConfig() SinkConfig {
-	return SinkConfig{BatchSize: 5000, FlushInterval: time.Second, RetryMax: 15 * time.Second}
+	return SinkConfig{BatchSize: 5000, FlushInterval: time.Second, RetryMax: 15 * time.Second, AckWait: time.Minute}
 }
 
 // Sink lands the events, indicators, decisions and alert streams in ClickHouse.
@@ -137,7 +141,7 @@ func (s *Sink) Run(ctx context.Context) error {
 		c, err := stream.NewConsumer(ctx, s.js, stream.ConsumerSpec{
 			Stream: r.streamName, Durable: r.durable, Stage: stream.StageSink,
 			Description: "lands " + r.streamName + " in ClickHouse " + r.t.name,
-			BatchSize:   s.cfg.BatchSize, MaxWait: s.cfg.FlushInterval, RetryMax: s.cfg.RetryMax,
+			BatchSize:   s.cfg.BatchSize, MaxWait: s.cfg.FlushInterval, RetryMax: s.cfg.RetryMax, AckWait: s.cfg.AckWait,
 		}, s.log, s.sm)
 		if err != nil {
 			return err
