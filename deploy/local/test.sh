@@ -33,6 +33,14 @@ pkgs=("$@")
 echo "== go vet"
 go vet -tags chdb "${pkgs[@]}"
 
+# The tests write their own configuration files; an EPIWATCH_* variable from
+# this shell would override them (env beats file), e.g. every test sharing one
+# data_dir. Only the ClickHouse address reaches them, through chtest.
+export EPIWATCH_TEST_CLICKHOUSE_ADDR="127.0.0.1:${CLICKHOUSE_TCP_PORT:-9000}"
+for v in $(env | sed -n 's/^\(EPIWATCH_[A-Z0-9_]*\)=.*/\1/p'); do
+  case "$v" in EPIWATCH_TEST_*|EPIWATCH_KEEP_TEST_DB) ;; *) unset "$v" ;; esac
+done
+
 echo "== go test"
 go test -tags chdb -count=1 -timeout 20m "${pkgs[@]}"
 

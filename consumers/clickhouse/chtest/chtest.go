@@ -25,9 +25,9 @@ type DB struct {
 }
 
 // Addr is the native-protocol address of the test server:
-// EPIWATCH_CLICKHOUSE_ADDR, or the local script's default 127.0.0.1:9000.
+// EPIWATCH_TEST_CLICKHOUSE_ADDR, or the local script's default 127.0.0.1:9000.
 func Addr() string {
-	if a := os.Getenv("EPIWATCH_CLICKHOUSE_ADDR"); a != "" {
+	if a := os.Getenv("EPIWATCH_TEST_CLICKHOUSE_ADDR"); a != "" {
 		return a
 	}
 	return "127.0.0.1:9000"
@@ -38,8 +38,8 @@ func Config(db string) chsink.Config {
 	return chsink.Config{
 		Addr:        Addr(),
 		Database:    db,
-		User:        envOr("EPIWATCH_CLICKHOUSE_USER", "default"),
-		Password:    os.Getenv("EPIWATCH_CLICKHOUSE_PASSWORD"),
+		User:        envOr("EPIWATCH_TEST_CLICKHOUSE_USER", "default"),
+		Password:    os.Getenv("EPIWATCH_TEST_CLICKHOUSE_PASSWORD"),
 		DialTimeout: 5 * time.Second,
 	}
 }
