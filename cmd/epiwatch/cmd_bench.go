@@ -334,21 +334,29 @@ func (b *bench) run(ctx context.Context) error {
 
 // simulateN simulates about n events, the first n in the order of the days.
 // Unless fixed, it adjusts sc.Scale so that the whole period gives about n.
+// The events grow less than linearly with the scale (bed snapshots and
+// background tests, for one, do not follow the epidemic), so the search
+// steps in log-log space with the elasticity of the last two tries.
 func simulateN(ctx context.Context, sc simulate.Config, regions *schemas.Regions, n int, fixed bool) ([]schemas.Event, simulate.Config, error) {
 	if !fixed {
 		sc.Scale = 0.05 // a quick probe of the events per unit of scale
 	}
+	prevScale, prevN, elasticity := 0.0, 0, 1.0
 	for try := 0; ; try++ {
 		events, err := simulateUpTo(ctx, sc, regions, n)
 		if err != nil {
 			return nil, sc, err
 		}
-		if len(events) >= n || fixed || try == 5 || sc.Scale >= 1000 {
+		if len(events) >= n || fixed || try == 10 || sc.Scale >= 1000 {
 			return events, sc, nil
 		}
+		if prevN > 0 && len(events) > prevN {
+			elasticity = min(max(math.Log(float64(len(events))/float64(prevN))/math.Log(sc.Scale/prevScale), 0.2), 1.5)
+		}
+		prevScale, prevN = sc.Scale, len(events)
 		grow := 10.0
 		if len(events) > 0 {
-			grow = 1.05 * float64(n) / float64(len(events))
+			grow = math.Pow(1.02*float64(n)/float64(len(events)), 1/elasticity)
 		}
 		sc.Scale = min(1000, sc.Scale*grow)
 	}
@@ -662,19 +670,19 @@ func (b *bench) offer(ctx context.Context, url string, pool []schemas.Event, rat
 			next++
 		}
 		g.Go(func() error {
-			retried := false
-			s := &simulate.Sender{Client: http.DefaultClient, URL: url, Batch: batch, MaxWait: 30 * time.Second,
+			bctx, cancel := context.WithTimeout(gctx, 30*time.Second)
+			defer cancel()
+			s := &simulate.Sender{Client: http.DefaultClient, URL: url, Batch: batch, MaxWait: time.Hour,
 				OnRetry: func(reason string, _ time.Duration) {
-					retried = true
 					busy.Do(func() {
 						b.progress("  the ingest API refuses requests (%s): the pipeline cannot keep up", oneLine(reason))
 					})
 				}}
-			r, err := s.Send(gctx, events)
+			r, err := s.Send(bctx, events)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
-				if retried && gctx.Err() == nil {
+				if errors.Is(err, context.DeadlineExceeded) && bctx.Err() != nil && gctx.Err() == nil {
 					res.Refused += len(events)
 					return nil
 				}
