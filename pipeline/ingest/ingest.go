@@ -190,6 +190,13 @@ func (in *Ingester) checkReuse(ctx context.Context, ok []Prepared) (keep []Prepa
 	if in.digests == nil || len(ok) == 0 {
 		return ok, nil, nil
 	}
+	// Like the publish, refuse at once while NATS is down: the KV writes
+	// would be buffered and the request would hang until its deadline.
+	if err := in.pub.Connected(); err != nil {
+		return nil, nil, fmt.Errorf("event digests: NATS is not connected: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
 	reused := make([]bool, len(ok))
 	errs := make([]error, len(ok))
 	// Repeats inside the batch are compared with their first occurrence

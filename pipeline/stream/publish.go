@@ -44,6 +44,22 @@ func (p *Publisher) Publish(ctx context.Context, m Msg) PubResult {
 	return p.PublishBatch(ctx, []Msg{m})[0]
 }
 
+// Connected returns nil while the NATS connection is up, else why not
+// (callers refuse work at once rather than buffer it, see PublishBatch).
+func (p *Publisher) Connected() error {
+	nc := p.js.Conn()
+	if nc == nil || nc.IsConnected() {
+		return nil
+	}
+	switch {
+	case nc.IsClosed():
+		return nats.ErrConnectionClosed
+	case nc.IsReconnecting():
+		return nats.ErrConnectionReconnecting
+	}
+	return nats.ErrDisconnected
+}
+
 // PublishBatch publishes msgs asynchronously (pipelined) and waits until every
 // one is acknowledged or failed. Results are in input order. A message whose
 // acknowledgement did not arrive is reported as failed even though JetStream
@@ -56,14 +72,7 @@ func (p *Publisher) PublishBatch(ctx context.Context, msgs []Msg) []PubResult {
 	// (an ingest request hanging 10 s before its 503), and the buffered
 	// messages would still be stored after the reconnect. Refuse at once;
 	// the caller retries with the same IDs.
-	if nc := p.js.Conn(); nc != nil && !nc.IsConnected() {
-		err := nats.ErrDisconnected
-		switch {
-		case nc.IsClosed():
-			err = nats.ErrConnectionClosed
-		case nc.IsReconnecting():
-			err = nats.ErrConnectionReconnecting
-		}
+	if err := p.Connected(); err != nil {
 		for i, m := range msgs {
 			res[i].Err = fmt.Errorf("publish %s: NATS is not connected: %w", m.Subject, err)
 		}
