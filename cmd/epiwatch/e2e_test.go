@@ -276,6 +276,12 @@ func TestEndToEndMixedBatch(t *testing.T) {
 		stored = append(stored, streamContents(t, js, name)...)
 	}
 	stored = append(stored, p.logs.String())
+	// Nor does the pseudonym key, anywhere (logs included).
+	for _, s := range stored {
+		if strings.Contains(s, "e2e-test-key-0123456789abcdef") {
+			t.Errorf("the pseudonym key leaked downstream: %.300s", s)
+		}
+	}
 	for _, s := range stored {
 		for _, raw := range rawPersonalData {
 			if strings.Contains(s, raw) {
