@@ -64,8 +64,9 @@ type Indicator struct {
 	Provisional bool     `json:"provisional"`
 	Flags       []string `json:"flags,omitempty"`
 
-	// LatestEventTime is the newest ingest time among the events applied, for
-	// the processor-lag metric (event time to indicator).
+	// ComputedAt is the stream time of the newest event the record covers
+	// (not the wall clock), so a replay reproduces it; the processor-lag
+	// metric measures from it.
 	ComputedAt time.Time `json:"computed_at"`
 }
 
@@ -73,7 +74,9 @@ type Indicator struct {
 func (in *Indicator) Key() string { return in.Region + "/" + in.Date.String() }
 
 // MsgID is the de-duplication id of one version of the record.
-func (in *Indicator) MsgID() string { return fmt.Sprintf("ind:%s:%s:%d", in.Region, in.Date, in.Version) }
+func (in *Indicator) MsgID() string {
+	return fmt.Sprintf("ind:%s:%s:%d", in.Region, in.Date, in.Version)
+}
 
 // Decision actions.
 const (
