@@ -21,6 +21,8 @@ import (
 
 	ch "github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	ddl "github.com/epiwatch/epiwatch/schemas/clickhouse"
 )
 
 // Config is the connection to ClickHouse.
@@ -85,13 +87,8 @@ func Detect(conn driver.Conn) (Capabilities, error) {
 		return Capabilities{}, fmt.Errorf("read ClickHouse server version: %w", err)
 	}
 	c := Capabilities{Version: fmt.Sprintf("%d.%d.%d", v.Version.Major, v.Version.Minor, v.Version.Patch)}
-	c.DedupToken = AtLeast(int(v.Version.Major), int(v.Version.Minor), 22, 2)
+	c.DedupToken = ddl.AtLeast(int(v.Version.Major), int(v.Version.Minor), 22, 2)
 	return c, nil
-}
-
-// AtLeast compares major.minor versions.
-func AtLeast(major, minor, wantMajor, wantMinor int) bool {
-	return major > wantMajor || (major == wantMajor && minor >= wantMinor)
 }
 
 func quoteIdent(s string) string { return "`" + strings.ReplaceAll(s, "`", "``") + "`" }

@@ -3,8 +3,6 @@ package clickhouse
 import (
 	"context"
 	"fmt"
-	"regexp"
-	"strconv"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -12,22 +10,6 @@ import (
 	"github.com/epiwatch/epiwatch/schemas"
 	ddl "github.com/epiwatch/epiwatch/schemas/clickhouse"
 )
-
-// requiresRe matches a statement's guard comment: "-- requires: 22.2" runs the
-// statement only on servers of at least that version, so features newer than
-// 18.16 can be used in production without breaking the Debian server.
-var requiresRe = regexp.MustCompile(`(?m)^\s*--\s*requires:\s*(\d+)\.(\d+)`)
-
-// Guarded reports whether stmt carries a version guard the server fails.
-func Guarded(stmt string, major, minor int) bool {
-	m := requiresRe.FindStringSubmatch(stmt)
-	if m == nil {
-		return false
-	}
-	wm, _ := strconv.Atoi(m[1])
-	wn, _ := strconv.Atoi(m[2])
-	return !AtLeast(major, minor, wm, wn)
-}
 
 // MigrationReport says what Migrate did.
 type MigrationReport struct {
@@ -73,7 +55,7 @@ func Migrate(ctx context.Context, conn driver.Conn, db string, regions *schemas.
 			continue
 		}
 		for i, stmt := range ddl.Statements(ddl.Render(m.SQL, db)) {
-			if Guarded(stmt, major, minor) {
+			if ddl.Guarded(stmt, major, minor) {
 				continue
 			}
 			if err := exec(stmt); err != nil {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -142,4 +143,26 @@ func stripComments(s string) string {
 func AnalystRole() string {
 	b, _ := files.ReadFile("analyst_role.sql")
 	return string(b)
+}
+
+// requiresRe matches a statement's guard comment: "-- requires: 22.2" runs the
+// statement only on servers of at least that version, so features newer than
+// 18.16 can be used in production without breaking the Debian server.
+var requiresRe = regexp.MustCompile(`(?m)^\s*--\s*requires:\s*(\d+)\.(\d+)`)
+
+// Guarded reports whether stmt carries a version guard that a server of
+// version major.minor fails (Migrate and the compat tests skip it there).
+func Guarded(stmt string, major, minor int) bool {
+	m := requiresRe.FindStringSubmatch(stmt)
+	if m == nil {
+		return false
+	}
+	wm, _ := strconv.Atoi(m[1])
+	wn, _ := strconv.Atoi(m[2])
+	return !AtLeast(major, minor, wm, wn)
+}
+
+// AtLeast compares major.minor versions.
+func AtLeast(major, minor, wantMajor, wantMinor int) bool {
+	return major > wantMajor || (major == wantMajor && minor >= wantMinor)
 }

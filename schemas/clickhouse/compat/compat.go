@@ -43,20 +43,6 @@ func ParseVersion(v string) (int, int, error) {
 
 var leadingComments = regexp.MustCompile(`^(\s*--[^\n]*\n)+\s*`)
 
-var requiresRe = regexp.MustCompile(`(?m)^\s*--\s*requires:\s*(\d+)\.(\d+)`)
-
-// skip reports whether stmt is guarded by a version the engine lacks (the
-// same rule as consumers/clickhouse.Guarded, which Migrate applies).
-func skip(stmt string, major, minor int) bool {
-	m := requiresRe.FindStringSubmatch(stmt)
-	if m == nil {
-		return false
-	}
-	wm, _ := strconv.Atoi(m[1])
-	wn, _ := strconv.Atoi(m[2])
-	return major < wm || (major == wm && minor < wn)
-}
-
 // Step is one statement that was run (or skipped by its version guard).
 type Step struct {
 	File      string
@@ -74,7 +60,7 @@ func ApplySchema(ctx context.Context, e Engine, db string) ([]Step, error) {
 	}
 	var steps []Step
 	run := func(file string, i int, stmt string) error {
-		st := Step{File: file, Index: i, Statement: stmt, Skipped: skip(stmt, major, minor)}
+		st := Step{File: file, Index: i, Statement: stmt, Skipped: ddl.Guarded(stmt, major, minor)}
 		steps = append(steps, st)
 		if st.Skipped {
 			return nil

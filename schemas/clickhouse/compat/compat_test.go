@@ -110,21 +110,3 @@ func TestServer(t *testing.T) {
 	db := chtest.New(t)
 	checkEngine(t, Server{Conn: db.Conn}, db.Name)
 }
-
-func TestSkip(t *testing.T) {
-	for _, tc := range []struct {
-		stmt         string
-		major, minor int
-		want         bool
-	}{
-		{"-- requires: 22.2\nALTER TABLE x", 18, 16, true},
-		{"-- requires: 22.2\nALTER TABLE x", 22, 2, false},
-		{"-- requires: 22.2\nALTER TABLE x", 26, 5, false},
-		{"-- requires: 22.2\nALTER TABLE x", 22, 1, true},
-		{"CREATE TABLE x", 18, 16, false},
-	} {
-		if got := skip(tc.stmt, tc.major, tc.minor); got != tc.want {
-			t.Errorf("skip(%q, %d.%d) = %v", tc.stmt, tc.major, tc.minor, got)
-		}
-	}
-}
