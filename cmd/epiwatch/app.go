@@ -50,6 +50,21 @@ func newApp(cmd *cobra.Command) (*app, error) {
 	return a, nil
 }
 
+// withNATS loads the configuration, connects to NATS (a running `epiwatch
+// run`'s embedded server or nats.url) under the client name name, runs fn and
+// closes everything: the common frame of the single-component commands.
+func withNATS(cmd *cobra.Command, name string, fn func(a *app) error) error {
+	a, err := newApp(cmd)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	if err := a.connectNATS(cmd.Context(), name, false); err != nil {
+		return err
+	}
+	return fn(a)
+}
+
 // explicitlySet reports whether key was given in the config file, the
 // environment or a flag (viper's IsSet also counts registered defaults).
 func (a *app) explicitlySet(key string) bool {

@@ -44,31 +44,25 @@ metrics.addr; expose only /v1/alerts/ to headquarters (e.g. through a reverse pr
 alerts.ack_base_url to the public address.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			a, err := newApp(cmd)
-			if err != nil {
-				return err
-			}
-			defer a.close()
-			if err := a.connectNATS(cmd.Context(), "alert", false); err != nil {
-				return err
-			}
-			c, ack, err := a.alertComponent()
-			if err != nil {
-				return err
-			}
-			srv := a.metricsServer()
-			mux := http.NewServeMux()
-			mux.Handle("/v1/alerts/", ack)
-			mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-				if err := a.ready(r.Context()); err != nil {
-					http.Error(w, err.Error(), http.StatusServiceUnavailable)
-					return
+			return withNATS(cmd, "alert", func(a *app) error {
+				c, ack, err := a.alertComponent()
+				if err != nil {
+					return err
 				}
-				_, _ = w.Write([]byte("ok\n"))
+				srv := a.metricsServer()
+				mux := http.NewServeMux()
+				mux.Handle("/v1/alerts/", ack)
+				mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+					if err := a.ready(r.Context()); err != nil {
+						http.Error(w, err.Error(), http.StatusServiceUnavailable)
+						return
+					}
+					_, _ = w.Write([]byte("ok\n"))
+				})
+				mux.Handle("/", srv.Handler)
+				srv.Handler = mux
+				return runAll(cmd.Context(), []component{c, {"http", func(ctx context.Context) error { return serveHTTP(ctx, srv, a.log, "", "") }}})
 			})
-			mux.Handle("/", srv.Handler)
-			srv.Handler = mux
-			return runAll(cmd.Context(), []component{c, {"http", func(ctx context.Context) error { return serveHTTP(ctx, srv, a.log, "", "") }}})
 		},
 	}
 }

@@ -125,23 +125,17 @@ and the region reference, pseudonymises national IDs, publishes accepted events 
 reason. Stateless: run as many replicas as needed behind a load balancer.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			a, err := newApp(cmd)
-			if err != nil {
-				return err
-			}
-			defer a.close()
-			if err := a.connectNATS(cmd.Context(), "ingest", false); err != nil {
-				return err
-			}
-			in, err := a.newIngester()
-			if err != nil {
-				return err
-			}
-			c, err := a.ingestComponent(in, nil)
-			if err != nil {
-				return err
-			}
-			return runAll(cmd.Context(), []component{c})
+			return withNATS(cmd, "ingest", func(a *app) error {
+				in, err := a.newIngester()
+				if err != nil {
+					return err
+				}
+				c, err := a.ingestComponent(in, nil)
+				if err != nil {
+					return err
+				}
+				return runAll(cmd.Context(), []component{c})
+			})
 		},
 	}
 }
@@ -156,20 +150,14 @@ ClickHouse is down it keeps the batch in JetStream and retries with backoff. App
 schema migrations first. /metrics is served on metrics.addr.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			a, err := newApp(cmd)
-			if err != nil {
-				return err
-			}
-			defer a.close()
-			if err := a.connectNATS(cmd.Context(), "sink", false); err != nil {
-				return err
-			}
-			c, err := a.sinkComponent(cmd.Context())
-			if err != nil {
-				return err
-			}
-			ms := a.metricsServer()
-			return runAll(cmd.Context(), []component{c, {"metrics", func(ctx context.Context) error { return serveHTTP(ctx, ms, a.log, "", "") }}})
+			return withNATS(cmd, "sink", func(a *app) error {
+				c, err := a.sinkComponent(cmd.Context())
+				if err != nil {
+					return err
+				}
+				ms := a.metricsServer()
+				return runAll(cmd.Context(), []component{c, {"metrics", func(ctx context.Context) error { return serveHTTP(ctx, ms, a.log, "", "") }}})
+			})
 		},
 	}
 }

@@ -25,42 +25,36 @@ Connects to nats.url, or to the embedded server of a running 'epiwatch run' at n
   epiwatch import --nats-url nats://nats.example:4222 cases-2020-07.csv`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, files []string) error {
-			a, err := newApp(cmd)
-			if err != nil {
-				return err
-			}
-			defer a.close()
-			if err := a.connectNATS(cmd.Context(), "import", false); err != nil {
-				return err
-			}
-			in, err := a.newIngester()
-			if err != nil {
-				return err
-			}
-			start := time.Now()
-			errw := cmd.ErrOrStderr()
-			last := time.Time{}
-			res, err := in.Import(cmd.Context(), files, batch, func(p ingest.ImportProgress) {
-				if time.Since(last) < 200*time.Millisecond {
-					return
+			return withNATS(cmd, "import", func(a *app) error {
+				in, err := a.newIngester()
+				if err != nil {
+					return err
 				}
-				last = time.Now()
-				rate := float64(p.Read) / time.Since(start).Seconds()
-				fmt.Fprintf(errw, "\r%-40s %9d read  %9d accepted  %7d duplicate  %6d rejected  %8.0f ev/s", shorten(p.File, 40), p.Read, p.Accepted, p.Duplicates, p.Rejected, rate)
-			})
-			fmt.Fprintln(errw)
-			if res != nil {
-				for i, r := range res.Rejections {
-					if i >= showRejected {
-						fmt.Fprintf(errw, "... and %d more rejections (see 'epiwatch deadletter list')\n", len(res.Rejections)-i)
-						break
+				start := time.Now()
+				errw := cmd.ErrOrStderr()
+				last := time.Time{}
+				res, err := in.Import(cmd.Context(), files, batch, func(p ingest.ImportProgress) {
+					if time.Since(last) < 200*time.Millisecond {
+						return
 					}
-					fmt.Fprintln(errw, "rejected:", r)
+					last = time.Now()
+					rate := float64(p.Read) / time.Since(start).Seconds()
+					fmt.Fprintf(errw, "\r%-40s %9d read  %9d accepted  %7d duplicate  %6d rejected  %8.0f ev/s", shorten(p.File, 40), p.Read, p.Accepted, p.Duplicates, p.Rejected, rate)
+				})
+				fmt.Fprintln(errw)
+				if res != nil {
+					for i, r := range res.Rejections {
+						if i >= showRejected {
+							fmt.Fprintf(errw, "... and %d more rejections (see 'epiwatch deadletter list')\n", len(res.Rejections)-i)
+							break
+						}
+						fmt.Fprintln(errw, "rejected:", r)
+					}
+					fmt.Fprintf(cmd.OutOrStdout(), "imported %d file(s) in %s: %d read, %d accepted, %d already present, %d rejected\n",
+						len(files), time.Since(start).Round(time.Millisecond), res.Read, res.Accepted, res.Duplicates, res.Rejected)
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "imported %d file(s) in %s: %d read, %d accepted, %d already present, %d rejected\n",
-					len(files), time.Since(start).Round(time.Millisecond), res.Read, res.Accepted, res.Duplicates, res.Rejected)
-			}
-			return err
+				return err
+			})
 		},
 	}
 	c.Flags().IntVar(&batch, "batch", 1000, "events per publish batch")

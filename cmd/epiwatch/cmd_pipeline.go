@@ -69,19 +69,13 @@ restart resumes where it stopped without double counting. Run one replica (the s
 process); /metrics is served on metrics.addr. Settings: the process.* configuration keys.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			a, err := newApp(cmd)
-			if err != nil {
-				return err
-			}
-			defer a.close()
-			if err := a.connectNATS(cmd.Context(), "process", false); err != nil {
-				return err
-			}
-			c, err := a.processComponent()
-			if err != nil {
-				return err
-			}
-			return runAll(cmd.Context(), a.withMetrics(c))
+			return withNATS(cmd, "process", func(a *app) error {
+				c, err := a.processComponent()
+				if err != nil {
+					return err
+				}
+				return runAll(cmd.Context(), a.withMetrics(c))
+			})
 		},
 	}
 }
@@ -106,39 +100,33 @@ as JSON and exits. It is recorded like a scheduled one (same idempotency key per
   epiwatch decide --region KZ-75       # Almaty city, now`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			a, err := newApp(cmd)
-			if err != nil {
-				return err
-			}
-			defer a.close()
-			if err := a.connectNATS(cmd.Context(), "decide", false); err != nil {
-				return err
-			}
-			if region != "" {
-				regions, err := a.cfg.RegionRef()
+			return withNATS(cmd, "decide", func(a *app) error {
+				if region != "" {
+					regions, err := a.cfg.RegionRef()
+					if err != nil {
+						return err
+					}
+					if !regions.Known(region) {
+						return &exitError{2, fmt.Errorf("unknown region %q (ISO 3166-2 code such as KZ-75; see schemas/regions.csv)", region)}
+					}
+					d, err := a.newDecider()
+					if err != nil {
+						return err
+					}
+					dec, err := d.DecideNow(cmd.Context(), region)
+					if err != nil {
+						return err
+					}
+					enc := json.NewEncoder(cmd.OutOrStdout())
+					enc.SetIndent("", "  ")
+					return enc.Encode(dec)
+				}
+				c, err := a.decideComponent()
 				if err != nil {
 					return err
 				}
-				if !regions.Known(region) {
-					return &exitError{2, fmt.Errorf("unknown region %q (ISO 3166-2 code such as KZ-75; see schemas/regions.csv)", region)}
-				}
-				d, err := a.newDecider()
-				if err != nil {
-					return err
-				}
-				dec, err := d.DecideNow(cmd.Context(), region)
-				if err != nil {
-					return err
-				}
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(dec)
-			}
-			c, err := a.decideComponent()
-			if err != nil {
-				return err
-			}
-			return runAll(cmd.Context(), a.withMetrics(c))
+				return runAll(cmd.Context(), a.withMetrics(c))
+			})
 		},
 	}
 	c.Flags().StringVar(&region, "region", "", "decide this region now and print the decision (ISO 3166-2 code)")
