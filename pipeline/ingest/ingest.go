@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -179,60 +180,77 @@ func (in *Ingester) Prepare(raws [][]byte, firstIndex int) (ok []Prepared, rejec
 	return ok, rejected
 }
 
-// digestWorkers bounds the concurrent digest-bucket writes of one batch.
-const digestWorkers = 16
+// digestReads bounds the concurrent reads of existing digests (an event_id
+// seen before: retries and re-imports).
+const digestReads = 16
+
+// digestKey maps any event_id to a valid KV key.
+func digestKey(eventID string) string {
+	sum := sha256.Sum256([]byte(eventID))
+	return hex.EncodeToString(sum[:20])
+}
 
 // checkReuse records each prepared event's content digest under its
 // event_id and rejects events whose event_id was accepted before with other
 // content. The same content again passes (a retry: the publish then reports
 // a duplicate, or stores it if the first attempt never got that far).
+//
+// The digests are written like the events: one pipelined PublishBatch of
+// KV "create" messages (expected last subject sequence 0), so they cost one
+// round of acknowledgements per request and fail fast while NATS is down.
 func (in *Ingester) checkReuse(ctx context.Context, ok []Prepared) (keep []Prepared, rejected []stream.DeadLetter, err error) {
 	if in.digests == nil || len(ok) == 0 {
 		return ok, nil, nil
 	}
-	// Like the publish, refuse at once while NATS is down: the KV writes
-	// would be buffered and the request would hang until its deadline.
-	if err := in.pub.Connected(); err != nil {
-		return nil, nil, fmt.Errorf("event digests: NATS is not connected: %w", err)
-	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
 	reused := make([]bool, len(ok))
-	errs := make([]error, len(ok))
+	digests := make([]string, len(ok))
 	// Repeats inside the batch are compared with their first occurrence
 	// (deterministically: the earlier one wins); only first occurrences go
 	// to the bucket.
 	first := make(map[string]int, len(ok))
+	var msgs []stream.Msg
+	var idx []int
 	for i, p := range ok {
 		if j, seen := first[p.Event.EventID]; seen {
 			reused[i] = !bytes.Equal(ok[j].Data, p.Data)
 			continue
 		}
 		first[p.Event.EventID] = i
+		sum := sha256.Sum256(p.Data)
+		digests[i] = hex.EncodeToString(sum[:16])
+		msgs = append(msgs, stream.Msg{
+			Subject: "$KV." + schemas.BucketEventDigests + "." + digestKey(p.Event.EventID),
+			Data:    []byte(digests[i]),
+			Header:  nats.Header{jetstream.ExpectedLastSubjSeqHeader: []string{"0"}},
+		})
+		idx = append(idx, i)
 	}
-	sem := make(chan struct{}, digestWorkers)
-	var wg sync.WaitGroup
-	for i := range ok {
-		if first[ok[i].Event.EventID] != i {
-			continue
+	// Keys that exist already: read them back and compare.
+	var seen []int
+	for k, r := range in.pub.PublishBatch(ctx, msgs) {
+		var apiErr *jetstream.APIError
+		switch {
+		case r.Err == nil:
+		case errors.As(r.Err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence || apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant):
+			seen = append(seen, idx[k])
+		default:
+			return nil, nil, fmt.Errorf("event digest of %s: %w", ok[idx[k]].Event.EventID, r.Err)
 		}
+	}
+	errs := make([]error, len(ok))
+	sem := make(chan struct{}, digestReads)
+	var wg sync.WaitGroup
+	for _, i := range seen {
 		wg.Add(1)
 		sem <- struct{}{}
-		go func(i int) {
+		go func() {
 			defer func() { <-sem; wg.Done() }()
-			sum := sha256.Sum256(ok[i].Data)
-			digest := hex.EncodeToString(sum[:16])
-			idSum := sha256.Sum256([]byte(ok[i].Event.EventID))
-			key := hex.EncodeToString(idSum[:20]) // any event_id, a valid KV key
-			_, err := in.digests.Create(ctx, key, []byte(digest))
-			if errors.Is(err, jetstream.ErrKeyExists) {
-				var e jetstream.KeyValueEntry
-				if e, err = in.digests.Get(ctx, key); err == nil {
-					reused[i] = string(e.Value()) != digest
-				}
+			e, err := in.digests.Get(ctx, digestKey(ok[i].Event.EventID))
+			if err == nil {
+				reused[i] = string(e.Value()) != digests[i]
 			}
 			errs[i] = err
-		}(i)
+		}()
 	}
 	wg.Wait()
 	for i, p := range ok {
