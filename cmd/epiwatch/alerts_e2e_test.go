@@ -17,15 +17,14 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
-	"text/template"
 	"time"
 
 	"github.com/epiwatch/epiwatch/consumers/alerts"
+	"github.com/epiwatch/epiwatch/consumers/alerts/alerttest"
 	"github.com/epiwatch/epiwatch/consumers/clickhouse/chtest"
 	"github.com/epiwatch/epiwatch/pipeline/simulate"
 	"github.com/epiwatch/epiwatch/pipeline/stream"
@@ -144,66 +143,12 @@ func (p *amProxy) alertIDs(t *testing.T) []string {
 	return ids
 }
 
-// startAlertmanagerProc runs the real Alertmanager on a free loopback port,
-// clustering off, storage in a temporary directory, configured from
-// testdata/alerts/alertmanager.yml.tmpl, and returns its base URL.
+// startAlertmanagerProc runs the real Alertmanager configured from
+// testdata/alerts/alertmanager.yml.tmpl and returns its base URL.
 func startAlertmanagerProc(t *testing.T, region, regionURL, defaultURL string) string {
 	t.Helper()
-	var bin string
-	for _, name := range []string{"prometheus-alertmanager", "alertmanager", "/usr/bin/prometheus-alertmanager"} {
-		if p, err := exec.LookPath(name); err == nil {
-			bin = p
-			break
-		}
-	}
-	if bin == "" {
-		t.Fatal("Alertmanager is not installed: this test needs a real one (apt-get install -y prometheus-alertmanager; deploy/local/setup.sh does it)")
-	}
-	raw, err := os.ReadFile("testdata/alerts/alertmanager.yml.tmpl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cfg bytes.Buffer
-	if err := template.Must(template.New("am").Parse(string(raw))).Execute(&cfg, map[string]string{
-		"Region": region, "RegionURL": regionURL, "DefaultURL": defaultURL,
-	}); err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	cfgFile := filepath.Join(dir, "alertmanager.yml")
-	if err := os.WriteFile(cfgFile, cfg.Bytes(), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	out := &syncBuffer{}
-	for try := 0; try < 3; try++ { // the free port can be taken before Alertmanager binds it
-		addr := freeAddr(t)
-		cmd := exec.Command(bin, "--config.file="+cfgFile, "--storage.path="+filepath.Join(dir, "data"),
-			"--web.listen-address="+addr, "--cluster.listen-address=", "--log.level=warn")
-		cmd.Stdout, cmd.Stderr = out, out
-		if err := cmd.Start(); err != nil {
-			t.Fatalf("start %s: %v", bin, err)
-		}
-		exited := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(exited) }()
-		t.Cleanup(func() { _ = cmd.Process.Kill(); <-exited })
-		for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-			select {
-			case <-exited:
-				deadline = time.Time{}
-				continue
-			default:
-			}
-			if resp, err := http.Get("http://" + addr + "/-/ready"); err == nil {
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusOK {
-					return "http://" + addr
-				}
-			}
-		}
-		_ = cmd.Process.Kill()
-	}
-	t.Fatalf("Alertmanager did not become ready:\n%s", out.String())
-	return ""
+	return alerttest.Start(t, alerttest.Render(t, "testdata/alerts/alertmanager.yml.tmpl",
+		map[string]string{"Region": region, "RegionURL": regionURL, "DefaultURL": defaultURL}))
 }
 
 // startAlertsPipeline writes the configuration of `epiwatch run` with the

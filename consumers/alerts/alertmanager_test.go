@@ -1,128 +1,25 @@
 package alerts
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
-	"text/template"
 	"time"
 
+	"github.com/epiwatch/epiwatch/consumers/alerts/alerttest"
 	"github.com/epiwatch/epiwatch/pipeline/stream/streamtest"
 	"github.com/epiwatch/epiwatch/schemas"
 )
 
-// alertmanagerBinary finds a real Alertmanager: Debian's package installs
-// /usr/bin/prometheus-alertmanager, upstream's tarball "alertmanager".
-func alertmanagerBinary(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"prometheus-alertmanager", "alertmanager", "/usr/bin/prometheus-alertmanager"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	t.Fatal("Alertmanager is not installed: these tests need a real one. Install the Debian package " +
-		"prometheus-alertmanager (apt-get install -y prometheus-alertmanager; deploy/local/setup.sh does it), " +
-		"or put upstream's alertmanager binary on PATH.")
-	return ""
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// syncBuffer collects a process's output for the failure message.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// startAlertmanager runs a real Alertmanager on a free loopback port with
-// clustering off, its storage in t.TempDir() and the configuration of
-// testdata/alertmanager.yml.tmpl, and returns its base URL.
+// startAlertmanager runs a real Alertmanager configured from
+// testdata/alertmanager.yml.tmpl and returns its base URL.
 func startAlertmanager(t *testing.T, region, regionURL, defaultURL string) string {
 	t.Helper()
-	bin := alertmanagerBinary(t)
-	dir := t.TempDir()
-	tmpl := template.Must(template.New("am").Parse(string(readFile(t, "testdata/alertmanager.yml.tmpl"))))
-	var cfg bytes.Buffer
-	if err := tmpl.Execute(&cfg, map[string]string{"Region": region, "RegionURL": regionURL, "DefaultURL": defaultURL}); err != nil {
-		t.Fatal(err)
-	}
-	cfgFile := filepath.Join(dir, "alertmanager.yml")
-	if err := os.WriteFile(cfgFile, cfg.Bytes(), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	var out syncBuffer
-	var base string
-	var cmd *exec.Cmd
-	for try := 0; try < 3; try++ { // a free port can be taken between probe and bind
-		addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-		base = "http://" + addr
-		cmd = exec.Command(bin,
-			"--config.file="+cfgFile,
-			"--storage.path="+filepath.Join(dir, "data"),
-			"--web.listen-address="+addr,
-			"--cluster.listen-address=", // no clustering: no gossip port, no settle wait
-			"--log.level=warn",
-		)
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
-			t.Fatalf("start %s: %v", bin, err)
-		}
-		exited := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(exited) }()
-		t.Cleanup(func() {
-			_ = cmd.Process.Kill()
-			<-exited
-		})
-		deadline := time.Now().Add(15 * time.Second)
-		for time.Now().Before(deadline) {
-			select {
-			case <-exited:
-				deadline = time.Time{}
-				continue
-			default:
-			}
-			resp, err := http.Get(base + "/-/ready")
-			if err == nil {
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusOK {
-					return base
-				}
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		_ = cmd.Process.Kill()
-	}
-	t.Fatalf("Alertmanager did not become ready:\n%s", out.String())
-	return ""
+	return alerttest.Start(t, alerttest.Render(t, "testdata/alertmanager.yml.tmpl",
+		map[string]string{"Region": region, "RegionURL": regionURL, "DefaultURL": defaultURL}))
 }
 
 // amNotification is what Alertmanager's webhook receiver gets.
