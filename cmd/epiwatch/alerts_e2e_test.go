@@ -208,50 +208,8 @@ alerts:
 			t.Logf("epiwatch run log (last 150 lines):\n%s", tailLines(p.logs.String(), 150))
 		}
 	})
-	runAgain(t, p)
+	p.run(t)
 	return p
-}
-
-// runAgain starts `epiwatch run` on p's configuration — the same data
-// directory, embedded NATS store, ports and ClickHouse database — and waits
-// until it is ready. p.stop stops it.
-func runAgain(t *testing.T, p *pipeline) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int, 1)
-	go func() {
-		done <- realMain(ctx, []string{"run", "--config", p.cfgFile}, io.Discard, p.logs)
-	}()
-	var once sync.Once
-	code := 0
-	p.stop = func() int {
-		once.Do(func() {
-			cancel()
-			select {
-			case code = <-done:
-			case <-time.After(60 * time.Second):
-				t.Errorf("epiwatch run did not stop within 60 s")
-			}
-		})
-		return code
-	}
-	t.Cleanup(func() { p.stop() })
-	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		if resp, err := http.Get("http://" + p.httpAddr + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		select {
-		case c := <-done:
-			t.Fatalf("epiwatch run exited with %d before it was ready", c)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("epiwatch run not ready within 60 s")
-		}
-	}
 }
 
 // eventually polls cond until it holds or within passes.
@@ -486,7 +444,7 @@ func TestAlertsEndToEnd(t *testing.T) {
 	hookBefore, amBefore := webhookIDs(t, hook), proxy.alertIDs(t)
 	checkExactlyOnce(t, "webhook before the restart", hookBefore, wantHookBefore)
 	checkExactlyOnce(t, "Alertmanager API before the restart", amBefore, wantAMBefore)
-	runAgain(t, p)
+	p.run(t)
 
 	// The decline.
 	send(alRestartDay, sc.Days)

@@ -80,6 +80,7 @@ type pipeline struct {
 	natsURL  string
 	logs     *syncBuffer
 	cfgFile  string
+	args     []string // extra flags of `epiwatch run`
 	stop     func() int
 }
 
@@ -118,10 +119,25 @@ decide:
 	if err := os.WriteFile(p.cfgFile, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	p.args = args
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("epiwatch run log:\n%s", p.logs.String())
+		}
+	})
+	p.run(t)
+	return p
+}
+
+// run starts `epiwatch run` on p's configuration and waits until it is
+// ready; p.stop stops it (and the test's end does). Run again after a stop,
+// it restarts on the same data directory, NATS store and database.
+func (p *pipeline) run(t *testing.T) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	go func() {
-		done <- realMain(ctx, append([]string{"run", "--config", p.cfgFile}, args...), io.Discard, p.logs)
+		done <- realMain(ctx, append([]string{"run", "--config", p.cfgFile}, p.args...), io.Discard, p.logs)
 	}()
 	var once sync.Once
 	code := 0
@@ -136,19 +152,12 @@ decide:
 		})
 		return code
 	}
-	t.Cleanup(func() {
-		p.stop()
-		if t.Failed() {
-			t.Logf("epiwatch run log:\n%s", p.logs.String())
-		}
-	})
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		resp, err := http.Get("http://" + p.httpAddr + "/readyz")
-		if err == nil {
+	t.Cleanup(func() { p.stop() })
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if resp, err := http.Get("http://" + p.httpAddr + "/readyz"); err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return p
+			if resp.StatusCode == http.StatusOK {
+				return
 			}
 		}
 		select {
@@ -159,7 +168,6 @@ decide:
 		if time.Now().After(deadline) {
 			t.Fatalf("epiwatch run not ready within 60 s:\n%s", p.logs.String())
 		}
-		time.Sleep(100 * time.Millisecond)
 	}
 }
 
