@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -19,30 +18,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/epiwatch/epiwatch/consumers/clickhouse/chtest"
+	"github.com/epiwatch/epiwatch/internal/golden"
 	"github.com/epiwatch/epiwatch/pipeline/stream"
 	"github.com/epiwatch/epiwatch/schemas"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
-
-// golden compares got with testdata/<name>, or rewrites it with -update.
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if !bytes.Equal(want, got) {
-		t.Errorf("%s differs from the golden file:\n--- got\n%s\n--- want\n%s", name, got, want)
-	}
-}
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
@@ -216,7 +195,7 @@ func TestEndToEndMixedBatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	pretty.WriteByte('\n')
-	golden(t, "e2e/answer.json", pretty.Bytes())
+	golden.Check(t, "testdata/e2e/answer.json", pretty.Bytes())
 
 	// Exactly the five valid events land, once each, pseudonymised.
 	p.waitCount(t, "SELECT count() FROM `"+p.db.Name+"`.events", 5, 60*time.Second)
@@ -236,7 +215,7 @@ func TestEndToEndMixedBatch(t *testing.T) {
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "e2e/clickhouse_events.txt", got.Bytes())
+	golden.Check(t, "testdata/e2e/clickhouse_events.txt", got.Bytes())
 
 	// The contact links to the case: the same person, the same pseudonym.
 	if n := p.db.Count(t, "SELECT count() FROM `"+p.db.Name+"`.contacts c ANY INNER JOIN (SELECT person_pseudonym AS index_pseudonym FROM `"+p.db.Name+"`.cases) USING index_pseudonym"); n != 1 {
@@ -257,7 +236,7 @@ func TestEndToEndMixedBatch(t *testing.T) {
 	for _, d := range dls {
 		fmt.Fprintf(&dlText, "event_id=%s stage=%s type=%s reason=%s\n", d.EventID, d.Stage, d.Type, d.Reason)
 	}
-	golden(t, "e2e/deadletters.txt", dlText.Bytes())
+	golden.Check(t, "testdata/e2e/deadletters.txt", dlText.Bytes())
 
 	// Indicators follow for the region and day of the case.
 	p.waitCount(t, "SELECT count() FROM `"+p.db.Name+"`.indicators_latest WHERE region = 'KZ-75' AND date = '2020-07-01' AND cases = 1 AND tests_positive_7d = 1 AND beds_occupied = 312", 1, 60*time.Second)

@@ -1,20 +1,16 @@
 package alerts
 
 import (
-	"bytes"
 	"encoding/json"
-	"flag"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/epiwatch/epiwatch/internal/golden"
 	"github.com/epiwatch/epiwatch/schemas"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 // TestSignKnownVector checks Sign and AckToken against HMAC-SHA256 computed
 // independently (Python's hmac module), so a receiver in any language
@@ -194,19 +190,6 @@ func TestGoldenPayloads(t *testing.T) {
 			t.Fatal(err)
 		}
 		got = append(got, '\n')
-		path := filepath.Join("testdata", name)
-		if *update {
-			if err := os.WriteFile(path, got, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		want, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatalf("%v (run with -update to create it)", err)
-		}
-		if !bytes.Equal(got, want) {
-			t.Errorf("%s differs from the golden file (run with -update if the change is intended):\n%s", name, got)
-		}
+		golden.Check(t, filepath.Join("testdata", name), got)
 	}
 }

@@ -3,33 +3,13 @@ package thresholds
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/epiwatch/epiwatch/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
-
-// golden compares got with testdata/name, or rewrites it with -update.
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file (go test -update rewrites it):\n%s", path, got)
-	}
-}
 
 func TestWriteTableGolden(t *testing.T) {
 	for _, id := range []string{"kz-2020-plan", "kz-2020-monotone", "us-cdc-2022-community-levels"} {
@@ -42,7 +22,7 @@ func TestWriteTableGolden(t *testing.T) {
 			if words {
 				name = "table_" + id + "_words.txt"
 			}
-			golden(t, name, b.Bytes())
+			golden.Check(t, filepath.Join("testdata", name), b.Bytes())
 		}
 	}
 }
@@ -56,7 +36,7 @@ func TestComparisonInREADME(t *testing.T) {
 	if err := WriteComparison(&b, plan, mono); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "compare_plan_monotone.md", b.Bytes())
+	golden.Check(t, "testdata/compare_plan_monotone.md", b.Bytes())
 	readme, err := os.ReadFile("README.md")
 	if err != nil {
 		t.Fatal(err)

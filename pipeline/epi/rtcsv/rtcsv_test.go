@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/csv"
 	"encoding/json"
-	"flag"
 	"math"
 	"os"
 	"path/filepath"
@@ -12,10 +11,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/epiwatch/epiwatch/internal/golden"
 	"github.com/epiwatch/epiwatch/pipeline/epi"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 // referenceDir is the EpiEstim reference folder, the repository root's
 // sibling shared/ (four levels up from this package).
@@ -77,19 +75,7 @@ func TestGolden(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			path := filepath.Join("testdata", tt.golden+".golden.csv")
-			if *update {
-				if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run go test -update to create it)", err)
-			}
-			if !bytes.Equal(buf.Bytes(), want) {
-				t.Errorf("output differs from %s (go test -update rewrites it after review):\n%s", path, buf.String())
-			}
+			golden.Check(t, filepath.Join("testdata", tt.golden+".golden.csv"), buf.Bytes())
 		})
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"flag"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -12,13 +11,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/epiwatch/epiwatch/internal/golden"
 	"github.com/epiwatch/epiwatch/pipeline/ingest"
 	"github.com/epiwatch/epiwatch/pipeline/ingest/pseudo"
 	"github.com/epiwatch/epiwatch/schemas"
 	"github.com/epiwatch/epiwatch/schemas/nationalid"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 var _ ingest.Pseudonymizer = (*pseudo.Pseudonymizer)(nil)
 
@@ -325,29 +323,12 @@ func TestApplyGolden(t *testing.T) {
 					t.Errorf("output carries the input's %s", id)
 				}
 			}
-			golden(t, strings.TrimSuffix(f, ".json")+".golden.json", append(out, '\n'))
+			golden.Check(t, strings.TrimSuffix(f, ".json")+".golden.json", append(out, '\n'))
 		})
 	}
 }
 
 var idRuns = regexp.MustCompile(`[0-9]{12,}`)
-
-func golden(t *testing.T, path string, got []byte) {
-	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("%s differs (go test -update rewrites it)\n got: %s\nwant: %s", path, got, want)
-	}
-}
 
 // No error of Apply or Pseudonym carries an identifier or a 6-digit piece of
 // it, whatever is wrong with it: every single-digit mutation of valid IDs,

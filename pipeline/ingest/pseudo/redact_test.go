@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/epiwatch/epiwatch/internal/golden"
 )
 
 // Personal data planted in testdata/redact; none may survive.
@@ -50,7 +52,7 @@ func TestRedactGolden(t *testing.T) {
 					t.Errorf("a valid national_id should become its pseudonym: %s", out)
 				}
 			}
-			golden(t, f+".golden", out)
+			golden.Check(t, f+".golden", out)
 		})
 	}
 	if n == 0 {
