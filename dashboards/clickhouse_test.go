@@ -2,21 +2,19 @@ package dashboards_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
-	"os"
 	"sort"
 	"strings"
 	"testing"
 	"time"
 
-	ch "github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	chsink "github.com/epiwatch/epiwatch/consumers/clickhouse"
+	"github.com/epiwatch/epiwatch/consumers/clickhouse/chtest"
 	"github.com/epiwatch/epiwatch/dashboards"
 	"github.com/epiwatch/epiwatch/schemas"
+	"github.com/epiwatch/epiwatch/schemas/clickhouse/compat"
 )
 
 // testDatabase is a fresh database on the real ClickHouse, migrated with the
@@ -24,58 +22,25 @@ import (
 // conn's default database is the test database, as the Grafana data source's
 // is the production one: the panels' unqualified table names resolve to it.
 type testDatabase struct {
-	name  string
-	admin driver.Conn // default database "default"
-	conn  driver.Conn // default database name
-	sim   simulation
+	name string
+	conn driver.Conn // default database name
+	sim  simulation
 }
 
-func clickhouseAddr() string {
-	if a := os.Getenv("EPIWATCH_TEST_CLICKHOUSE_ADDR"); a != "" {
-		return a
-	}
-	return "127.0.0.1:9000"
-}
-
-func openClickHouse(t *testing.T, database string) driver.Conn {
-	t.Helper()
-	conn, err := ch.Open(&ch.Options{
-		Addr:        []string{clickhouseAddr()},
-		Auth:        ch.Auth{Database: database, Username: "default"},
-		DialTimeout: 5 * time.Second,
-	})
-	if err != nil {
-		t.Fatalf("open ClickHouse at %s: %v", clickhouseAddr(), err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := conn.Ping(ctx); err != nil {
-		t.Fatalf("ClickHouse at %s does not answer (start it with deploy/local/clickhouse.sh start, or set EPIWATCH_TEST_CLICKHOUSE_ADDR): %v", clickhouseAddr(), err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return conn
-}
-
+// newTestDatabase migrates a fresh database on the test server (chtest) and
+// loads the simulation into it.
 func newTestDatabase(t *testing.T) *testDatabase {
 	t.Helper()
 	ctx := context.Background()
-	admin := openClickHouse(t, "default")
-	var suffix [6]byte
-	_, _ = rand.Read(suffix[:])
-	db := "epiwatch_dashboards_" + hex.EncodeToString(suffix[:])
-	if _, err := chsink.Migrate(ctx, admin, db, schemas.DefaultRegions()); err != nil {
-		t.Fatalf("migrate %s: %v", db, err)
+	db := chtest.New(t)
+	if _, err := chsink.Migrate(ctx, db.Conn, db.Name, schemas.DefaultRegions()); err != nil {
+		t.Fatalf("migrate %s: %v", db.Name, err)
 	}
-	t.Cleanup(func() {
-		if err := admin.Exec(context.Background(), "DROP DATABASE IF EXISTS `"+db+"`"); err != nil {
-			t.Logf("drop test database %s: %v", db, err)
-		}
-	})
 	sim := defaultSimulation()
-	if err := sim.load(ctx, admin, db); err != nil {
-		t.Fatalf("load the simulation into %s: %v", db, err)
+	if err := sim.load(ctx, db.Conn, db.Name); err != nil {
+		t.Fatalf("load the simulation into %s: %v", db.Name, err)
 	}
-	return &testDatabase{name: db, admin: admin, conn: openClickHouse(t, db), sim: sim}
+	return &testDatabase{name: db.Name, conn: db.Conn, sim: sim}
 }
 
 // result is what one query returned.
@@ -87,16 +52,8 @@ type result struct {
 func (tdb *testDatabase) run(ctx context.Context, sql string) (result, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	rows, err := tdb.conn.Query(ctx, sql)
-	if err != nil {
-		return result{}, err
-	}
-	defer rows.Close()
-	r := result{columns: rows.Columns()}
-	for rows.Next() {
-		r.rows++
-	}
-	return r, rows.Err()
+	cols, n, err := compat.Server{Conn: tdb.conn}.Query(ctx, sql)
+	return result{columns: cols, rows: n}, err
 }
 
 // expander returns the macro expansion the tests use: the simulation's

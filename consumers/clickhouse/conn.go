@@ -35,6 +35,10 @@ type Config struct {
 	// TLSInsecureSkipVerify is for test certificates only.
 	TLSInsecureSkipVerify bool          `mapstructure:"tls_insecure_skip_verify"`
 	DialTimeout           time.Duration `mapstructure:"dial_timeout"`
+	// DefaultDatabase makes Database the connection's default database, so
+	// unqualified table names resolve to it (as Grafana's data source does).
+	// It must exist; epiwatch's own statements are qualified and leave it off.
+	DefaultDatabase bool `mapstructure:"-" yaml:"-"`
 }
 
 // Open connects over the native protocol and checks the server answers.
@@ -56,6 +60,9 @@ func Open(ctx context.Context, cfg Config) (driver.Conn, error) {
 		MaxOpenConns:    8,
 		MaxIdleConns:    4,
 		ConnMaxLifetime: time.Hour,
+	}
+	if cfg.DefaultDatabase {
+		opts.Auth.Database = cfg.Database
 	}
 	if cfg.TLS {
 		opts.TLS = &tls.Config{InsecureSkipVerify: cfg.TLSInsecureSkipVerify} //nolint:gosec // opt-in for test certificates

@@ -19,7 +19,7 @@ import (
 
 // DB is a database created for one test and dropped when it ends.
 type DB struct {
-	Conn   driver.Conn
+	Conn   driver.Conn // its default database is Name
 	Name   string
 	Config chsink.Config // connection settings, Database = Name
 }
@@ -69,7 +69,9 @@ func New(t testing.TB) *DB {
 	if err := admin.Exec(ctx, "CREATE DATABASE `"+name+"`"); err != nil {
 		t.Fatalf("create test database: %v", err)
 	}
-	conn, err := chsink.Open(ctx, Config(name))
+	cfg := Config(name)
+	cfg.DefaultDatabase = true
+	conn, err := chsink.Open(ctx, cfg)
 	if err != nil {
 		t.Fatalf("connect to test database: %v", err)
 	}
