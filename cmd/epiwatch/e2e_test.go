@@ -20,6 +20,7 @@ import (
 	"github.com/epiwatch/epiwatch/consumers/clickhouse/chtest"
 	"github.com/epiwatch/epiwatch/internal/golden"
 	"github.com/epiwatch/epiwatch/pipeline/stream"
+	"github.com/epiwatch/epiwatch/pipeline/stream/streamtest"
 	"github.com/epiwatch/epiwatch/schemas"
 )
 
@@ -351,22 +352,8 @@ func TestImportSameFilesTwice(t *testing.T) {
 // streamContents returns every message (headers and data) of a stream.
 func streamContents(t *testing.T, js jetstream.JetStream, name string) []string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	st, err := js.Stream(ctx, name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := st.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out []string
-	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
-		m, err := st.GetMsg(ctx, seq)
-		if err != nil {
-			continue // deleted
-		}
+	for _, m := range streamtest.Messages(t, js, name) {
 		out = append(out, fmt.Sprint(m.Header)+" "+string(m.Data))
 	}
 	return out

@@ -205,27 +205,11 @@ func waitIdle(t *testing.T, js jetstream.JetStream) {
 // records returns every alert record on EPI_ALERTS.
 func records(t *testing.T, js jetstream.JetStream) []schemas.AlertRecord {
 	t.Helper()
-	ctx := context.Background()
-	st, err := js.Stream(ctx, schemas.StreamAlerts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := st.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out []schemas.AlertRecord
-	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
-		m, err := st.GetMsg(ctx, seq)
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			continue
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, m := range streamtest.Messages(t, js, schemas.StreamAlerts) {
 		var r schemas.AlertRecord
 		if err := json.Unmarshal(m.Data, &r); err != nil {
-			t.Fatalf("record %d: %v", seq, err)
+			t.Fatalf("record %d: %v", m.Seq, err)
 		}
 		out = append(out, r)
 	}

@@ -3,7 +3,6 @@ package decide
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -13,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/epiwatch/epiwatch/pipeline/stream"
+	"github.com/epiwatch/epiwatch/pipeline/stream/streamtest"
 	"github.com/epiwatch/epiwatch/pipeline/thresholds"
 	"github.com/epiwatch/epiwatch/schemas"
 )
@@ -125,28 +125,11 @@ func (r *running) stop(t *testing.T) error {
 // decisions reads every decision on the decisions stream, in order.
 func decisions(t *testing.T, js jetstream.JetStream) []schemas.Decision {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	s, err := js.Stream(ctx, schemas.StreamDecisions)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := s.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out []schemas.Decision
-	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
-		m, err := s.GetMsg(ctx, seq)
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			continue
-		}
-		if err != nil {
-			t.Fatalf("get decision %d: %v", seq, err)
-		}
+	for _, m := range streamtest.Messages(t, js, schemas.StreamDecisions) {
 		var d schemas.Decision
 		if err := json.Unmarshal(m.Data, &d); err != nil {
-			t.Fatalf("decision %d: %v", seq, err)
+			t.Fatalf("decision %d: %v", m.Seq, err)
 		}
 		out = append(out, d)
 	}

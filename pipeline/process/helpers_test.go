@@ -3,7 +3,6 @@ package process
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math/rand"
@@ -207,40 +206,13 @@ type indicatorRecord struct {
 // readIndicators returns every record in the indicators stream, in order.
 func readIndicators(t testing.TB, js jetstream.JetStream) []indicatorRecord {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	st, err := js.Stream(ctx, schemas.StreamIndicators)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := st.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if info.State.Msgs == 0 {
-		return nil
-	}
-	oc, err := js.OrderedConsumer(ctx, schemas.StreamIndicators, jetstream.OrderedConsumerConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out []indicatorRecord
-	for uint64(len(out)) < info.State.Msgs {
-		b, err := oc.Fetch(1000, jetstream.FetchMaxWait(time.Second))
-		if err != nil {
-			t.Fatal(err)
+	for _, m := range streamtest.Messages(t, js, schemas.StreamIndicators) {
+		var in schemas.Indicator
+		if err := json.Unmarshal(m.Data, &in); err != nil {
+			t.Fatalf("indicator record: %v", err)
 		}
-		for m := range b.Messages() {
-			meta, _ := m.Metadata()
-			var in schemas.Indicator
-			if err := json.Unmarshal(m.Data(), &in); err != nil {
-				t.Fatalf("indicator record: %v", err)
-			}
-			out = append(out, indicatorRecord{ind: in, data: append([]byte(nil), m.Data()...), seq: meta.Sequence.Stream})
-		}
-		if err := b.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) {
-			t.Fatal(err)
-		}
+		out = append(out, indicatorRecord{ind: in, data: m.Data, seq: m.Seq})
 	}
 	return out
 }
