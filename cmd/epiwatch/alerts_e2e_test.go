@@ -16,8 +16,6 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -155,30 +153,7 @@ func startAlertmanagerProc(t *testing.T, region, regionURL, defaultURL string) s
 // alerter pointed at alertmanagerURL and the webhooks, and starts it.
 func startAlertsPipeline(t *testing.T, alertmanagerURL, hookURL, otherURL string) *pipeline {
 	t.Helper()
-	db := chtest.New(t)
-	dir := t.TempDir()
-	natsListen := freeAddr(t)
-	p := &pipeline{db: db, httpAddr: freeAddr(t), natsURL: "nats://" + natsListen, logs: &syncBuffer{}}
-	cfg := fmt.Sprintf(`data_dir: %s
-log_level: info
-nats:
-  listen: %s
-http:
-  addr: %s
-metrics:
-  addr: %s
-clickhouse:
-  addr: %s
-  database: %s
-  sink:
-    flush_interval: 200ms
-pseudonym:
-  key_id: e2e
-  key: e2e-test-key-0123456789abcdef0123456789abcdef
-process:
-  publish_interval: 0s
-  max_wait: 50ms
-decide:
+	return startPipeline(t, fmt.Sprintf(`decide:
   mode: data
   levels:
     min_days_before_ease: %d
@@ -197,19 +172,7 @@ alerts:
       url: %s
       secret: another-secret
       regions: [%s]
-`, dir, natsListen, p.httpAddr, freeAddr(t), chtest.Addr(), db.Name, alEaseDays,
-		alertmanagerURL, alHook, hookURL, alSecret, alRegion, otherURL, alOther)
-	p.cfgFile = filepath.Join(dir, "epiwatch.yaml")
-	if err := os.WriteFile(p.cfgFile, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("epiwatch run log (last 150 lines):\n%s", tailLines(p.logs.String(), 150))
-		}
-	})
-	p.run(t)
-	return p
+`, alEaseDays, alertmanagerURL, alHook, hookURL, alSecret, alRegion, otherURL, alOther))
 }
 
 // eventually polls cond until it holds or within passes.

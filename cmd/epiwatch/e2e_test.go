@@ -65,9 +65,13 @@ type pipeline struct {
 }
 
 // startPipeline writes a config file and starts `epiwatch run` with it.
-// extra is appended to the YAML (more sections).
+// extra is appended to the YAML (more sections); without a decide section
+// of its own, decisions are made in data mode.
 func startPipeline(t *testing.T, extra string, args ...string) *pipeline {
 	t.Helper()
+	if !strings.HasPrefix(extra, "decide:") && !strings.Contains(extra, "\ndecide:") {
+		extra = "decide:\n  mode: data\n" + extra
+	}
 	db := chtest.New(t)
 	dir := t.TempDir()
 	p := &pipeline{db: db, httpAddr: freeAddr(t), logs: &syncBuffer{}}
@@ -92,8 +96,6 @@ pseudonym:
 process:
   publish_interval: 0s
   max_wait: 50ms
-decide:
-  mode: data
 %s`, dir, natsListen, p.httpAddr, freeAddr(t), chtest.Addr(), db.Name, extra)
 	p.cfgFile = filepath.Join(dir, "epiwatch.yaml")
 	if err := os.WriteFile(p.cfgFile, []byte(cfg), 0o600); err != nil {
@@ -102,7 +104,7 @@ decide:
 	p.args = args
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("epiwatch run log:\n%s", p.logs.String())
+			t.Logf("epiwatch run log (last 200 lines):\n%s", tailLines(p.logs.String(), 200))
 		}
 	})
 	p.run(t)
