@@ -2,6 +2,7 @@ package dashboards
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/epiwatch/epiwatch/schemas"
 )
@@ -181,25 +182,10 @@ FROM decisions
 WHERE ` + inRegion + ` AND decided_at <= $__toTime`
 
 // regionRSQL is R with its 95 % credible interval and the ratio R.
-const regionRSQL = `SELECT
-    date AS time,
-    r_q025,
-    r_mean,
-    r_q975,
-    r_ratio
-FROM indicators_latest
-WHERE ` + inRegion + ` AND $__dateFilter(date)
-ORDER BY time`
+var regionRSQL = regionSeriesSQL("r_q025", "r_mean", "r_q975", "r_ratio")
 
 // regionOccupancySQL is ПЗК with ICU and provisional occupancy.
-const regionOccupancySQL = `SELECT
-    date AS time,
-    bed_occupancy_pct,
-    icu_occupancy_pct,
-    provisional_occupancy_pct
-FROM indicators_latest
-WHERE ` + inRegion + ` AND $__dateFilter(date)
-ORDER BY time`
+var regionOccupancySQL = regionSeriesSQL("bed_occupancy_pct", "icu_occupancy_pct", "provisional_occupancy_pct")
 
 // regionCasesReportSQL counts confirmed cases by report date, local and
 // imported, from the case events themselves.
@@ -233,12 +219,7 @@ GROUP BY time
 ORDER BY time`
 
 // regionPositivitySQL is the processor's 7-day positivity.
-const regionPositivitySQL = `SELECT
-    date AS time,
-    positivity_7d_pct
-FROM indicators_latest
-WHERE ` + inRegion + ` AND $__dateFilter(date)
-ORDER BY time`
+var regionPositivitySQL = regionSeriesSQL("positivity_7d_pct")
 
 // regionBedsSQL is each facility's latest snapshot per bed kind up to the end
 // of the range, with its age; a snapshot older than BedStaleHours is stale
@@ -269,34 +250,14 @@ FROM
 ORDER BY stale DESC, occupancy_pct DESC, facility_id, bed_kind`
 
 // regionStaleSQL is the processor's count of stale facilities per day.
-const regionStaleSQL = `SELECT
-    date AS time,
-    stale_facilities,
-    beds_occupied,
-    beds_total
-FROM indicators_latest
-WHERE ` + inRegion + ` AND $__dateFilter(date)
-ORDER BY time`
+var regionStaleSQL = regionSeriesSQL("stale_facilities", "beds_occupied", "beds_total")
 
 // regionContactsSQL is contacts traced per case and the share of contacts
 // who became cases.
-const regionContactsSQL = `SELECT
-    date AS time,
-    contacts_per_case,
-    contacts_became_cases_pct
-FROM indicators_latest
-WHERE ` + inRegion + ` AND $__dateFilter(date)
-ORDER BY time`
+var regionContactsSQL = regionSeriesSQL("contacts_per_case", "contacts_became_cases_pct")
 
 // regionVaccinationSQL is cumulative vaccination coverage by dose.
-const regionVaccinationSQL = `SELECT
-    date AS time,
-    vaccination_dose1_pct,
-    vaccination_dose2_pct,
-    vaccination_dose3_plus_pct
-FROM indicators_latest
-WHERE ` + inRegion + ` AND $__dateFilter(date)
-ORDER BY time`
+var regionVaccinationSQL = regionSeriesSQL("vaccination_dose1_pct", "vaccination_dose2_pct", "vaccination_dose3_plus_pct")
 
 // regionLevelHistorySQL is the restriction level after each decision.
 const regionLevelHistorySQL = `SELECT
@@ -345,3 +306,10 @@ FROM alerts
 WHERE ` + inRegion + ` AND $__timeFilter(at)
 ORDER BY at DESC
 LIMIT 500`
+
+// regionSeriesSQL is a time series of the selected region's indicator
+// columns (one point per day, latest indicator version).
+func regionSeriesSQL(columns ...string) string {
+	return "SELECT\n    date AS time,\n    " + strings.Join(columns, ",\n    ") +
+		"\nFROM indicators_latest\nWHERE " + inRegion + " AND $__dateFilter(date)\nORDER BY time"
+}
