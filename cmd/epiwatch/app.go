@@ -23,13 +23,15 @@ import (
 
 	chsink "github.com/epiwatch/epiwatch/consumers/clickhouse"
 	"github.com/epiwatch/epiwatch/pipeline/stream"
+	"github.com/epiwatch/epiwatch/schemas"
 )
 
 // app holds what every component of one process shares: configuration,
 // logger, metrics registry and the NATS connection.
 type app struct {
 	cfg      Config
-	v        *viper.Viper // to tell set keys from defaults
+	v        *viper.Viper     // to tell set keys from defaults
+	regions  *schemas.Regions // the shipped reference with configured additions
 	log      *slog.Logger
 	reg      *prometheus.Registry
 	sm       *stream.Metrics
@@ -45,7 +47,11 @@ func newApp(cmd *cobra.Command) (*app, error) {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	a := &app{cfg: cfg, v: v, log: newLogger(cfg, cmd.ErrOrStderr()), reg: reg}
+	regions, err := cfg.RegionRef()
+	if err != nil {
+		return nil, &exitError{2, err}
+	}
+	a := &app{cfg: cfg, v: v, regions: regions, log: newLogger(cfg, cmd.ErrOrStderr()), reg: reg}
 	a.sm = stream.NewMetrics(reg)
 	return a, nil
 }

@@ -234,10 +234,7 @@ func (b *bench) progress(format string, args ...any) {
 }
 
 func (b *bench) run(ctx context.Context) error {
-	regions, err := b.a.cfg.RegionRef()
-	if err != nil {
-		return err
-	}
+	regions := b.a.regions
 	// Everything is simulated before the clock starts.
 	var phaseEvents, recent []schemas.Event
 	var recentWant int

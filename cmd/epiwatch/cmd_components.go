@@ -43,10 +43,7 @@ func (a *app) newIngester() (*ingest.Ingester, error) {
 	if err != nil {
 		return nil, err
 	}
-	regions, err := a.cfg.RegionRef()
-	if err != nil {
-		return nil, err
-	}
+	regions := a.regions
 	ps, err := a.newPseudonymizer()
 	if err != nil {
 		return nil, err
@@ -96,10 +93,7 @@ func (a *app) sinkComponent(ctx context.Context) (component, error) {
 	if err != nil {
 		return component{}, err
 	}
-	regions, err := a.cfg.RegionRef()
-	if err != nil {
-		return component{}, err
-	}
+	regions := a.regions
 	rep, err := chsink.Migrate(ctx, conn, a.cfg.ClickHouse.Database, regions)
 	if err != nil {
 		return component{}, fmt.Errorf("migrate ClickHouse: %w", err)
@@ -180,10 +174,7 @@ Idempotent; 'run' and 'sink' do this on start.`,
 				return err
 			}
 			defer conn.Close()
-			regions, err := a.cfg.RegionRef()
-			if err != nil {
-				return err
-			}
+			regions := a.regions
 			rep, err := chsink.Migrate(cmd.Context(), conn, a.cfg.ClickHouse.Database, regions)
 			if err != nil {
 				return err

@@ -13,10 +13,7 @@ import (
 
 // processComponent is the live indicator processor.
 func (a *app) processComponent() (component, error) {
-	regions, err := a.cfg.RegionRef()
-	if err != nil {
-		return component{}, err
-	}
+	regions := a.regions
 	p, err := process.New(a.cfg.Process, process.Deps{JS: a.js, Regions: regions, Logger: a.log, Registerer: a.reg, StreamMetrics: a.sm})
 	if err != nil {
 		return component{}, &exitError{2, err}
@@ -26,10 +23,7 @@ func (a *app) processComponent() (component, error) {
 
 // newDecider builds the decision maker from decide.*.
 func (a *app) newDecider() (*decide.Decider, error) {
-	regions, err := a.cfg.RegionRef()
-	if err != nil {
-		return nil, err
-	}
+	regions := a.regions
 	d, err := decide.New(a.cfg.Decide, decide.Deps{JS: a.js, Regions: regions, Logger: a.log, Registerer: a.reg, StreamMetrics: a.sm})
 	if err != nil {
 		return nil, &exitError{2, err}
@@ -102,10 +96,7 @@ as JSON and exits. It is recorded like a scheduled one (same idempotency key per
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return withNATS(cmd, "decide", func(a *app) error {
 				if region != "" {
-					regions, err := a.cfg.RegionRef()
-					if err != nil {
-						return err
-					}
+					regions := a.regions
 					if !regions.Known(region) {
 						return &exitError{2, fmt.Errorf("unknown region %q (ISO 3166-2 code such as KZ-75; see schemas/regions.csv)", region)}
 					}

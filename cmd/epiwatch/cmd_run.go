@@ -124,10 +124,7 @@ func (a *app) runPipeline(ctx context.Context, o runOptions, stdout, stderr io.W
 // waits until ClickHouse has every accepted event and the decisions have
 // caught up, and prints a summary.
 func (a *app) feedSimulation(ctx context.Context, so simulateOptions, stdout, stderr io.Writer) error {
-	regions, err := a.cfg.RegionRef()
-	if err != nil {
-		return err
-	}
+	regions := a.regions
 	sc, err := so.simConfig(time.Now())
 	if err != nil {
 		return &exitError{2, err}

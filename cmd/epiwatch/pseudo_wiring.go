@@ -44,10 +44,7 @@ func (a *app) newPseudonymizer() (ingest.Pseudonymizer, error) {
 	for i, r := range c.Retired {
 		retired[i] = pseudo.KeyConfig{ID: r.ID, Key: r.Key, KeyFile: r.KeyFile}
 	}
-	regions, err := a.cfg.RegionRef()
-	if err != nil {
-		return nil, &exitError{2, err}
-	}
+	regions := a.regions
 	p, err := pseudo.New(active, retired, regions, time.Now)
 	if err != nil {
 		if errors.Is(err, pseudo.ErrNoKey) { // the active key has one by now: a retired entry lacks it
