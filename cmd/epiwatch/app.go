@@ -108,7 +108,11 @@ func (a *app) connectNATS(ctx context.Context, name string, embed bool) error {
 		return err
 	}
 	opts = append(opts,
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { a.log.Warn("NATS disconnected", "err", err) }),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil { // nil: our own drain at shutdown
+				a.log.Warn("NATS disconnected", "err", err)
+			}
+		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) { a.log.Info("NATS reconnected", "url", nc.ConnectedUrlRedacted()) }),
 	)
 	nc, js, err := stream.Connect(url, "epiwatch-"+name, opts...)
