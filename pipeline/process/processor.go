@@ -316,12 +316,14 @@ func (p *Processor) handle(ctx context.Context, msgs []jetstream.Msg) error {
 	}
 	var rejected map[int]error
 	var dls []stream.DeadLetter
+	waiting := uint64(0) // events in the stream after this batch, as the server counted them
 	for i, m := range msgs {
 		meta, err := m.Metadata()
 		if err != nil {
 			rejected = addRejected(rejected, i, fmt.Errorf("message metadata: %w", err))
 			continue
 		}
+		waiting = meta.NumPending
 		seq := meta.Sequence.Stream
 		if seq <= p.ckptSeq {
 			p.m.skipped.WithLabelValues("checkpoint").Inc()
@@ -344,7 +346,12 @@ func (p *Processor) handle(ctx context.Context, msgs []jetstream.Msg) error {
 		}
 	}
 	p.m.appliedSeq.Set(float64(p.appliedSeq))
-	backlog := len(msgs) >= p.cfg.BatchSize
+	// A backlog is at least another full batch waiting behind this one (the
+	// consumer's pending count when the last message was delivered). A full
+	// batch alone is no backlog: under a steady load above BatchSize per
+	// MaxWait every fetch fills up, yet the processor keeps up, and holding
+	// the records for PublishInterval would only add latency.
+	backlog := len(msgs) >= p.cfg.BatchSize && waiting >= uint64(p.cfg.BatchSize)
 	if !backlog || time.Since(p.lastPublish) >= p.cfg.PublishInterval {
 		if err := p.publish(ctx); err != nil {
 			return err

@@ -449,3 +449,47 @@ func TestConfigValidate(t *testing.T) {
 		})
 	}
 }
+
+// TestFullBatchesPublishAtOnceWithoutBacklog: a full batch is published at
+// once when nothing more waits behind it (a steady load that fills every
+// fetch, which the processor keeps up with), while a real backlog is still
+// published once per Config.PublishInterval rather than once per batch.
+func TestFullBatchesPublishAtOnceWithoutBacklog(t *testing.T) {
+	t.Parallel()
+	s := streamtest.New(t)
+	sameDay := func(prefix string, n int) []schemas.Event {
+		evs := make([]schemas.Event, n)
+		for i := range evs {
+			evs[i] = caseEv(prefix+itoa(i), "KZ-75", 5)
+		}
+		return evs
+	}
+	// A backlog of ten full batches, all on one day: one record per publish.
+	seq := publishEvents(t, s.JS, events(sameDay("backlog-", 100)...))
+	cfg := testConfig()
+	cfg.BatchSize = 10
+	cfg.PublishInterval = time.Hour // only "no backlog" publishes
+	run := startProcessor(t, s.URL, cfg, nil)
+	waitVersion := func(seq uint64) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			for _, r := range readIndicators(t, s.JS) {
+				if r.ind.Version >= seq {
+					return
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no indicator record with version %d within 10s (publish_interval is an hour)", seq)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitVersion(seq)
+	if got := sum(t, run, MetricIndicatorsPublished); got > 3 {
+		t.Errorf("a backlog of 10 full batches published %v records, want at most 3 (first batch, last batch, maybe one between)", got)
+	}
+	// Now a single full batch with nothing behind it: published at once.
+	seq = publishEvents(t, s.JS, events(sameDay("steady-", 10)...))
+	waitVersion(seq)
+}
