@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"sort"
 	"strings"
@@ -41,6 +42,7 @@ type benchOptions struct {
 	soak        time.Duration
 	keep        bool
 	json        bool
+	cpuProfile  string
 	sim         simulateOptions
 }
 
@@ -119,6 +121,7 @@ Progress goes to stderr, the table (or with --json one JSON object) to stdout.`,
 	f.DurationVar(&o.soak, "soak", 0, "instead of the phases, offer --rate for this long and report heap and goroutines at start and end")
 	f.BoolVar(&o.keep, "keep", false, "keep the ClickHouse database and the temporary data directory")
 	f.BoolVar(&o.json, "json", false, "print one JSON object instead of the table")
+	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile (pprof) of each phase to FILE-<phase>.pprof; the embedded NATS server runs in this process and is included")
 	o.sim.addModelFlags(f)
 	return c
 }
@@ -283,7 +286,7 @@ func (b *bench) run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if err := b.rawPublish(ctx, msgs); err != nil {
+		if err := b.profiled("raw", func() error { return b.rawPublish(ctx, msgs) }); err != nil {
 			return err
 		}
 	}
@@ -306,9 +309,11 @@ func (b *bench) run(ctx context.Context) error {
 			return n, err
 		})
 	} else {
-		err = b.endToEnd(pctx, url, phaseEvents, func(want uint64) error { return waitCount(pctx, conn, countQ, want, b.stderr) })
+		err = b.profiled("e2e", func() error {
+			return b.endToEnd(pctx, url, phaseEvents, func(want uint64) error { return waitCount(pctx, conn, countQ, want, b.stderr) })
+		})
 		if err == nil {
-			err = b.latency(pctx, url, recent)
+			err = b.profiled("latency", func() error { return b.latency(pctx, url, recent) })
 		}
 	}
 	if cause := context.Cause(pctx); err != nil && cause != nil && !errors.Is(cause, context.Canceled) {
@@ -327,6 +332,26 @@ func (b *bench) run(ctx context.Context) error {
 	}
 	b.printTable()
 	return nil
+}
+
+// profiled runs one phase, under the CPU profiler if --cpuprofile is set.
+func (b *bench) profiled(phase string, f func() error) error {
+	if b.o.cpuProfile == "" {
+		return f()
+	}
+	name := b.o.cpuProfile + "-" + phase + ".pprof"
+	out, err := os.Create(name)
+	if err != nil {
+		return fmt.Errorf("--cpuprofile: %w", err)
+	}
+	defer out.Close()
+	if err := pprof.StartCPUProfile(out); err != nil {
+		return fmt.Errorf("--cpuprofile: %w", err)
+	}
+	err = f()
+	pprof.StopCPUProfile()
+	b.progress("  CPU profile of the %s phase: %s", phase, name)
+	return err
 }
 
 // simulateN simulates about n events, the first n in the order of the days.
