@@ -85,16 +85,25 @@ func (p *Publisher) PublishBatch(ctx context.Context, msgs []Msg) []PubResult {
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	deadline, _ := ctx.Deadline()
 	for i, m := range msgs {
 		nm := &nats.Msg{Subject: m.Subject, Data: m.Data, Header: m.Header}
-		opts := []jetstream.PublishOpt{}
+		// When the connection's window of unacknowledged publishes
+		// (AsyncMaxPending) is full, wait for room until the deadline
+		// rather than the library's 200 ms: a full window is a burst that
+		// the server is working through, not an outage.
+		opts := []jetstream.PublishOpt{jetstream.WithStallWait(max(time.Until(deadline), time.Millisecond))}
 		if m.ID != "" {
 			opts = append(opts, jetstream.WithMsgID(m.ID))
 		}
 		f, err := p.js.PublishMsgAsync(nm, opts...)
 		if err != nil {
-			res[i].Err = fmt.Errorf("publish %s: %w", m.Subject, err)
-			continue
+			// The rest would fail or stall the same way; the caller retries
+			// the batch with the same IDs.
+			for j := i; j < len(msgs); j++ {
+				res[j].Err = fmt.Errorf("publish %s: %w", msgs[j].Subject, err)
+			}
+			break
 		}
 		futs[i] = f
 	}

@@ -37,6 +37,14 @@ func DefaultConfig() Config {
 	return Config{Replicas: 1, DuplicateWindow: 2 * time.Minute, EventsMaxBytes: 20 << 30}
 }
 
+// AsyncMaxPending is the most unacknowledged asynchronous publishes of one
+// connection (every PublishBatch in the process shares the window). The
+// library's default, 4,000, is a handful of concurrent ingest requests of
+// a few hundred events each (plus their digests); beyond the window a
+// publish waits for room (see PublishBatch), bounded by the publisher's
+// timeout.
+const AsyncMaxPending = 16384
+
 // Connect dials NATS with reconnects that never give up, so a NATS restart is
 // an outage that heals, not a crash.
 func Connect(url, name string, opts ...nats.Option) (*nats.Conn, jetstream.JetStream, error) {
@@ -50,7 +58,9 @@ func Connect(url, name string, opts ...nats.Option) (*nats.Conn, jetstream.JetSt
 	if err != nil {
 		return nil, nil, fmt.Errorf("connect to NATS at %s: %w", url, err)
 	}
-	js, err := jetstream.New(nc)
+	// An acknowledgement that never comes (lost without a reconnect, which
+	// would clear them) must not hold its slot of the window forever.
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(AsyncMaxPending), jetstream.WithPublishAsyncTimeout(time.Minute))
 	if err != nil {
 		nc.Close()
 		return nil, nil, fmt.Errorf("jetstream context: %w", err)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/epiwatch/epiwatch/pipeline/stream"
@@ -36,6 +37,66 @@ func TestPublishDeduplicatesByID(t *testing.T) {
 	}
 	if n := info.CachedInfo().State.Msgs; n != 2 {
 		t.Fatalf("stream holds %d messages, want 2", n)
+	}
+}
+
+// TestPublishBatchWaitsForRoomInTheWindow: a batch larger than the
+// connection's window of unacknowledged publishes waits for room while the
+// server is slow to acknowledge, instead of failing after the library's
+// 200 ms stall (which made ingest answer 503 under a burst).
+func TestPublishBatchWaitsForRoomInTheWindow(t *testing.T) {
+	s := streamtest.New(t)
+	// A responder that acknowledges every publish 300 ms late, in the
+	// JetStream PubAck format.
+	var seq sync.Mutex
+	n := uint64(0)
+	sub, err := s.NC.Subscribe("slow.>", func(m *nats.Msg) {
+		seq.Lock()
+		n++
+		ack := fmt.Sprintf(`{"stream":"SLOW","seq":%d}`, n)
+		seq.Unlock()
+		time.AfterFunc(300*time.Millisecond, func() { _ = m.Respond([]byte(ack)) })
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	js, err := jetstream.New(s.NC, jetstream.WithPublishAsyncMaxPending(10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := stream.NewPublisher(js)
+	pub.Timeout = 10 * time.Second
+	msgs := make([]stream.Msg, 35)
+	for i := range msgs {
+		msgs[i] = stream.Msg{Subject: "slow.x", ID: fmt.Sprint("m", i), Data: []byte("x")}
+	}
+	start := time.Now()
+	for i, r := range pub.PublishBatch(context.Background(), msgs) {
+		if r.Err != nil {
+			t.Fatalf("msg %d after %s: %v", i, time.Since(start).Round(time.Millisecond), r.Err)
+		}
+	}
+	// Bounded all the same: with no acknowledgement at all, the batch fails
+	// at the publisher's timeout.
+	if err := sub.Unsubscribe(); err != nil {
+		t.Fatal(err)
+	}
+	mute, err := s.NC.Subscribe("slow.>", func(*nats.Msg) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mute.Unsubscribe()
+	pub.Timeout = time.Second
+	start = time.Now()
+	failed := 0
+	for _, r := range pub.PublishBatch(context.Background(), msgs) {
+		if r.Err != nil {
+			failed++
+		}
+	}
+	if took := time.Since(start); failed != len(msgs) || took > 3*time.Second {
+		t.Fatalf("unacknowledged batch: %d of %d failed after %s, want all within about 1s", failed, len(msgs), took)
 	}
 }
 
