@@ -2,7 +2,9 @@ package epi
 
 import (
 	"math"
+	"runtime"
 	"strconv"
+	"sync"
 	"testing"
 )
 
@@ -95,7 +97,7 @@ func BenchmarkGammaQuantiles(b *testing.B) {
 		b.Run(strconv.FormatFloat(a, 'g', -1, 64), func(b *testing.B) {
 			var q [7]float64
 			for range b.N {
-				gammaQuantiles(&q, a, 0.0004)
+				gammaQuantiles(&q, a, 0.0004, allLevels)
 			}
 		})
 	}
@@ -111,5 +113,64 @@ func BenchmarkLambda20x730(b *testing.B) {
 		for _, s := range series {
 			_ = Lambda(s, si)
 		}
+	}
+}
+
+// BenchmarkFullRecompute20x730CrI is BenchmarkFullRecompute20x730 with only
+// the quantiles the live processor publishes (2.5 %, median, 97.5 %).
+func BenchmarkFullRecompute20x730CrI(b *testing.B) {
+	series := benchSeries(20, 730)
+	c, err := NewCori(covidSI(b), DefaultPrior())
+	if err != nil {
+		b.Fatal(err)
+	}
+	if c, err = c.WithLevels(0.025, 0.5, 0.975); err != nil {
+		b.Fatal(err)
+	}
+	windows := SlidingWindows(730, 7)
+	b.ResetTimer()
+	for range b.N {
+		for _, s := range series {
+			if _, err := c.Windows(s, nil, windows); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
+
+// BenchmarkFullRecompute20x730CrIAllCores is BenchmarkFullRecompute20x730CrI
+// with the regions spread over every core, as the processor's engine spreads
+// a large recompute (pipeline/process, computeParallel): the regions'
+// estimates are independent.
+func BenchmarkFullRecompute20x730CrIAllCores(b *testing.B) {
+	series := benchSeries(20, 730)
+	c, err := NewCori(covidSI(b), DefaultPrior())
+	if err != nil {
+		b.Fatal(err)
+	}
+	if c, err = c.WithLevels(0.025, 0.5, 0.975); err != nil {
+		b.Fatal(err)
+	}
+	workers := runtime.GOMAXPROCS(0)
+	out := make([][]Estimate, len(series))
+	b.ResetTimer()
+	for range b.N {
+		next := make(chan int)
+		var wg sync.WaitGroup
+		for range workers {
+			wg.Go(func() {
+				for i := range next {
+					out[i] = c.Range(out[i][:0], series[i], nil, 0, len(series[i])-1, 7)
+				}
+			})
+		}
+		for i := range series {
+			next <- i
+		}
+		close(next)
+		wg.Wait()
+	}
+	if n := len(out[19]); n != 730 {
+		b.Fatalf("%d estimates, want 730", n)
 	}
 }

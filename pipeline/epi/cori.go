@@ -110,6 +110,7 @@ type Cori struct {
 	si     []float64 // trailing zeros trimmed
 	siMean float64   // EpiEstim's final_mean_si
 	a0, b0 float64   // prior shape and scale
+	levels levelMask // the quantiles computed (see WithLevels)
 }
 
 // NewCori prepares the estimator. si must start with 0 and be non-negative;
@@ -125,9 +126,34 @@ func NewCori(si []float64, prior Prior) (*Cori, error) {
 	if err := prior.Validate(); err != nil {
 		return nil, err
 	}
-	c := &Cori{si: trimSI(si), siMean: SIMean(si)}
+	c := &Cori{si: trimSI(si), siMean: SIMean(si), levels: allLevels}
 	c.a0, c.b0 = prior.shapeScale()
 	return c, nil
+}
+
+// WithLevels returns a copy of c that computes only the posterior quantiles
+// at the given probabilities, each one of QuantileLevels; the other entries
+// of Estimate.Quantiles are NaN. Each quantile is a root-finding on the
+// incomplete gamma function and costs far more than the rest of a window's
+// estimate, so a consumer that publishes only the median and the 95 %
+// credible interval (the live processor) asks for those three and estimates
+// more than twice as fast. The computed ones are bit for bit the same.
+func (c *Cori) WithLevels(ps ...float64) (*Cori, error) {
+	var m levelMask
+	all := QuantileLevels()
+next:
+	for _, p := range ps {
+		for i, l := range all {
+			if p == l {
+				m |= 1 << i
+				continue next
+			}
+		}
+		return nil, fmt.Errorf("quantile level %v: EpiEstim's levels are %v", p, all)
+	}
+	cp := *c
+	cp.levels = m
+	return &cp, nil
 }
 
 // SIMean is the mean of the serial interval: windows ending on or before it
@@ -237,7 +263,7 @@ func (c *Cori) fill(e Estimate, sumI, sumL float64) Estimate {
 	b := 1 / (1/c.b0 + sumL)
 	e.Mean = a * b
 	e.SD = math.Sqrt(a) * b
-	gammaQuantiles(&e.Quantiles, a, b)
+	gammaQuantiles(&e.Quantiles, a, b, c.levels)
 	e.OK = true
 	return e
 }
@@ -249,7 +275,7 @@ func (c *Cori) fill(e Estimate, sumI, sumL float64) Estimate {
 // day 1). si is not validated here (see NewCori); prepare a Cori to
 // estimate many windows.
 func EstimateWindow(local, imported, si []float64, end, days int, prior Prior) Estimate {
-	c := Cori{si: trimSI(si), siMean: SIMean(si)}
+	c := Cori{si: trimSI(si), siMean: SIMean(si), levels: allLevels}
 	c.a0, c.b0 = prior.shapeScale()
 	return c.Window(local, imported, end, days)
 }

@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -348,5 +349,64 @@ func TestPureImports(t *testing.T) {
 				t.Errorf("%s imports %s; pipeline/epi takes values and returns values", f, path)
 			}
 		}
+	}
+}
+
+// TestWithLevels: a Cori restricted to some quantiles computes those bit for
+// bit as the full one, and NaN (never a stale number) for the others.
+func TestWithLevels(t *testing.T) {
+	si, err := DiscreteSISupport(4.7, 2.9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	full, err := NewCori(si, DefaultPrior())
+	if err != nil {
+		t.Fatal(err)
+	}
+	local := make([]float64, 60)
+	for i := range local {
+		local[i] = float64(3 + i%11)
+	}
+	tests := []struct {
+		levels []float64
+		want   []int // indices of QuantileLevels computed
+	}{
+		{[]float64{0.025, 0.5, 0.975}, []int{0, 3, 6}},
+		{[]float64{0.05}, []int{1}},
+		{nil, nil},
+		{[]float64{0.025, 0.05, 0.25, 0.5, 0.75, 0.95, 0.975}, []int{0, 1, 2, 3, 4, 5, 6}},
+	}
+	all := full.Range(nil, local, nil, 0, len(local)-1, 7)
+	for _, tc := range tests {
+		c, err := full.WithLevels(tc.levels...)
+		if err != nil {
+			t.Fatalf("%v: %v", tc.levels, err)
+		}
+		got := c.Range(nil, local, nil, 0, len(local)-1, 7)
+		for end, e := range got {
+			w := all[end]
+			if e.Mean != w.Mean || e.SD != w.SD || e.OK != w.OK || e.Window != w.Window {
+				t.Fatalf("%v, window ending %d: %+v, full %+v", tc.levels, end, e, w)
+			}
+			if !e.OK {
+				continue
+			}
+			for i := range e.Quantiles {
+				computed := slices.Contains(tc.want, i)
+				switch {
+				case computed && e.Quantiles[i] != w.Quantiles[i]:
+					t.Fatalf("%v, window ending %d: quantile %d = %v, full %v", tc.levels, end, i, e.Quantiles[i], w.Quantiles[i])
+				case !computed && !math.IsNaN(e.Quantiles[i]):
+					t.Fatalf("%v, window ending %d: quantile %d = %v, want NaN (not asked for)", tc.levels, end, i, e.Quantiles[i])
+				}
+			}
+		}
+	}
+	if _, err := full.WithLevels(0.9); err == nil || !strings.Contains(err.Error(), "0.9") {
+		t.Errorf("WithLevels(0.9): err %v, want one naming the level", err)
+	}
+	// The original is untouched.
+	if e := full.Window(local, nil, 30, 7); math.IsNaN(e.Quantiles[1]) {
+		t.Error("WithLevels changed the Cori it was called on")
 	}
 }

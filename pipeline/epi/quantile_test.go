@@ -21,7 +21,7 @@ func TestGammaQuantilesMatchGonum(t *testing.T) {
 	worst, worstA := 0.0, 0.0
 	for _, a := range shapes {
 		var q [7]float64
-		gammaQuantiles(&q, a, 1)
+		gammaQuantiles(&q, a, 1, allLevels)
 		for i, p := range QuantileLevels() {
 			want := mathext.GammaIncRegInv(a, p)
 			if e := relErr(q[i], want); e > worst {
@@ -35,10 +35,30 @@ func TestGammaQuantilesMatchGonum(t *testing.T) {
 	t.Logf("worst rel difference from gonum's GammaIncRegInv: %.3g at a = %.4g", worst, worstA)
 }
 
+// TestGammaMedianSeries: from medianSeriesMin up, the median's series is
+// gonum's inverse to a few units in the last place.
+func TestGammaMedianSeries(t *testing.T) {
+	worst := 0.0
+	for a := float64(medianSeriesMin); a < 1e8; a *= 1.003 {
+		want := mathext.GammaIncRegInv(a, 0.5)
+		e := relErr(gammaMedian(a), want)
+		worst = max(worst, e)
+		if e > 1e-15 {
+			t.Fatalf("a = %v: series median %.17g, gonum %.17g (rel err %.3g)", a, gammaMedian(a), want, e)
+		}
+	}
+	t.Logf("worst rel difference from gonum: %.3g", worst)
+	// Below the threshold the series is not good enough, which is why it
+	// has one.
+	if e := relErr(gammaMedian(10), mathext.GammaIncRegInv(10, 0.5)); e < 1e-12 {
+		t.Errorf("series at a = 10 within %.3g; the threshold could be lower", e)
+	}
+}
+
 func TestGammaQuantilesScale(t *testing.T) {
 	var q1, q2 [7]float64
-	gammaQuantiles(&q1, 37, 1)
-	gammaQuantiles(&q2, 37, 0.125)
+	gammaQuantiles(&q1, 37, 1, allLevels)
+	gammaQuantiles(&q2, 37, 0.125, allLevels)
 	for i := range q1 {
 		if q2[i] != q1[i]*0.125 {
 			t.Errorf("quantile %d: %v at scale 1/8, want %v", i, q2[i], q1[i]*0.125)

@@ -1,9 +1,13 @@
 package process
 
 import (
+	"runtime"
+	"slices"
 	"sort"
+	"sync"
 	"time"
 
+	"github.com/epiwatch/epiwatch/pipeline/epi"
 	"github.com/epiwatch/epiwatch/schemas"
 )
 
@@ -32,8 +36,7 @@ type engine struct {
 	// were last published, so days added since are published too.
 	last, published schemas.Date
 
-	// scratch buffers for computeRegion
-	local, imported []float64
+	scratch scratch // computeRegion's buffers when computing on one goroutine
 	// double is a test hook: events applied twice on purpose (the negative
 	// control of the crash test).
 	double func(eventID string) bool
@@ -98,6 +101,8 @@ func (g *engine) dirty() bool {
 // the last markPublished, in region then date order. Calling it again without
 // markPublished returns the same records (a failed publish is retried).
 func (g *engine) pending(out []schemas.Indicator) []schemas.Indicator {
+	var jobs []regionJob
+	days := 0
 	for _, code := range g.codes {
 		r := g.states[code]
 		if len(r.days) == 0 {
@@ -111,9 +116,71 @@ func (g *engine) pending(out []schemas.Indicator) []schemas.Indicator {
 			continue
 		}
 		from = max(from, r.base)
-		out = g.computeRegion(r, from, g.last, out)
+		jobs = append(jobs, regionJob{r: r, from: from})
+		days += int(g.last-from) + 1
+	}
+	workers := min(runtime.GOMAXPROCS(0), len(jobs))
+	if workers < 2 || days < parallelDays {
+		for _, j := range jobs {
+			out = g.computeRegion(&g.scratch, j.r, j.from, g.last, out)
+		}
+		return out
+	}
+	return g.computeParallel(jobs, workers, out)
+}
+
+// parallelDays is the number of (region, day) records from which pending
+// spreads regions over the cores: a restart's catch-up, a replay, a
+// configuration change. A live batch touches a few days of a few regions,
+// where starting goroutines would cost more than it saves.
+const parallelDays = 512
+
+// regionJob is one region's records to compute, from its day from to the
+// engine's last day.
+type regionJob struct {
+	r    *regionState
+	from schemas.Date
+}
+
+// computeParallel is pending's loop on workers goroutines. Regions are
+// independent and read-only here; each job writes its own slice, joined in
+// job (region) order, so the output is the same as the sequential loop's.
+func (g *engine) computeParallel(jobs []regionJob, workers int, out []schemas.Indicator) []schemas.Indicator {
+	parts := make([][]schemas.Indicator, len(jobs))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var sc scratch
+			for i := range next {
+				j := jobs[i]
+				buf := make([]schemas.Indicator, 0, int(g.last-j.from)+1)
+				parts[i] = g.computeRegion(&sc, j.r, j.from, g.last, buf)
+			}
+		}()
+	}
+	for i := range jobs {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	n := len(out)
+	for _, p := range parts {
+		n += len(p)
+	}
+	out = slices.Grow(out, n-len(out))
+	for _, p := range parts {
+		out = append(out, p...)
 	}
 	return out
+}
+
+// scratch holds computeRegion's series buffers, one per goroutine.
+type scratch struct {
+	local, imported, total []float64
+	ests                   []epi.Estimate
 }
 
 // markPublished records that everything pending was published.
@@ -124,47 +191,71 @@ func (g *engine) markPublished() {
 	g.published = g.last
 }
 
-func ratioPct(num, den int64) *float64 {
+// floats hands out the *float64 of a run of records from shared backing
+// arrays: a record has up to 17 optional numbers, and one allocation each
+// was a good part of a large recompute's cost (and of the GC's).
+type floats struct {
+	buf   []float64
+	chunk int
+}
+
+// newFloats sizes the arrays for about records records.
+func newFloats(records int) floats {
+	return floats{chunk: min(max(records, 1)*17, 4096)}
+}
+
+func (f *floats) p(v float64) *float64 {
+	if len(f.buf) == cap(f.buf) {
+		// A fresh array, never a grown copy: the pointers already handed
+		// out keep the old one alive and correct.
+		f.buf = make([]float64, 0, f.chunk)
+	}
+	f.buf = append(f.buf, v)
+	return &f.buf[len(f.buf)-1]
+}
+
+func (f *floats) ratioPct(num, den int64) *float64 {
 	if den <= 0 {
 		return nil
 	}
-	v := 100 * float64(num) / float64(den)
-	return &v
+	return f.p(100 * float64(num) / float64(den))
 }
 
-func per100k(n int64, pop int) *float64 {
+func (f *floats) per100k(n int64, pop int) *float64 {
 	if pop <= 0 {
 		return nil
 	}
-	v := float64(n) * 1e5 / float64(pop)
-	return &v
+	return f.p(float64(n) * 1e5 / float64(pop))
 }
-
-func fptr(v float64) *float64 { return &v }
 
 // computeRegion appends the records of days from..to of one region. Each
 // record depends only on the region's rows up to its date, and its Version
 // is the highest stream sequence among them, so a record's content is a
 // function of its Version: a replay republishes identical bytes.
-func (g *engine) computeRegion(r *regionState, from, to schemas.Date, out []schemas.Indicator) []schemas.Indicator {
+func (g *engine) computeRegion(sc *scratch, r *regionState, from, to schemas.Date, out []schemas.Indicator) []schemas.Indicator {
 	pop := 0
 	if reg, ok := g.regions.Get(r.code); ok {
 		pop = reg.Population
 	}
 	n := int(to-r.base) + 1
-	g.local = resize(g.local, n)
-	g.imported = resize(g.imported, n)
-	total := make([]float64, n)
+	local, imported, total := resize(sc.local, n), resize(sc.imported, n), resize(sc.total, n)
+	sc.local, sc.imported, sc.total = local, imported, total
 	onset := g.cfg.RDate == RByOnset
 	for i := 0; i < n; i++ {
 		row := r.at(r.base + schemas.Date(i))
 		if onset {
-			g.local[i], g.imported[i] = float64(row.onsetLocal), float64(row.onsetImported)
+			local[i], imported[i] = float64(row.onsetLocal), float64(row.onsetImported)
 		} else {
-			g.local[i], g.imported[i] = float64(row.casesLocal), float64(row.casesImported)
+			local[i], imported[i] = float64(row.casesLocal), float64(row.casesImported)
 		}
-		total[i] = g.local[i] + g.imported[i]
+		total[i] = local[i] + imported[i]
 	}
+	// R for every day of from..to in one pass: ests[i] is the window ending
+	// on day from+i.
+	first := int(from - r.base)
+	sc.ests = g.r.estimates(sc.ests[:0], local, imported, first, n-1)
+	ests := sc.ests
+	fs := newFloats(int(to-from) + 1)
 	bedCfg := g.cfg.bedConfig()
 	method := g.r.method()
 
@@ -210,23 +301,23 @@ func (g *engine) computeRegion(r *regionState, from, to schemas.Date, out []sche
 		// their type: no data is not the same as zero.
 		has := func(t int) bool { return r.first[t] != 0 && r.first[t] <= d }
 		if has(tCase) {
-			in.Cases7dPer100k = per100k(cases7, pop)
+			in.Cases7dPer100k = fs.per100k(cases7, pop)
 		}
 		if has(tLabTest) {
-			in.Tests7dPer100k = per100k(tests7, pop)
+			in.Tests7dPer100k = fs.per100k(tests7, pop)
 		}
-		in.Positivity7dPct = ratioPct(pos7, tests7)
+		in.Positivity7dPct = fs.ratioPct(pos7, tests7)
 		if cases7 > 0 {
-			in.ContactsPerCase = fptr(float64(contacts7) / float64(cases7))
+			in.ContactsPerCase = fs.p(float64(contacts7) / float64(cases7))
 		}
-		in.ContactsBecameCasesPct = ratioPct(became7, contacts7)
+		in.ContactsBecameCasesPct = fs.ratioPct(became7, contacts7)
 
 		i := int(d - r.base)
-		if est, ok := g.r.estimate(g.local[:i+1], g.imported[:i+1]); ok {
-			in.RMean, in.RSD, in.RQ025, in.RMedian, in.RQ975 = fptr(est.mean), fptr(est.sd), fptr(est.q025), fptr(est.median), fptr(est.q975)
+		if e := ests[i-first]; e.OK {
+			in.RMean, in.RSD, in.RQ025, in.RMedian, in.RQ975 = fs.p(e.Mean), fs.p(e.SD), fs.p(e.Quantiles[0]), fs.p(e.Median()), fs.p(e.Quantiles[6])
 		}
 		if v, ok := g.r.ratio(total[:i+1]); ok {
-			in.RRatio = fptr(v)
+			in.RRatio = fs.p(v)
 		}
 
 		occ := r.beds.AsOf(d, bedCfg)
@@ -234,21 +325,21 @@ func (g *engine) computeRegion(r *regionState, from, to schemas.Date, out []sche
 		in.ICUTotal, in.ICUOccupied = occ.ICU.Total, occ.ICU.Occupied
 		in.ProvTotal, in.ProvOccupied = occ.Provisional.Total, occ.Provisional.Occupied
 		if v, ok := occ.Infectious.Pct(); ok {
-			in.BedOccupancyPct = fptr(v)
+			in.BedOccupancyPct = fs.p(v)
 		}
 		if v, ok := occ.ICU.Pct(); ok {
-			in.ICUOccupancyPct = fptr(v)
+			in.ICUOccupancyPct = fs.p(v)
 		}
 		if v, ok := occ.Provisional.Pct(); ok {
-			in.ProvOccupancyPct = fptr(v)
+			in.ProvOccupancyPct = fs.p(v)
 		}
 		in.StaleFacilities = occ.StaleFacilities()
 
 		in.VaccinatedDose1, in.VaccinatedDose2, in.VaccinatedDose3Plus = int(vax[0]), int(vax[1]), int(vax[2])
 		if has(tVaccination) && pop > 0 {
-			in.VaccinationDose1Pct = ratioPct(vax[0], int64(pop))
-			in.VaccinationDose2Pct = ratioPct(vax[1], int64(pop))
-			in.VaccinationDose3PlusPct = ratioPct(vax[2], int64(pop))
+			in.VaccinationDose1Pct = fs.ratioPct(vax[0], int64(pop))
+			in.VaccinationDose2Pct = fs.ratioPct(vax[1], int64(pop))
+			in.VaccinationDose3PlusPct = fs.ratioPct(vax[2], int64(pop))
 		}
 
 		if in.StaleFacilities > 0 {

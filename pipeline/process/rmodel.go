@@ -6,16 +6,14 @@ import (
 	"github.com/epiwatch/epiwatch/pipeline/epi"
 )
 
-// rEstimate is one posterior summary of R.
-type rEstimate struct {
-	mean, sd, q025, median, q975 float64
-}
-
-// rModel estimates R for the window ending on the last element of the
+// rModel estimates R over the windows ending on each day of a region's
 // incidence series (index 0 is the region's first day).
 type rModel interface {
 	method() string
-	estimate(local, imported []float64) (rEstimate, bool)
+	// estimates appends to dst the estimates of the windows ending on
+	// indices from..to; only the mean, sd, 2.5 %, median and 97.5 %
+	// quantiles are published (schemas.Indicator), the others may be NaN.
+	estimates(dst []epi.Estimate, local, imported []float64, from, to int) []epi.Estimate
 	ratio(total []float64) (float64, bool)
 }
 
@@ -55,23 +53,22 @@ func newRModel(cfg Config) (rModel, error) {
 	if cfg.RWindowDays < 1 {
 		return nil, fmt.Errorf("process.r_window_days: must be at least 1, got %d", cfg.RWindowDays)
 	}
+	// Only the quantiles an indicator carries: each is a root-finding on the
+	// incomplete gamma function, most of an estimate's cost.
+	if c, err = c.WithLevels(0.025, 0.5, 0.975); err != nil {
+		return nil, err
+	}
 	return coriR{cori: c, days: cfg.RWindowDays}, nil
 }
 
 func (coriR) method() string { return "cori" }
 
-// estimate is not available (false) where EpiEstim gives NA, and for the
-// first RWindowDays days, whose window would include the region's first
-// day (EpiEstim never estimates day 1: nothing before it explains it).
-func (m coriR) estimate(local, imported []float64) (rEstimate, bool) {
-	if len(local) == 0 {
-		return rEstimate{}, false
-	}
-	e := m.cori.Window(local, imported, len(local)-1, m.days)
-	if !e.OK {
-		return rEstimate{}, false
-	}
-	return rEstimate{mean: e.Mean, sd: e.SD, q025: e.Quantiles[0], median: e.Median(), q975: e.Quantiles[6]}, true
+// estimates are not available (OK false) where EpiEstim gives NA, and for
+// the first RWindowDays days, whose window would include the region's first
+// day (EpiEstim never estimates day 1: nothing before it explains it). One
+// Range call computes each day's Λ once for all the windows.
+func (m coriR) estimates(dst []epi.Estimate, local, imported []float64, from, to int) []epi.Estimate {
+	return m.cori.Range(dst, local, imported, from, to, m.days)
 }
 
 func (coriR) ratio(total []float64) (float64, bool) {
