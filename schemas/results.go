@@ -2,6 +2,7 @@ package schemas
 
 import (
 	"fmt"
+	"hash/crc32"
 	"time"
 )
 
@@ -73,9 +74,16 @@ type Indicator struct {
 // Key is the identity of an indicator record across versions.
 func (in *Indicator) Key() string { return in.Region + "/" + in.Date.String() }
 
-// MsgID is the de-duplication id of one version of the record.
-func (in *Indicator) MsgID() string {
-	return fmt.Sprintf("ind:%s:%s:%d", in.Region, in.Date, in.Version)
+// MsgID is the de-duplication id of the record encoded as data: region,
+// date, version and a CRC-32 of the bytes. A replay republishes identical
+// bytes under the same id, which JetStream drops. The checksum tells apart
+// two contents of one version: an event applied out of stream order (the
+// redelivery of a message whose first delivery never reached the processor)
+// changes a day without raising its version, the highest sequence the day
+// depends on. Consumers keep the later of equal versions, as ClickHouse's
+// ReplacingMergeTree does.
+func (in *Indicator) MsgID(data []byte) string {
+	return fmt.Sprintf("ind:%s:%s:%d:%08x", in.Region, in.Date, in.Version, crc32.ChecksumIEEE(data))
 }
 
 // Decision actions.

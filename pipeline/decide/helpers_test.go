@@ -48,7 +48,7 @@ func publish(t *testing.T, js jetstream.JetStream, suffix string, ins ...schemas
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := p.PublishSync(context.Background(), stream.Msg{Subject: schemas.IndicatorSubject(in.Region), ID: in.MsgID() + suffix, Data: b}); err != nil {
+		if _, err := p.PublishSync(context.Background(), stream.Msg{Subject: schemas.IndicatorSubject(in.Region), ID: in.MsgID(b) + suffix, Data: b}); err != nil {
 			t.Fatalf("publish %s: %v", in.Key(), err)
 		}
 	}

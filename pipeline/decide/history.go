@@ -1,6 +1,7 @@
 package decide
 
 import (
+	"reflect"
 	"sort"
 
 	"github.com/epiwatch/epiwatch/schemas"
@@ -38,7 +39,9 @@ func (h *history) put(in schemas.Indicator) bool {
 	if rh.newest != 0 && in.Date <= rh.newest.AddDays(-h.window) {
 		return false
 	}
-	if old, ok := rh.days[in.Date]; ok && old.Version >= in.Version {
+	// Of equal versions the later wins (see schemas.Indicator.MsgID), as in
+	// ClickHouse's ReplacingMergeTree; an identical redelivery changes nothing.
+	if old, ok := rh.days[in.Date]; ok && (old.Version > in.Version || old.Version == in.Version && reflect.DeepEqual(old, in)) {
 		return false
 	}
 	rh.days[in.Date] = in

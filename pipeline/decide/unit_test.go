@@ -117,8 +117,8 @@ func TestHistory(t *testing.T) {
 		complete   int // latestComplete up to day 100; -1: none
 	}{
 		{
-			name:       "higher version wins, redelivery and older versions change nothing",
-			ops:        []op{{ind(r, 0, 5, 1, 1), true}, {ind(r, 0, 5, 2, 2), false}, {ind(r, 0, 4, 3, 3), false}, {ind(r, 0, 6, 4, 4), true}},
+			name:       "higher version wins, of equal versions the later; redelivery and older versions change nothing",
+			ops:        []op{{ind(r, 0, 5, 1, 1), true}, {ind(r, 0, 5, 1, 1), false}, {ind(r, 0, 5, 2, 2), true}, {ind(r, 0, 4, 3, 3), false}, {ind(r, 0, 6, 4, 4), true}},
 			wantDays:   map[int]uint64{0: 6},
 			wantNewest: 0, complete: 0,
 		},

@@ -49,7 +49,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		applied: prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricEventsApplied,
 			Help: "Distinct events applied to the processor state, by event type."}, []string{"type"}),
 		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricEventsSkipped,
-			Help: "Events delivered but not applied: reason checkpoint (stream sequence at or below the checkpoint) or duplicate (event_id already applied)."}, []string{"reason"}),
+			Help: "Events delivered but not applied because their event_id was applied already (reason duplicate): redeliveries and re-sent events."}, []string{"reason"}),
 		rejected: prometheus.NewCounter(prometheus.CounterOpts{Name: MetricEventsRejected,
 			Help: "Events the processor cannot apply (undecodable or inconsistent), dead-lettered."}),
 		published: prometheus.NewCounter(prometheus.CounterOpts{Name: MetricIndicatorsPublished,

@@ -42,7 +42,7 @@ type Deps struct {
 // Idempotency keys: an event is applied once per event_id (a duplicate
 // published past JetStream's duplicate window, or a redelivery, changes
 // nothing); an indicator record is published with Nats-Msg-Id
-// "ind:<region>:<date>:<version>" and its content is a function of that key,
+// "ind:<region>:<date>:<version>:<crc32 of the bytes>" (schemas.Indicator.MsgID),
 // so publishing it again is harmless here and in ClickHouse.
 type Processor struct {
 	cfg   Config
@@ -56,7 +56,7 @@ type Processor struct {
 
 	// mu guards everything below: the batch handler and the publish ticker.
 	mu          sync.Mutex
-	ckptSeq     uint64 // sequence covered by the last checkpoint: at or below is skipped
+	ckptSeq     uint64 // highest sequence applied when the last checkpoint was taken
 	appliedSeq  uint64 // highest sequence applied to the in-memory state
 	batches     int    // batches since the last checkpoint
 	lastCkpt    time.Time
@@ -325,10 +325,11 @@ func (p *Processor) handle(ctx context.Context, msgs []jetstream.Msg) error {
 		}
 		waiting = meta.NumPending
 		seq := meta.Sequence.Stream
-		if seq <= p.ckptSeq {
-			p.m.skipped.WithLabelValues("checkpoint").Inc()
-			continue
-		}
+		// No skip by sequence: a message at or below the checkpoint may be
+		// one that was delivered but never applied (a fetch that gave up
+		// under load leaves it unacknowledged, to be redelivered after
+		// later ones were applied and checkpointed). The event_id set,
+		// checkpointed with the state, tells applied from not.
 		e, applied, err := p.eng.applyMsg(m.Data(), seq, meta.Timestamp)
 		p.appliedSeq = max(p.appliedSeq, seq)
 		switch {
@@ -421,7 +422,7 @@ func (p *Processor) publish(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("encode indicator %s: %w", in.Key(), err)
 		}
-		p.msgs = append(p.msgs, stream.Msg{Subject: schemas.IndicatorSubject(in.Region), ID: in.MsgID(), Data: data})
+		p.msgs = append(p.msgs, stream.Msg{Subject: schemas.IndicatorSubject(in.Region), ID: in.MsgID(data), Data: data})
 	}
 	for off := 0; off < len(p.msgs); off += publishChunk {
 		chunk := p.msgs[off:min(off+publishChunk, len(p.msgs))]
