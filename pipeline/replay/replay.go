@@ -1,0 +1,579 @@
+// Package replay rebuilds indicators and decisions from the stored events
+// stream with the live code (`epiwatch replay`): the processor's own core
+// (process.Replayer) applies every stored event in sequence order, and a
+// real data-mode decide.Decider with the rule set under study decides on the
+// records, both against a scratch embedded JetStream in a temporary
+// directory. The live NATS is only read (one ephemeral ordered consumer on
+// the events stream); whatever lands the results (the ClickHouse sink, in
+// cmd/epiwatch) consumes the scratch streams.
+//
+// # What --from means
+//
+// Config.From is the first data day decided. The processor still sees every
+// stored event, those before From included (R's serial-interval history,
+// 7-day windows, cumulative vaccination and the latest bed snapshots need
+// them), and indicators are published for every day. Each region's
+// decisions start on From at the initial level (decide.levels.initial), as
+// if the rule set had been adopted that day (decide.StartAt); the dwell
+// clock before easing counts from there.
+//
+// # As of when
+//
+// Decisions are made on the indicators as they stood when the stream had
+// reached each day: before applying an event dated after every event before
+// it, the replay publishes the records changed so far, so day D is decided
+// (decide.mode=data: once records of D+complete_after_days exist) on what
+// had arrived by then, and a late report changes later records, not the
+// decision already made — as it did live. The cut depends only on the
+// stream's content and order, so replaying the same stream with the same
+// configuration gives the same decisions; only decided_at (the replay's
+// start time) differs between runs.
+//
+// # Idempotence
+//
+// Everything the replay writes is in the scratch JetStream, discarded at the
+// end, and in what Deps.Land writes to (a separate ClickHouse database,
+// rebuilt by each replay). Indicator records keep the live keys: Version is
+// the live events-stream sequence and ComputedAt its timestamp, so a
+// replayed record equals the live one for the same (region, date, version).
+package replay
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/epiwatch/epiwatch/pipeline/decide"
+	"github.com/epiwatch/epiwatch/pipeline/process"
+	"github.com/epiwatch/epiwatch/pipeline/stream"
+	"github.com/epiwatch/epiwatch/schemas"
+)
+
+// Config configures one replay.
+type Config struct {
+	// From is the first data day decided (see the package documentation).
+	From schemas.Date
+	// Process is the processor's configuration (only its science keys
+	// matter: serial interval, R window and prior, r_date, bed age, contact
+	// follow-up). Use the live one to reproduce the live indicators.
+	Process process.Config
+	// Decide is the decider's configuration; RuleSet is the rule set under
+	// study. Mode is forced to data (each data day decided once, in order).
+	Decide decide.Config
+	// WorkDir is where the scratch JetStream store is created (in a fresh
+	// temporary directory, removed at the end); empty: the system's.
+	WorkDir string
+	// FetchBatch is how many events are read from the live stream at once.
+	FetchBatch int
+	// ProgressEvery is how often progress is logged (0: every 5 s).
+	ProgressEvery time.Duration
+}
+
+// Consumer names a durable consumer on the scratch JetStream.
+type Consumer struct{ Stream, Durable string }
+
+// Deps are the replay's connections.
+type Deps struct {
+	// Source is the live JetStream whose schemas.StreamEvents is replayed.
+	// It is only read.
+	Source jetstream.JetStream
+	// Regions is the region reference (populations, names).
+	Regions *schemas.Regions
+	// Land lands the scratch streams (indicators, decisions) somewhere
+	// durable, e.g. a ClickHouse sink on js, until ctx ends. LandConsumers
+	// are its durable consumers: the replay ends when each has taken and
+	// acknowledged everything on its stream. Land may be nil (tests).
+	Land          func(ctx context.Context, js jetstream.JetStream) error
+	LandConsumers []Consumer
+	// Observe, if not nil, gets the scratch JetStream once everything is
+	// landed and before it is discarded (tests read the streams).
+	Observe func(ctx context.Context, js jetstream.JetStream) error
+	// Logger gets progress (Info) and problems; nil discards.
+	Logger *slog.Logger
+	// Clock gives the replay's start time, which every decision records as
+	// decided_at (nil: time.Now).
+	Clock func() time.Time
+}
+
+// Result summarises a replay.
+type Result struct {
+	StartedAt         time.Time
+	RuleSet           string
+	RuleSetVersion    string
+	Events            uint64 // events read from the stream
+	Rejected          uint64 // events the processor cannot apply (dead-lettered live too)
+	Duplicates        uint64 // events whose event_id was applied before
+	FirstSeq, LastSeq uint64 // events-stream sequences replayed
+	FirstDay, LastDay schemas.Date
+	Indicators        uint64 // indicator records published (every version)
+	Decisions         uint64
+	Regions           int
+	// Apply is the time spent reading and applying events (with the
+	// indicator publishing); Total includes deciding and landing the tail.
+	Apply, Total time.Duration
+}
+
+// EventsPerSecond is the replay's throughput over its whole duration.
+func (r Result) EventsPerSecond() float64 {
+	if r.Total <= 0 {
+		return 0
+	}
+	return float64(r.Events) / r.Total.Seconds()
+}
+
+// Run replays the events stream stored in Deps.Source up to its last
+// message at the start, and returns when every decision and record is landed
+// (or ctx ends, or a component fails).
+func Run(ctx context.Context, cfg Config, deps Deps) (Result, error) {
+	if cfg.From.IsZero() {
+		return Result{}, errors.New("replay: the first day to decide (--from) is required")
+	}
+	if deps.Source == nil || deps.Regions == nil {
+		return Result{}, errors.New("replay: Deps.Source and Deps.Regions are required")
+	}
+	if cfg.FetchBatch <= 0 {
+		cfg.FetchBatch = 5000
+	}
+	if cfg.ProgressEvery <= 0 {
+		cfg.ProgressEvery = 5 * time.Second
+	}
+	log := deps.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	clock := deps.Clock
+	if clock == nil {
+		clock = time.Now
+	}
+	started := clock().UTC().Truncate(time.Second)
+	res := Result{StartedAt: started}
+
+	src, err := deps.Source.Stream(ctx, schemas.StreamEvents)
+	if err != nil {
+		return res, fmt.Errorf("open the live events stream %s: %w", schemas.StreamEvents, err)
+	}
+	info, err := src.Info(ctx)
+	if err != nil {
+		return res, fmt.Errorf("live events stream %s info: %w", schemas.StreamEvents, err)
+	}
+	if info.State.Msgs == 0 {
+		return res, fmt.Errorf("the live events stream %s is empty: nothing to replay", schemas.StreamEvents)
+	}
+	res.FirstSeq, res.LastSeq = info.State.FirstSeq, info.State.LastSeq
+
+	rp, err := process.NewReplayer(cfg.Process, deps.Regions)
+	if err != nil {
+		return res, err
+	}
+	dcfg := cfg.Decide
+	dcfg.Mode = decide.ModeData
+
+	scratch, err := startScratch(cfg.WorkDir)
+	if err != nil {
+		return res, err
+	}
+	defer scratch.close(log)
+	js := scratch.js
+
+	dec, err := decide.New(dcfg, decide.Deps{
+		JS: js, Regions: deps.Regions, Logger: quiet(log), Clock: func() time.Time { return started },
+	})
+	if err != nil {
+		return res, err
+	}
+	rs, version := dec.RuleSet()
+	res.RuleSet, res.RuleSetVersion = rs.ID, version
+	levels, err := js.KeyValue(ctx, schemas.BucketLevels)
+	if err != nil {
+		return res, fmt.Errorf("scratch levels bucket: %w", err)
+	}
+
+	// The decider and the landing run beside the replay loop; either failing
+	// stops everything.
+	rctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	runComp := func(name string, f func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(rctx); err != nil && rctx.Err() == nil {
+				cancel(fmt.Errorf("replay %s: %w", name, err))
+			}
+		}()
+	}
+	runComp("decider", dec.Run)
+	if deps.Land != nil {
+		runComp("landing", func(ctx context.Context) error { return deps.Land(ctx, js) })
+	}
+	stop := func(err error) (Result, error) {
+		cancel(err)
+		wg.Wait()
+		if c := context.Cause(rctx); c != nil && !errors.Is(c, context.Canceled) {
+			return res, c
+		}
+		if err != nil {
+			return res, err
+		}
+		return res, ctx.Err()
+	}
+	// The decider replays the (empty) indicators stream at start; records
+	// published before its durable consumer exists could be seen twice in a
+	// different order. Wait for the consumer.
+	if err := waitConsumer(rctx, js, schemas.StreamIndicators, schemas.ConsumerDecide); err != nil {
+		return stop(err)
+	}
+
+	l := &loop{cfg: cfg, rp: rp, js: js, levels: levels, pub: stream.NewPublisher(js), seeded: map[string]bool{}, res: &res}
+	prog := startProgress(rctx, log, cfg.ProgressEvery, &l.events, info.State.Msgs)
+	begin := time.Now()
+	err = l.run(rctx, deps.Source)
+	res.Apply = time.Since(begin)
+	prog.stop()
+	if err != nil {
+		return stop(err)
+	}
+	log.Info("replay: events applied; waiting for the decisions and the landing",
+		"events", res.Events, "indicators", res.Indicators, "took", res.Apply.Round(time.Millisecond))
+
+	wait := append([]Consumer{{schemas.StreamIndicators, schemas.ConsumerDecide}}, deps.LandConsumers...)
+	// Decisions are published while indicators are handled, so the decisions
+	// landing is waited for after the decider has taken every record.
+	for _, c := range wait {
+		if err := waitDrained(rctx, js, c, log, cfg.ProgressEvery); err != nil {
+			return stop(err)
+		}
+	}
+	res.Total = time.Since(begin)
+	dinfo, err := js.Stream(rctx, schemas.StreamDecisions)
+	if err == nil {
+		var si *jetstream.StreamInfo
+		if si, err = dinfo.Info(rctx); err == nil {
+			res.Decisions = si.State.Msgs
+		}
+	}
+	if err != nil {
+		return stop(fmt.Errorf("count the replayed decisions: %w", err))
+	}
+	if deps.Observe != nil {
+		if err := deps.Observe(rctx, js); err != nil {
+			return stop(err)
+		}
+	}
+	cancel(nil)
+	wg.Wait()
+	if c := context.Cause(rctx); c != nil && !errors.Is(c, context.Canceled) {
+		return res, c
+	}
+	log.Info("replay done", "events", res.Events, "indicators", res.Indicators, "decisions", res.Decisions,
+		"rule_set", res.RuleSet, "took", res.Total.Round(time.Millisecond), "events_per_s", int(res.EventsPerSecond()))
+	return res, nil
+}
+
+// loop reads the live stream and applies it.
+type loop struct {
+	cfg    Config
+	rp     *process.Replayer
+	js     jetstream.JetStream
+	levels jetstream.KeyValue
+	pub    *stream.Publisher
+	seeded map[string]bool
+	res    *Result
+	events atomic.Uint64
+	inds   []schemas.Indicator
+	msgs   []stream.Msg
+}
+
+func (l *loop) run(ctx context.Context, src jetstream.JetStream) error {
+	oc, err := src.OrderedConsumer(ctx, schemas.StreamEvents, jetstream.OrderedConsumerConfig{
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:   l.res.FirstSeq,
+	})
+	if err != nil {
+		return fmt.Errorf("read the live events stream %s: %w", schemas.StreamEvents, err)
+	}
+	var newest schemas.Date
+	idle := 0
+	seen := l.res.FirstSeq - 1 // the highest sequence read
+	for ctx.Err() == nil {
+		n := int(min(uint64(l.cfg.FetchBatch), l.res.LastSeq-seen))
+		batch, err := oc.Fetch(max(n, 1), jetstream.FetchMaxWait(2*time.Second))
+		if err != nil {
+			return fmt.Errorf("read the live events stream %s: %w", schemas.StreamEvents, err)
+		}
+		got := 0
+		done := false
+		for m := range batch.Messages() {
+			got++
+			meta, err := m.Metadata()
+			if err != nil {
+				return fmt.Errorf("live event metadata: %w", err)
+			}
+			seq := meta.Sequence.Stream
+			if seq > l.res.LastSeq {
+				done = true // published after the replay started: not replayed
+				continue
+			}
+			seen = seq
+			l.events.Add(1)
+			l.res.Events++
+			e, err := l.rp.Decode(m.Data(), meta.Timestamp)
+			if err != nil {
+				l.res.Rejected++
+			} else {
+				// A new day: what the stream held up to the day before is
+				// published first, so decisions see the data as it stood.
+				if d := e.Date(); d > newest {
+					if newest != 0 {
+						if err := l.flush(ctx); err != nil {
+							return err
+						}
+					}
+					newest = d
+				}
+				if l.res.FirstDay == 0 || e.Date() < l.res.FirstDay {
+					l.res.FirstDay = e.Date()
+				}
+				if !l.rp.Apply(e, seq, meta.Timestamp) {
+					l.res.Duplicates++
+				}
+			}
+			if seq == l.res.LastSeq {
+				done = true
+			}
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, jetstream.ErrNoMessages) {
+			return fmt.Errorf("read the live events stream %s: %w", schemas.StreamEvents, err)
+		}
+		if done {
+			break
+		}
+		if got == 0 {
+			// The stream no longer holds the rest (limits, or a deleted tail).
+			if idle++; idle >= 3 {
+				break
+			}
+			continue
+		}
+		idle = 0
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	l.res.LastDay = l.rp.Last()
+	if err := l.flush(ctx); err != nil {
+		return err
+	}
+	l.res.Regions = len(l.seeded)
+	return nil
+}
+
+// publishChunk bounds the asynchronous publishes in flight (as the processor).
+const publishChunk = 2000
+
+// flush publishes the pending indicator records on the scratch stream, as
+// the live processor publishes them (same subject, Nats-Msg-Id and bytes),
+// after setting each new region's first decided day.
+func (l *loop) flush(ctx context.Context) error {
+	if !l.rp.Dirty() {
+		return nil
+	}
+	l.inds = l.rp.Pending(l.inds[:0])
+	l.msgs = l.msgs[:0]
+	for i := range l.inds {
+		in := &l.inds[i]
+		if !l.seeded[in.Region] {
+			if err := decide.StartAt(ctx, l.levels, in.Region, l.cfg.From); err != nil {
+				return err
+			}
+			l.seeded[in.Region] = true
+		}
+		data, err := json.Marshal(in)
+		if err != nil {
+			return fmt.Errorf("encode indicator %s: %w", in.Key(), err)
+		}
+		l.msgs = append(l.msgs, stream.Msg{Subject: schemas.IndicatorSubject(in.Region), ID: in.MsgID(data), Data: data})
+	}
+	for off := 0; off < len(l.msgs); off += publishChunk {
+		chunk := l.msgs[off:min(off+publishChunk, len(l.msgs))]
+		for i, r := range l.pub.PublishBatch(ctx, chunk) {
+			if r.Err != nil {
+				return fmt.Errorf("publish indicator %s on the scratch stream: %w", chunk[i].ID, r.Err)
+			}
+		}
+	}
+	l.rp.MarkPublished()
+	l.res.Indicators += uint64(len(l.msgs))
+	return nil
+}
+
+// scratch is the replay's own embedded JetStream.
+type scratch struct {
+	dir string
+	srv *stream.Embedded
+	nc  *nats.Conn
+	js  jetstream.JetStream
+}
+
+func startScratch(workDir string) (*scratch, error) {
+	dir, err := os.MkdirTemp(workDir, "epiwatch-replay-")
+	if err != nil {
+		return nil, fmt.Errorf("create the replay's scratch directory in %q: %w", workDir, err)
+	}
+	// No fsync per acknowledgement: the store is thrown away, and a crash
+	// means running the replay again.
+	srv, err := stream.StartEmbedded(stream.EmbeddedConfig{Listen: "127.0.0.1:0", StoreDir: dir, SyncInterval: 2 * time.Minute})
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("start the replay's scratch NATS: %w", err)
+	}
+	s := &scratch{dir: dir, srv: srv}
+	s.nc, s.js, err = stream.Connect(srv.ClientURL(), "epiwatch-replay")
+	if err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err = stream.EnsureStreams(ctx, s.js, stream.DefaultConfig())
+		cancel()
+	}
+	if err != nil {
+		s.close(nil)
+		return nil, fmt.Errorf("replay's scratch JetStream: %w", err)
+	}
+	return s, nil
+}
+
+func (s *scratch) close(log *slog.Logger) {
+	if s.nc != nil {
+		s.nc.Close()
+	}
+	s.srv.Shutdown()
+	if err := os.RemoveAll(s.dir); err != nil && log != nil {
+		log.Warn("could not remove the replay's scratch directory", "dir", s.dir, "err", err)
+	}
+}
+
+// waitConsumer waits until the durable consumer exists.
+func waitConsumer(ctx context.Context, js jetstream.JetStream, streamName, durable string) error {
+	deadline := time.Now().Add(time.Minute)
+	for {
+		_, err := js.Consumer(ctx, streamName, durable)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, jetstream.ErrConsumerNotFound) || time.Now().After(deadline) {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("scratch consumer %s on %s did not start: %w", durable, streamName, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// waitDrained waits until consumer c has been delivered every message its
+// stream holds and has acknowledged them all.
+func waitDrained(ctx context.Context, js jetstream.JetStream, c Consumer, log *slog.Logger, every time.Duration) error {
+	if err := waitConsumer(ctx, js, c.Stream, c.Durable); err != nil {
+		return err
+	}
+	st, err := js.Stream(ctx, c.Stream)
+	if err != nil {
+		return fmt.Errorf("scratch stream %s: %w", c.Stream, err)
+	}
+	last := time.Now()
+	for {
+		si, err := st.Info(ctx)
+		if err != nil {
+			return fmt.Errorf("scratch stream %s info: %w", c.Stream, err)
+		}
+		cons, err := js.Consumer(ctx, c.Stream, c.Durable)
+		if err != nil {
+			return fmt.Errorf("scratch consumer %s: %w", c.Durable, err)
+		}
+		ci, err := cons.Info(ctx)
+		if err != nil {
+			return fmt.Errorf("scratch consumer %s info: %w", c.Durable, err)
+		}
+		if ci.NumPending == 0 && ci.NumAckPending == 0 && ci.AckFloor.Stream >= si.State.LastSeq {
+			return nil
+		}
+		if time.Since(last) >= every {
+			last = time.Now()
+			log.Info("replay: waiting", "consumer", c.Durable, "stream", c.Stream, "pending", ci.NumPending+uint64(ci.NumAckPending))
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// progress logs the replay's progress periodically.
+type progress struct {
+	done chan struct{}
+	wg   sync.WaitGroup
+}
+
+func startProgress(ctx context.Context, log *slog.Logger, every time.Duration, events *atomic.Uint64, total uint64) *progress {
+	p := &progress{done: make(chan struct{})}
+	start := time.Now()
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-p.done:
+				return
+			case <-t.C:
+			}
+			n := events.Load()
+			el := time.Since(start)
+			log.Info("replay progress", "events", n, "of", total,
+				"pct", fmt.Sprintf("%.1f", 100*float64(n)/float64(max(total, 1))),
+				"events_per_s", int(float64(n)/el.Seconds()), "elapsed", el.Round(time.Second))
+		}
+	}()
+	return p
+}
+
+func (p *progress) stop() {
+	close(p.done)
+	p.wg.Wait()
+}
+
+// quiet passes only warnings and errors: the decider logs every decision at
+// Info, which would drown the replay's progress.
+func quiet(log *slog.Logger) *slog.Logger {
+	return slog.New(minLevel{h: log.Handler(), min: slog.LevelWarn})
+}
+
+type minLevel struct {
+	h   slog.Handler
+	min slog.Level
+}
+
+func (m minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= m.min && m.h.Enabled(ctx, l)
+}
+func (m minLevel) Handle(ctx context.Context, r slog.Record) error { return m.h.Handle(ctx, r) }
+func (m minLevel) WithAttrs(as []slog.Attr) slog.Handler {
+	return minLevel{h: m.h.WithAttrs(as), min: m.min}
+}
+func (m minLevel) WithGroup(n string) slog.Handler { return minLevel{h: m.h.WithGroup(n), min: m.min} }
