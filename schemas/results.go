@@ -61,9 +61,13 @@ type Indicator struct {
 	VaccinationDose3PlusPct *float64 `json:"vaccination_dose3_plus_pct"`
 
 	// Provisional marks a recent day whose counts are still expected to grow
-	// as late reports arrive.
-	Provisional bool     `json:"provisional"`
+	// as late reports arrive: younger than the configured quantile of the
+	// region's reporting delay.
+	Provisional bool `json:"provisional"`
+	// Flags are data-quality flags (process.Flag*), FlagReasons one
+	// "<flag>: <why>" line per flag, in the same order.
 	Flags       []string `json:"flags,omitempty"`
+	FlagReasons []string `json:"flag_reasons,omitempty"`
 
 	// ComputedAt is the stream time of the newest event the record covers
 	// (not the wall clock), so a replay reproduces it; the processor-lag

@@ -70,6 +70,17 @@ type Snapshot struct {
 	Seq      uint64
 	Total    int
 	Occupied int
+	// CorrectedFrom is the most occupied beds reported by a snapshot of the
+	// same facility, kind and time that this one replaced as a correction (0:
+	// none). Above Occupied, the correction revised the count down.
+	CorrectedFrom int
+}
+
+// Correction is a snapshot whose correction revised occupied beds down.
+type Correction struct {
+	FacilityID, Kind string
+	Time             time.Time
+	From, To         int // occupied beds before and after
 }
 
 // Day returns the calendar day of the snapshot in its own time zone.
@@ -219,11 +230,32 @@ func (h *History) Add(s Snapshot) (changed bool, err error) {
 	}
 	day := s.Day()
 	for i := len(list) - 1; i >= 0; i-- {
-		if list[i].Day() != day {
+		o := &list[i]
+		if o.Day() != day {
 			continue
 		}
-		if !s.Supersedes(list[i]) {
+		// Corrections of one report (same time) remember the most occupied
+		// beds any version of it reported, whichever arrives first, so
+		// CorrectedFrom is a function of the set of snapshots.
+		same := s.Time.Equal(o.Time)
+		if same && s.EventID == o.EventID && s.Seq == o.Seq && s.Total == o.Total && s.Occupied == o.Occupied {
+			// The same snapshot again (a redelivery, or a checkpoint read
+			// back): only what it knew of corrections can add anything.
+			if s.CorrectedFrom > o.CorrectedFrom {
+				o.CorrectedFrom = s.CorrectedFrom
+				return true, nil
+			}
 			return false, nil
+		}
+		if !s.Supersedes(*o) {
+			if same && max(s.Occupied, s.CorrectedFrom) > o.CorrectedFrom {
+				o.CorrectedFrom = max(s.Occupied, s.CorrectedFrom)
+				return true, nil
+			}
+			return false, nil
+		}
+		if same {
+			s.CorrectedFrom = max(s.CorrectedFrom, o.Occupied, o.CorrectedFrom)
 		}
 		list = append(list[:i], list[i+1:]...)
 		break
@@ -235,6 +267,38 @@ func (h *History) Add(s Snapshot) (changed bool, err error) {
 	list[i] = s
 	h.units[k] = list
 	return true, nil
+}
+
+// Corrected reports whether the winning snapshot of facility's kind on day
+// is a correction that revised occupied beds down.
+func (h *History) Corrected(facility, kind string, day schemas.Date) bool {
+	list := h.units[unitKey{facility, kind}]
+	for i := len(list) - 1; i >= 0; i-- {
+		if d := list[i].Day(); d == day {
+			return list[i].CorrectedFrom > list[i].Occupied
+		} else if d < day {
+			break
+		}
+	}
+	return false
+}
+
+// Corrections returns the snapshots dated day (their own local day) whose
+// corrections revised occupied beds down, in facility then kind order.
+func (h *History) Corrections(day schemas.Date) []Correction {
+	var out []Correction
+	for _, k := range h.keys {
+		list := h.units[k]
+		for i := len(list) - 1; i >= 0; i-- {
+			s := &list[i]
+			if d := s.Day(); d < day {
+				break
+			} else if d == day && s.CorrectedFrom > s.Occupied {
+				out = append(out, Correction{FacilityID: s.FacilityID, Kind: s.Kind, Time: s.Time, From: s.CorrectedFrom, To: s.Occupied})
+			}
+		}
+	}
+	return out
 }
 
 // Len returns how many snapshots are kept.

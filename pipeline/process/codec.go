@@ -17,8 +17,13 @@ import (
 // DEFLATE. Binary because the seen-set is most of the state and 16 raw bytes
 // per event_id is the least it can cost; DEFLATE at its fastest level because
 // the day rows and pseudonym lists compress well and the checkpoint is on the
-// hot path. stateMagic changes whenever the layout does.
-const stateMagic = "EWPS1"
+// hot path. stateMagic changes whenever the layout does; the layout before
+// it (stateMagicV1, without reporting delays and bed corrections) is still
+// read, those fields then start empty.
+const (
+	stateMagic   = "EWPS2"
+	stateMagicV1 = "EWPS1"
+)
 
 type encoder struct{ b []byte }
 
@@ -37,7 +42,7 @@ func encodeRegion(r *regionState) ([]byte, error) {
 	e.uvarint(uint64(len(r.days)))
 	for i := range r.days {
 		d := &r.days[i]
-		for _, v := range []int32{d.casesLocal, d.casesImported, d.onsetLocal, d.onsetImported, d.tests, d.testsPositive, d.contacts, d.contactsBecame, d.vaxFirst[0], d.vaxFirst[1], d.vaxFirst[2]} {
+		for _, v := range []int32{d.casesLocal, d.casesImported, d.onsetLocal, d.onsetImported, d.tests, d.testsPositive, d.contacts, d.contactsBecame, d.vaxFirst[0], d.vaxFirst[1], d.vaxFirst[2], d.delaySum, d.delayN, d.bedCorrections} {
 			e.varint(int64(v))
 		}
 		e.uvarint(d.seq)
@@ -45,6 +50,11 @@ func encodeRegion(r *regionState) ([]byte, error) {
 	}
 	for _, f := range r.first {
 		e.varint(int64(f))
+	}
+	for _, h := range []*delays{&r.caseDelay, &r.testDelay} {
+		for _, c := range h {
+			e.varint(int64(c))
+		}
 	}
 	e.uvarint(uint64(len(r.seen)))
 	for k := range r.seen {
@@ -89,6 +99,7 @@ func encodeRegion(r *regionState) ([]byte, error) {
 		e.uvarint(s.Seq)
 		e.varint(int64(s.Total))
 		e.varint(int64(s.Occupied))
+		e.varint(int64(s.CorrectedFrom))
 	}
 
 	var out bytes.Buffer
@@ -191,17 +202,22 @@ func decodeRegion(blob []byte) (*regionState, error) {
 	if err != nil {
 		return nil, fmt.Errorf("decompress region state: %w", err)
 	}
-	if !bytes.HasPrefix(raw, []byte(stateMagic)) {
+	v1 := bytes.HasPrefix(raw, []byte(stateMagicV1))
+	if !v1 && !bytes.HasPrefix(raw, []byte(stateMagic)) {
 		return nil, errUnknownState
 	}
-	d := &decoder{b: raw[len(stateMagic):]}
+	d := &decoder{b: raw[len(stateMagic):]} // both magics have one length
 	r := newRegionState(d.str("code"))
 	r.base = schemas.Date(d.varint("base"))
 	nDays := d.count("days", 13)
 	r.days = make([]dayRow, nDays)
 	for i := range r.days {
 		row := &r.days[i]
-		for _, p := range []*int32{&row.casesLocal, &row.casesImported, &row.onsetLocal, &row.onsetImported, &row.tests, &row.testsPositive, &row.contacts, &row.contactsBecame, &row.vaxFirst[0], &row.vaxFirst[1], &row.vaxFirst[2]} {
+		fields := []*int32{&row.casesLocal, &row.casesImported, &row.onsetLocal, &row.onsetImported, &row.tests, &row.testsPositive, &row.contacts, &row.contactsBecame, &row.vaxFirst[0], &row.vaxFirst[1], &row.vaxFirst[2], &row.delaySum, &row.delayN, &row.bedCorrections}
+		if v1 {
+			fields = fields[:11]
+		}
+		for _, p := range fields {
 			*p = int32(d.varint("day row"))
 		}
 		row.seq = d.uvarint("day seq")
@@ -209,6 +225,13 @@ func decodeRegion(blob []byte) (*regionState, error) {
 	}
 	for i := range r.first {
 		r.first[i] = schemas.Date(d.varint("first days"))
+	}
+	if !v1 {
+		for _, h := range []*delays{&r.caseDelay, &r.testDelay} {
+			for i := range h {
+				h[i] = int32(d.varint("reporting delays"))
+			}
+		}
 	}
 	n := d.count("seen", 16)
 	r.seen = make(map[idKey]struct{}, n)
@@ -252,6 +275,9 @@ func decodeRegion(blob []byte) (*regionState, error) {
 		s.Time = time.Unix(0, nanos).In(time.FixedZone("", int(off)))
 		s.Seq = d.uvarint("snapshot seq")
 		s.Total, s.Occupied = int(d.varint("total")), int(d.varint("occupied"))
+		if !v1 {
+			s.CorrectedFrom = int(d.varint("corrected from"))
+		}
 		if d.err == nil {
 			if _, err := r.beds.Add(s); err != nil {
 				return nil, fmt.Errorf("region state %s: %w", r.code, err)

@@ -57,6 +57,25 @@ type Config struct {
 	// BedMaxAge: a facility whose latest bed snapshot is older than this at
 	// the end of a day is stale that day (excluded from ПЗК and reported).
 	BedMaxAge time.Duration `json:"bed_max_age" mapstructure:"bed_max_age"`
+	// Completeness: a day is provisional while it is younger (relative to
+	// the newest day with data) than this quantile of the region's reporting
+	// delay, i.e. while less than this share of its reports is expected to
+	// have arrived. The delay is measured on events that carry both dates:
+	// test results (sample to result date; positivity counts by sample
+	// date) and, when R counts cases by onset, cases (onset to report date).
+	// Regions with fewer than DelayMinReports such events use all regions'
+	// delays together. 0 marks no day provisional.
+	Completeness    float64 `json:"completeness" mapstructure:"completeness"`
+	DelayMinReports int     `json:"delay_min_reports" mapstructure:"delay_min_reports"`
+	// A day is a backlog dump when its confirmed cases are at least
+	// BacklogFactor times the median of the 14 days before it (and at least
+	// BacklogMinCases), and the cases it reports with an onset date were
+	// reported BacklogDelayDays or more after onset on average: old cases
+	// arriving at once, not a surge. Every day whose 7-day windows include
+	// it carries the flag. BacklogFactor 0 turns the check off.
+	BacklogFactor    float64 `json:"backlog_factor" mapstructure:"backlog_factor"`
+	BacklogMinCases  int     `json:"backlog_min_cases" mapstructure:"backlog_min_cases"`
+	BacklogDelayDays float64 `json:"backlog_delay_days" mapstructure:"backlog_delay_days"`
 	// ContactFollowUpDays: a contact "became a case" when the contact person
 	// is reported as a confirmed case in the same region within this many
 	// days after the contact (WHO's 14-day follow-up of contacts).
@@ -95,6 +114,11 @@ func DefaultConfig() Config {
 		RDate:               RByReport,
 		BedMaxAge:           beds.DefaultMaxAge,
 		ContactFollowUpDays: 14,
+		Completeness:        0.95,
+		DelayMinReports:     30,
+		BacklogFactor:       3,
+		BacklogMinCases:     20,
+		BacklogDelayDays:    7,
 		CheckpointInterval:  10 * time.Second,
 		CheckpointBatches:   100,
 		PublishInterval:     time.Second,
@@ -153,6 +177,21 @@ func (c Config) Validate() error {
 	}
 	if c.ContactFollowUpDays < 0 || c.ContactFollowUpDays > 60 {
 		bad("contact_follow_up_days", "must be 0..60 days, got %d", c.ContactFollowUpDays)
+	}
+	if !(c.Completeness >= 0 && c.Completeness < 1) {
+		bad("completeness", "must be in [0, 1), got %v (0.95: days younger than the 95th percentile of the reporting delay are provisional; 0: none)", c.Completeness)
+	}
+	if c.DelayMinReports < 1 {
+		bad("delay_min_reports", "must be at least 1, got %d", c.DelayMinReports)
+	}
+	if !(c.BacklogFactor == 0 || c.BacklogFactor >= 1 && !math.IsInf(c.BacklogFactor, 0)) {
+		bad("backlog_factor", "must be 0 (off) or at least 1, got %v", c.BacklogFactor)
+	}
+	if c.BacklogMinCases < 0 {
+		bad("backlog_min_cases", "must not be negative, got %d", c.BacklogMinCases)
+	}
+	if !(c.BacklogDelayDays >= 0 && c.BacklogDelayDays <= maxDelay) {
+		bad("backlog_delay_days", "must be 0..%d days, got %v", maxDelay, c.BacklogDelayDays)
 	}
 	if c.CheckpointInterval <= 0 {
 		bad("checkpoint_interval", "must be positive, got %s", c.CheckpointInterval)

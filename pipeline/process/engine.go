@@ -1,13 +1,17 @@
 package process
 
 import (
+	"fmt"
+	"math"
 	"runtime"
 	"slices"
 	"sort"
 	"sync"
 	"time"
 
+	"github.com/epiwatch/epiwatch/pipeline/beds"
 	"github.com/epiwatch/epiwatch/pipeline/epi"
+	"github.com/epiwatch/epiwatch/pipeline/thresholds"
 	"github.com/epiwatch/epiwatch/schemas"
 )
 
@@ -19,6 +23,18 @@ const (
 	// FlagNoPopulation: the region is not in the region reference, so the
 	// per-100k and coverage figures are not available.
 	FlagNoPopulation = "no_population"
+	// FlagBacklogDump: a day in the record's 7-day window reported far more
+	// cases than the days before it, and old ones (see Config.BacklogFactor):
+	// a backlog arriving, which inflates R and incidence, not a surge.
+	FlagBacklogDump = thresholds.FlagBacklogDump
+	// FlagNegativeCorrection: a bed snapshot of the day was corrected to
+	// fewer occupied beds. (Case, test and contact counts never go down:
+	// the event contract has no retraction; a count is a set of events.)
+	FlagNegativeCorrection = thresholds.FlagNegativeCorrection
+	// FlagMissingInput: a region that reported before has no case or test
+	// report in the record's 7-day window, or no fresh infectious-bed
+	// snapshot: an absence of data, not an absence of disease.
+	FlagMissingInput = thresholds.FlagMissingInput
 )
 
 // engine is the processor's pure core: events in, indicator records out. It
@@ -103,6 +119,7 @@ func (g *engine) dirty() bool {
 func (g *engine) pending(out []schemas.Indicator) []schemas.Indicator {
 	var jobs []regionJob
 	days := 0
+	g.setHorizons()
 	for _, code := range g.codes {
 		r := g.states[code]
 		if len(r.days) == 0 {
@@ -111,6 +128,13 @@ func (g *engine) pending(out []schemas.Indicator) []schemas.Indicator {
 		from := r.dirtyFrom
 		if g.last > g.published && (from == 0 || g.published+1 < from) {
 			from = g.published + 1
+		}
+		// Days that became complete, or provisional again (the delays grew),
+		// since the last publication are published again.
+		if nb := g.provFrom(r); r.provFrom != 0 && nb != r.provFrom {
+			if b := min(nb, r.provFrom); from == 0 || b < from {
+				from = b
+			}
 		}
 		if from == 0 || from > g.last {
 			continue
@@ -181,14 +205,126 @@ func (g *engine) computeParallel(jobs []regionJob, workers int, out []schemas.In
 type scratch struct {
 	local, imported, total []float64
 	ests                   []epi.Estimate
+	dumps                  []string
+}
+
+func resizeStrings(b []string, n int) []string {
+	if cap(b) < n {
+		return make([]string, n, n+n/2)
+	}
+	return b[:n]
+}
+
+// backlogDump describes day x of r when it is a backlog dump (see
+// Config.BacklogFactor), else "". It reads only rows up to x, so a
+// record's flag follows from the rows its version covers.
+func (g *engine) backlogDump(r *regionState, x schemas.Date) string {
+	if g.cfg.BacklogFactor <= 0 || x < r.base {
+		return ""
+	}
+	row := r.at(x)
+	cases := int(row.casesLocal + row.casesImported)
+	if cases < g.cfg.BacklogMinCases || cases == 0 || row.delayN == 0 {
+		return ""
+	}
+	lag := float64(row.delaySum) / float64(row.delayN)
+	if lag < g.cfg.BacklogDelayDays {
+		return ""
+	}
+	var prev [14]int
+	n := 0
+	for y := max(x-14, r.base); y < x; y++ {
+		p := r.at(y)
+		prev[n] = int(p.casesLocal + p.casesImported)
+		n++
+	}
+	if n < 7 {
+		return "" // too little history to tell a dump from the start of an outbreak
+	}
+	slices.Sort(prev[:n])
+	med := float64(prev[n/2])
+	if n%2 == 0 {
+		med = float64(prev[n/2-1]+prev[n/2]) / 2
+	}
+	if float64(cases) < g.cfg.BacklogFactor*math.Max(med, 1) {
+		return ""
+	}
+	return fmt.Sprintf("%s reported %d cases, %.1f× the median of the %d days before (%g), %.1f days after onset on average (%d with an onset date)",
+		x, cases, float64(cases)/math.Max(med, 1), n, med, lag, row.delayN)
+}
+
+// reportedBefore reports whether r has a case or test dated before day.
+func reportedBefore(r *regionState, day schemas.Date) bool {
+	for _, t := range []int{tCase, tLabTest} {
+		if f := r.first[t]; f != 0 && f < day {
+			return true
+		}
+	}
+	return false
+}
+
+func correctionReason(cs []beds.Correction) string {
+	if len(cs) == 0 {
+		return "a bed snapshot was corrected down"
+	}
+	c := cs[0]
+	s := fmt.Sprintf("bed snapshot of %s (%s) at %s corrected from %d to %d occupied", c.FacilityID, c.Kind, c.Time.Format(time.RFC3339), c.From, c.To)
+	if len(cs) > 1 {
+		s += fmt.Sprintf(", and %d more", len(cs)-1)
+	}
+	return s
 }
 
 // markPublished records that everything pending was published.
 func (g *engine) markPublished() {
 	for _, r := range g.states {
 		r.dirtyFrom = 0
+		r.provFrom = g.provFrom(r)
 	}
 	g.published = g.last
+}
+
+// restored sets what the last publication saw after a checkpoint was loaded
+// (a checkpoint holds nothing unpublished).
+func (g *engine) restored() {
+	g.setHorizons()
+	for _, r := range g.states {
+		r.provFrom = g.provFrom(r)
+	}
+	g.published = g.last
+}
+
+// setHorizons sets each region's provisional horizon: the Completeness
+// quantile of its reporting delays — test turnaround, and onset to report
+// when R counts cases by onset — from its own events when it has
+// DelayMinReports of them, else from every region's.
+func (g *engine) setHorizons() {
+	var all [2]delays
+	for _, r := range g.states {
+		all[0].add(&r.testDelay)
+		all[1].add(&r.caseDelay)
+	}
+	for _, r := range g.states {
+		r.horizon = 0
+		if g.cfg.Completeness <= 0 {
+			continue
+		}
+		for i, h := range []*delays{&r.testDelay, &r.caseDelay} {
+			if i == 1 && g.cfg.RDate != RByOnset {
+				continue // cases count on their report date: complete on arrival
+			}
+			if h.n() < g.cfg.DelayMinReports {
+				h = &all[i]
+			}
+			r.horizon = max(r.horizon, h.quantile(g.cfg.Completeness))
+		}
+	}
+}
+
+// provFrom is region r's first provisional day: the days younger than its
+// horizon, counted back from the newest day with data in any region.
+func (g *engine) provFrom(r *regionState) schemas.Date {
+	return g.last - schemas.Date(r.horizon) + 1
 }
 
 // floats hands out the *float64 of a run of records from shared backing
@@ -256,6 +392,13 @@ func (g *engine) computeRegion(sc *scratch, r *regionState, from, to schemas.Dat
 	sc.ests = g.r.estimates(sc.ests[:0], local, imported, first, n-1)
 	ests := sc.ests
 	fs := newFloats(int(to-from) + 1)
+	// Backlog dumps of every day the records' 7-day windows reach.
+	dumpFrom := from - 6
+	sc.dumps = resizeStrings(sc.dumps, int(to-dumpFrom)+1)
+	dumps := sc.dumps
+	for i := range dumps {
+		dumps[i] = g.backlogDump(r, dumpFrom+schemas.Date(i))
+	}
 	bedCfg := g.cfg.bedConfig()
 	method := g.r.method()
 
@@ -342,12 +485,33 @@ func (g *engine) computeRegion(sc *scratch, r *regionState, from, to schemas.Dat
 			in.VaccinationDose3PlusPct = fs.ratioPct(vax[2], int64(pop))
 		}
 
+		in.Provisional = int(to-d) < r.horizon
+		flag := func(name, format string, args ...any) {
+			in.Flags = append(in.Flags, name)
+			in.FlagReasons = append(in.FlagReasons, name+": "+fmt.Sprintf(format, args...))
+		}
 		if in.StaleFacilities > 0 {
-			in.Flags = append(in.Flags, FlagBedsStale)
+			flag(FlagBedsStale, "%d facility bed reports older than %s at the end of the day, left out of ПЗК", in.StaleFacilities, bedCfg.MaxAge)
+		}
+		for w := d - 6; w <= d; w++ {
+			if why := dumps[int(w-dumpFrom)]; why != "" {
+				flag(FlagBacklogDump, "%s", why)
+				break
+			}
+		}
+		if row.bedCorrections > 0 {
+			flag(FlagNegativeCorrection, "%s", correctionReason(r.beds.Corrections(d)))
+		}
+		if since := d.AddDays(-6); cases7 == 0 && tests7 == 0 && reportedBefore(r, since) {
+			flag(FlagMissingInput, "no case or test report dated %s to %s", since, d)
+		}
+		if b := r.first[tBedSnapshot]; b != 0 && b <= d && occ.Infectious.Facilities == 0 {
+			flag(FlagMissingInput, "no fresh infectious-bed snapshot (%d facilities stale)", len(occ.Stale))
 		}
 		if pop <= 0 {
-			in.Flags = append(in.Flags, FlagNoPopulation)
+			flag(FlagNoPopulation, "region %s is not in the region reference", r.code)
 		}
+		in.Flags = slices.Compact(in.Flags)
 		out = append(out, in)
 	}
 	return out

@@ -231,7 +231,7 @@ func (p *Processor) restore(ctx context.Context) error {
 		p.eng.addRegion(r)
 		p.eng.last = max(p.eng.last, r.last())
 	}
-	p.eng.published = p.eng.last
+	p.eng.restored()
 	p.ckptSeq, p.appliedSeq, p.lastCkpt = seq, seq, time.Now()
 	p.m.ckptSeq.Set(float64(seq))
 	p.m.appliedSeq.Set(float64(seq))

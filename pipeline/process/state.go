@@ -60,6 +60,13 @@ type dayRow struct {
 	tests, testsPositive      int32 // conclusive PCR and antigen tests by sample date
 	contacts, contactsBecame  int32 // contacts by contact date; those whose contact person became a case
 	vaxFirst                  [3]int32
+	// delaySum and delayN: of the confirmed cases reported on this day with
+	// an onset date, the sum of their onset-to-report delays (days, capped at
+	// maxDelay) and their number; a backlog dump reports old cases.
+	delaySum, delayN int32
+	// bedCorrections: bed snapshots of the day whose correction revised
+	// occupied beds down (beds.Snapshot.CorrectedFrom).
+	bedCorrections int32
 	// seq is the highest events-stream sequence among the distinct events
 	// that changed this day, ts its JetStream timestamp (Unix ns). The
 	// version of an indicator is the highest seq over the days it depends on.
@@ -95,11 +102,20 @@ type regionState struct {
 	// Vaccination coverage counts persons: the earliest event of each
 	// (person, dose group) counts on its day.
 	vax map[vaxKey]schemas.Date
+	// Reporting delays in days (the last bucket holds maxDelay and more):
+	// confirmed cases from onset to report date, conclusive tests from sample
+	// to result date.
+	caseDelay, testDelay delays
 
 	// dirtyFrom is the earliest day whose indicators changed since they were
 	// last published (0: none); changed says the region must be checkpointed.
 	dirtyFrom schemas.Date
 	changed   bool
+	// horizon is the provisional horizon in days (engine.setHorizons);
+	// provFrom the first provisional day at the last publication (0: not
+	// known yet). Both follow from the state; neither is checkpointed.
+	horizon  int
+	provFrom schemas.Date
 }
 
 func newRegionState(code string) *regionState {
@@ -258,6 +274,12 @@ func (r *regionState) changeEvent(e *schemas.Event, seq uint64, ts int64, follow
 			row.casesLocal++
 		}
 		if !e.OnsetDate.IsZero() {
+			if lag := int(d - e.OnsetDate); lag >= 0 {
+				lag = min(lag, maxDelay)
+				r.caseDelay[lag]++
+				row.delaySum += int32(lag)
+				row.delayN++
+			}
 			orow := r.touch(e.OnsetDate, seq, ts)
 			if e.Imported {
 				orow.onsetImported++
@@ -300,14 +322,25 @@ func (r *regionState) changeEvent(e *schemas.Event, seq uint64, ts int64, follow
 			if e.Result == schemas.ResultPositive {
 				row.testsPositive++
 			}
+			if !e.ResultDate.IsZero() && e.ResultDate >= d {
+				r.testDelay[min(int(e.ResultDate-d), maxDelay)]++
+			}
 		}
 	case schemas.TypeBedSnapshot:
 		// A superseded or unknown-kind snapshot changes nothing but its day's
 		// version; the kind was validated at ingest.
+		was := r.beds.Corrected(e.FacilityID, e.BedKind, d)
 		_, _ = r.beds.Add(beds.Snapshot{
 			EventID: e.EventID, FacilityID: e.FacilityID, Kind: e.BedKind, Time: *e.SnapshotTime,
 			Seq: seq, Total: *e.Total, Occupied: *e.Occupied,
 		})
+		if is := r.beds.Corrected(e.FacilityID, e.BedKind, d); is != was {
+			if is {
+				row.bedCorrections++
+			} else {
+				row.bedCorrections--
+			}
+		}
 	case schemas.TypeVaccination:
 		k := vaxKey{dose: uint8(min(e.DoseNumber, 3) - 1)}
 		if p := pseudonym(e.Person); p != "" {
@@ -327,6 +360,44 @@ func (r *regionState) changeEvent(e *schemas.Event, seq uint64, ts int64, follow
 		}
 		r.vax[k] = d
 	}
+}
+
+// maxDelay is the longest reporting delay told apart, in days.
+const maxDelay = 30
+
+// delays is a histogram of reporting delays in whole days.
+type delays [maxDelay + 1]int32
+
+func (h *delays) n() int {
+	n := 0
+	for _, c := range h {
+		n += int(c)
+	}
+	return n
+}
+
+func (h *delays) add(o *delays) {
+	for i, c := range o {
+		h[i] += c
+	}
+}
+
+// quantile is the smallest delay k with at least share q of the
+// observations at or below k (0 for an empty histogram).
+func (h *delays) quantile(q float64) int {
+	n := h.n()
+	if n == 0 {
+		return 0
+	}
+	need := q * float64(n)
+	cum := 0
+	for k, c := range h {
+		cum += int(c)
+		if float64(cum) >= need {
+			return k
+		}
+	}
+	return maxDelay
 }
 
 // errUnknownState is returned when decoding a checkpoint that is not ours.
