@@ -233,7 +233,7 @@ func Run(ctx context.Context, cfg Config, deps Deps) (Result, error) {
 		return stop(err)
 	}
 
-	l := &loop{cfg: cfg, rp: rp, js: js, levels: levels, pub: stream.NewPublisher(js), seeded: map[string]bool{}, res: &res}
+	l := &loop{cfg: cfg, rp: rp, js: js, levels: levels, seeded: map[string]bool{}, res: &res}
 	prog := startProgress(rctx, log, cfg.ProgressEvery, &l.events, info.State.Msgs)
 	begin := time.Now()
 	err = l.run(rctx, deps.Source)
@@ -281,16 +281,15 @@ func Run(ctx context.Context, cfg Config, deps Deps) (Result, error) {
 
 // loop reads the live stream and applies it.
 type loop struct {
-	cfg    Config
-	rp     *process.Replayer
-	js     jetstream.JetStream
-	levels jetstream.KeyValue
-	pub    *stream.Publisher
-	seeded map[string]bool
-	res    *Result
-	events atomic.Uint64
-	inds   []schemas.Indicator
-	msgs   []stream.Msg
+	cfg     Config
+	rp      *process.Replayer
+	js      jetstream.JetStream
+	levels  jetstream.KeyValue
+	seeded  map[string]bool
+	res     *Result
+	events  atomic.Uint64
+	inds    []schemas.Indicator
+	unacked []unacked
 }
 
 func (l *loop) run(ctx context.Context, src jetstream.JetStream) error {
@@ -301,70 +300,56 @@ func (l *loop) run(ctx context.Context, src jetstream.JetStream) error {
 	if err != nil {
 		return fmt.Errorf("read the live events stream %s: %w", schemas.StreamEvents, err)
 	}
+	// A continuous pull keeps the next events coming while these are applied.
+	it, err := oc.Messages(jetstream.PullMaxMessages(l.cfg.FetchBatch))
+	if err != nil {
+		return fmt.Errorf("read the live events stream %s: %w", schemas.StreamEvents, err)
+	}
+	defer it.Stop()
 	var newest schemas.Date
-	idle := 0
-	seen := l.res.FirstSeq - 1 // the highest sequence read
 	for ctx.Err() == nil {
-		n := int(min(uint64(l.cfg.FetchBatch), l.res.LastSeq-seen))
-		batch, err := oc.Fetch(max(n, 1), jetstream.FetchMaxWait(2*time.Second))
+		m, err := it.Next(jetstream.NextMaxWait(10 * time.Second))
+		if errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) {
+			// The stream no longer holds the rest (limits, or a deleted tail).
+			break
+		}
 		if err != nil {
 			return fmt.Errorf("read the live events stream %s: %w", schemas.StreamEvents, err)
 		}
-		got := 0
-		done := false
-		for m := range batch.Messages() {
-			got++
-			meta, err := m.Metadata()
-			if err != nil {
-				return fmt.Errorf("live event metadata: %w", err)
-			}
-			seq := meta.Sequence.Stream
-			if seq > l.res.LastSeq {
-				done = true // published after the replay started: not replayed
-				continue
-			}
-			seen = seq
-			l.events.Add(1)
-			l.res.Events++
-			e, err := l.rp.Decode(m.Data(), meta.Timestamp)
-			if err != nil {
-				l.res.Rejected++
-			} else {
-				// A new day: what the stream held up to the day before is
-				// published first, so decisions see the data as it stood.
-				if d := e.Date(); d > newest {
-					if newest != 0 {
-						if err := l.flush(ctx); err != nil {
-							return err
-						}
+		meta, err := m.Metadata()
+		if err != nil {
+			return fmt.Errorf("live event metadata: %w", err)
+		}
+		seq := meta.Sequence.Stream
+		if seq > l.res.LastSeq {
+			break // published after the replay started: not replayed
+		}
+		l.events.Add(1)
+		l.res.Events++
+		e, err := l.rp.Decode(m.Data(), meta.Timestamp)
+		if err != nil {
+			l.res.Rejected++
+		} else {
+			// A new day: what the stream held up to the day before is
+			// published first, so decisions see the data as it stood.
+			if d := e.Date(); d > newest {
+				if newest != 0 {
+					if err := l.flush(ctx); err != nil {
+						return err
 					}
-					newest = d
 				}
-				if l.res.FirstDay == 0 || e.Date() < l.res.FirstDay {
-					l.res.FirstDay = e.Date()
-				}
-				if !l.rp.Apply(e, seq, meta.Timestamp) {
-					l.res.Duplicates++
-				}
+				newest = d
 			}
-			if seq == l.res.LastSeq {
-				done = true
+			if l.res.FirstDay == 0 || e.Date() < l.res.FirstDay {
+				l.res.FirstDay = e.Date()
+			}
+			if !l.rp.Apply(e, seq, meta.Timestamp) {
+				l.res.Duplicates++
 			}
 		}
-		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, jetstream.ErrNoMessages) {
-			return fmt.Errorf("read the live events stream %s: %w", schemas.StreamEvents, err)
-		}
-		if done {
+		if seq == l.res.LastSeq {
 			break
 		}
-		if got == 0 {
-			// The stream no longer holds the rest (limits, or a deleted tail).
-			if idle++; idle >= 3 {
-				break
-			}
-			continue
-		}
-		idle = 0
 	}
 	if err := ctx.Err(); err != nil {
 		return err
@@ -373,22 +358,26 @@ func (l *loop) run(ctx context.Context, src jetstream.JetStream) error {
 	if err := l.flush(ctx); err != nil {
 		return err
 	}
+	if err := l.settle(ctx, 0); err != nil {
+		return err
+	}
 	l.res.Regions = len(l.seeded)
 	return nil
 }
 
-// publishChunk bounds the asynchronous publishes in flight (as the processor).
-const publishChunk = 2000
+// maxUnacked bounds the indicator publishes awaiting their acknowledgement.
+const maxUnacked = 8000
 
 // flush publishes the pending indicator records on the scratch stream, as
 // the live processor publishes them (same subject, Nats-Msg-Id and bytes),
-// after setting each new region's first decided day.
+// after setting each new region's first decided day. The publishes are
+// pipelined across flushes (one connection keeps their order); settle
+// checks their acknowledgements, and any failure ends the replay.
 func (l *loop) flush(ctx context.Context) error {
 	if !l.rp.Dirty() {
 		return nil
 	}
 	l.inds = l.rp.Pending(l.inds[:0])
-	l.msgs = l.msgs[:0]
 	for i := range l.inds {
 		in := &l.inds[i]
 		if !l.seeded[in.Region] {
@@ -401,18 +390,63 @@ func (l *loop) flush(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("encode indicator %s: %w", in.Key(), err)
 		}
-		l.msgs = append(l.msgs, stream.Msg{Subject: schemas.IndicatorSubject(in.Region), ID: in.MsgID(data), Data: data})
-	}
-	for off := 0; off < len(l.msgs); off += publishChunk {
-		chunk := l.msgs[off:min(off+publishChunk, len(l.msgs))]
-		for i, r := range l.pub.PublishBatch(ctx, chunk) {
-			if r.Err != nil {
-				return fmt.Errorf("publish indicator %s on the scratch stream: %w", chunk[i].ID, r.Err)
-			}
+		id := in.MsgID(data)
+		f, err := l.js.PublishMsgAsync(&nats.Msg{Subject: schemas.IndicatorSubject(in.Region), Data: data},
+			jetstream.WithMsgID(id), jetstream.WithStallWait(time.Minute))
+		if err != nil {
+			return fmt.Errorf("publish indicator %s on the scratch stream: %w", id, err)
 		}
+		l.unacked = append(l.unacked, unacked{f, id})
 	}
 	l.rp.MarkPublished()
-	l.res.Indicators += uint64(len(l.msgs))
+	l.res.Indicators += uint64(len(l.inds))
+	return l.settle(ctx, maxUnacked)
+}
+
+// unacked is a publish awaiting its acknowledgement.
+type unacked struct {
+	f  jetstream.PubAckFuture
+	id string
+}
+
+// settle checks the acknowledgements that have arrived, and waits for the
+// oldest until at most keep remain outstanding.
+func (l *loop) settle(ctx context.Context, keep int) error {
+	done := 0
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for done < len(l.unacked) {
+		u := l.unacked[done]
+		if len(l.unacked)-done <= keep {
+			select {
+			case <-u.f.Ok():
+				done++
+				continue
+			case err := <-u.f.Err():
+				return fmt.Errorf("publish indicator %s on the scratch stream: %w", u.id, err)
+			default:
+			}
+			break // not acknowledged yet: keep it and the ones after it
+		}
+		if timer == nil {
+			timer = time.NewTimer(time.Minute)
+		}
+		select {
+		case <-u.f.Ok():
+		case err := <-u.f.Err():
+			return fmt.Errorf("publish indicator %s on the scratch stream: %w", u.id, err)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-timer.C:
+			return fmt.Errorf("publish indicator %s on the scratch stream: no acknowledgement within a minute", u.id)
+		}
+		done++
+	}
+	l.unacked = l.unacked[:copy(l.unacked, l.unacked[done:])]
 	return nil
 }
 
