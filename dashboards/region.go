@@ -23,6 +23,7 @@ func Region() *dashboard.DashboardBuilder {
 		WithRow(row(id, "The decision rule's inputs")).
 		WithPanel(regionR(id)).
 		WithPanel(regionOccupancy(id)).
+		WithPanel(regionQuality(id)).
 		WithRow(row(id, "Cases and tests")).
 		WithPanel(regionCases(id)).
 		WithPanel(regionTests(id)).
@@ -145,6 +146,26 @@ func regionTests(id *ids) *timeseries.PanelBuilder {
 		OverrideByName("positive_tests", []dashboard.DynamicConfigValue{displayName("positive"), fixedColor("red")}).
 		OverrideByName("positivity_7d_pct", []dashboard.DynamicConfigValue{displayName("positivity 7 d"), unit("percent"), decimals(1), fixedColor("orange"),
 			prop("custom.drawStyle", "line"), prop("custom.fillOpacity", 0), prop("custom.lineWidth", 2), prop("custom.axisPlacement", "right"), prop("min", 0)})
+}
+
+func regionQuality(id *ids) *table.PanelBuilder {
+	return tablePanel(id).
+		Title("Provisional days and data-quality flags").
+		Description("Days the processor marks provisional (younger than the configured quantile of the region's reporting delay: counts still expected to grow; decisions wait for them by default) and days with data-quality flags, with the processor's reasons: backlog_dump (old cases arriving at once), negative_correction (a bed report corrected down), missing_input (no case or test report for a week, or no fresh bed report), beds_stale. A rule set says what each flag does to a decision; by default a flagged day can hold or strengthen a level, never ease it.").
+		Datasource(ClickHouseDatasource()).
+		WithTarget(NewClickHouseTable(regionQualitySQL).RefId("A")).
+		Height(8).Span(24).
+		OverrideByName("date", []dashboard.DynamicConfigValue{displayName("Day"), width(110)}).
+		OverrideByName("provisional", []dashboard.DynamicConfigValue{displayName("Provisional"), width(100), colorBackground(),
+			mappingsProp([]dashboard.ValueMapping{{ValueMap: &dashboard.ValueMap{Type: dashboard.MappingTypeValueToText, Options: map[string]dashboard.ValueMappingResult{
+				"0": {Text: cog.ToPtr("complete"), Color: cog.ToPtr("transparent"), Index: cog.ToPtr(int32(0))},
+				"1": {Text: cog.ToPtr("PROVISIONAL"), Color: cog.ToPtr("blue"), Index: cog.ToPtr(int32(1))},
+			}}}})}).
+		OverrideByName("flags", []dashboard.DynamicConfigValue{displayName("Flags"), width(220)}).
+		OverrideByName("reasons", []dashboard.DynamicConfigValue{displayName("Why")}).
+		OverrideByName("cases", []dashboard.DynamicConfigValue{displayName("Cases"), width(80)}).
+		OverrideByName("r_mean", []dashboard.DynamicConfigValue{displayName("R"), decimals(2), width(70)}).
+		OverrideByName("bed_occupancy_pct", []dashboard.DynamicConfigValue{displayName("ПЗК %"), decimals(1), width(80)})
 }
 
 func regionBeds(id *ids) *table.PanelBuilder {

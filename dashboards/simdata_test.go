@@ -225,9 +225,10 @@ func (s simulation) derive(region string, reg schemas.Region, pop float64, serie
 			}
 		}
 		per100k := func(n int) *float64 { v := float64(n) / pop * 1e5; return &v }
-		var flags []string
+		flags, reasons := []string{}, []string{}
 		if rd.stale > 0 {
 			flags = append(flags, "beds_stale")
+			reasons = append(reasons, fmt.Sprintf("beds_stale: %d facility bed reports older than 48h0m0s at the end of the day, left out of ПЗК", rd.stale))
 		}
 		occ := pct(rd.bedsOccupied, rd.bedsTotal)
 		computed := day.AddDays(1).Time().Add(time.Hour)
@@ -241,7 +242,7 @@ func (s simulation) derive(region string, reg schemas.Region, pop float64, serie
 			uint32(rd.stale), uint32(k7), ratio(k7, c7), pct(k7/10, k7),
 			uint32(rd.dose1), uint32(rd.dose2), uint32(rd.dose3),
 			pct(rd.dose1, int(pop)), pct(rd.dose2, int(pop)), pct(rd.dose3, int(pop)),
-			b2u(d >= len(series)-3), flags, computed,
+			b2u(d >= len(series)-3), flags, reasons, computed,
 		})
 		if d < 14 {
 			continue
@@ -381,7 +382,7 @@ const indicatorColumns = `region, date, version, cases, cases_local, cases_impor
 	stale_facilities, contacts_7d, contacts_per_case, contacts_became_cases_pct,
 	vaccinated_dose1, vaccinated_dose2, vaccinated_dose3_plus,
 	vaccination_dose1_pct, vaccination_dose2_pct, vaccination_dose3_plus_pct,
-	provisional, flags, computed_at`
+	provisional, flags, flag_reasons, computed_at`
 
 const decisionColumns = `decision_id, region, region_name, date, decided_at, rule_set, rule_set_version, clause, action,
 	reason, r_method, r_mean, r_q025, r_q975, bed_occupancy_pct, data_as_of, flags,

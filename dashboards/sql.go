@@ -249,6 +249,21 @@ FROM
 )
 ORDER BY stale DESC, occupancy_pct DESC, facility_id, bed_kind`
 
+// regionQualitySQL lists the region's provisional and flagged days with the
+// processor's reasons.
+var regionQualitySQL = `SELECT
+    date,
+    provisional,
+    arrayStringConcat(flags, ', ') AS flags,
+    arrayStringConcat(flag_reasons, '; ') AS reasons,
+    cases,
+    r_mean,
+    bed_occupancy_pct
+FROM indicators_latest
+WHERE ` + inRegion + ` AND $__dateFilter(date) AND (provisional = 1 OR notEmpty(flags))
+ORDER BY date DESC
+LIMIT 200`
+
 // regionStaleSQL is the processor's count of stale facilities per day.
 var regionStaleSQL = regionSeriesSQL("stale_facilities", "beds_occupied", "beds_total")
 

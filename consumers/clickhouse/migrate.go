@@ -58,7 +58,7 @@ func Migrate(ctx context.Context, conn driver.Conn, db string, regions *schemas.
 			if ddl.Guarded(stmt, major, minor) {
 				continue
 			}
-			if err := exec(stmt); err != nil {
+			if err := exec(stmt); err != nil && !ddl.AlreadyApplied(stmt, err) {
 				return rep, fmt.Errorf("migration %s statement %d: %w", m.Name, i+1, err)
 			}
 		}

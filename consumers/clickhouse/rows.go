@@ -79,7 +79,7 @@ var indicatorsTable = table{"indicators_store", `region, date, version, cases, c
 	bed_occupancy_pct, icu_total, icu_occupied, icu_occupancy_pct, provisional_total, provisional_occupied,
 	provisional_occupancy_pct, stale_facilities, contacts_7d, contacts_per_case, contacts_became_cases_pct,
 	vaccinated_dose1, vaccinated_dose2, vaccinated_dose3_plus, vaccination_dose1_pct, vaccination_dose2_pct,
-	vaccination_dose3_plus_pct, provisional, flags, computed_at`}
+	vaccination_dose3_plus_pct, provisional, flags, flag_reasons, computed_at`}
 
 func u32(n int) uint32 {
 	if n < 0 {
@@ -104,7 +104,7 @@ func indicatorRow(in *schemas.Indicator) []any {
 		in.ICUOccupancyPct, u32(in.ProvTotal), u32(in.ProvOccupied), in.ProvOccupancyPct, u32(in.StaleFacilities),
 		u32(in.Contacts7d), in.ContactsPerCase, in.ContactsBecameCasesPct, u32(in.VaccinatedDose1),
 		u32(in.VaccinatedDose2), u32(in.VaccinatedDose3Plus), in.VaccinationDose1Pct, in.VaccinationDose2Pct,
-		in.VaccinationDose3PlusPct, b2u(in.Provisional), strs(in.Flags), in.ComputedAt.UTC(),
+		in.VaccinationDose3PlusPct, b2u(in.Provisional), strs(in.Flags), strs(in.FlagReasons), in.ComputedAt.UTC(),
 	}
 }
 

@@ -162,6 +162,24 @@ func Guarded(stmt string, major, minor int) bool {
 	return !AtLeast(major, minor, wm, wn)
 }
 
+// addColumnRe matches an ALTER TABLE … ADD COLUMN statement (comments first
+// allowed).
+var addColumnRe = regexp.MustCompile(`(?is)^(\s*--[^\n]*\n)*\s*ALTER\s+TABLE\s+\S+\s+ADD\s+COLUMN\s`)
+
+// AlreadyApplied reports whether err, returned by running stmt, only says
+// that stmt's effect is already there: an ADD COLUMN of a column that
+// exists. ClickHouse 18.16 has no ADD COLUMN IF NOT EXISTS, so this is how a
+// migration that stopped half-way (or the compat tests' second pass) runs
+// again. The message is matched, not the error code, so that it works
+// through clickhouse-go and chDB alike.
+func AlreadyApplied(stmt string, err error) bool {
+	if err == nil || !addColumnRe.MatchString(stmt) {
+		return false
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "already exists") || strings.Contains(msg, "DUPLICATE_COLUMN")
+}
+
 // AtLeast compares major.minor versions.
 func AtLeast(major, minor, wantMajor, wantMinor int) bool {
 	return major > wantMajor || (major == wantMajor && minor >= wantMinor)

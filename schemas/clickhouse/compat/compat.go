@@ -65,7 +65,7 @@ func ApplySchema(ctx context.Context, e Engine, db string) ([]Step, error) {
 		if st.Skipped {
 			return nil
 		}
-		if err := e.Exec(ctx, stmt); err != nil {
+		if err := e.Exec(ctx, stmt); err != nil && !ddl.AlreadyApplied(stmt, err) {
 			return fmt.Errorf("%s %d.%d: %s statement %d:\n%s\n: %w", e.Name(), major, minor, file, i, stmt, err)
 		}
 		return nil
