@@ -1,6 +1,9 @@
 package clickhouse
 
-import "testing"
+import (
+	"errors"
+	"testing"
+)
 
 func TestGuarded(t *testing.T) {
 	for _, tc := range []struct {
@@ -16,6 +19,29 @@ func TestGuarded(t *testing.T) {
 	} {
 		if got := Guarded(tc.stmt, tc.major, tc.minor); got != tc.want {
 			t.Errorf("Guarded(%q, %d.%d) = %v", tc.stmt, tc.major, tc.minor, got)
+		}
+	}
+}
+
+func TestAlreadyApplied(t *testing.T) {
+	exists := errors.New("code: 44, message: Cannot add column flag_reasons: column with this name already exists")
+	tests := []struct {
+		name string
+		stmt string
+		err  error
+		want bool
+	}{
+		{"add column that exists", "ALTER TABLE db.t ADD COLUMN c Array(String) AFTER flags", exists, true},
+		{"after comments", "-- why\n-- more\nalter table db.t add column c String", exists, true},
+		{"current ClickHouse's name for it", "ALTER TABLE db.t ADD COLUMN c String", errors.New("DUPLICATE_COLUMN"), true},
+		{"no error", "ALTER TABLE db.t ADD COLUMN c String", nil, false},
+		{"other error", "ALTER TABLE db.t ADD COLUMN c String", errors.New("code: 60, table doesn't exist"), false},
+		{"not an ADD COLUMN", "CREATE TABLE db.t (x UInt8) ENGINE = Log", errors.New("table already exists"), false},
+		{"drop column", "ALTER TABLE db.t DROP COLUMN c", exists, false},
+	}
+	for _, tc := range tests {
+		if got := AlreadyApplied(tc.stmt, tc.err); got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
 		}
 	}
 }
