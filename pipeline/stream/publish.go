@@ -107,20 +107,52 @@ func (p *Publisher) PublishBatch(ctx context.Context, msgs []Msg) []PubResult {
 		}
 		futs[i] = f
 	}
+	// nats.go fails the futures pending when the connection drops, but a
+	// publish made after that (the drop not yet seen when the loop above
+	// checked) is only buffered for the reconnect and its future waits out
+	// the whole timeout. Watching the connection turns that into an error
+	// within connPoll, like the refusal at the top.
+	tick := time.NewTicker(connPoll)
+	defer tick.Stop()
+	var down error
 	for i, f := range futs {
 		if f == nil {
 			continue
 		}
-		select {
-		case ack := <-f.Ok():
-			res[i] = PubResult{Seq: ack.Sequence, Duplicate: ack.Duplicate}
-		case err := <-f.Err():
-			res[i].Err = fmt.Errorf("publish %s: %w", msgs[i].Subject, err)
-		case <-ctx.Done():
-			res[i].Err = fmt.Errorf("publish %s: no acknowledgement: %w", msgs[i].Subject, ctx.Err())
-		}
+		res[i] = p.await(ctx, f, msgs[i].Subject, tick.C, &down)
 	}
 	return res
+}
+
+// connPoll is how often PublishBatch looks at the connection while it
+// waits for acknowledgements.
+const connPoll = 100 * time.Millisecond
+
+// await waits for one acknowledgement. Once the connection is seen down
+// (*down set), it takes only what has already arrived.
+func (p *Publisher) await(ctx context.Context, f jetstream.PubAckFuture, subject string, tick <-chan time.Time, down *error) PubResult {
+	for {
+		if *down != nil {
+			select {
+			case ack := <-f.Ok():
+				return PubResult{Seq: ack.Sequence, Duplicate: ack.Duplicate}
+			case err := <-f.Err():
+				return PubResult{Err: fmt.Errorf("publish %s: %w", subject, err)}
+			default:
+				return PubResult{Err: fmt.Errorf("publish %s: no acknowledgement, NATS is not connected: %w", subject, *down)}
+			}
+		}
+		select {
+		case ack := <-f.Ok():
+			return PubResult{Seq: ack.Sequence, Duplicate: ack.Duplicate}
+		case err := <-f.Err():
+			return PubResult{Err: fmt.Errorf("publish %s: %w", subject, err)}
+		case <-ctx.Done():
+			return PubResult{Err: fmt.Errorf("publish %s: no acknowledgement: %w", subject, ctx.Err())}
+		case <-tick:
+			*down = p.Connected()
+		}
+	}
 }
 
 // PublishSync publishes one message with a synchronous request, retrying a
