@@ -10,6 +10,7 @@ import (
 
 	chsink "github.com/epiwatch/epiwatch/consumers/clickhouse"
 	"github.com/epiwatch/epiwatch/consumers/clickhouse/chtest"
+	"github.com/epiwatch/epiwatch/pipeline/decide"
 	"github.com/epiwatch/epiwatch/pipeline/simulate"
 	"github.com/epiwatch/epiwatch/schemas"
 )
@@ -85,23 +86,39 @@ func TestReplayIntoSideDatabase(t *testing.T) {
 	}
 	replayOnce()
 
-	// One decision per region and day from --from to the day before the
-	// newest data (data mode decides day D once D+1 exists), all by the
-	// replayed rule set.
-	var lastDay time.Time
-	if err := p.db.Conn.QueryRow(ctx, "SELECT max(date) FROM "+into+".indicators_latest").Scan(&lastDay); err != nil {
-		t.Fatal(err)
-	}
-	perRegion := uint64(schemas.DateOf(lastDay) - from)
+	// One decision per region and day from --from on, in order, up to the
+	// last day data mode can decide: the day before the newest data (day D
+	// is decided once D+1 exists), or before the first provisional day the
+	// decider still waits for (one less than decide.max_staleness days
+	// older than the newest data). All by the replayed rule set.
+	maxStale := decide.DefaultConfig().MaxStaleness
+	var want uint64
 	for _, region := range sc.Regions {
-		q := fmt.Sprintf("SELECT count() FROM %s.decisions WHERE region = '%s' AND rule_set = '%s' AND rule_set_version = '%s' AND date >= '%s' AND date < '%s'",
-			into, region, replayRuleSet, replayRuleSetVer, from, schemas.DateOf(lastDay))
-		if n := p.db.Count(t, q); n != perRegion {
-			t.Errorf("%s: %d replayed decisions of %s from %s, want %d (one per day up to the day before %s)", region, n, replayRuleSet, from, perRegion, schemas.DateOf(lastDay))
+		var newest, firstWait time.Time
+		var waiting uint64
+		q := fmt.Sprintf("SELECT max(date) FROM %s.indicators_latest WHERE region = '%s'", into, region)
+		if err := p.db.Conn.QueryRow(ctx, q).Scan(&newest); err != nil {
+			t.Fatal(err)
+		}
+		q = fmt.Sprintf("SELECT count(), min(date) FROM %s.indicators_latest WHERE region = '%s' AND provisional = 1 AND date >= '%s' AND date >= toDate('%s') - %d",
+			into, region, from, schemas.DateOf(newest), maxStale)
+		if err := p.db.Conn.QueryRow(ctx, q).Scan(&waiting, &firstWait); err != nil {
+			t.Fatal(err)
+		}
+		end := schemas.DateOf(newest)
+		if waiting > 0 {
+			end = min(end, schemas.DateOf(firstWait))
+		}
+		perRegion := uint64(max(int(end-from), 0))
+		want += perRegion
+		q = fmt.Sprintf("SELECT count() FROM %s.decisions WHERE region = '%s' AND rule_set = '%s' AND rule_set_version = '%s' AND date >= '%s' AND date < '%s'",
+			into, region, replayRuleSet, replayRuleSetVer, from, end)
+		if n := p.db.Count(t, q); n != perRegion || perRegion == 0 {
+			t.Errorf("%s: %d replayed decisions of %s from %s, want %d (one per day before %s; newest data %s)", region, n, replayRuleSet, from, perRegion, end, schemas.DateOf(newest))
 		}
 	}
-	if n := p.db.Count(t, "SELECT count() FROM "+into+".decisions"); n != perRegion*uint64(len(sc.Regions)) {
-		t.Errorf("%d replayed decisions in all, want %d: some are before --from or of another rule set", n, perRegion*uint64(len(sc.Regions)))
+	if n := p.db.Count(t, "SELECT count() FROM "+into+".decisions"); n != want {
+		t.Errorf("%d replayed decisions in all, want %d: some are before --from, of another rule set or on a day still provisional", n, want)
 	}
 	if n := p.db.Count(t, fmt.Sprintf("SELECT count() FROM %s.decisions WHERE date = '%s' AND position(reason, 'no previous state') > 0", into, from)); n != uint64(len(sc.Regions)) {
 		t.Errorf("%d regions start at the initial level on --from %s, want %d", n, from, len(sc.Regions))
@@ -117,8 +134,8 @@ func TestReplayIntoSideDatabase(t *testing.T) {
 	// The analyst's side-by-side query of --help runs and pairs every
 	// replayed decision with the live one of the same day.
 	cmp := strRows(t, p.db, "SELECT concat(region, toString(date), replay_rule_set, live_rule_set) FROM ("+chsink.CompareDecisionsSQL(live, into)+")")
-	if uint64(len(cmp)) != perRegion*uint64(len(sc.Regions)) {
-		t.Errorf("the comparison query returned %d rows, want %d", len(cmp), perRegion*uint64(len(sc.Regions)))
+	if uint64(len(cmp)) != want {
+		t.Errorf("the comparison query returned %d rows, want %d", len(cmp), want)
 	}
 
 	decisions := "SELECT concat(decision_id, '|', region, '|', toString(date), '|', rule_set, '@', rule_set_version, '|', action, '|', clause, '|', toString(level_from), '>', toString(level_to), '|', reason, '|', toString(data_as_of), '|', arrayStringConcat(flags, ',')) FROM %s.decisions ORDER BY decision_id"
