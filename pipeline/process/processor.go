@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -239,6 +240,10 @@ func (p *Processor) restore(ctx context.Context) error {
 	return nil
 }
 
+// catchUpResetAttempts bounds the ordered consumer's attempts to create its
+// server-side consumer (1 s, 2 s, 4 s… apart) before a catch-up fetch fails.
+const catchUpResetAttempts = 5
+
 // catchUp re-applies the events after the checkpoint up to target (the last
 // sequence the durable consumer delivered) with an ordered consumer.
 func (p *Processor) catchUp(ctx context.Context, target uint64) error {
@@ -250,12 +255,19 @@ func (p *Processor) catchUp(ctx context.Context, target uint64) error {
 	oc, err := p.js.OrderedConsumer(ctx, schemas.StreamEvents, jetstream.OrderedConsumerConfig{
 		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:   from,
+		// A Fetch (re)creates the server-side consumer, retrying with
+		// backoff — by default forever, deaf to ctx: a connection closed
+		// under it would hang Run. Bounded, the fetch fails instead.
+		MaxResetAttempts: catchUpResetAttempts,
 	})
 	if err != nil {
 		return fmt.Errorf("catch up %d..%d: ordered consumer: %w", from, target, err)
 	}
 	empty := 0
 	for p.appliedSeq < target && ctx.Err() == nil {
+		if nc := p.js.Conn(); nc != nil && nc.IsClosed() {
+			return fmt.Errorf("catch up %d..%d: %w", from, target, nats.ErrConnectionClosed)
+		}
 		batch, err := oc.Fetch(min(p.cfg.BatchSize, int(target-p.appliedSeq)), jetstream.FetchMaxWait(time.Second))
 		if err != nil {
 			return fmt.Errorf("catch up %d..%d: fetch: %w", from, target, err)
