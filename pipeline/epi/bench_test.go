@@ -138,6 +138,52 @@ func BenchmarkFullRecompute20x730CrI(b *testing.B) {
 	}
 }
 
+// BenchmarkFullRecompute20x730Live is the full recompute as the live
+// processor's estimator does it: one Range call per region, the three
+// published quantiles, those of large shapes interpolated
+// (WithInterpolatedQuantiles), on one core.
+func BenchmarkFullRecompute20x730Live(b *testing.B) {
+	series := benchSeries(20, 730)
+	c, err := NewCori(covidSI(b), DefaultPrior())
+	if err != nil {
+		b.Fatal(err)
+	}
+	if c, err = c.WithLevels(0.025, 0.5, 0.975); err != nil {
+		b.Fatal(err)
+	}
+	c = c.WithInterpolatedQuantiles()
+	out := make([]Estimate, 0, 730)
+	b.ResetTimer()
+	for range b.N {
+		for _, s := range series {
+			out = c.Range(out[:0], s, nil, 0, len(s)-1, 7)
+		}
+	}
+	if len(out) != 730 {
+		b.Fatalf("%d estimates, want 730", len(out))
+	}
+}
+
+// BenchmarkFullRecompute20x730Interpolated is BenchmarkFullRecompute20x730
+// (all seven quantiles, through Windows) with interpolated quantiles.
+func BenchmarkFullRecompute20x730Interpolated(b *testing.B) {
+	series := benchSeries(20, 730)
+	c, err := NewCori(covidSI(b), DefaultPrior())
+	if err != nil {
+		b.Fatal(err)
+	}
+	c = c.WithInterpolatedQuantiles()
+	windows := SlidingWindows(730, 7)
+	b.ResetTimer()
+	for range b.N {
+		for _, s := range series {
+			if _, err := c.Windows(s, nil, windows); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
+
 // BenchmarkFullRecompute20x730CrIAllCores is BenchmarkFullRecompute20x730CrI
 // with the regions spread over every core, as the processor's engine spreads
 // a large recompute (pipeline/process, computeParallel): the regions'

@@ -111,6 +111,7 @@ type Cori struct {
 	siMean float64   // EpiEstim's final_mean_si
 	a0, b0 float64   // prior shape and scale
 	levels levelMask // the quantiles computed (see WithLevels)
+	interp bool      // quantiles of large shapes interpolated (see WithInterpolatedQuantiles)
 }
 
 // NewCori prepares the estimator. si must start with 0 and be non-negative;
@@ -154,6 +155,20 @@ next:
 	cp := *c
 	cp.levels = m
 	return &cp, nil
+}
+
+// WithInterpolatedQuantiles returns a copy of c that takes the posterior
+// quantiles of windows with 50 to 100,000 cases (gamma shapes in that range)
+// from a Chebyshev interpolant of the root finder's quantiles, built once
+// when the package loads: about 20 ns a quantile instead of 150–600 ns, and
+// within 1e-13 relative of the root finder (measured 1.5e-14; EpiEstim's
+// reference asks for 1e-9). For bulk recomputation — the live processor, a
+// replay. Without it (EstimateR, `epiwatch rt`) every quantile is a root of
+// gonum's incomplete gamma, the closest to R's qgamma.
+func (c *Cori) WithInterpolatedQuantiles() *Cori {
+	cp := *c
+	cp.interp = true
+	return &cp
 }
 
 // SIMean is the mean of the serial interval: windows ending on or before it
@@ -263,7 +278,11 @@ func (c *Cori) fill(e Estimate, sumI, sumL float64) Estimate {
 	b := 1 / (1/c.b0 + sumL)
 	e.Mean = a * b
 	e.SD = math.Sqrt(a) * b
-	gammaQuantiles(&e.Quantiles, a, b, c.levels)
+	if c.interp && largeShapes.covers(a) {
+		largeShapes.quantiles(&e.Quantiles, a, b, c.levels)
+	} else {
+		gammaQuantiles(&e.Quantiles, a, b, c.levels)
+	}
 	e.OK = true
 	return e
 }

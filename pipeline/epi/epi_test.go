@@ -252,6 +252,24 @@ func checkReferenceCase(t *testing.T, p refParams) {
 			t.Errorf("Window(%d, %d) = %+v, EstimateR gave %+v", w.End-1, w.Days(), got, est[i])
 		}
 	}
+	// The processor's estimator (interpolated quantiles of large shapes)
+	// meets the reference's tolerance too.
+	fast := c.WithInterpolatedQuantiles()
+	worstFast := 0.0
+	for i, w := range windows {
+		e := fast.Window(local[:w.End], imported[:w.End], w.End-1, w.Days())
+		if !e.OK {
+			continue
+		}
+		for j, q := range e.Quantiles {
+			err := relErr(q, want[2+j][i])
+			worstFast = max(worstFast, err)
+			if err > tolQuantile {
+				t.Errorf("interpolated: window %d–%d %s = %.17g, want %.17g (rel err %.3g)", w.Start, w.End, cols[2+j], q, want[2+j][i], err)
+			}
+		}
+	}
+	t.Logf("R, interpolated quantiles: worst rel err %.3g", worstFast)
 	if p.Method == "parametric_si" {
 		sup, err := DiscreteSISupport(*p.MeanSI, *p.StdSI)
 		if err != nil {

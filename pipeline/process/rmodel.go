@@ -53,11 +53,14 @@ func newRModel(cfg Config) (rModel, error) {
 	if cfg.RWindowDays < 1 {
 		return nil, fmt.Errorf("process.r_window_days: must be at least 1, got %d", cfg.RWindowDays)
 	}
-	// Only the quantiles an indicator carries: each is a root-finding on the
-	// incomplete gamma function, most of an estimate's cost.
+	// Only the quantiles an indicator carries, those of large shapes
+	// interpolated: each root-finding on the incomplete gamma function costs
+	// more than the rest of an estimate (see epi.Cori.WithLevels and
+	// WithInterpolatedQuantiles; within 1e-13 of the root finder).
 	if c, err = c.WithLevels(0.025, 0.5, 0.975); err != nil {
 		return nil, err
 	}
+	c = c.WithInterpolatedQuantiles()
 	return coriR{cori: c, days: cfg.RWindowDays}, nil
 }
 
