@@ -231,7 +231,7 @@ func TestCompleteDaysFlipLess(t *testing.T) {
 		t.Errorf("decisions on complete days were contradicted by the final data %d times, on all days %d: waiting for complete data should at least halve that", complete.revised, all.revised)
 	}
 	for _, d := range ds {
-		if contains(d.Flags, FlagProvisional) {
+		if slices.Contains(d.Flags, FlagProvisional) {
 			t.Fatalf("decision %s used a provisional day with use_provisional off", d.DecisionID)
 		}
 	}
@@ -256,13 +256,4 @@ func waitDecided(t *testing.T, js jetstream.JetStream, last uint64) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-}
-
-func contains(xs []string, s string) bool {
-	for _, x := range xs {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

@@ -33,14 +33,32 @@ func covidSI(b *testing.B) []float64 {
 	return si
 }
 
-// BenchmarkFullRecompute20x730 re-estimates every weekly sliding window of
-// 20 regions × 730 days from scratch.
-func BenchmarkFullRecompute20x730(b *testing.B) {
-	series := benchSeries(20, 730)
+// benchCori is the estimator of the benchmarks: the COVID-19 serial
+// interval, the default prior, only the quantiles at levels (nil: all
+// seven), those of large shapes interpolated if interp.
+func benchCori(b *testing.B, levels []float64, interp bool) *Cori {
 	c, err := NewCori(covidSI(b), DefaultPrior())
 	if err != nil {
 		b.Fatal(err)
 	}
+	if levels != nil {
+		if c, err = c.WithLevels(levels...); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if interp {
+		c = c.WithInterpolatedQuantiles()
+	}
+	return c
+}
+
+// crI are the quantile levels the live processor publishes.
+var crI = []float64{0.025, 0.5, 0.975}
+
+// benchWindows re-estimates every weekly sliding window of 20 regions ×
+// 730 days from scratch with c, through Windows.
+func benchWindows(b *testing.B, c *Cori) {
+	series := benchSeries(20, 730)
 	windows := SlidingWindows(730, 7)
 	b.ResetTimer()
 	for range b.N {
@@ -51,6 +69,10 @@ func BenchmarkFullRecompute20x730(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkFullRecompute20x730 re-estimates every weekly sliding window of
+// 20 regions × 730 days from scratch.
+func BenchmarkFullRecompute20x730(b *testing.B) { benchWindows(b, benchCori(b, nil, false)) }
 
 // BenchmarkFullRecompute20x730Window is the same through Window, one call
 // per day, the way the processor calls it.
@@ -118,25 +140,7 @@ func BenchmarkLambda20x730(b *testing.B) {
 
 // BenchmarkFullRecompute20x730CrI is BenchmarkFullRecompute20x730 with only
 // the quantiles the live processor publishes (2.5 %, median, 97.5 %).
-func BenchmarkFullRecompute20x730CrI(b *testing.B) {
-	series := benchSeries(20, 730)
-	c, err := NewCori(covidSI(b), DefaultPrior())
-	if err != nil {
-		b.Fatal(err)
-	}
-	if c, err = c.WithLevels(0.025, 0.5, 0.975); err != nil {
-		b.Fatal(err)
-	}
-	windows := SlidingWindows(730, 7)
-	b.ResetTimer()
-	for range b.N {
-		for _, s := range series {
-			if _, err := c.Windows(s, nil, windows); err != nil {
-				b.Fatal(err)
-			}
-		}
-	}
-}
+func BenchmarkFullRecompute20x730CrI(b *testing.B) { benchWindows(b, benchCori(b, crI, false)) }
 
 // BenchmarkFullRecompute20x730Live is the full recompute as the live
 // processor's estimator does it: one Range call per region, the three
@@ -144,14 +148,7 @@ func BenchmarkFullRecompute20x730CrI(b *testing.B) {
 // (WithInterpolatedQuantiles), on one core.
 func BenchmarkFullRecompute20x730Live(b *testing.B) {
 	series := benchSeries(20, 730)
-	c, err := NewCori(covidSI(b), DefaultPrior())
-	if err != nil {
-		b.Fatal(err)
-	}
-	if c, err = c.WithLevels(0.025, 0.5, 0.975); err != nil {
-		b.Fatal(err)
-	}
-	c = c.WithInterpolatedQuantiles()
+	c := benchCori(b, crI, true)
 	out := make([]Estimate, 0, 730)
 	b.ResetTimer()
 	for range b.N {
@@ -167,21 +164,7 @@ func BenchmarkFullRecompute20x730Live(b *testing.B) {
 // BenchmarkFullRecompute20x730Interpolated is BenchmarkFullRecompute20x730
 // (all seven quantiles, through Windows) with interpolated quantiles.
 func BenchmarkFullRecompute20x730Interpolated(b *testing.B) {
-	series := benchSeries(20, 730)
-	c, err := NewCori(covidSI(b), DefaultPrior())
-	if err != nil {
-		b.Fatal(err)
-	}
-	c = c.WithInterpolatedQuantiles()
-	windows := SlidingWindows(730, 7)
-	b.ResetTimer()
-	for range b.N {
-		for _, s := range series {
-			if _, err := c.Windows(s, nil, windows); err != nil {
-				b.Fatal(err)
-			}
-		}
-	}
+	benchWindows(b, benchCori(b, nil, true))
 }
 
 // BenchmarkFullRecompute20x730CrIAllCores is BenchmarkFullRecompute20x730CrI
@@ -190,13 +173,7 @@ func BenchmarkFullRecompute20x730Interpolated(b *testing.B) {
 // estimates are independent.
 func BenchmarkFullRecompute20x730CrIAllCores(b *testing.B) {
 	series := benchSeries(20, 730)
-	c, err := NewCori(covidSI(b), DefaultPrior())
-	if err != nil {
-		b.Fatal(err)
-	}
-	if c, err = c.WithLevels(0.025, 0.5, 0.975); err != nil {
-		b.Fatal(err)
-	}
+	c := benchCori(b, crI, false)
 	workers := runtime.GOMAXPROCS(0)
 	out := make([][]Estimate, len(series))
 	b.ResetTimer()
