@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/epiwatch/epiwatch/pipeline/decide"
 	"github.com/epiwatch/epiwatch/pipeline/simulate"
+	"github.com/epiwatch/epiwatch/schemas"
 )
 
 // runOptions are the flags of `epiwatch run`.
@@ -158,14 +160,78 @@ func (a *app) feedSimulation(ctx context.Context, so simulateOptions, stdout, st
 	if err := waitCount(ctx, conn, q, want, stderr); err != nil {
 		return err
 	}
-	last := sim.End()
-	// Decisions trail the indicators by a moment; wait until the last
-	// complete day has been decided for every simulated region.
-	dq := fmt.Sprintf("SELECT uniqExact(region) FROM %s.decisions WHERE date >= '%s'", db, last.AddDays(-1))
-	if err := waitCount(ctx, conn, dq, uint64(len(sim.Regions())), stderr); err != nil {
+	// Decisions trail the indicators by a moment; wait until every
+	// simulated region's last decidable day has been decided.
+	dq, n, err := decidedQuery(ctx, conn, db, a.cfg.Decide, sim.Regions(), sim.End())
+	if err != nil {
+		return err
+	}
+	if err := waitCount(ctx, conn, dq, n, stderr); err != nil {
 		a.log.Warn("decisions have not caught up", "err", err)
 	}
 	return printSummary(ctx, conn, db, stdout)
+}
+
+// decidedQuery returns a count query that reaches n once every region has
+// been decided up to its last decidable day. In data mode that is the day
+// before the newest data (decide.complete_after_days before), or before the
+// first provisional day the decider still waits for (one not yet
+// decide.max_staleness days older than the newest data); in schedule mode,
+// the day before the simulation's last.
+func decidedQuery(ctx context.Context, conn driver.Conn, db string, cfg decide.Config, regions []string, last schemas.Date) (string, uint64, error) {
+	target := make(map[string]schemas.Date, len(regions))
+	for _, r := range regions {
+		target[r] = last.AddDays(-1)
+	}
+	if cfg.Mode == decide.ModeData {
+		q := fmt.Sprintf("SELECT region, date, provisional FROM %s.indicators_latest WHERE date >= '%s' ORDER BY region, date",
+			db, last.AddDays(-cfg.MaxStaleness-cfg.CompleteAfterDays-1))
+		rows, err := conn.Query(ctx, q)
+		if err != nil {
+			return "", 0, fmt.Errorf("read the newest indicators: %w", err)
+		}
+		prov := map[string]map[schemas.Date]bool{}
+		newest := map[string]schemas.Date{}
+		for rows.Next() {
+			var region string
+			var day time.Time
+			var p uint8
+			if err := rows.Scan(&region, &day, &p); err != nil {
+				rows.Close()
+				return "", 0, fmt.Errorf("read the newest indicators: %w", err)
+			}
+			d := schemas.DateOf(day)
+			if prov[region] == nil {
+				prov[region] = map[schemas.Date]bool{}
+			}
+			prov[region][d] = p == 1
+			newest[region] = max(newest[region], d)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return "", 0, fmt.Errorf("read the newest indicators: %w", err)
+		}
+		for _, r := range regions {
+			n, ok := newest[r]
+			if !ok {
+				continue
+			}
+			t := n.AddDays(-cfg.CompleteAfterDays)
+			for d := n.AddDays(-cfg.MaxStaleness); d <= t && !cfg.UseProvisional; d = d.AddDays(1) {
+				if prov[r][d] {
+					t = d.AddDays(-1)
+					break
+				}
+			}
+			target[r] = t
+		}
+	}
+	conds := make([]string, 0, len(regions))
+	for _, r := range regions {
+		conds = append(conds, fmt.Sprintf("(region = '%s' AND date >= '%s')", r, target[r]))
+	}
+	q := fmt.Sprintf("SELECT uniqExact(region) FROM %s.decisions WHERE %s", db, strings.Join(conds, " OR "))
+	return q, uint64(len(regions)), nil
 }
 
 // waitReady polls the ingest API's /readyz.
