@@ -173,58 +173,11 @@ func (a *app) feedSimulation(ctx context.Context, so simulateOptions, stdout, st
 }
 
 // decidedQuery returns a count query that reaches n once every region has
-// been decided up to its last decidable day. In data mode that is the day
-// before the newest data (decide.complete_after_days before), or before the
-// first provisional day the decider still waits for (one not yet
-// decide.max_staleness days older than the newest data); in schedule mode,
-// the day before the simulation's last.
+// been decided up to its last decidable day (lastDecided).
 func decidedQuery(ctx context.Context, conn driver.Conn, db string, cfg decide.Config, regions []string, last schemas.Date) (string, uint64, error) {
-	target := make(map[string]schemas.Date, len(regions))
-	for _, r := range regions {
-		target[r] = last.AddDays(-1)
-	}
-	if cfg.Mode == decide.ModeData {
-		q := fmt.Sprintf("SELECT region, date, provisional FROM %s.indicators_latest WHERE date >= '%s' ORDER BY region, date",
-			db, last.AddDays(-cfg.MaxStaleness-cfg.CompleteAfterDays-1))
-		rows, err := conn.Query(ctx, q)
-		if err != nil {
-			return "", 0, fmt.Errorf("read the newest indicators: %w", err)
-		}
-		prov := map[string]map[schemas.Date]bool{}
-		newest := map[string]schemas.Date{}
-		for rows.Next() {
-			var region string
-			var day time.Time
-			var p uint8
-			if err := rows.Scan(&region, &day, &p); err != nil {
-				rows.Close()
-				return "", 0, fmt.Errorf("read the newest indicators: %w", err)
-			}
-			d := schemas.DateOf(day)
-			if prov[region] == nil {
-				prov[region] = map[schemas.Date]bool{}
-			}
-			prov[region][d] = p == 1
-			newest[region] = max(newest[region], d)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return "", 0, fmt.Errorf("read the newest indicators: %w", err)
-		}
-		for _, r := range regions {
-			n, ok := newest[r]
-			if !ok {
-				continue
-			}
-			t := n.AddDays(-cfg.CompleteAfterDays)
-			for d := n.AddDays(-cfg.MaxStaleness); d <= t && !cfg.UseProvisional; d = d.AddDays(1) {
-				if prov[r][d] {
-					t = d.AddDays(-1)
-					break
-				}
-			}
-			target[r] = t
-		}
+	target, err := lastDecided(ctx, conn, db, cfg, regions, last)
+	if err != nil {
+		return "", 0, err
 	}
 	conds := make([]string, 0, len(regions))
 	for _, r := range regions {
@@ -232,6 +185,54 @@ func decidedQuery(ctx context.Context, conn driver.Conn, db string, cfg decide.C
 	}
 	q := fmt.Sprintf("SELECT uniqExact(region) FROM %s.decisions WHERE %s", db, strings.Join(conds, " OR "))
 	return q, uint64(len(regions)), nil
+}
+
+// lastDecided is, per region, the newest day the decider decides once the
+// indicators in database db are all in: in data mode
+// decide.Config.LastDecidable of the region's newest indicator day and its
+// provisional days; in schedule mode (and for a region without indicators)
+// the day before last.
+func lastDecided(ctx context.Context, conn driver.Conn, db string, cfg decide.Config, regions []string, last schemas.Date) (map[string]schemas.Date, error) {
+	target := make(map[string]schemas.Date, len(regions))
+	for _, r := range regions {
+		target[r] = last.AddDays(-1)
+	}
+	if cfg.Mode != decide.ModeData {
+		return target, nil
+	}
+	// Only the last days can hold a provisional day the decider waits for.
+	q := fmt.Sprintf("SELECT region, date, provisional FROM %s.indicators_latest WHERE date >= '%s'",
+		db, last.AddDays(-cfg.MaxStaleness-cfg.CompleteAfterDays-1))
+	rows, err := conn.Query(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("read the newest indicators: %w", err)
+	}
+	defer rows.Close()
+	prov := map[string]map[schemas.Date]bool{}
+	newest := map[string]schemas.Date{}
+	for rows.Next() {
+		var region string
+		var day time.Time
+		var p uint8
+		if err := rows.Scan(&region, &day, &p); err != nil {
+			return nil, fmt.Errorf("read the newest indicators: %w", err)
+		}
+		d := schemas.DateOf(day)
+		if prov[region] == nil {
+			prov[region] = map[schemas.Date]bool{}
+		}
+		prov[region][d] = p == 1
+		newest[region] = max(newest[region], d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read the newest indicators: %w", err)
+	}
+	for _, r := range regions {
+		if n, ok := newest[r]; ok {
+			target[r] = cfg.LastDecidable(n, func(d schemas.Date) bool { return prov[r][d] })
+		}
+	}
+	return target, nil
 }
 
 // waitReady polls the ingest API's /readyz.

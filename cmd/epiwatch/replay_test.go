@@ -87,34 +87,28 @@ func TestReplayIntoSideDatabase(t *testing.T) {
 	replayOnce()
 
 	// One decision per region and day from --from on, in order, up to the
-	// last day data mode can decide: the day before the newest data (day D
-	// is decided once D+1 exists), or before the first provisional day the
-	// decider still waits for (one less than decide.max_staleness days
-	// older than the newest data). All by the replayed rule set.
-	maxStale := decide.DefaultConfig().MaxStaleness
+	// last day data mode decides (the day before the newest data, or before
+	// the first provisional day the decider still waits for), all by the
+	// replayed rule set.
+	dcfg := decide.DefaultConfig()
+	dcfg.Mode = decide.ModeData
+	var lastDay time.Time
+	if err := p.db.Conn.QueryRow(ctx, "SELECT max(date) FROM "+into+".indicators_latest").Scan(&lastDay); err != nil {
+		t.Fatal(err)
+	}
+	ends, err := lastDecided(ctx, p.db.Conn, into, dcfg, sc.Regions, schemas.DateOf(lastDay))
+	if err != nil {
+		t.Fatal(err)
+	}
 	var want uint64
 	for _, region := range sc.Regions {
-		var newest, firstWait time.Time
-		var waiting uint64
-		q := fmt.Sprintf("SELECT max(date) FROM %s.indicators_latest WHERE region = '%s'", into, region)
-		if err := p.db.Conn.QueryRow(ctx, q).Scan(&newest); err != nil {
-			t.Fatal(err)
-		}
-		q = fmt.Sprintf("SELECT count(), min(date) FROM %s.indicators_latest WHERE region = '%s' AND provisional = 1 AND date >= '%s' AND date >= toDate('%s') - %d",
-			into, region, from, schemas.DateOf(newest), maxStale)
-		if err := p.db.Conn.QueryRow(ctx, q).Scan(&waiting, &firstWait); err != nil {
-			t.Fatal(err)
-		}
-		end := schemas.DateOf(newest)
-		if waiting > 0 {
-			end = min(end, schemas.DateOf(firstWait))
-		}
-		perRegion := uint64(max(int(end-from), 0))
+		end := ends[region]
+		perRegion := uint64(max(int(end-from)+1, 0))
 		want += perRegion
-		q = fmt.Sprintf("SELECT count() FROM %s.decisions WHERE region = '%s' AND rule_set = '%s' AND rule_set_version = '%s' AND date >= '%s' AND date < '%s'",
+		q := fmt.Sprintf("SELECT count() FROM %s.decisions WHERE region = '%s' AND rule_set = '%s' AND rule_set_version = '%s' AND date >= '%s' AND date <= '%s'",
 			into, region, replayRuleSet, replayRuleSetVer, from, end)
 		if n := p.db.Count(t, q); n != perRegion || perRegion == 0 {
-			t.Errorf("%s: %d replayed decisions of %s from %s, want %d (one per day before %s; newest data %s)", region, n, replayRuleSet, from, perRegion, end, schemas.DateOf(newest))
+			t.Errorf("%s: %d replayed decisions of %s from %s, want %d (one per day up to %s)", region, n, replayRuleSet, from, perRegion, end)
 		}
 	}
 	if n := p.db.Count(t, "SELECT count() FROM "+into+".decisions"); n != want {

@@ -12,6 +12,7 @@ import (
 	_ "time/tzdata"
 
 	"github.com/epiwatch/epiwatch/pipeline/thresholds"
+	"github.com/epiwatch/epiwatch/schemas"
 )
 
 // Trigger modes (Config.Mode).
@@ -151,4 +152,40 @@ func unjoin(err error) []error {
 		return j.Unwrap()
 	}
 	return []error{err}
+}
+
+// ready says whether data mode decides day now that the newest data are
+// of day newest; provisional is whether day's record is provisional.
+// Day D is ready once D+CompleteAfterDays has data and D's record is
+// complete (or UseProvisional). A provisional day is waited for until the
+// data are more than MaxStaleness days newer, then decided as keep
+// (waitedOut).
+func (c Config) ready(day, newest schemas.Date, provisional bool) (ready, waitedOut bool) {
+	if day.AddDays(c.CompleteAfterDays) > newest {
+		return false, false
+	}
+	if provisional && !c.UseProvisional {
+		if int(newest-day) <= c.MaxStaleness {
+			return false, false
+		}
+		return true, true
+	}
+	return true, false
+}
+
+// LastDecidable is the newest day data mode has decided for a region once
+// its data reach day newest and every record has arrived, days being
+// decided in order: the day before the first day that is not ready (see
+// the decider's advance). provisional tells whether a day's record is
+// provisional. Callers that wait for the decider (the quick start, tests)
+// use it instead of re-deriving the rule.
+func (c Config) LastDecidable(newest schemas.Date, provisional func(schemas.Date) bool) schemas.Date {
+	// Days older than this are ready whatever they hold.
+	d := newest.AddDays(-c.MaxStaleness - c.CompleteAfterDays)
+	for {
+		if ready, _ := c.ready(d, newest, provisional(d)); !ready {
+			return d.AddDays(-1)
+		}
+		d = d.AddDays(1)
+	}
 }

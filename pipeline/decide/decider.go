@@ -548,15 +548,13 @@ func (d *Decider) advance(ctx context.Context, region string) error {
 			if cur.LastDay != 0 {
 				day = max(cur.LastDay.AddDays(1), day)
 			}
-			if day == 0 || day.AddDays(d.cfg.CompleteAfterDays) > newest {
+			if day == 0 {
 				return PendingDecision{}, false
 			}
-			waitedOut := false
-			if in, ok := d.hist.get(region, day); ok && in.Provisional && !d.cfg.UseProvisional {
-				if int(newest-day) <= d.cfg.MaxStaleness {
-					return PendingDecision{}, false // wait for the complete version
-				}
-				waitedOut = true
+			in, ok := d.hist.get(region, day)
+			ready, waitedOut := d.cfg.ready(day, newest, ok && in.Provisional)
+			if !ready {
+				return PendingDecision{}, false // wait for D+1, or for the complete version
 			}
 			return d.dayPending(region, day, cur, d.levelTime(day, newest), waitedOut), true
 		})

@@ -224,3 +224,38 @@ func TestInputs(t *testing.T) {
 		t.Errorf("flags %v", got)
 	}
 }
+
+// TestLastDecidable: the day data mode has decided up to, from the newest
+// data day and which recent days are provisional (max_staleness 3,
+// complete_after_days 1 unless the case says otherwise).
+func TestLastDecidable(t *testing.T) {
+	newest := day(20)
+	tests := []struct {
+		name        string
+		provisional []int // days (from d0) whose record is provisional
+		edit        func(*Config)
+		want        schemas.Date
+	}{
+		{name: "all complete: the day before the newest", want: day(19)},
+		{name: "provisional days wait", provisional: []int{18, 19, 20}, want: day(17)},
+		{name: "one provisional among complete ones stops the order", provisional: []int{18}, want: day(17)},
+		{name: "a provisional day older than max_staleness is waited out", provisional: []int{16}, want: day(19)},
+		{name: "max_staleness days old still waits", provisional: []int{17}, want: day(16)},
+		{name: "use_provisional decides them", provisional: []int{18, 19}, edit: func(c *Config) { c.UseProvisional = true }, want: day(19)},
+		{name: "complete_after_days 3", edit: func(c *Config) { c.CompleteAfterDays = 3 }, want: day(17)},
+		{name: "complete_after_days 0 decides the newest", edit: func(c *Config) { c.CompleteAfterDays = 0 }, want: day(20)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := DefaultConfig()
+			cfg.Mode = ModeData
+			if tc.edit != nil {
+				tc.edit(&cfg)
+			}
+			prov := func(d schemas.Date) bool { return slices.Contains(tc.provisional, int(d-d0)) }
+			if got := cfg.LastDecidable(newest, prov); got != tc.want {
+				t.Errorf("LastDecidable = %s, want %s", got, tc.want)
+			}
+		})
+	}
+}
