@@ -119,7 +119,7 @@ func (p *Publisher) PublishBatch(ctx context.Context, msgs []Msg) []PubResult {
 		if f == nil {
 			continue
 		}
-		res[i] = p.await(ctx, f, msgs[i].Subject, tick.C, &down)
+		res[i], down = p.await(ctx, f, msgs[i].Subject, tick.C, down)
 	}
 	return res
 }
@@ -128,30 +128,29 @@ func (p *Publisher) PublishBatch(ctx context.Context, msgs []Msg) []PubResult {
 // waits for acknowledgements.
 const connPoll = 100 * time.Millisecond
 
-// await waits for one acknowledgement. Once the connection is seen down
-// (*down set), it takes only what has already arrived.
-func (p *Publisher) await(ctx context.Context, f jetstream.PubAckFuture, subject string, tick <-chan time.Time, down *error) PubResult {
-	for {
-		if *down != nil {
-			select {
-			case ack := <-f.Ok():
-				return PubResult{Seq: ack.Sequence, Duplicate: ack.Duplicate}
-			case err := <-f.Err():
-				return PubResult{Err: fmt.Errorf("publish %s: %w", subject, err)}
-			default:
-				return PubResult{Err: fmt.Errorf("publish %s: no acknowledgement, NATS is not connected: %w", subject, *down)}
-			}
-		}
+// await waits for one acknowledgement while the connection is up, and
+// returns it with why the connection is down (nil while it is up). Once
+// down, it takes only what has already arrived.
+func (p *Publisher) await(ctx context.Context, f jetstream.PubAckFuture, subject string, tick <-chan time.Time, down error) (PubResult, error) {
+	for down == nil {
 		select {
 		case ack := <-f.Ok():
-			return PubResult{Seq: ack.Sequence, Duplicate: ack.Duplicate}
+			return PubResult{Seq: ack.Sequence, Duplicate: ack.Duplicate}, nil
 		case err := <-f.Err():
-			return PubResult{Err: fmt.Errorf("publish %s: %w", subject, err)}
+			return PubResult{Err: fmt.Errorf("publish %s: %w", subject, err)}, nil
 		case <-ctx.Done():
-			return PubResult{Err: fmt.Errorf("publish %s: no acknowledgement: %w", subject, ctx.Err())}
+			return PubResult{Err: fmt.Errorf("publish %s: no acknowledgement: %w", subject, ctx.Err())}, nil
 		case <-tick:
-			*down = p.Connected()
+			down = p.Connected()
 		}
+	}
+	select {
+	case ack := <-f.Ok():
+		return PubResult{Seq: ack.Sequence, Duplicate: ack.Duplicate}, down
+	case err := <-f.Err():
+		return PubResult{Err: fmt.Errorf("publish %s: %w", subject, err)}, down
+	default:
+		return PubResult{Err: fmt.Errorf("publish %s: no acknowledgement, NATS is not connected: %w", subject, down)}, down
 	}
 }
 
