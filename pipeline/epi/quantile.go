@@ -14,6 +14,9 @@ const (
 	z75  = 0.6744897501960817
 )
 
+// levelZ are Φ⁻¹ of QuantileLevels, in their order.
+func levelZ() [7]float64 { return [7]float64{-z975, -z95, -z75, 0, z75, z95, z975} }
+
 // gammaQuantiles fills q with the quantiles of the gamma (shape a, scale b)
 // at QuantileLevels, as R's qgamma(p, shape = a, scale = b).
 //
@@ -38,7 +41,7 @@ func gammaQuantiles(q *[7]float64, a, b float64, mask levelMask) {
 	if !small {
 		lg, _ = math.Lgamma(a)
 	}
-	zs := [7]float64{-z975, -z95, -z75, 0, z75, z95, z975}
+	zs := levelZ()
 	for i, p := range QuantileLevels() {
 		switch {
 		case !mask.has(i):
@@ -162,24 +165,24 @@ var largeShapes = newChebTables()
 // gamma evaluation. TestChebQuantiles bounds the error against the root
 // finder over the whole range (below 1e-13 relative; measured 1.5e-14).
 type chebTables struct {
-	z    [7]float64
 	c    [7][chebNodes]float64
 	tMin float64
 	tMax float64
 }
 
 func newChebTables() *chebTables {
-	ts := &chebTables{z: [7]float64{-z975, -z95, -z75, 0, z75, z95, z975}}
+	ts := &chebTables{}
 	ts.tMin, ts.tMax = 1/math.Sqrt(chebMaxShape), 1/math.Sqrt(chebMinShape)
 	var g [chebNodes]float64
+	zs := levelZ()
 	for i, p := range QuantileLevels() {
-		z := ts.z[i]
+		z := zs[i]
 		for k := range g {
 			u := math.Cos(math.Pi * (float64(k) + 0.5) / chebNodes)
 			t := ts.tMin + (u+1)/2*(ts.tMax-ts.tMin)
 			a := 1 / (t * t)
 			lg, _ := math.Lgamma(a)
-			g[k] = (unitGammaQuantile(p, z, a, lg) - cfBase(z, a)) / t
+			g[k] = (unitGammaQuantile(p, z, a, lg) - cfBase(z, a, math.Sqrt(a))) / t
 		}
 		for j := range ts.c[i] {
 			sum := 0.0
@@ -193,8 +196,8 @@ func newChebTables() *chebTables {
 }
 
 // cfBase is the quantile's Cornish–Fisher expansion up to its constant
-// term: a + z√a + (z²−1)/3.
-func cfBase(z, a float64) float64 { return a + z*math.Sqrt(a) + (z*z-1)/3 }
+// term: a + z√a + (z²−1)/3, ra = √a.
+func cfBase(z, a, ra float64) float64 { return a + z*ra + (z*z-1)/3 }
 
 // covers reports whether the table interpolates shape a.
 func (ts *chebTables) covers(a float64) bool { return a >= chebMinShape && a <= chebMaxShape }
@@ -204,6 +207,7 @@ func (ts *chebTables) quantiles(q *[7]float64, a, b float64, mask levelMask) {
 	ra := math.Sqrt(a)
 	t := 1 / ra
 	u := (2*t - ts.tMin - ts.tMax) / (ts.tMax - ts.tMin)
+	zs := levelZ()
 	for i := range q {
 		if !mask.has(i) {
 			q[i] = math.NaN()
@@ -216,7 +220,6 @@ func (ts *chebTables) quantiles(q *[7]float64, a, b float64, mask levelMask) {
 			b1, b2 = 2*u*b1-b2+c[j], b1
 		}
 		g := u*b1 - b2 + c[0]/2
-		z := ts.z[i]
-		q[i] = (a + z*ra + (z*z-1)/3 + g*t) * b
+		q[i] = (cfBase(zs[i], a, ra) + g*t) * b
 	}
 }
