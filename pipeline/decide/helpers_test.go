@@ -39,19 +39,24 @@ func withFlags(in schemas.Indicator, f ...string) schemas.Indicator { in.Flags =
 
 // publish puts indicator records on the indicators stream; msgID "" uses
 // the record's own MsgID (the processor's), anything else simulates a
-// re-send that JetStream cannot de-duplicate.
-func publish(t *testing.T, js jetstream.JetStream, suffix string, ins ...schemas.Indicator) {
+// re-send that JetStream cannot de-duplicate. It returns the highest
+// stream sequence acknowledged (a duplicate's is that of the stored copy).
+func publish(t *testing.T, js jetstream.JetStream, suffix string, ins ...schemas.Indicator) uint64 {
 	t.Helper()
 	p := stream.NewPublisher(js)
+	var last uint64
 	for _, in := range ins {
 		b, err := json.Marshal(in)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := p.PublishSync(context.Background(), stream.Msg{Subject: schemas.IndicatorSubject(in.Region), ID: in.MsgID(b) + suffix, Data: b}); err != nil {
+		r, err := p.PublishSync(context.Background(), stream.Msg{Subject: schemas.IndicatorSubject(in.Region), ID: in.MsgID(b) + suffix, Data: b})
+		if err != nil {
 			t.Fatalf("publish %s: %v", in.Key(), err)
 		}
+		last = max(last, r.Seq)
 	}
+	return last
 }
 
 // fakeClock is a settable wall clock.

@@ -13,7 +13,6 @@ import (
 
 	"github.com/epiwatch/epiwatch/pipeline/process"
 	"github.com/epiwatch/epiwatch/pipeline/simulate"
-	"github.com/epiwatch/epiwatch/pipeline/stream"
 	"github.com/epiwatch/epiwatch/pipeline/stream/streamtest"
 	"github.com/epiwatch/epiwatch/pipeline/thresholds"
 	"github.com/epiwatch/epiwatch/schemas"
@@ -138,26 +137,8 @@ func decideAll(t *testing.T, days [][]schemas.Indicator, cfg Config) []schemas.D
 	srv := streamtest.New(t)
 	d, _ := newDecider(t, srv.JS, cfg, nil, time.Now)
 	run := start(t, d)
-	pub := stream.NewPublisher(srv.JS)
 	for _, recs := range days {
-		msgs := make([]stream.Msg, len(recs))
-		for i := range recs {
-			b, err := json.Marshal(&recs[i])
-			if err != nil {
-				t.Fatal(err)
-			}
-			msgs[i] = stream.Msg{Subject: schemas.IndicatorSubject(recs[i].Region), ID: recs[i].MsgID(b), Data: b}
-		}
-		var last uint64
-		for off := 0; off < len(msgs); off += 2000 {
-			for _, r := range pub.PublishBatch(context.Background(), msgs[off:min(off+2000, len(msgs))]) {
-				if r.Err != nil {
-					t.Fatal(r.Err)
-				}
-				last = max(last, r.Seq)
-			}
-		}
-		waitDecided(t, srv.JS, last)
+		waitDecided(t, srv.JS, publish(t, srv.JS, "", recs...))
 	}
 	if err := run.stop(t); err != nil {
 		t.Fatal(err)
