@@ -1,11 +1,14 @@
 package schemas
 
+import "strings"
+
 // JetStream streams, subjects, durable consumers and key-value buckets. One
 // place for every name, so that the ingest, processors, sink and alerter agree
 // and the nats CLI finds what the README says.
 const (
 	// StreamEvents holds validated, pseudonymised events on
-	// epi.events.<type>.<region>; the input of every processor and the sink.
+	// epi.events.<event_id>.<type>.<region> (see EventSubject); the input of
+	// every processor and the sink.
 	StreamEvents  = "EPI_EVENTS"
 	SubjectEvents = "epi.events"
 
@@ -50,14 +53,69 @@ const (
 	BucketLevels = "epi_levels"
 	// BucketAlertClaims holds create-if-absent claims of alert deliveries.
 	BucketAlertClaims = "epi_alert_claims"
-	// BucketEventDigests maps event_id to a digest of the accepted content, so
-	// an event_id reused with different content is rejected, not dropped silently.
-	BucketEventDigests = "epi_event_digests"
 )
 
-// EventSubject returns epi.events.<type>.<region>.
-func EventSubject(t EventType, region string) string {
-	return SubjectEvents + "." + string(t) + "." + region
+// EventSubject returns epi.events.<event_id>.<type>.<region>, the event_id
+// written as one subject token (EventIDToken).
+//
+// The event_id comes first so that all of an event's possible subjects share
+// the literal prefix EventIDFilter: ingest publishes with "no message on
+// that filter yet" as the expected last subject sequence, which makes the
+// stream itself refuse an event_id it holds already, for ever and in the
+// same write as the event. (A KV bucket of digests did that in a second
+// fsynced write per event; a filter with the id after wildcards costs the
+// server as much again, measured.) Operators still select by type or region
+// with wildcards: epi.events.*.case.>, epi.events.*.*.KZ-75.
+func EventSubject(eventID string, t EventType, region string) string {
+	return SubjectEvents + "." + EventIDToken(eventID) + "." + string(t) + "." + region
+}
+
+// EventIDFilter returns epi.events.<event_id>.>: every subject an event with
+// this event_id can have.
+func EventIDFilter(eventID string) string {
+	return SubjectEvents + "." + EventIDToken(eventID) + ".>"
+}
+
+// EventIDToken writes an event_id as one subject token: bytes other than
+// letters, digits, '_', ':' and '-' (a valid event_id's only other one is
+// '.') become ~XX in hex, so distinct ids give distinct tokens and the
+// usual ids read as themselves.
+func EventIDToken(eventID string) string {
+	if eventID == "" {
+		return "~"
+	}
+	plain := true
+	for i := 0; i < len(eventID) && plain; i++ {
+		plain = tokenByte(eventID[i])
+	}
+	if plain {
+		return eventID
+	}
+	const hexDigits = "0123456789ABCDEF"
+	b := make([]byte, 0, len(eventID)+8)
+	for i := 0; i < len(eventID); i++ {
+		c := eventID[i]
+		if tokenByte(c) {
+			b = append(b, c)
+			continue
+		}
+		b = append(b, '~', hexDigits[c>>4], hexDigits[c&15])
+	}
+	return string(b)
+}
+
+func tokenByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == ':' || c == '-'
+}
+
+// EventSubjectType returns the type token of an EventSubject, or "" for any
+// other subject.
+func EventSubjectType(subj string) string {
+	parts := strings.Split(subj, ".")
+	if len(parts) != 5 || parts[0]+"."+parts[1] != SubjectEvents {
+		return ""
+	}
+	return parts[3]
 }
 
 // DeadLetterSubject returns epi.deadletter.<stage>.<type>; the type is

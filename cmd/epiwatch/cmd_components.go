@@ -50,13 +50,13 @@ func (a *app) newIngester() (*ingest.Ingester, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	digests, err := a.js.KeyValue(ctx, schemas.BucketEventDigests)
+	events, err := a.js.Stream(ctx, schemas.StreamEvents)
 	if err != nil {
-		return nil, fmt.Errorf("open the event digest bucket %s: %w", schemas.BucketEventDigests, err)
+		return nil, fmt.Errorf("open the events stream %s: %w", schemas.StreamEvents, err)
 	}
 	return ingest.New(ingest.Config{MaxBodyBytes: a.cfg.Ingest.MaxBodyBytes, MaxBatch: a.cfg.Ingest.MaxBatch}, ingest.Deps{
 		Contract: contract, Validator: &schemas.Validator{Regions: regions}, Pseudo: ps,
-		Publisher: stream.NewPublisher(a.js), Digests: digests, Logger: a.log, Registry: a.reg,
+		Publisher: stream.NewPublisher(a.js), Events: events, Logger: a.log, Registry: a.reg,
 	})
 }
 

@@ -376,7 +376,7 @@ func crashEvents(t *testing.T, n, days int, seed int64) []stream.Msg {
 		if err != nil {
 			t.Fatal(err)
 		}
-		msgs[i] = stream.Msg{Subject: schemas.EventSubject(e.Type, e.Region), ID: e.ID(), Data: data}
+		msgs[i] = stream.Msg{Subject: schemas.EventSubject(e.EventID, e.Type, e.Region), ID: e.ID(), Data: data}
 	}
 	if len(msgs) != n {
 		t.Fatalf("generated %d events, want %d", len(msgs), n)

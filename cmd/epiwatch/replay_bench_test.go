@@ -126,7 +126,7 @@ func simulatedStream(b *testing.B, sc simulate.Config) (msgs []stream.Msg, regio
 			if err != nil {
 				return err
 			}
-			msgs = append(msgs, stream.Msg{Subject: schemas.EventSubject(e.Type, e.Region), ID: e.ID(), Data: data})
+			msgs = append(msgs, stream.Msg{Subject: schemas.EventSubject(e.EventID, e.Type, e.Region), ID: e.ID(), Data: data})
 		}
 		return nil
 	})

@@ -48,7 +48,7 @@ func publish(t *testing.T, s *streamtest.Server, from, to int, dup bool) {
 		if dup {
 			id += ":again"
 		}
-		msgs = append(msgs, stream.Msg{Subject: schemas.EventSubject(e.Type, e.Region), ID: id, Data: b})
+		msgs = append(msgs, stream.Msg{Subject: schemas.EventSubject(e.EventID, e.Type, e.Region), ID: id, Data: b})
 	}
 	for start := 0; start < len(msgs); start += 1000 {
 		end := min(start+1000, len(msgs))
@@ -147,7 +147,7 @@ func TestSinkDeadLettersGarbage(t *testing.T) {
 	conn, db := migrated(t)
 	publish(t, s, 0, 10, false)
 	pub := stream.NewPublisher(s.JS)
-	if r := pub.Publish(context.Background(), stream.Msg{Subject: schemas.EventSubject(schemas.TypeCase, "KZ-75"), ID: "garbage", Data: []byte("{not json")}); r.Err != nil {
+	if r := pub.Publish(context.Background(), stream.Msg{Subject: schemas.EventSubject("garbage", schemas.TypeCase, "KZ-75"), ID: "garbage", Data: []byte("{not json")}); r.Err != nil {
 		t.Fatal(r.Err)
 	}
 	publish(t, s, 10, 20, false)

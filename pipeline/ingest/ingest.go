@@ -6,8 +6,6 @@ package ingest
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -95,7 +93,7 @@ type Ingester struct {
 	validator *schemas.Validator
 	pseudo    Pseudonymizer
 	pub       *stream.Publisher
-	digests   jetstream.KeyValue
+	events    jetstream.Stream
 	log       *slog.Logger
 	m         *metrics
 }
@@ -106,19 +104,18 @@ type Deps struct {
 	Validator *schemas.Validator
 	Pseudo    Pseudonymizer
 	Publisher *stream.Publisher
-	// Digests (optional) remembers a digest of every accepted event by
-	// event_id (bucket schemas.BucketEventDigests), so an event_id reused
-	// with different content is rejected instead of silently dropped as a
-	// duplicate. Nil skips the check.
-	Digests  jetstream.KeyValue
+	// Events is the events stream, read back when an event_id arrives
+	// again, so that one reused with different content is rejected instead
+	// of silently dropped as a duplicate.
+	Events   jetstream.Stream
 	Logger   *slog.Logger
 	Registry prometheus.Registerer // nil: no metrics
 }
 
 // New returns an Ingester.
 func New(cfg Config, d Deps) (*Ingester, error) {
-	if d.Contract == nil || d.Validator == nil || d.Pseudo == nil || d.Publisher == nil {
-		return nil, errors.New("ingest: contract, validator, pseudonymizer and publisher are required")
+	if d.Contract == nil || d.Validator == nil || d.Pseudo == nil || d.Publisher == nil || d.Events == nil {
+		return nil, errors.New("ingest: contract, validator, pseudonymizer, publisher and events stream are required")
 	}
 	def := DefaultConfig()
 	if cfg.MaxBodyBytes <= 0 {
@@ -135,7 +132,7 @@ func New(cfg Config, d Deps) (*Ingester, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	d.Publisher.Timeout = cfg.PublishTimeout
-	return &Ingester{cfg: cfg, contract: d.Contract, validator: d.Validator, pseudo: d.Pseudo, pub: d.Publisher, digests: d.Digests, log: log, m: newMetrics(d.Registry)}, nil
+	return &Ingester{cfg: cfg, contract: d.Contract, validator: d.Validator, pseudo: d.Pseudo, pub: d.Publisher, events: d.Events, log: log, m: newMetrics(d.Registry)}, nil
 }
 
 // Config returns the effective configuration.
@@ -180,126 +177,63 @@ func (in *Ingester) Prepare(raws [][]byte, firstIndex int) (ok []Prepared, rejec
 	return ok, rejected
 }
 
-// digestReads bounds the concurrent reads of existing digests (an event_id
-// seen before: retries and re-imports).
-const digestReads = 16
-
-// digestKey maps any event_id to a valid KV key.
-func digestKey(eventID string) string {
-	sum := sha256.Sum256([]byte(eventID))
-	return hex.EncodeToString(sum[:20])
-}
-
-// checkReuse records each prepared event's content digest under its
-// event_id and rejects events whose event_id was accepted before with other
-// content. The same content again passes (a retry: the publish then reports
-// a duplicate, or stores it if the first attempt never got that far).
-//
-// The digests are written like the events: one pipelined PublishBatch of
-// KV "create" messages (expected last subject sequence 0), so they cost one
-// round of acknowledgements per request and fail fast while NATS is down.
-func (in *Ingester) checkReuse(ctx context.Context, ok []Prepared) (keep []Prepared, rejected []stream.DeadLetter, err error) {
-	if in.digests == nil || len(ok) == 0 {
-		return ok, nil, nil
-	}
-	reused := make([]bool, len(ok))
-	digests := make([]string, len(ok))
-	// Repeats inside the batch are compared with their first occurrence
-	// (deterministically: the earlier one wins); only first occurrences go
-	// to the bucket.
-	first := make(map[string]int, len(ok))
-	var msgs []stream.Msg
-	var idx []int
-	for i, p := range ok {
-		if j, seen := first[p.Event.EventID]; seen {
-			reused[i] = !bytes.Equal(ok[j].Data, p.Data)
-			continue
-		}
-		first[p.Event.EventID] = i
-		sum := sha256.Sum256(p.Data)
-		digests[i] = hex.EncodeToString(sum[:16])
-		msgs = append(msgs, stream.Msg{
-			Subject: "$KV." + schemas.BucketEventDigests + "." + digestKey(p.Event.EventID),
-			Data:    []byte(digests[i]),
-			Header:  nats.Header{jetstream.ExpectedLastSubjSeqHeader: []string{"0"}},
-		})
-		idx = append(idx, i)
-	}
-	// Keys that exist already: read them back and compare.
-	var seen []int
-	for k, r := range in.pub.PublishBatch(ctx, msgs) {
-		var apiErr *jetstream.APIError
-		switch {
-		case r.Err == nil:
-		case errors.As(r.Err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence || apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant):
-			seen = append(seen, idx[k])
-		default:
-			return nil, nil, fmt.Errorf("event digest of %s: %w", ok[idx[k]].Event.EventID, r.Err)
-		}
-	}
-	errs := make([]error, len(ok))
-	sem := make(chan struct{}, digestReads)
-	var wg sync.WaitGroup
-	for _, i := range seen {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			e, err := in.digests.Get(ctx, digestKey(ok[i].Event.EventID))
-			if err == nil {
-				reused[i] = string(e.Value()) != digests[i]
-			}
-			errs[i] = err
-		}()
-	}
-	wg.Wait()
-	for i, p := range ok {
-		if errs[i] != nil {
-			return nil, nil, fmt.Errorf("event digest of %s: %w", p.Event.EventID, errs[i])
-		}
-		if reused[i] {
-			reason := "event_id was already accepted with different content; a different event (or a correction) needs its own event_id"
-			rejected = append(rejected, stream.DeadLetter{Stage: stream.StageIngest, Reason: reason, Data: p.Data, Index: p.Index, Type: string(p.Event.Type), EventID: p.Event.EventID})
-			in.m.rejected(string(p.Event.Type), "event_id_reused")
-			continue
-		}
-		keep = append(keep, p)
-	}
-	return keep, rejected, nil
-}
+// storedReads bounds the concurrent reads of events already stored under an
+// event_id seen before (retries and re-imports).
+const storedReads = 16
 
 // Submit runs a batch through Prepare and publishes it; it returns only after
 // JetStream acknowledged every accepted event and stored every dead letter.
 // An *ErrUnavailable error means the batch must be retried as a whole.
+//
+// Each event is published on its EventSubject expecting no message yet on
+// EventIDFilter, so the stream stores an event_id at most once, in the same
+// write as the event. A publish refused for that (an event_id stored earlier)
+// or acknowledged as a Nats-Msg-Id duplicate (within the duplicate window,
+// including a repeat inside this batch) is compared with what is stored: the
+// same bytes are a retry (duplicate), other bytes reuse the event_id
+// (rejected, dead-lettered).
 func (in *Ingester) Submit(ctx context.Context, raws [][]byte) (*Summary, error) {
 	sum := &Summary{Results: make([]Result, len(raws))}
 	ok, rejected := in.Prepare(raws, 0)
-	ok, reused, err := in.checkReuse(ctx, ok)
-	if err != nil {
-		return nil, in.unavailable(err)
-	}
-	rejected = append(rejected, reused...)
 	msgs := make([]stream.Msg, len(ok))
 	for i, p := range ok {
-		msgs[i] = stream.Msg{Subject: schemas.EventSubject(p.Event.Type, p.Event.Region), ID: p.Event.ID(), Data: p.Data}
+		msgs[i] = stream.Msg{
+			Subject: schemas.EventSubject(p.Event.EventID, p.Event.Type, p.Event.Region),
+			ID:      p.Event.ID(),
+			Data:    p.Data,
+			Header: nats.Header{
+				jetstream.ExpectedLastSubjSeqHeader:     {"0"},
+				jetstream.ExpectedLastSubjSeqSubjHeader: {schemas.EventIDFilter(p.Event.EventID)},
+			},
+		}
 	}
 	start := time.Now()
 	res := in.pub.PublishBatch(ctx, msgs)
 	in.m.publishLatency.Observe(time.Since(start).Seconds())
+	var again []int // stored before: compare
 	for i, r := range res {
-		if r.Err != nil {
+		switch {
+		case r.Err == nil && !r.Duplicate:
+			in.settle(sum, ok[i], StatusAccepted)
+		case r.Err == nil || storedBefore(r.Err):
+			again = append(again, i)
+		default:
 			return nil, in.unavailable(r.Err)
 		}
+	}
+	same, err := in.sameAsStored(ctx, ok, res, again)
+	if err != nil {
+		return nil, in.unavailable(err)
+	}
+	for k, i := range again {
 		p := ok[i]
-		st := StatusAccepted
-		if r.Duplicate {
-			st = StatusDuplicate
-			sum.Duplicates++
-		} else {
-			sum.Accepted++
+		if same[k] {
+			in.settle(sum, p, StatusDuplicate)
+			continue
 		}
-		in.m.accepted(string(p.Event.Type), st)
-		sum.Results[p.Index] = Result{Index: p.Index, EventID: p.Event.EventID, Status: st}
+		reason := "event_id was already accepted with different content; a different event (or a correction) needs its own event_id"
+		rejected = append(rejected, stream.DeadLetter{Stage: stream.StageIngest, Reason: reason, Data: p.Data, Index: p.Index, Type: string(p.Event.Type), EventID: p.Event.EventID})
+		in.m.rejected(string(p.Event.Type), "event_id_reused")
 	}
 	if err := in.pub.PublishDeadLetters(ctx, rejected); err != nil {
 		return nil, in.unavailable(err)
@@ -309,6 +243,58 @@ func (in *Ingester) Submit(ctx context.Context, raws [][]byte) (*Summary, error)
 		sum.Results[dl.Index] = Result{Index: dl.Index, EventID: dl.EventID, Status: StatusRejected, Reason: dl.Reason}
 	}
 	return sum, nil
+}
+
+// settle records an accepted or duplicate event in the answer.
+func (in *Ingester) settle(sum *Summary, p Prepared, status string) {
+	if status == StatusDuplicate {
+		sum.Duplicates++
+	} else {
+		sum.Accepted++
+	}
+	in.m.accepted(string(p.Event.Type), status)
+	sum.Results[p.Index] = Result{Index: p.Index, EventID: p.Event.EventID, Status: status}
+}
+
+// storedBefore reports whether a publish was refused because the stream
+// holds the event_id already (the expected last subject sequence was not 0).
+func storedBefore(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence || apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
+}
+
+// sameAsStored reads back the stored event of each ok[i], i in idx, and
+// reports whether it holds the same bytes: a Nats-Msg-Id duplicate names the
+// stored sequence, a refused publish is looked up by EventIDFilter.
+func (in *Ingester) sameAsStored(ctx context.Context, ok []Prepared, res []stream.PubResult, idx []int) ([]bool, error) {
+	same := make([]bool, len(idx))
+	if len(idx) == 0 {
+		return same, nil
+	}
+	errs := make([]error, len(idx))
+	sem := make(chan struct{}, storedReads)
+	var wg sync.WaitGroup
+	for k, i := range idx {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			var m *jetstream.RawStreamMsg
+			var err error
+			if res[i].Err == nil {
+				m, err = in.events.GetMsg(ctx, res[i].Seq)
+			} else {
+				m, err = in.events.GetLastMsgForSubject(ctx, schemas.EventIDFilter(ok[i].Event.EventID))
+			}
+			if err != nil {
+				errs[k] = fmt.Errorf("read back the stored event %s: %w", ok[i].Event.EventID, err)
+				return
+			}
+			same[k] = bytes.Equal(m.Data, ok[i].Data)
+		}()
+	}
+	wg.Wait()
+	return same, errors.Join(errs...)
 }
 
 func (in *Ingester) unavailable(err error) error {

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/epiwatch/epiwatch/pipeline/ingest"
 	"github.com/epiwatch/epiwatch/pipeline/stream"
@@ -39,9 +40,13 @@ func newIngester(t *testing.T) (*ingest.Ingester, *streamtest.Server) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	events, err := s.JS.Stream(context.Background(), schemas.StreamEvents)
+	if err != nil {
+		t.Fatal(err)
+	}
 	in, err := ingest.New(ingest.Config{MaxBodyBytes: 1 << 16, MaxBatch: 100}, ingest.Deps{
 		Contract: c, Validator: &schemas.Validator{Regions: schemas.DefaultRegions()},
-		Pseudo: testPseudo{}, Publisher: stream.NewPublisher(s.JS),
+		Pseudo: testPseudo{}, Publisher: stream.NewPublisher(s.JS), Events: events,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -96,7 +101,7 @@ func TestMixedBatchNDJSON(t *testing.T) {
 	// Accepted events are in the stream, pseudonymised; rejected ones are not.
 	ctx := context.Background()
 	st, _ := s.JS.Stream(ctx, schemas.StreamEvents)
-	m, err := st.GetLastMsgForSubject(ctx, schemas.EventSubject(schemas.TypeCase, "KZ-75"))
+	m, err := st.GetLastMsgForSubject(ctx, schemas.EventSubject("c1", schemas.TypeCase, "KZ-75"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,5 +216,95 @@ func TestNATSDownAnswers503(t *testing.T) {
 	rec, _ := post(t, h, []byte(goodBeds), nil)
 	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" || !strings.Contains(rec.Body.String(), "retry") {
 		t.Fatalf("during outage: %d %q %s", rec.Code, rec.Header().Get("Retry-After"), rec.Body)
+	}
+}
+
+// TestEventIDStoredOnce: an event_id is stored once, for ever. The same
+// content again is a duplicate; other content under it — a different
+// count, type or region, in the same request or a later one, inside the
+// stream's duplicate window or after it — is rejected with a reason and
+// dead-lettered, and the stored event stays as it was.
+func TestEventIDStoredOnce(t *testing.T) {
+	const (
+		first   = `{"event_id":"x.1","type":"case","region":"KZ-75","source":"t","person":{"national_id":"900101300017"},"report_date":"2020-07-01"}`
+		sameAs  = first
+		newDate = `{"event_id":"x.1","type":"case","region":"KZ-75","source":"t","person":{"national_id":"900101300017"},"report_date":"2020-07-02"}`
+		newKind = `{"event_id":"x.1","type":"bed_snapshot","region":"KZ-71","source":"t","facility_id":"f1","snapshot_time":"2020-07-01T08:00:00Z","bed_kind":"infectious","total":10,"occupied":5}`
+		other   = `{"event_id":"x:1","type":"case","region":"KZ-75","source":"t","person":{"national_id":"900101300017"},"report_date":"2020-07-01"}`
+	)
+	tests := []struct {
+		name        string
+		later       []string // the second request, after [first]
+		afterWindow bool     // the duplicate window has passed before it
+		want        []string // statuses of the second request
+	}{
+		{"retry", []string{sameAs}, false, []string{"duplicate"}},
+		{"retry after the window", []string{sameAs}, true, []string{"duplicate"}},
+		{"other content", []string{newDate}, false, []string{"rejected"}},
+		{"other content after the window", []string{newDate}, true, []string{"rejected"}},
+		{"other type and region", []string{newKind}, false, []string{"rejected"}},
+		{"other type and region after the window", []string{newKind}, true, []string{"rejected"}},
+		{"repeats in one request", []string{other, other, newDate, other}, false, []string{"accepted", "duplicate", "rejected", "duplicate"}},
+		{"a similar id is another event", []string{other}, true, []string{"accepted"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			in, s := newIngester(t)
+			ctx := context.Background()
+			if tc.afterWindow {
+				st, err := s.JS.Stream(ctx, schemas.StreamEvents)
+				if err != nil {
+					t.Fatal(err)
+				}
+				cfg := st.CachedInfo().Config
+				cfg.Duplicates = 200 * time.Millisecond
+				if _, err := s.JS.UpdateStream(ctx, cfg); err != nil {
+					t.Fatal(err)
+				}
+			}
+			h := in.Handler(nil, nil)
+			if rec, sum := post(t, h, []byte(first), nil); rec.Code != 200 || sum.Accepted != 1 {
+				t.Fatalf("first: %d %s", rec.Code, rec.Body)
+			}
+			if tc.afterWindow {
+				time.Sleep(500 * time.Millisecond)
+			}
+			rec, sum := post(t, h, []byte(strings.Join(tc.later, "\n")), nil)
+			if rec.Code != 200 {
+				t.Fatalf("second: %d %s", rec.Code, rec.Body)
+			}
+			rejected := 0
+			for i, w := range tc.want {
+				r := sum.Results[i]
+				if r.Status != w {
+					t.Errorf("event %d: %s (%s), want %s", i, r.Status, r.Reason, w)
+				}
+				if w == "rejected" {
+					rejected++
+					if !strings.Contains(r.Reason, "already accepted with different content") {
+						t.Errorf("event %d: reason %q", i, r.Reason)
+					}
+				}
+			}
+			// One stored event per event_id, the first content kept.
+			events := streamtest.Messages(t, s.JS, schemas.StreamEvents)
+			byID := map[string][]byte{}
+			for _, m := range events {
+				id := m.Header.Get("Nats-Msg-Id")
+				if _, dup := byID[id]; dup {
+					t.Fatalf("event_id %s stored twice", id)
+				}
+				byID[id] = m.Data
+				if want := schemas.EventSubject(id, schemas.EventType(schemas.EventSubjectType(m.Subject)), ""); !strings.HasPrefix(m.Subject, want[:len(want)-1]) {
+					t.Errorf("subject %s, want %s<region>", m.Subject, want[:len(want)-1])
+				}
+			}
+			if !bytes.Contains(byID["x.1"], []byte(`"report_date":"2020-07-01"`)) {
+				t.Errorf("stored x.1 = %s", byID["x.1"])
+			}
+			if dl := streamtest.Messages(t, s.JS, schemas.StreamDeadLetter); len(dl) != rejected {
+				t.Errorf("%d dead letters, want %d", len(dl), rejected)
+			}
+		})
 	}
 }

@@ -94,7 +94,7 @@ func publishEvents(t testing.TB, js jetstream.JetStream, evs []sent) (lastSeq ui
 		if id == "" {
 			id = s.ev.EventID
 		}
-		msgs[i] = stream.Msg{Subject: schemas.EventSubject(s.ev.Type, s.ev.Region), ID: id, Data: data}
+		msgs[i] = stream.Msg{Subject: schemas.EventSubject(id, s.ev.Type, s.ev.Region), ID: id, Data: data}
 	}
 	pub := stream.NewPublisher(js)
 	for off := 0; off < len(msgs); off += 1000 {

@@ -348,7 +348,7 @@ func (p *Processor) handle(ctx context.Context, msgs []jetstream.Msg) error {
 		case err != nil:
 			rejected = addRejected(rejected, i, err)
 			dl := stream.DeadLetter{Stage: stream.StageProcess, Reason: err.Error(), Data: m.Data(), Subject: m.Subject(), Sequence: seq, Index: -1}
-			dl.Type = subjectType(m.Subject())
+			dl.Type = schemas.EventSubjectType(m.Subject())
 			dls = append(dls, dl)
 			p.m.rejected.Inc()
 		case applied:
@@ -400,21 +400,6 @@ func addRejected(m map[int]error, i int, err error) map[int]error {
 	}
 	m[i] = err
 	return m
-}
-
-// subjectType returns the event type token of epi.events.<type>.<region>.
-func subjectType(subj string) string {
-	const pre = schemas.SubjectEvents + "."
-	if len(subj) <= len(pre) || subj[:len(pre)] != pre {
-		return ""
-	}
-	rest := subj[len(pre):]
-	for i := 0; i < len(rest); i++ {
-		if rest[i] == '.' {
-			return rest[:i]
-		}
-	}
-	return rest
 }
 
 // publishChunk bounds the asynchronous publishes in flight.

@@ -387,7 +387,7 @@ func TestUndecodableEventIsDeadLetteredAndDoesNotBlock(t *testing.T) {
 	pub := stream.NewPublisher(s.JS)
 	ctx := context.Background()
 	publishEvents(t, s.JS, events(caseEv("c1", "KZ-75", 0)))
-	if r := pub.Publish(ctx, stream.Msg{Subject: schemas.EventSubject(schemas.TypeCase, "KZ-75"), ID: "garbage", Data: []byte(`{"event_id":`)}); r.Err != nil {
+	if r := pub.Publish(ctx, stream.Msg{Subject: schemas.EventSubject("garbage", schemas.TypeCase, "KZ-75"), ID: "garbage", Data: []byte(`{"event_id":`)}); r.Err != nil {
 		t.Fatal(r.Err)
 	}
 	seq := publishEvents(t, s.JS, events(caseEv("c2", "KZ-75", 0)))

@@ -5,11 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/epiwatch/epiwatch/schemas"
 )
 
 // permanentError marks input that will never succeed (malformed, invalid):
@@ -263,7 +264,7 @@ func (c *Consumer) settle(ctx context.Context, m jetstream.Msg, err error) {
 		c.metrics.outcome(c.spec.Durable, "ack")
 	case IsPermanent(err):
 		meta, _ := m.Metadata()
-		dl := DeadLetter{Stage: c.spec.Stage, Type: subjectType(m.Subject()), Reason: err.Error(), Data: m.Data(), Subject: m.Subject(), Index: -1}
+		dl := DeadLetter{Stage: c.spec.Stage, Type: schemas.EventSubjectType(m.Subject()), Reason: err.Error(), Data: m.Data(), Subject: m.Subject(), Index: -1}
 		if meta != nil {
 			dl.Sequence = meta.Sequence.Stream
 		}
@@ -291,14 +292,6 @@ func (c *Consumer) settle(ctx context.Context, m jetstream.Msg, err error) {
 }
 
 // subjectType returns the event type token of epi.events.<type>.<region>.
-func subjectType(subj string) string {
-	parts := strings.Split(subj, ".")
-	if len(parts) >= 3 {
-		return parts[2]
-	}
-	return ""
-}
-
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s

@@ -128,7 +128,6 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, c Config) error 
 		{Bucket: schemas.BucketProcessState, Description: "processor checkpoints: state + stream sequence", History: 1, Storage: jetstream.FileStorage, Replicas: max(c.Replicas, 1), MaxValueSize: -1},
 		{Bucket: schemas.BucketLevels, Description: "restriction level per region", History: 10, Storage: jetstream.FileStorage, Replicas: max(c.Replicas, 1)},
 		{Bucket: schemas.BucketAlertClaims, Description: "create-if-absent claims of alert deliveries", History: 1, Storage: jetstream.FileStorage, Replicas: max(c.Replicas, 1)},
-		{Bucket: schemas.BucketEventDigests, Description: "event_id to content digest, to reject a reused event_id", History: 1, Storage: jetstream.FileStorage, Replicas: max(c.Replicas, 1)},
 	} {
 		if _, err := js.CreateOrUpdateKeyValue(ctx, b); err != nil {
 			return fmt.Errorf("create or update key-value bucket %s: %w", b.Bucket, err)

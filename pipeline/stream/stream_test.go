@@ -20,7 +20,7 @@ func TestPublishDeduplicatesByID(t *testing.T) {
 	s := streamtest.New(t)
 	ctx := context.Background()
 	pub := stream.NewPublisher(s.JS)
-	subj := schemas.EventSubject(schemas.TypeCase, "KZ-75")
+	subj := schemas.EventSubject("e", schemas.TypeCase, "KZ-75")
 	msgs := []stream.Msg{{Subject: subj, ID: "e1", Data: []byte(`1`)}, {Subject: subj, ID: "e2", Data: []byte(`2`)}, {Subject: subj, ID: "e1", Data: []byte(`1`)}}
 	res := pub.PublishBatch(ctx, msgs)
 	for i, r := range res {
@@ -106,7 +106,7 @@ func TestConsumerAckPolicy(t *testing.T) {
 	defer cancel()
 	pub := stream.NewPublisher(s.JS)
 	for i := 0; i < 3; i++ {
-		r := pub.Publish(ctx, stream.Msg{Subject: schemas.EventSubject(schemas.TypeCase, "KZ-75"), ID: fmt.Sprint("e", i), Data: []byte(fmt.Sprint(i))})
+		r := pub.Publish(ctx, stream.Msg{Subject: schemas.EventSubject(fmt.Sprint("e", i), schemas.TypeCase, "KZ-75"), ID: fmt.Sprint("e", i), Data: []byte(fmt.Sprint(i))})
 		if r.Err != nil {
 			t.Fatal(r.Err)
 		}
