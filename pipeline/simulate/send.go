@@ -103,19 +103,42 @@ type ingestSummary struct {
 }
 
 func (s *Sender) sendBatch(ctx context.Context, events []schemas.Event) (SendResult, error) {
-	var res SendResult
+	body, err := Encode(events)
+	if err != nil {
+		return SendResult{}, err
+	}
+	return s.Post(ctx, body)
+}
+
+// Body is one request's events, encoded as the API takes them.
+type Body struct {
+	Gzip   []byte // gzipped NDJSON
+	Events int
+}
+
+// Encode encodes events as one request body: gzipped NDJSON. A load test
+// encodes its requests ahead with it, so that the clock measures the API and
+// not the client.
+func Encode(events []schemas.Event) (Body, error) {
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(&buf)
 	enc := json.NewEncoder(zw)
 	for i := range events {
 		if err := enc.Encode(&events[i]); err != nil {
-			return res, fmt.Errorf("encode event %s: %w", events[i].EventID, err)
+			return Body{}, fmt.Errorf("encode event %s: %w", events[i].EventID, err)
 		}
 	}
 	if err := zw.Close(); err != nil {
-		return res, fmt.Errorf("compress batch: %w", err)
+		return Body{}, fmt.Errorf("compress batch: %w", err)
 	}
-	body := buf.Bytes()
+	return Body{Gzip: buf.Bytes(), Events: len(events)}, nil
+}
+
+// Post sends one encoded request, retrying like Send, and returns the API's
+// answer.
+func (s *Sender) Post(ctx context.Context, b Body) (SendResult, error) {
+	var res SendResult
+	body, n := b.Gzip, b.Events
 	client := s.Client
 	if client == nil {
 		client = &http.Client{Timeout: 60 * time.Second}
@@ -141,7 +164,7 @@ func (s *Sender) sendBatch(ctx context.Context, events []schemas.Event) (SendRes
 		wait := backoff
 		if err != nil {
 			if ctx.Err() != nil {
-				return res, fmt.Errorf("POST %d events to %s: %w", len(events), s.URL, ctx.Err())
+				return res, fmt.Errorf("POST %d events to %s: %w", n, s.URL, ctx.Err())
 			}
 			reason = err.Error()
 		} else {
@@ -153,7 +176,7 @@ func (s *Sender) sendBatch(ctx context.Context, events []schemas.Event) (SendRes
 				if err := json.Unmarshal(raw, &sum); err != nil {
 					return res, fmt.Errorf("POST %s: unreadable answer (%v); is this the epiwatch ingest API?", s.URL, err)
 				}
-				res.Sent += len(events)
+				res.Sent += n
 				res.Accepted, res.Duplicates, res.Rejected = sum.Accepted, sum.Duplicates, sum.Rejected
 				for _, r := range sum.Results {
 					if r.Status == "rejected" && len(res.Rejections) < maxRejections {
@@ -171,7 +194,7 @@ func (s *Sender) sendBatch(ctx context.Context, events []schemas.Event) (SendRes
 			}
 		}
 		if time.Now().Add(wait).After(deadline) {
-			return res, fmt.Errorf("POST %d events to %s: gave up after %s: %s", len(events), s.URL, maxWait, reason)
+			return res, fmt.Errorf("POST %d events to %s: gave up after %s: %s", n, s.URL, maxWait, reason)
 		}
 		if s.OnRetry != nil {
 			s.OnRetry(reason, wait)
@@ -181,7 +204,7 @@ func (s *Sender) sendBatch(ctx context.Context, events []schemas.Event) (SendRes
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return res, fmt.Errorf("POST %d events to %s: %w (last answer: %s)", len(events), s.URL, ctx.Err(), reason)
+			return res, fmt.Errorf("POST %d events to %s: %w (last answer: %s)", n, s.URL, ctx.Err(), reason)
 		case <-t.C:
 		}
 		backoff = min(2*backoff, 15*time.Second)
