@@ -26,6 +26,7 @@ func SchemaFS() fs.FS { return schemaFiles }
 // decodes it into an Event. It is safe for concurrent use.
 type Contract struct {
 	events map[EventType]*jsonschema.Schema
+	fast   *fastPath
 }
 
 // NewContract compiles the embedded event schemas.
@@ -50,7 +51,11 @@ func NewContract() (*Contract, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load event schemas: %w", err)
 	}
-	ct := &Contract{events: make(map[EventType]*jsonschema.Schema)}
+	fast, err := newFastPath(schemaFiles)
+	if err != nil {
+		return nil, err
+	}
+	ct := &Contract{events: make(map[EventType]*jsonschema.Schema), fast: fast}
 	for _, t := range EventTypes {
 		url := SchemaBaseURL + path.Join("events", string(t)+".schema.json")
 		s, err := c.Compile(url)
@@ -66,6 +71,15 @@ func NewContract() (*Contract, error) {
 // decodes it. Errors are *ValidationError with one entry per problem, worded
 // for the producer: "person.national_id: does not match pattern ...".
 func (c *Contract) Decode(raw []byte) (*Event, error) {
+	if e, ok := c.fast.decode(raw); ok {
+		return e, nil
+	}
+	return c.decodeSchema(raw)
+}
+
+// decodeSchema is Decode through the JSON Schema validator: every event the
+// fast path gives up on, valid or not.
+func (c *Contract) decodeSchema(raw []byte) (*Event, error) {
 	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
 	if err != nil {
 		return nil, &ValidationError{Problems: []FieldError{{Reason: "malformed JSON: " + err.Error()}}}
