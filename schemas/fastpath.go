@@ -397,24 +397,48 @@ func digitsIn(s string, max int) bool {
 	return len(s) == 2 && s[0] >= '0' && s[0] <= '9' && s[1] >= '0' && s[1] <= '9' && int(s[0]-'0')*10+int(s[1]-'0') <= max
 }
 
-// set stores one checked member in e; false for a key it does not know.
+// set stores one member in e as json.Unmarshal would; false for a key it
+// does not know or a value it would not take in that field.
 func (e *Event) set(m fastMember) bool {
 	v := m.val
-	var err error
+	str := func(dst *string) bool {
+		*dst = v.str
+		return v.kind == 's'
+	}
+	date := func(dst *Date) bool {
+		var err error
+		*dst, err = ParseDate(v.str)
+		return v.kind == 's' && err == nil
+	}
+	count := func(dst **int) bool {
+		n := int(v.num)
+		*dst = &n
+		return v.kind == 'i'
+	}
 	switch m.key {
 	case "schema_version":
 		e.SchemaVersion = int(v.num)
+		return v.kind == 'i'
 	case "event_id":
-		e.EventID = v.str
+		return str(&e.EventID)
 	case "type":
 		e.Type = EventType(v.str)
+		return v.kind == 's'
 	case "region":
-		e.Region = v.str
+		return str(&e.Region)
 	case "source":
-		e.Source = v.str
+		return str(&e.Source)
 	case "person", "index_person", "contact_person":
+		if v.kind != 'o' {
+			return false
+		}
 		p := &Person{}
-		for _, pm := range v.obj {
+		for i, pm := range v.obj {
+			for _, n := range v.obj[:i] {
+				if n.key == pm.key {
+					return false
+				}
+			}
 			if !p.set(pm) {
 				return false
 			}
@@ -427,78 +451,124 @@ func (e *Event) set(m fastMember) bool {
 		default:
 			e.ContactPerson = p
 		}
+		return true
 	case "report_date":
-		e.ReportDate, err = ParseDate(v.str)
+		return date(&e.ReportDate)
 	case "onset_date":
-		e.OnsetDate, err = ParseDate(v.str)
+		return date(&e.OnsetDate)
 	case "imported":
 		e.Imported = v.num == 1
+		return v.kind == 'b'
 	case "classification":
-		e.Classification = v.str
+		return str(&e.Classification)
 	case "contact_date":
-		e.ContactDate, err = ParseDate(v.str)
+		return date(&e.ContactDate)
 	case "setting":
-		e.Setting = v.str
+		return str(&e.Setting)
 	case "sample_date":
-		e.SampleDate, err = ParseDate(v.str)
+		return date(&e.SampleDate)
 	case "result_date":
-		e.ResultDate, err = ParseDate(v.str)
+		return date(&e.ResultDate)
 	case "test_kind":
-		e.TestKind = v.str
+		return str(&e.TestKind)
 	case "result":
-		e.Result = v.str
+		return str(&e.Result)
 	case "lab":
-		e.Lab = v.str
+		return str(&e.Lab)
 	case "facility_id":
-		e.FacilityID = v.str
+		return str(&e.FacilityID)
 	case "facility_name":
-		e.FacilityName = v.str
+		return str(&e.FacilityName)
 	case "snapshot_time":
-		var t time.Time
-		t, err = time.Parse(time.RFC3339, v.str)
+		if v.kind != 's' || !plainDateTime(v.str) {
+			return false
+		}
+		t, err := time.Parse(time.RFC3339, v.str)
 		e.SnapshotTime = &t
+		return err == nil
 	case "bed_kind":
-		e.BedKind = v.str
+		return str(&e.BedKind)
 	case "total":
-		n := int(v.num)
-		e.Total = &n
+		return count(&e.Total)
 	case "occupied":
-		n := int(v.num)
-		e.Occupied = &n
+		return count(&e.Occupied)
 	case "dose_number":
 		e.DoseNumber = int(v.num)
+		return v.kind == 'i'
 	case "vaccine":
-		e.Vaccine = v.str
+		return str(&e.Vaccine)
 	case "vaccination_date":
-		e.VaccinationDate, err = ParseDate(v.str)
-	default:
-		return false
+		return date(&e.VaccinationDate)
 	}
-	return err == nil
+	return false
 }
 
 func (p *Person) set(m fastMember) bool {
+	var dst *string
 	switch m.key {
 	case "national_id":
-		p.NationalID = m.val.str
+		dst = &p.NationalID
 	case "birth_date":
-		p.BirthDate = m.val.str
+		dst = &p.BirthDate
 	case "name":
-		p.Name = m.val.str
+		dst = &p.Name
 	case "phone":
-		p.Phone = m.val.str
+		dst = &p.Phone
 	case "address":
-		p.Address = m.val.str
+		dst = &p.Address
+	case "pseudonym":
+		dst = &p.Pseudonym
+	case "key_id":
+		dst = &p.KeyID
 	case "age_band":
-		p.AgeBand = m.val.str
+		dst = &p.AgeBand
 	case "sex":
-		p.Sex = m.val.str
+		dst = &p.Sex
 	case "district":
-		p.District = m.val.str
+		dst = &p.District
 	default:
 		return false
 	}
-	return true
+	*dst = m.val.str
+	return m.val.kind == 's'
+}
+
+// UnmarshalEvent decodes an event as json.Unmarshal does — the stream's
+// pseudonymised form, which no producer schema describes — taking the fast
+// scanner for plain JSON and json.Unmarshal for anything else; the result
+// is the same either way (FuzzUnmarshalEventAgrees). The processor and the
+// sink decode every event with it.
+func UnmarshalEvent(data []byte) (*Event, error) {
+	sc := fastScanner{b: data}
+	sc.ws()
+	if members, ok := sc.object(0); ok {
+		sc.ws()
+		if e, ok := plainEvent(members); ok && sc.i == len(sc.b) {
+			return e, nil
+		}
+	}
+	var e Event
+	if err := json.Unmarshal(data, &e); err != nil {
+		return nil, err
+	}
+	return &e, nil
+}
+
+// plainEvent sets every member; false for a repeated key (json.Unmarshal
+// would overwrite or merge) or anything set refuses.
+func plainEvent(members []fastMember) (*Event, bool) {
+	e := &Event{}
+	for i, m := range members {
+		for _, n := range members[:i] {
+			if n.key == m.key {
+				return nil, false
+			}
+		}
+		if !e.set(m) {
+			return nil, false
+		}
+	}
+	return e, true
 }
 
 // fastScanner reads the plain JSON the fast path takes: objects of strings

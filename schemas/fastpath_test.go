@@ -149,3 +149,74 @@ func BenchmarkDecode(b *testing.B) {
 		})
 	}
 }
+
+// storedSeeds adds the stream's pseudonymised form to fastSeeds.
+func storedSeeds(t testing.TB) [][]byte {
+	seeds := fastSeeds(t)
+	for _, s := range []string{
+		`{"event_id":"c1","type":"case","region":"KZ-75","source":"t","person":{"pseudonym":"p-abc","key_id":"k1","age_band":"30-39","sex":"male"},"report_date":"2020-07-01","imported":true}`,
+		`{"event_id":"c1","type":"case","region":"KZ-75","source":"t","person":{"pseudonym":"p-abc","pseudonym":"p-def"},"report_date":"2020-07-01"}`,
+		`{"event_id":"c1","type":"case","region":"KZ-75","source":"t","person":{"Pseudonym":"p-abc"},"report_date":"2020-07-01","extra":1}`,
+		`{"event_id":"c1","type":"case","region":"KZ-75","source":"t","person":{"pseudonym":"p-abc"},"report_date":""}`,
+		`{"event_id":"b1","type":"bed_snapshot","region":"KZ-71","source":"t","facility_id":"f","snapshot_time":"2020-07-01T08:00:00+06:00","bed_kind":"icu","total":"10","occupied":2}`,
+		`{"event_id":"b1","type":"bed_snapshot","region":"KZ-71","source":"t","facility_id":"f","snapshot_time":"2020-07-01T08:00:00+06:00","bed_kind":"icu","total":99999999999999,"occupied":-2}`,
+	} {
+		seeds = append(seeds, []byte(s))
+	}
+	return seeds
+}
+
+// FuzzUnmarshalEventAgrees: whatever the fast scanner decodes, json.Unmarshal
+// decodes the same.
+func FuzzUnmarshalEventAgrees(f *testing.F) {
+	for _, s := range storedSeeds(f) {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		sc := fastScanner{b: raw}
+		sc.ws()
+		members, ok := sc.object(0)
+		sc.ws()
+		if !ok || sc.i != len(raw) {
+			return
+		}
+		fast, ok := plainEvent(members)
+		if !ok {
+			return
+		}
+		var slow Event
+		if err := json.Unmarshal(raw, &slow); err != nil {
+			t.Fatalf("fast scanner decoded what json.Unmarshal rejects (%v): %s", err, raw)
+		}
+		sameEvent(t, fast, &slow)
+	})
+}
+
+// TestUnmarshalEvent: UnmarshalEvent gives json.Unmarshal's event or error
+// for every seed, and takes the fast scanner for the stream's plain form.
+func TestUnmarshalEvent(t *testing.T) {
+	taken := 0
+	for i, raw := range storedSeeds(t) {
+		got, err := UnmarshalEvent(raw)
+		var want Event
+		werr := json.Unmarshal(raw, &want)
+		if (err == nil) != (werr == nil) {
+			t.Errorf("seed %d: error %v, json.Unmarshal's %v: %s", i, err, werr, raw)
+			continue
+		}
+		if err != nil {
+			continue
+		}
+		sameEvent(t, got, &want)
+		sc := fastScanner{b: raw}
+		sc.ws()
+		if members, ok := sc.object(0); ok {
+			if _, ok := plainEvent(members); ok {
+				taken++
+			}
+		}
+	}
+	if taken < 15 {
+		t.Errorf("the fast scanner took only %d seeds", taken)
+	}
+}

@@ -2,7 +2,6 @@ package process
 
 import (
 	"crypto/sha256"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -193,8 +192,8 @@ func permanentf(format string, args ...any) error { return errPermanent{fmt.Spri
 // against the message's own timestamp, so replays are judged like the
 // original run.
 func decodeEvent(data []byte, ts time.Time) (*schemas.Event, error) {
-	var e schemas.Event
-	if err := json.Unmarshal(data, &e); err != nil {
+	e, err := schemas.UnmarshalEvent(data)
+	if err != nil {
 		return nil, permanentf("decode event: %v", err)
 	}
 	switch {
@@ -232,7 +231,7 @@ func decodeEvent(data []byte, ts time.Time) (*schemas.Event, error) {
 	if e.Type == schemas.TypeVaccination && (e.DoseNumber < 1 || e.DoseNumber > 10) {
 		return nil, permanentf("vaccination %s: dose number %d out of 1..10", e.EventID, e.DoseNumber)
 	}
-	return &e, nil
+	return e, nil
 }
 
 func pseudonym(p *schemas.Person) string {
