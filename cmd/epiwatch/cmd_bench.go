@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net"
 	"net/http"
@@ -138,6 +139,10 @@ type benchReport struct {
 	EndToEndSecs     float64 `json:"end_to_end_seconds,omitempty"`
 	EndToEndEPS      float64 `json:"end_to_end_eps"`
 	Ratio            float64 `json:"ratio"`
+	// WritesPerEvent is each stream's stored messages (sequence numbers
+	// used) during the end-to-end phase per event: under sync "always" each
+	// is an fsync, so together they bound end to end against raw publish.
+	WritesPerEvent map[string]float64 `json:"stream_writes_per_event,omitempty"`
 	LatencyRate      float64 `json:"latency_offered_eps"`
 	LatencyEvents    int     `json:"latency_events"`
 	LatencySecs      float64 `json:"latency_seconds,omitempty"`
@@ -309,9 +314,18 @@ func (b *bench) run(ctx context.Context) error {
 			return n, err
 		})
 	} else {
+		before, serr := b.streamSeqs(pctx)
 		err = b.profiled("e2e", func() error {
 			return b.endToEnd(pctx, url, phaseEvents, func(want uint64) error { return waitCount(pctx, conn, countQ, want, b.stderr) })
 		})
+		if after, aerr := b.streamSeqs(pctx); err == nil && serr == nil && aerr == nil {
+			b.rep.WritesPerEvent = map[string]float64{}
+			for name, seq := range after {
+				if d := seq - before[name]; d > 0 {
+					b.rep.WritesPerEvent[name] = math.Round(float64(d)/float64(len(phaseEvents))*1000) / 1000
+				}
+			}
+		}
 		if err == nil {
 			err = b.profiled("latency", func() error { return b.latency(pctx, url, recent) })
 		}
@@ -332,6 +346,19 @@ func (b *bench) run(ctx context.Context) error {
 	}
 	b.printTable()
 	return nil
+}
+
+// streamSeqs returns every stream's last sequence.
+func (b *bench) streamSeqs(ctx context.Context) (map[string]uint64, error) {
+	seqs := map[string]uint64{}
+	l := b.a.js.ListStreams(ctx)
+	for info := range l.Info() {
+		seqs[info.Config.Name] = info.State.LastSeq
+	}
+	if err := l.Err(); err != nil {
+		return nil, fmt.Errorf("list streams: %w", err)
+	}
+	return seqs, nil
 }
 
 // profiled runs one phase, under the CPU profiler if --cpuprofile is set.
@@ -981,6 +1008,16 @@ func (b *bench) printTable() {
 	row("end to end (queryable)", r.Events, r.EndToEndSecs, r.EndToEndEPS)
 	row(fmt.Sprintf("latency phase (%.0f/s offered)", r.LatencyRate), r.LatencyEvents, r.LatencySecs, r.LatencyEPS)
 	fmt.Fprintf(w, "\nratio end to end / raw publish: %.3f\n", r.Ratio)
+	if len(r.WritesPerEvent) > 0 {
+		names := slices.Sorted(maps.Keys(r.WritesPerEvent))
+		parts := make([]string, len(names))
+		total := 0.0
+		for i, n := range names {
+			parts[i] = fmt.Sprintf("%s %.3f", n, r.WritesPerEvent[n])
+			total += r.WritesPerEvent[n]
+		}
+		fmt.Fprintf(w, "stream writes per event, end to end: %.3f (%s)\n", total, strings.Join(parts, ", "))
+	}
 	fmt.Fprintf(w, "latency, acceptance to indicator: p50 %.0f ms, p99 %.0f ms, max %.0f ms (%d of %d events)\n",
 		r.LatencyP50Ms, r.LatencyP99Ms, r.LatencyMaxMs, r.LatencyMatched, r.LatencyEvents)
 	if r.LatencyRefused > 0 {
