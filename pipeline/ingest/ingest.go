@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/synadia-io/orbit.go/jetstreamext"
 
 	"github.com/epiwatch/epiwatch/pipeline/stream"
 	"github.com/epiwatch/epiwatch/schemas"
@@ -191,7 +192,7 @@ const storedReads = 16
 // or acknowledged as a Nats-Msg-Id duplicate (within the duplicate window,
 // including a repeat inside this batch) is compared with what is stored: the
 // same bytes are a retry (duplicate), other bytes reuse the event_id
-// (rejected, dead-lettered).
+// (rejected, dead-lettered). See publish for the atomic batches.
 func (in *Ingester) Submit(ctx context.Context, raws [][]byte) (*Summary, error) {
 	sum := &Summary{Results: make([]Result, len(raws))}
 	ok, rejected := in.Prepare(raws, 0)
@@ -208,8 +209,11 @@ func (in *Ingester) Submit(ctx context.Context, raws [][]byte) (*Summary, error)
 		}
 	}
 	start := time.Now()
-	res := in.pub.PublishBatch(ctx, msgs)
+	res, err := in.publish(ctx, msgs)
 	in.m.publishLatency.Observe(time.Since(start).Seconds())
+	if err != nil {
+		return nil, in.unavailable(err)
+	}
 	var again []int // stored before: compare
 	for i, r := range res {
 		switch {
@@ -243,6 +247,52 @@ func (in *Ingester) Submit(ctx context.Context, raws [][]byte) (*Summary, error)
 		sum.Results[dl.Index] = Result{Index: dl.Index, EventID: dl.EventID, Status: StatusRejected, Reason: dl.Reason}
 	}
 	return sum, nil
+}
+
+// publish stores msgs as atomic batches of up to stream.MaxAtomicBatch: one
+// acknowledgement, and under sync_interval "always" one fsync, per batch
+// instead of per event. A batch the stream refuses as a whole — one of its
+// event_ids is stored already (a retry, a re-import, a reuse), the stream
+// does not allow atomic publish (an older server), too many batches in
+// flight — is published again message by message, which tells each event's
+// fate; being atomic, nothing of it was stored. An error means JetStream is
+// unavailable and nothing may be assumed stored.
+func (in *Ingester) publish(ctx context.Context, msgs []stream.Msg) ([]stream.PubResult, error) {
+	res := make([]stream.PubResult, 0, len(msgs))
+	for len(msgs) > 0 {
+		chunk := msgs[:min(len(msgs), stream.MaxAtomicBatch)]
+		msgs = msgs[len(chunk):]
+		err := in.pub.PublishAtomic(ctx, chunk)
+		switch {
+		case err == nil:
+			res = append(res, make([]stream.PubResult, len(chunk))...)
+			continue
+		case stream.IsUnavailable(err) || stream.IsStreamFull(err):
+			return nil, err
+		}
+		in.m.batchFallback(fallbackReason(err))
+		res = append(res, in.pub.PublishBatch(ctx, chunk)...)
+	}
+	return res, nil
+}
+
+// fallbackReason names why an atomic batch was refused, for the metric.
+func fallbackReason(err error) string {
+	var apiErr *jetstream.APIError
+	if !errors.As(err, &apiErr) {
+		return "other"
+	}
+	switch apiErr.ErrorCode {
+	case jetstreamext.JSErrCodeBatchPublishDuplicateMsgID:
+		return "duplicate_id"
+	case jetstream.JSErrCodeStreamWrongLastSequence, jetstream.JSErrCodeStreamWrongLastSequenceConstant:
+		return "event_id_stored"
+	case jetstreamext.JSErrCodeBatchPublishNotEnabled:
+		return "atomic_disabled"
+	case jetstreamext.JSErrCodeAtomicPublishTooManyInflight, jetstreamext.JSErrCodeBatchPublishTooManyInflight:
+		return "too_many_inflight"
+	}
+	return "other"
 }
 
 // settle records an accepted or duplicate event in the answer.

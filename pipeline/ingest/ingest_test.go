@@ -5,12 +5,15 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/epiwatch/epiwatch/pipeline/ingest"
 	"github.com/epiwatch/epiwatch/pipeline/stream"
@@ -35,6 +38,11 @@ func (testPseudo) Redact(raw []byte) []byte { return digits.ReplaceAll(raw, []by
 
 func newIngester(t *testing.T) (*ingest.Ingester, *streamtest.Server) {
 	t.Helper()
+	return newIngesterWith(t, ingest.Config{MaxBodyBytes: 1 << 16, MaxBatch: 100}, nil)
+}
+
+func newIngesterWith(t *testing.T, cfg ingest.Config, reg prometheus.Registerer) (*ingest.Ingester, *streamtest.Server) {
+	t.Helper()
 	s := streamtest.New(t)
 	c, err := schemas.NewContract()
 	if err != nil {
@@ -44,9 +52,9 @@ func newIngester(t *testing.T) (*ingest.Ingester, *streamtest.Server) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in, err := ingest.New(ingest.Config{MaxBodyBytes: 1 << 16, MaxBatch: 100}, ingest.Deps{
+	in, err := ingest.New(cfg, ingest.Deps{
 		Contract: c, Validator: &schemas.Validator{Regions: schemas.DefaultRegions()},
-		Pseudo: testPseudo{}, Publisher: stream.NewPublisher(s.JS), Events: events,
+		Pseudo: testPseudo{}, Publisher: stream.NewPublisher(s.JS), Events: events, Registry: reg,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -304,6 +312,92 @@ func TestEventIDStoredOnce(t *testing.T) {
 			}
 			if dl := streamtest.Messages(t, s.JS, schemas.StreamDeadLetter); len(dl) != rejected {
 				t.Errorf("%d dead letters, want %d", len(dl), rejected)
+			}
+		})
+	}
+}
+
+// TestAtomicBatches: a request's events are stored as atomic batches of at
+// most stream.MaxAtomicBatch (one acknowledgement and, under sync "always",
+// one fsync each); a stream that does not allow atomic publish, or a batch
+// refused as a whole for one stored event_id, is published event by event
+// with the same answers.
+func TestAtomicBatches(t *testing.T) {
+	event := func(i int, region string) string {
+		return fmt.Sprintf(`{"event_id":"a%d","type":"case","region":"%s","source":"t","person":{"national_id":"900101300017"},"report_date":"2020-07-01"}`, i, region)
+	}
+	body := func(from, to int, region string) []byte {
+		var lines []string
+		for i := from; i < to; i++ {
+			lines = append(lines, event(i, region))
+		}
+		return []byte(strings.Join(lines, "\n"))
+	}
+	tests := []struct {
+		name        string
+		noAtomic    bool
+		before      []byte // posted first
+		body        []byte
+		accepted    int
+		duplicates  int
+		rejected    int
+		batches     int    // distinct Nats-Batch-Id among the stored events
+		fallbackFor string // the metric's reason label, if any
+	}{
+		{name: "one batch", body: body(0, 700, "KZ-75"), accepted: 700, batches: 1},
+		{name: "split at the limit", body: body(0, 2500, "KZ-75"), accepted: 2500, batches: 3},
+		{name: "stream without atomic publish", noAtomic: true, body: body(0, 300, "KZ-75"), accepted: 300, fallbackFor: "atomic_disabled"},
+		{name: "a retry inside the window", before: body(0, 10, "KZ-75"), body: body(5, 20, "KZ-75"), accepted: 10, duplicates: 5, fallbackFor: "duplicate_id"},
+		{name: "a reused id", before: body(0, 1, "KZ-75"), body: []byte(event(0, "KZ-71") + "\n" + event(1, "KZ-71")), accepted: 1, rejected: 1, fallbackFor: "duplicate_id"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			reg := prometheus.NewRegistry()
+			in, s := newIngesterWith(t, ingest.Config{MaxBodyBytes: 8 << 20, MaxBatch: 5000}, reg)
+			ctx := context.Background()
+			if tc.noAtomic {
+				st, err := s.JS.Stream(ctx, schemas.StreamEvents)
+				if err != nil {
+					t.Fatal(err)
+				}
+				cfg := st.CachedInfo().Config
+				cfg.AllowAtomicPublish = false
+				if _, err := s.JS.UpdateStream(ctx, cfg); err != nil {
+					t.Fatal(err)
+				}
+			}
+			h := in.Handler(nil, nil)
+			if tc.before != nil {
+				if rec, _ := post(t, h, tc.before, nil); rec.Code != 200 {
+					t.Fatalf("first: %d %s", rec.Code, rec.Body)
+				}
+			}
+			rec, sum := post(t, h, tc.body, nil)
+			if rec.Code != 200 || sum.Accepted != tc.accepted || sum.Duplicates != tc.duplicates || sum.Rejected != tc.rejected {
+				t.Fatalf("answer %d: %d accepted, %d duplicates, %d rejected, want %d, %d, %d",
+					rec.Code, sum.Accepted, sum.Duplicates, sum.Rejected, tc.accepted, tc.duplicates, tc.rejected)
+			}
+			ids := map[string]bool{}
+			msgs := streamtest.Messages(t, s.JS, schemas.StreamEvents)
+			for _, m := range msgs[len(msgs)-tc.accepted:] {
+				if id := m.Header.Get("Nats-Batch-Id"); id != "" {
+					ids[id] = true
+				}
+			}
+			if len(ids) != tc.batches {
+				t.Errorf("the request's events came in %d atomic batches, want %d", len(ids), tc.batches)
+			}
+			fallbacks := map[string]float64{}
+			mfs, _ := reg.Gather()
+			for _, mf := range mfs {
+				if mf.GetName() == "epiwatch_ingest_batch_fallbacks_total" {
+					for _, m := range mf.GetMetric() {
+						fallbacks[m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
+					}
+				}
+			}
+			if (tc.fallbackFor == "") != (len(fallbacks) == 0) || tc.fallbackFor != "" && fallbacks[tc.fallbackFor] == 0 {
+				t.Errorf("fallbacks %v, want %q", fallbacks, tc.fallbackFor)
 			}
 		})
 	}

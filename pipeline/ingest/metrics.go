@@ -11,6 +11,7 @@ type metrics struct {
 	rejections     *prometheus.CounterVec
 	refusals       *prometheus.CounterVec
 	publishLatency prometheus.Histogram
+	fallbacks      *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -32,9 +33,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help:    "Time from publishing a batch to JetStream's last acknowledgement.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
 		}),
+		fallbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "epiwatch_ingest_batch_fallbacks_total",
+			Help: "Atomic batches JetStream refused as a whole and ingest published again event by event, by reason (duplicate_id and event_id_stored: retries or reused ids; atomic_disabled: a server or stream without atomic publish, much slower under sync_interval always).",
+		}, []string{"reason"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.events, m.rejections, m.refusals, m.publishLatency)
+		reg.MustRegister(m.events, m.rejections, m.refusals, m.publishLatency, m.fallbacks)
 	}
 	return m
 }
@@ -48,6 +53,8 @@ func (m *metrics) rejected(typ, reason string) {
 	m.events.WithLabelValues(typ, "rejected").Inc()
 	m.rejections.WithLabelValues(typ, reason).Inc()
 }
+
+func (m *metrics) batchFallback(reason string) { m.fallbacks.WithLabelValues(reason).Inc() }
 
 func (m *metrics) unavailable(full bool) {
 	cause := "unavailable"

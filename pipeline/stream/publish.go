@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/synadia-io/orbit.go/jetstreamext"
 )
 
 // Msg is one message to publish.
@@ -152,6 +154,84 @@ func (p *Publisher) await(ctx context.Context, f jetstream.PubAckFuture, subject
 	default:
 		return PubResult{Err: fmt.Errorf("publish %s: no acknowledgement, NATS is not connected: %w", subject, down)}, down
 	}
+}
+
+// MaxAtomicBatch is the most messages of one atomic batch: nats-server's
+// default limit (jetstream.limits.max_batch_size).
+const MaxAtomicBatch = 1000
+
+// PublishAtomic publishes msgs (at most MaxAtomicBatch) as one JetStream
+// atomic batch: all are stored or none, acknowledged once at the commit.
+// Under sync_interval "always" the server fsyncs a batch once, not once per
+// message. The stream must allow atomic publish (StreamConfigs does). Any
+// check failing for one message (a Nats-Msg-Id already stored, an expected
+// last subject sequence not met) fails the whole batch; the caller then
+// publishes those messages one by one to learn which. While the connection
+// is down it fails at once, as PublishBatch does.
+func (p *Publisher) PublishAtomic(ctx context.Context, msgs []Msg) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	if len(msgs) > MaxAtomicBatch {
+		return fmt.Errorf("atomic batch of %d messages: at most %d", len(msgs), MaxAtomicBatch)
+	}
+	if err := p.Connected(); err != nil {
+		return fmt.Errorf("publish an atomic batch: NATS is not connected: %w", err)
+	}
+	nms := make([]*nats.Msg, len(msgs))
+	for i, m := range msgs {
+		h := m.Header
+		if m.ID != "" {
+			h = maps.Clone(h)
+			if h == nil {
+				h = nats.Header{}
+			}
+			h.Set(jetstream.MsgIDHeader, m.ID)
+		}
+		nms[i] = &nats.Msg{Subject: m.Subject, Data: m.Data, Header: h}
+	}
+	timeout := p.Timeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	ctx, cancel := context.WithTimeoutCause(ctx, timeout, fmt.Errorf("no acknowledgement of the atomic batch within %s: %w", timeout, nats.ErrTimeout))
+	defer cancel()
+	// A commit sent just as the connection drops would wait out the whole
+	// timeout for its acknowledgement; watching the connection turns that
+	// into an error within connPoll.
+	down := make(chan error, 1)
+	go func() {
+		tick := time.NewTicker(connPoll)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				if err := p.Connected(); err != nil {
+					down <- err
+					cancel()
+					return
+				}
+			}
+		}
+	}()
+	// No flow-control round trip on the first message: nats.go's request for
+	// it ignores ctx and would wait out its own timeout while the
+	// connection is down; the commit's acknowledgement reports any refusal.
+	_, err := jetstreamext.PublishMsgBatch(ctx, p.js, nms, jetstreamext.BatchFlowControl{})
+	if err == nil {
+		return nil
+	}
+	select {
+	case derr := <-down:
+		return fmt.Errorf("publish an atomic batch of %d: NATS is not connected: %w", len(msgs), derr)
+	default:
+	}
+	if cause := context.Cause(ctx); cause != nil && ctx.Err() != nil {
+		err = errors.Join(err, cause)
+	}
+	return fmt.Errorf("publish an atomic batch of %d: %w", len(msgs), err)
 }
 
 // PublishSync publishes one message with a synchronous request, retrying a

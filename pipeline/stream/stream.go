@@ -99,6 +99,8 @@ func (c Config) StreamConfigs() []jetstream.StreamConfig {
 	events := base(schemas.StreamEvents, schemas.SubjectEvents, "validated, pseudonymised surveillance events")
 	events.MaxBytes = maxBytes
 	events.MaxAge = c.EventsMaxAge
+	// Ingest publishes each request as atomic batches (PublishAtomic).
+	events.AllowAtomicPublish = true
 	dlq := base(schemas.StreamDeadLetter, schemas.SubjectDeadLetter, "rejected or unprocessable events with the reason")
 	ind := base(schemas.StreamIndicators, schemas.SubjectIndicators, "versioned per-region daily indicators")
 	dec := base(schemas.StreamDecisions, schemas.SubjectDecisions, "restriction decisions")
