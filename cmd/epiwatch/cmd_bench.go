@@ -51,8 +51,10 @@ type benchOptions struct {
 // stream's configuration on other subjects, deleted afterwards, so that the
 // baseline leaves nothing for the processors or the sink.
 const (
-	benchRawStream  = "BENCH_RAW"
-	benchRawSubject = "bench.raw"
+	benchRawStream     = "BENCH_RAW"
+	benchRawSubject    = "bench.raw"
+	benchAtomicStream  = "BENCH_RAW_ATOMIC"
+	benchAtomicSubject = "bench.atomic"
 )
 
 // latencyDays is how many recent days the latency and soak events cover: a
@@ -73,9 +75,13 @@ JetStream store in a temporary directory (unless --data-dir or data_dir is set).
   raw publish   the ceiling: the pseudonymised bytes ingest would publish, published with
                 JetStream async publish and Nats-Msg-Id into a scratch stream with the
                 events stream's configuration (deleted afterwards);
+  raw atomic    the same messages in JetStream atomic batches of --batch, --senders at a
+                time, with ingest's headers: how ingest publishes a request (one fsync per
+                batch under sync "always", where async publish fsyncs every message);
   end to end    the same events posted to the ingest API (gzipped NDJSON, --batch events per
                 request, encoded before the clock starts, --senders concurrent senders), timed
-                until every one is queryable in ClickHouse; ratio = end-to-end / raw;
+                until every one is queryable in ClickHouse; ratio = end-to-end / raw publish,
+                ratio_atomic = end-to-end / raw atomic;
   latency       at a fixed offered load (--rate events/s for --latency-duration) of fresh
                 events on the last days: the time from the API's answer to the first
                 indicator record of the event's region that covers it (its version, the
@@ -129,36 +135,41 @@ Progress goes to stderr, the table (or with --json one JSON object) to stdout.`,
 
 // benchReport is the outcome; --json prints it.
 type benchReport struct {
-	Events           int     `json:"events"`
-	SyncInterval     string  `json:"sync_interval"`
-	SimScale         float64 `json:"sim_scale"`
-	RawPublishSecs   float64 `json:"raw_publish_seconds,omitempty"`
-	RawPublishEPS    float64 `json:"raw_publish_eps"`
-	IngestSecs       float64 `json:"ingest_seconds,omitempty"`
-	IngestEPS        float64 `json:"ingest_eps"`
-	EndToEndSecs     float64 `json:"end_to_end_seconds,omitempty"`
-	EndToEndEPS      float64 `json:"end_to_end_eps"`
-	Ratio            float64 `json:"ratio"`
+	Events         int     `json:"events"`
+	SyncInterval   string  `json:"sync_interval"`
+	SimScale       float64 `json:"sim_scale"`
+	RawPublishSecs float64 `json:"raw_publish_seconds,omitempty"`
+	RawPublishEPS  float64 `json:"raw_publish_eps"`
+	IngestSecs     float64 `json:"ingest_seconds,omitempty"`
+	IngestEPS      float64 `json:"ingest_eps"`
+	EndToEndSecs   float64 `json:"end_to_end_seconds,omitempty"`
+	EndToEndEPS    float64 `json:"end_to_end_eps"`
+	Ratio          float64 `json:"ratio"`
+	// The second baseline: the same messages in atomic batches, as ingest
+	// publishes them; RatioAtomic = end to end / it.
+	RawAtomicSecs float64 `json:"raw_atomic_seconds,omitempty"`
+	RawAtomicEPS  float64 `json:"raw_atomic_eps"`
+	RatioAtomic   float64 `json:"ratio_atomic"`
 	// WritesPerEvent is each stream's stored messages (sequence numbers
 	// used) during the end-to-end phase per event: under sync "always" each
 	// is an fsync, so together they bound end to end against raw publish.
-	WritesPerEvent map[string]float64 `json:"stream_writes_per_event,omitempty"`
-	LatencyRate      float64 `json:"latency_offered_eps"`
-	LatencyEvents    int     `json:"latency_events"`
-	LatencySecs      float64 `json:"latency_seconds,omitempty"`
-	LatencyEPS       float64 `json:"latency_accepted_eps"`
-	LatencyRefused   int     `json:"latency_refused"`
-	LatencyMatched   int     `json:"latency_matched"`
-	LatencyP50Ms     float64 `json:"latency_p50_ms"`
-	LatencyP99Ms     float64 `json:"latency_p99_ms"`
-	LatencyMaxMs     float64 `json:"latency_max_ms"`
-	ClickHouseDB     string  `json:"clickhouse_database"`
-	Machine          machine `json:"machine"`
-	Soak             *soak   `json:"soak,omitempty"`
-	Senders          int     `json:"senders"`
-	BatchSize        int     `json:"batch"`
-	ProcessPublishMs int64   `json:"process_publish_interval_ms"`
-	SinkFlushMs      int64   `json:"sink_flush_interval_ms"`
+	WritesPerEvent   map[string]float64 `json:"stream_writes_per_event,omitempty"`
+	LatencyRate      float64            `json:"latency_offered_eps"`
+	LatencyEvents    int                `json:"latency_events"`
+	LatencySecs      float64            `json:"latency_seconds,omitempty"`
+	LatencyEPS       float64            `json:"latency_accepted_eps"`
+	LatencyRefused   int                `json:"latency_refused"`
+	LatencyMatched   int                `json:"latency_matched"`
+	LatencyP50Ms     float64            `json:"latency_p50_ms"`
+	LatencyP99Ms     float64            `json:"latency_p99_ms"`
+	LatencyMaxMs     float64            `json:"latency_max_ms"`
+	ClickHouseDB     string             `json:"clickhouse_database"`
+	Machine          machine            `json:"machine"`
+	Soak             *soak              `json:"soak,omitempty"`
+	Senders          int                `json:"senders"`
+	BatchSize        int                `json:"batch"`
+	ProcessPublishMs int64              `json:"process_publish_interval_ms"`
+	SinkFlushMs      int64              `json:"sink_flush_interval_ms"`
 }
 
 type machine struct {
@@ -292,6 +303,9 @@ func (b *bench) run(ctx context.Context) error {
 			return err
 		}
 		if err := b.profiled("raw", func() error { return b.rawPublish(ctx, msgs) }); err != nil {
+			return err
+		}
+		if err := b.profiled("raw-atomic", func() error { return b.rawAtomic(ctx, msgs) }); err != nil {
 			return err
 		}
 	}
@@ -464,9 +478,9 @@ func prepareMsgs(in *ingest.Ingester, events []schemas.Event) ([]stream.Msg, err
 	return msgs, nil
 }
 
-// rawPublish is the baseline: async publish with Nats-Msg-Id into the
-// scratch stream, timed until every acknowledgement is in.
-func (b *bench) rawPublish(ctx context.Context, msgs []stream.Msg) error {
+// scratchStream creates a stream with the events stream's configuration on
+// subject.>; the returned func deletes it.
+func (b *bench) scratchStream(ctx context.Context, name, subject string) (func(), error) {
 	a := b.a
 	var sc jetstream.StreamConfig
 	for _, c := range a.cfg.StreamLayout().StreamConfigs() {
@@ -474,17 +488,75 @@ func (b *bench) rawPublish(ctx context.Context, msgs []stream.Msg) error {
 			sc = c
 		}
 	}
-	sc.Name, sc.Subjects, sc.Description = benchRawStream, []string{benchRawSubject + ".>"}, "epiwatch bench: baseline publish (scratch)"
+	sc.Name, sc.Subjects, sc.Description = name, []string{subject + ".>"}, "epiwatch bench: baseline publish (scratch)"
 	if _, err := a.js.CreateOrUpdateStream(ctx, sc); err != nil {
-		return fmt.Errorf("create stream %s: %w", benchRawStream, err)
+		return nil, fmt.Errorf("create stream %s: %w", name, err)
 	}
-	defer func() {
+	return func() {
 		dctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		if err := a.js.DeleteStream(dctx, benchRawStream); err != nil {
-			b.progress("could not delete the scratch stream %s: %v", benchRawStream, err)
+		if err := a.js.DeleteStream(dctx, name); err != nil {
+			b.progress("could not delete the scratch stream %s: %v", name, err)
 		}
-	}()
+	}, nil
+}
+
+// rawAtomic is the second baseline: the same messages in atomic batches of
+// --batch, --senders at a time, the way ingest publishes a request (with
+// its Nats-Msg-Id and expected-subject-sequence headers).
+func (b *bench) rawAtomic(ctx context.Context, msgs []stream.Msg) error {
+	drop, err := b.scratchStream(ctx, benchAtomicStream, benchAtomicSubject)
+	if err != nil {
+		return err
+	}
+	defer drop()
+	size := min(b.o.batch, stream.MaxAtomicBatch)
+	batches := make(chan []stream.Msg, len(msgs)/size+1)
+	for rest := msgs; len(rest) > 0; {
+		n := min(size, len(rest))
+		chunk := make([]stream.Msg, n)
+		for i, m := range rest[:n] {
+			tok, _, _ := strings.Cut(strings.TrimPrefix(m.Subject, schemas.SubjectEvents+"."), ".")
+			chunk[i] = stream.Msg{Subject: benchAtomicSubject + strings.TrimPrefix(m.Subject, schemas.SubjectEvents), ID: m.ID, Data: m.Data,
+				Header: nats.Header{jetstream.ExpectedLastSubjSeqHeader: {"0"}, jetstream.ExpectedLastSubjSeqSubjHeader: {benchAtomicSubject + "." + tok + ".>"}}}
+		}
+		batches <- chunk
+		rest = rest[n:]
+	}
+	close(batches)
+	b.progress("raw atomic batches: %d messages to %s, %d per batch, %d at a time", len(msgs), benchAtomicStream, size, b.o.senders)
+	pub := stream.NewPublisher(b.a.js)
+	g, gctx := errgroup.WithContext(ctx)
+	start := time.Now()
+	for range b.o.senders {
+		g.Go(func() error {
+			for chunk := range batches {
+				if err := pub.PublishAtomic(gctx, chunk); err != nil {
+					return fmt.Errorf("raw atomic batches: %w", err)
+				}
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	elapsed := time.Since(start)
+	b.rep.RawAtomicSecs = elapsed.Seconds()
+	b.rep.RawAtomicEPS = float64(len(msgs)) / elapsed.Seconds()
+	b.progress("  %d in %s: %.0f events/s", len(msgs), elapsed.Round(time.Millisecond), b.rep.RawAtomicEPS)
+	return nil
+}
+
+// rawPublish is the baseline: async publish with Nats-Msg-Id into the
+// scratch stream, timed until every acknowledgement is in.
+func (b *bench) rawPublish(ctx context.Context, msgs []stream.Msg) error {
+	a := b.a
+	drop, err := b.scratchStream(ctx, benchRawStream, benchRawSubject)
+	if err != nil {
+		return err
+	}
+	defer drop()
 	js, err := jetstream.New(a.nc, jetstream.WithPublishAsyncMaxPending(4096))
 	if err != nil {
 		return err
@@ -674,6 +746,9 @@ func (b *bench) endToEnd(ctx context.Context, url string, events []schemas.Event
 	b.rep.EndToEndEPS = float64(total.Accepted) / elapsed.Seconds()
 	if b.rep.RawPublishEPS > 0 {
 		b.rep.Ratio = b.rep.EndToEndEPS / b.rep.RawPublishEPS
+	}
+	if b.rep.RawAtomicEPS > 0 {
+		b.rep.RatioAtomic = b.rep.EndToEndEPS / b.rep.RawAtomicEPS
 	}
 	b.progress("  in ClickHouse after %s: %.0f events/s", elapsed.Round(time.Millisecond), b.rep.EndToEndEPS)
 	return nil
@@ -1004,10 +1079,11 @@ func (b *bench) printTable() {
 		fmt.Fprintf(w, "%-34s %9d %9.2f %10.0f\n", name, n, secs, eps)
 	}
 	row("raw JetStream publish (ceiling)", r.Events, r.RawPublishSecs, r.RawPublishEPS)
+	row(fmt.Sprintf("raw atomic batches of %d", min(r.BatchSize, stream.MaxAtomicBatch)), r.Events, r.RawAtomicSecs, r.RawAtomicEPS)
 	row("ingest API accepted", r.Events, r.IngestSecs, r.IngestEPS)
 	row("end to end (queryable)", r.Events, r.EndToEndSecs, r.EndToEndEPS)
 	row(fmt.Sprintf("latency phase (%.0f/s offered)", r.LatencyRate), r.LatencyEvents, r.LatencySecs, r.LatencyEPS)
-	fmt.Fprintf(w, "\nratio end to end / raw publish: %.3f\n", r.Ratio)
+	fmt.Fprintf(w, "\nratio end to end / raw publish: %.3f (/ raw atomic batches: %.3f)\n", r.Ratio, r.RatioAtomic)
 	if len(r.WritesPerEvent) > 0 {
 		names := slices.Sorted(maps.Keys(r.WritesPerEvent))
 		parts := make([]string, len(names))
