@@ -54,7 +54,7 @@ func (a *app) newIngester() (*ingest.Ingester, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open the events stream %s: %w", schemas.StreamEvents, err)
 	}
-	return ingest.New(ingest.Config{MaxBodyBytes: a.cfg.Ingest.MaxBodyBytes, MaxBatch: a.cfg.Ingest.MaxBatch}, ingest.Deps{
+	return ingest.New(ingest.Config{MaxBodyBytes: a.cfg.Ingest.MaxBodyBytes, MaxBatch: a.cfg.Ingest.MaxBatch, PublishEach: a.cfg.Ingest.PublishEach}, ingest.Deps{
 		Contract: contract, Validator: &schemas.Validator{Regions: regions}, Pseudo: ps,
 		Publisher: stream.NewPublisher(a.js), Events: events, Logger: a.log, Registry: a.reg,
 	})

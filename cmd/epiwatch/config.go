@@ -88,6 +88,7 @@ type MetricsConfig struct {
 type IngestConfig struct {
 	MaxBodyBytes int64                `mapstructure:"max_body_bytes" yaml:"max_body_bytes"`
 	MaxBatch     int                  `mapstructure:"max_batch" yaml:"max_batch"`
+	PublishEach  bool                 `mapstructure:"publish_each" yaml:"publish_each"`
 	Tokens       []ingest.TokenConfig `mapstructure:"tokens" yaml:"tokens"`
 }
 

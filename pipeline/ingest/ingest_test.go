@@ -319,9 +319,9 @@ func TestEventIDStoredOnce(t *testing.T) {
 
 // TestAtomicBatches: a request's events are stored as atomic batches of at
 // most stream.MaxAtomicBatch (one acknowledgement and, under sync "always",
-// one fsync each); a stream that does not allow atomic publish, or a batch
-// refused as a whole for one stored event_id, is published event by event
-// with the same answers.
+// one fsync each), or one by one if so configured; a stream that does not
+// allow atomic publish, or a batch refused as a whole for one stored
+// event_id, is published event by event with the same answers.
 func TestAtomicBatches(t *testing.T) {
 	event := func(i int, region string) string {
 		return fmt.Sprintf(`{"event_id":"a%d","type":"case","region":"%s","source":"t","person":{"national_id":"900101300017"},"report_date":"2020-07-01"}`, i, region)
@@ -336,6 +336,7 @@ func TestAtomicBatches(t *testing.T) {
 	tests := []struct {
 		name        string
 		noAtomic    bool
+		each        bool // Config.PublishEach
 		before      []byte // posted first
 		body        []byte
 		accepted    int
@@ -346,6 +347,7 @@ func TestAtomicBatches(t *testing.T) {
 	}{
 		{name: "one batch", body: body(0, 700, "KZ-75"), accepted: 700, batches: 1},
 		{name: "split at the limit", body: body(0, 2500, "KZ-75"), accepted: 2500, batches: 3},
+		{name: "configured one by one", each: true, body: body(0, 300, "KZ-75"), accepted: 300},
 		{name: "stream without atomic publish", noAtomic: true, body: body(0, 300, "KZ-75"), accepted: 300, fallbackFor: "atomic_disabled"},
 		{name: "a retry inside the window", before: body(0, 10, "KZ-75"), body: body(5, 20, "KZ-75"), accepted: 10, duplicates: 5, fallbackFor: "duplicate_id"},
 		{name: "a reused id", before: body(0, 1, "KZ-75"), body: []byte(event(0, "KZ-71") + "\n" + event(1, "KZ-71")), accepted: 1, rejected: 1, fallbackFor: "duplicate_id"},
@@ -353,7 +355,7 @@ func TestAtomicBatches(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			reg := prometheus.NewRegistry()
-			in, s := newIngesterWith(t, ingest.Config{MaxBodyBytes: 8 << 20, MaxBatch: 5000}, reg)
+			in, s := newIngesterWith(t, ingest.Config{MaxBodyBytes: 8 << 20, MaxBatch: 5000, PublishEach: tc.each}, reg)
 			ctx := context.Background()
 			if tc.noAtomic {
 				st, err := s.JS.Stream(ctx, schemas.StreamEvents)
