@@ -8,8 +8,8 @@ import (
 // reads. Producers may omit schema_version; it then means this version.
 const SchemaVersion = 1
 
-// EventType names one kind of event. It is the second token of the subject
-// (epi.events.<type>.<region>) and the name of the JSON Schema file.
+// EventType names one kind of event. It is a token of the subject
+// (epi.events.<event_id>.<type>.<region>) and the name of the JSON Schema file.
 type EventType string
 
 // The event types the pipeline accepts.

@@ -291,7 +291,6 @@ func (c *Consumer) settle(ctx context.Context, m jetstream.Msg, err error) {
 	}
 }
 
-// subjectType returns the event type token of epi.events.<type>.<region>.
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
