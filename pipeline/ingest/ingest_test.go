@@ -336,7 +336,7 @@ func TestAtomicBatches(t *testing.T) {
 	tests := []struct {
 		name        string
 		noAtomic    bool
-		each        bool // Config.PublishEach
+		each        bool   // Config.PublishEach
 		before      []byte // posted first
 		body        []byte
 		accepted    int
