@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/epiwatch/epiwatch/pipeline/ingest"
@@ -258,17 +259,8 @@ func TestEventIDStoredOnce(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			in, s := newIngester(t)
-			ctx := context.Background()
 			if tc.afterWindow {
-				st, err := s.JS.Stream(ctx, schemas.StreamEvents)
-				if err != nil {
-					t.Fatal(err)
-				}
-				cfg := st.CachedInfo().Config
-				cfg.Duplicates = 200 * time.Millisecond
-				if _, err := s.JS.UpdateStream(ctx, cfg); err != nil {
-					t.Fatal(err)
-				}
+				updateEvents(t, s, func(c *jetstream.StreamConfig) { c.Duplicates = 200 * time.Millisecond })
 			}
 			h := in.Handler(nil, nil)
 			if rec, sum := post(t, h, []byte(first), nil); rec.Code != 200 || sum.Accepted != 1 {
@@ -356,17 +348,8 @@ func TestAtomicBatches(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			reg := prometheus.NewRegistry()
 			in, s := newIngesterWith(t, ingest.Config{MaxBodyBytes: 8 << 20, MaxBatch: 5000, PublishEach: tc.each}, reg)
-			ctx := context.Background()
 			if tc.noAtomic {
-				st, err := s.JS.Stream(ctx, schemas.StreamEvents)
-				if err != nil {
-					t.Fatal(err)
-				}
-				cfg := st.CachedInfo().Config
-				cfg.AllowAtomicPublish = false
-				if _, err := s.JS.UpdateStream(ctx, cfg); err != nil {
-					t.Fatal(err)
-				}
+				updateEvents(t, s, func(c *jetstream.StreamConfig) { c.AllowAtomicPublish = false })
 			}
 			h := in.Handler(nil, nil)
 			if tc.before != nil {
@@ -402,5 +385,20 @@ func TestAtomicBatches(t *testing.T) {
 				t.Errorf("fallbacks %v, want %q", fallbacks, tc.fallbackFor)
 			}
 		})
+	}
+}
+
+// updateEvents changes the events stream's configuration.
+func updateEvents(t *testing.T, s *streamtest.Server, change func(*jetstream.StreamConfig)) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := s.JS.Stream(ctx, schemas.StreamEvents)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := st.CachedInfo().Config
+	change(&cfg)
+	if _, err := s.JS.UpdateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
 	}
 }
