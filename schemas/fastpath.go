@@ -1,12 +1,14 @@
 package schemas
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io/fs"
 	"path"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 )
@@ -48,6 +50,9 @@ type fastObject struct {
 // fastPath holds the rules of each event type; nil entries always give up.
 type fastPath struct {
 	events map[EventType]*fastObject
+	// scanners keeps scanners, with their member buffers, between decodes:
+	// ingest's requests decode side by side.
+	scanners sync.Pool
 }
 
 // newFastPath reads the rules from the embedded schemas.
@@ -244,14 +249,24 @@ type fastValue struct {
 	obj  []fastMember
 }
 
+// fastMember's key is a view of the scanned bytes, not a copy: keys are only
+// compared, and copying them was most of the scanner's allocations.
 type fastMember struct {
-	key string
+	key []byte
 	val fastValue
 }
 
 // decode returns the event and true, or false to take the slow path.
 func (fp *fastPath) decode(raw []byte) (*Event, bool) {
-	sc := fastScanner{b: raw}
+	sc, _ := fp.scanners.Get().(*fastScanner)
+	if sc == nil {
+		sc = new(fastScanner)
+	}
+	defer func() {
+		sc.release()
+		fp.scanners.Put(sc)
+	}()
+	sc.reset(raw)
 	sc.ws()
 	members, ok := sc.object(0)
 	if !ok {
@@ -263,7 +278,7 @@ func (fp *fastPath) decode(raw []byte) (*Event, bool) {
 	}
 	var typ string
 	for _, m := range members {
-		if m.key == "type" && m.val.kind == 's' {
+		if string(m.key) == "type" && m.val.kind == 's' {
 			typ = m.val.str
 		}
 	}
@@ -284,12 +299,12 @@ func (fp *fastPath) decode(raw []byte) (*Event, bool) {
 // every required one present.
 func (o *fastObject) check(members []fastMember) bool {
 	for i, m := range members {
-		r := o.props[m.key]
+		r := o.props[string(m.key)]
 		if r == nil || !r.check(m.val) {
 			return false
 		}
 		for _, n := range members[:i] {
-			if n.key == m.key {
+			if bytes.Equal(n.key, m.key) {
 				return false
 			}
 		}
@@ -297,7 +312,7 @@ func (o *fastObject) check(members []fastMember) bool {
 	for _, q := range o.required {
 		found := false
 		for _, m := range members {
-			found = found || m.key == q
+			found = found || string(m.key) == q
 		}
 		if !found {
 			return false
@@ -415,7 +430,7 @@ func (e *Event) set(m fastMember) bool {
 		*dst = &n
 		return v.kind == 'i'
 	}
-	switch m.key {
+	switch string(m.key) {
 	case "schema_version":
 		e.SchemaVersion = int(v.num)
 		return v.kind == 'i'
@@ -435,7 +450,7 @@ func (e *Event) set(m fastMember) bool {
 		p := &Person{}
 		for i, pm := range v.obj {
 			for _, n := range v.obj[:i] {
-				if n.key == pm.key {
+				if bytes.Equal(n.key, pm.key) {
 					return false
 				}
 			}
@@ -443,7 +458,7 @@ func (e *Event) set(m fastMember) bool {
 				return false
 			}
 		}
-		switch m.key {
+		switch string(m.key) {
 		case "person":
 			e.Person = p
 		case "index_person":
@@ -505,7 +520,7 @@ func (e *Event) set(m fastMember) bool {
 
 func (p *Person) set(m fastMember) bool {
 	var dst *string
-	switch m.key {
+	switch string(m.key) {
 	case "national_id":
 		dst = &p.NationalID
 	case "birth_date":
@@ -537,9 +552,23 @@ func (p *Person) set(m fastMember) bool {
 // pseudonymised form, which no producer schema describes — taking the fast
 // scanner for plain JSON and json.Unmarshal for anything else; the result
 // is the same either way (FuzzUnmarshalEventAgrees). The processor and the
-// sink decode every event with it.
+// sink decode every event with an EventDecoder, which is the same.
 func UnmarshalEvent(data []byte) (*Event, error) {
-	sc := fastScanner{b: data}
+	var d EventDecoder
+	return d.Unmarshal(data)
+}
+
+// EventDecoder is UnmarshalEvent for one goroutine decoding event after
+// event: it keeps the scanner's member buffers from one event to the next,
+// which were most of what decoding allocated. The zero value is ready; not
+// safe for concurrent use.
+type EventDecoder struct{ sc fastScanner }
+
+// Unmarshal is UnmarshalEvent. The event shares nothing with the decoder.
+func (d *EventDecoder) Unmarshal(data []byte) (*Event, error) {
+	sc := &d.sc
+	sc.reset(data)
+	defer sc.release()
 	sc.ws()
 	if members, ok := sc.object(0); ok {
 		sc.ws()
@@ -560,7 +589,7 @@ func plainEvent(members []fastMember) (*Event, bool) {
 	e := &Event{}
 	for i, m := range members {
 		for _, n := range members[:i] {
-			if n.key == m.key {
+			if bytes.Equal(n.key, m.key) {
 				return nil, false
 			}
 		}
@@ -577,6 +606,33 @@ func plainEvent(members []fastMember) (*Event, bool) {
 type fastScanner struct {
 	b []byte
 	i int
+	// buf[0] holds the members of the event last read, buf[k] those of its
+	// k-th nested object (a contact has two persons); each is reused by the
+	// next event, so what object returns is valid until the next reset.
+	buf    [][]fastMember
+	nested int
+}
+
+// maxNested and maxMembers bound what the scanner reads of one event (none
+// has more than two persons or a few dozen properties), so that the buffers
+// it keeps stay small whatever it was given; beyond them it gives up.
+const (
+	maxNested  = 4
+	maxMembers = 64
+)
+
+// reset readies the scanner for b, keeping its buffers.
+func (s *fastScanner) reset(b []byte) {
+	s.b, s.i, s.nested = b, 0, 0
+}
+
+// release drops every reference to the input (the members' keys are views
+// of it), so that a kept scanner does not keep a request body alive.
+func (s *fastScanner) release() {
+	s.b = nil
+	for k := range s.buf {
+		clear(s.buf[k][:cap(s.buf[k])])
+	}
 }
 
 func (s *fastScanner) ws() {
@@ -595,16 +651,28 @@ func (s *fastScanner) object(depth int) ([]fastMember, bool) {
 	if s.i >= len(s.b) || s.b[s.i] != '{' {
 		return nil, false
 	}
+	slot := 0
+	if depth > 0 {
+		if s.nested == maxNested {
+			return nil, false
+		}
+		s.nested++
+		slot = s.nested
+	}
+	for len(s.buf) <= slot {
+		s.buf = append(s.buf, make([]fastMember, 0, 12))
+	}
 	s.i++
-	members := make([]fastMember, 0, 12)
+	members := s.buf[slot][:0]
 	s.ws()
 	if s.i < len(s.b) && s.b[s.i] == '}' {
 		s.i++
+		s.buf[slot] = members
 		return members, true
 	}
 	for {
 		s.ws()
-		key, ok := s.str()
+		key, ok := s.strBytes()
 		if !ok {
 			return nil, false
 		}
@@ -640,6 +708,9 @@ func (s *fastScanner) object(depth int) ([]fastMember, bool) {
 		if !ok {
 			return nil, false
 		}
+		if len(members) == maxMembers {
+			return nil, false
+		}
 		members = append(members, fastMember{key: key, val: v})
 		s.ws()
 		if s.i >= len(s.b) {
@@ -650,6 +721,7 @@ func (s *fastScanner) object(depth int) ([]fastMember, bool) {
 			s.i++
 		case '}':
 			s.i++
+			s.buf[slot] = members
 			return members, true
 		default:
 			return nil, false
@@ -659,8 +731,14 @@ func (s *fastScanner) object(depth int) ([]fastMember, bool) {
 
 // str reads a string without escapes or control characters, valid UTF-8.
 func (s *fastScanner) str() (string, bool) {
+	v, ok := s.strBytes()
+	return string(v), ok
+}
+
+// strBytes is str without the copy: its bytes are the scanned input's.
+func (s *fastScanner) strBytes() ([]byte, bool) {
 	if s.i >= len(s.b) || s.b[s.i] != '"' {
-		return "", false
+		return nil, false
 	}
 	start := s.i + 1
 	ascii := true
@@ -670,17 +748,17 @@ func (s *fastScanner) str() (string, bool) {
 		case c == '"':
 			v := s.b[start:j]
 			if !ascii && !utf8.Valid(v) {
-				return "", false
+				return nil, false
 			}
 			s.i = j + 1
-			return string(v), true
+			return v, true
 		case c == '\\' || c < 0x20:
-			return "", false
+			return nil, false
 		case c >= 0x80:
 			ascii = false
 		}
 	}
-	return "", false
+	return nil, false
 }
 
 // integer reads -?(0|[1-9][0-9]*) of at most 15 digits, with no fraction or

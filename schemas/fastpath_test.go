@@ -172,7 +172,22 @@ func FuzzUnmarshalEventAgrees(f *testing.F) {
 	for _, s := range storedSeeds(f) {
 		f.Add(s)
 	}
+	// A contact with two persons, decoded before each input by the same
+	// EventDecoder: what its buffers keep must not change the next event.
+	before := []byte(`{"event_id":"k1","type":"contact","region":"KZ-75","source":"t","index_person":{"pseudonym":"p-a","key_id":"k","sex":"male"},"contact_person":{"pseudonym":"p-b","age_band":"30-39"},"contact_date":"2020-07-01","setting":"household"}`)
 	f.Fuzz(func(t *testing.T, raw []byte) {
+		var d EventDecoder
+		if _, err := d.Unmarshal(before); err != nil {
+			t.Fatal(err)
+		}
+		got, err := d.Unmarshal(raw)
+		want, werr := UnmarshalEvent(raw)
+		if (err == nil) != (werr == nil) {
+			t.Fatalf("reused decoder's error %v, a fresh one's %v: %s", err, werr, raw)
+		}
+		if err == nil {
+			sameEvent(t, got, want)
+		}
 		sc := fastScanner{b: raw}
 		sc.ws()
 		members, ok := sc.object(0)
@@ -218,5 +233,59 @@ func TestUnmarshalEvent(t *testing.T) {
 	}
 	if taken < 15 {
 		t.Errorf("the fast scanner took only %d seeds", taken)
+	}
+}
+
+// TestEventDecoderReuse: one EventDecoder taken through every seed, forwards
+// and backwards (contacts with two persons after cases with one, and the
+// reverse), decodes each as a fresh UnmarshalEvent does: nothing of one
+// event's members leaks into the next.
+func TestEventDecoderReuse(t *testing.T) {
+	seeds := storedSeeds(t)
+	var d EventDecoder
+	for pass := range 2 {
+		for i := range seeds {
+			if pass == 1 {
+				i = len(seeds) - 1 - i
+			}
+			got, err := d.Unmarshal(seeds[i])
+			want, werr := UnmarshalEvent(seeds[i])
+			if (err == nil) != (werr == nil) {
+				t.Fatalf("seed %d: reused decoder's error %v, a fresh one's %v", i, err, werr)
+			}
+			if err == nil {
+				sameEvent(t, got, want)
+			}
+		}
+	}
+}
+
+// BenchmarkUnmarshalEvent: the stream's events decoded by json.Unmarshal
+// (the baseline), by UnmarshalEvent and by one reused EventDecoder, as the
+// processor and the sink decode.
+func BenchmarkUnmarshalEvent(b *testing.B) {
+	var raws [][]byte
+	for _, s := range storedSeeds(b) {
+		if _, err := UnmarshalEvent(s); err == nil {
+			raws = append(raws, s)
+		}
+	}
+	var d EventDecoder
+	for _, path := range []struct {
+		name   string
+		decode func([]byte) (*Event, error)
+	}{
+		{"json", func(raw []byte) (*Event, error) { var e Event; return &e, json.Unmarshal(raw, &e) }},
+		{"func", UnmarshalEvent},
+		{"decoder", d.Unmarshal},
+	} {
+		b.Run(path.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				if _, err := path.decode(raws[i%len(raws)]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

@@ -44,6 +44,7 @@ type benchOptions struct {
 	keep        bool
 	json        bool
 	cpuProfile  string
+	memProfile  string
 	sim         simulateOptions
 }
 
@@ -129,6 +130,7 @@ Progress goes to stderr, the table (or with --json one JSON object) to stdout.`,
 	f.BoolVar(&o.keep, "keep", false, "keep the ClickHouse database and the temporary data directory")
 	f.BoolVar(&o.json, "json", false, "print one JSON object instead of the table")
 	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile (pprof) of each phase to FILE-<phase>.pprof; the embedded NATS server runs in this process and is included")
+	f.StringVar(&o.memProfile, "memprofile", "", "write the allocations (pprof) before and after each phase to FILE-<phase>.start.pprof and FILE-<phase>.pprof; compare with go tool pprof -sample_index=alloc_space -base")
 	o.sim.addModelFlags(f)
 	return c
 }
@@ -377,6 +379,19 @@ func (b *bench) streamSeqs(ctx context.Context) (map[string]uint64, error) {
 
 // profiled runs one phase, under the CPU profiler if --cpuprofile is set.
 func (b *bench) profiled(phase string, f func() error) error {
+	if b.o.memProfile != "" {
+		if err := writeAllocs(b.o.memProfile + "-" + phase + ".start.pprof"); err != nil {
+			return err
+		}
+		defer func() {
+			name := b.o.memProfile + "-" + phase + ".pprof"
+			if err := writeAllocs(name); err != nil {
+				b.progress("  %v", err)
+				return
+			}
+			b.progress("  allocation profile of the %s phase: %s (with -base %s)", phase, name, b.o.memProfile+"-"+phase+".start.pprof")
+		}()
+	}
 	if b.o.cpuProfile == "" {
 		return f()
 	}
@@ -393,6 +408,24 @@ func (b *bench) profiled(phase string, f func() error) error {
 	pprof.StopCPUProfile()
 	b.progress("  CPU profile of the %s phase: %s", phase, name)
 	return err
+}
+
+// writeAllocs writes the allocations since the start of the process; the
+// profile only counts what the last completed GC cycle has seen, hence the GC.
+func writeAllocs(name string) error {
+	runtime.GC()
+	out, err := os.Create(name)
+	if err != nil {
+		return fmt.Errorf("--memprofile: %w", err)
+	}
+	if err := pprof.Lookup("allocs").WriteTo(out, 0); err != nil {
+		out.Close()
+		return fmt.Errorf("--memprofile %s: %w", name, err)
+	}
+	if err := out.Close(); err != nil {
+		return fmt.Errorf("--memprofile: %w", err)
+	}
+	return nil
 }
 
 // simulateN simulates about n events, the first n in the order of the days.

@@ -89,9 +89,12 @@ type route struct {
 }
 
 func (s *Sink) routes() []route {
+	// dec serves the events route, whose rows run on its consumer's
+	// goroutine one message at a time.
+	var dec schemas.EventDecoder
 	return []route{
 		{schemas.ConsumerSinkEvents, schemas.StreamEvents, eventsTable, func(m jetstream.Msg, meta *jetstream.MsgMetadata) (string, []any, error) {
-			e, err := schemas.UnmarshalEvent(m.Data())
+			e, err := dec.Unmarshal(m.Data())
 			if err != nil {
 				return "", nil, fmt.Errorf("decode event: %w", err)
 			}

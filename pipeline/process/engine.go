@@ -53,6 +53,7 @@ type engine struct {
 	last, published schemas.Date
 
 	scratch scratch // computeRegion's buffers when computing on one goroutine
+	dec     schemas.EventDecoder
 	// double is a test hook: events applied twice on purpose (the negative
 	// control of the crash test).
 	double func(eventID string) bool
@@ -83,7 +84,7 @@ func (g *engine) addRegion(r *regionState) {
 // time ts. applied is false for an event_id seen before. A non-nil error is
 // permanent (errPermanent): the event can never be applied.
 func (g *engine) applyMsg(data []byte, seq uint64, ts time.Time) (e *schemas.Event, applied bool, err error) {
-	e, err = decodeEvent(data, ts)
+	e, err = decodeEvent(&g.dec, data, ts)
 	if err != nil {
 		return nil, false, err
 	}

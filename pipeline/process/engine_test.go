@@ -210,7 +210,7 @@ func TestDecodeEventRejects(t *testing.T) {
 			e := good
 			tt.mod(&e)
 			data, _ := json.Marshal(e)
-			_, err := decodeEvent(data, now)
+			_, err := decodeEvent(new(schemas.EventDecoder), data, now)
 			if (err == nil) != tt.ok {
 				t.Errorf("err = %v, want ok %v", err, tt.ok)
 			}
@@ -218,10 +218,10 @@ func TestDecodeEventRejects(t *testing.T) {
 	}
 	bed := bedEv("b1", "KZ-75", "F1", schemas.BedInfectious, 0, 9, 10, 11)
 	data, _ := json.Marshal(bed)
-	if _, err := decodeEvent(data, now); err == nil {
+	if _, err := decodeEvent(new(schemas.EventDecoder), data, now); err == nil {
 		t.Error("more occupied than total beds accepted")
 	}
-	if _, err := decodeEvent([]byte(`{`), now); err == nil {
+	if _, err := decodeEvent(new(schemas.EventDecoder), []byte(`{`), now); err == nil {
 		t.Error("broken JSON accepted")
 	}
 }

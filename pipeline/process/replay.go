@@ -44,9 +44,9 @@ func NewReplayer(cfg Config, regions *schemas.Regions) (*Replayer, error) {
 // Decode decodes and checks one stored event as the live processor does; ts
 // is the message's JetStream timestamp (dates later than the day after it are
 // rejected). A non-nil error means the live processor dead-letters the event
-// too: it can never be applied.
+// too: it can never be applied. Not safe for concurrent use.
 func (p *Replayer) Decode(data []byte, ts time.Time) (*schemas.Event, error) {
-	return decodeEvent(data, ts)
+	return decodeEvent(&p.eng.dec, data, ts)
 }
 
 // Apply applies a decoded event stored at stream sequence seq and time ts.

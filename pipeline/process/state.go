@@ -190,9 +190,10 @@ func permanentf(format string, args ...any) error { return errPermanent{fmt.Spri
 // that did not come through ingest. Dates may not be after the day after the
 // event reached JetStream (ts): the same one-day tolerance as ingest, but
 // against the message's own timestamp, so replays are judged like the
-// original run.
-func decodeEvent(data []byte, ts time.Time) (*schemas.Event, error) {
-	e, err := schemas.UnmarshalEvent(data)
+// original run. dec is the caller's: decoding is most of what applying an
+// event allocates.
+func decodeEvent(dec *schemas.EventDecoder, data []byte, ts time.Time) (*schemas.Event, error) {
+	e, err := dec.Unmarshal(data)
 	if err != nil {
 		return nil, permanentf("decode event: %v", err)
 	}
