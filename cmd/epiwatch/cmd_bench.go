@@ -93,8 +93,11 @@ the scale is chosen so that --days give about --events events. nats.sync_interva
 fsyncs before every acknowledgement and usually dominates; compare with --sync 1s.
 
 With --soak DURATION it instead offers --rate events/s for that long and reports the heap in
-use and the goroutines at the start and the end (after garbage collection), to show that
-nothing grows without bound.
+use and the goroutines at the start and the end (after garbage collection), the heap at each
+minute and its growth per event accepted from the first minute to the last. Stored events keep
+state by design (the NATS server's index of the events stream's subjects, one per event_id, and
+the processor's applied event_ids), one to two hundred bytes each with the embedded server; a
+figure that stays the same over longer runs is that state. The goroutines stay flat.
 
 Progress goes to stderr, the table (or with --json one JSON object) to stdout.`,
 		Example: `  epiwatch bench
@@ -193,6 +196,15 @@ type soak struct {
 	HeapInuseEnd    uint64  `json:"heap_inuse_end_bytes"`
 	GoroutinesStart int     `json:"goroutines_start"`
 	GoroutinesEnd   int     `json:"goroutines_end"`
+	// HeapPerMinute is the heap in use (after GC) at each minute of the run,
+	// while events are in flight. HeapPerEvent is its growth from the first
+	// minute to the last per event accepted in between: stored events keep
+	// state by design — the embedded NATS server's index of the events
+	// stream's subjects (one per event_id) and the processor's applied
+	// event_ids and persons — so a figure that stays the same over longer
+	// runs is that state, and one that grows with the duration a leak.
+	HeapPerMinute []uint64 `json:"heap_inuse_per_minute_bytes,omitempty"`
+	HeapPerEvent  float64  `json:"heap_growth_bytes_per_event,omitempty"`
 }
 
 // bench is one run of `epiwatch bench`.
@@ -324,10 +336,12 @@ func (b *bench) run(ctx context.Context) error {
 	countQ := fmt.Sprintf("SELECT count() FROM `%s`.events", b.a.cfg.ClickHouse.Database)
 
 	if b.o.soak > 0 {
-		err = b.soak(pctx, url, recent, func(want uint64) error { return waitCount(pctx, conn, countQ, want, b.stderr) }, func() (uint64, error) {
-			var n uint64
-			err := conn.QueryRow(pctx, countQ).Scan(&n)
-			return n, err
+		err = b.profiled("soak", func() error {
+			return b.soak(pctx, url, recent, func(want uint64) error { return waitCount(pctx, conn, countQ, want, b.stderr) }, func() (uint64, error) {
+				var n uint64
+				err := conn.QueryRow(pctx, countQ).Scan(&n)
+				return n, err
+			})
 		})
 	} else {
 		before, serr := b.streamSeqs(pctx)
@@ -1044,8 +1058,11 @@ func (b *bench) soak(ctx context.Context, url string, pool []schemas.Event, wait
 		return err
 	}
 	b.progress("soak: offering %.0f events/s for %s (heap in use %s, %d goroutines)", b.o.rate, b.o.soak, mib(heap0), gr0)
-	stopTicker := make(chan struct{})
-	go func() { // a line a minute
+	stopTicker, tickerDone := make(chan struct{}), make(chan struct{})
+	// A line a minute; perMinute is the ticker goroutine's until tickerDone.
+	var perMinute []uint64
+	go func() {
+		defer close(tickerDone)
 		tk := time.NewTicker(time.Minute)
 		defer tk.Stop()
 		for {
@@ -1054,6 +1071,7 @@ func (b *bench) soak(ctx context.Context, url string, pool []schemas.Event, wait
 				return
 			case <-tk.C:
 				h, g := memStats()
+				perMinute = append(perMinute, h)
 				b.progress("  heap in use %s, %d goroutines", mib(h), g)
 			}
 		}
@@ -1061,6 +1079,7 @@ func (b *bench) soak(ctx context.Context, url string, pool []schemas.Event, wait
 	res, err := b.offer(ctx, url, pool, b.o.rate, b.o.soak, nil)
 	elapsed := res.Elapsed
 	close(stopTicker)
+	<-tickerDone
 	if err != nil {
 		return err
 	}
@@ -1078,7 +1097,21 @@ func (b *bench) soak(ctx context.Context, url string, pool []schemas.Event, wait
 		Seconds: elapsed.Seconds(), Accepted: res.Accepted, Refused: res.Refused, AcceptedEPS: float64(res.Accepted) / elapsed.Seconds(), Landed: landed - before,
 		HeapInuseStart: heap0, HeapInuseEnd: heap1, GoroutinesStart: gr0, GoroutinesEnd: gr1,
 	}
+	b.rep.Soak.HeapPerMinute = perMinute
+	b.rep.Soak.HeapPerEvent = heapPerEvent(perMinute, b.o.rate, res.Accepted, res.Refused)
 	return nil
+}
+
+// heapPerEvent is the heap's growth from the first sample a minute to the
+// last per event accepted in between: the offered rate less the share
+// refused. 0 without two samples or an accepted event.
+func heapPerEvent(perMinute []uint64, rate float64, accepted, refused int) float64 {
+	n := len(perMinute)
+	if n < 2 || accepted <= 0 {
+		return 0
+	}
+	events := rate * 60 * float64(n-1) * float64(accepted) / float64(accepted+refused)
+	return (float64(perMinute[n-1]) - float64(perMinute[0])) / events
 }
 
 func memStats() (heapInuse uint64, goroutines int) {
@@ -1105,6 +1138,9 @@ func (b *bench) printTable() {
 		fmt.Fprintf(w, "  %-12s %12s %12s\n", "", "start", "end")
 		fmt.Fprintf(w, "  %-12s %12s %12s\n", "heap in use", mib(s.HeapInuseStart), mib(s.HeapInuseEnd))
 		fmt.Fprintf(w, "  %-12s %12d %12d\n", "goroutines", s.GoroutinesStart, s.GoroutinesEnd)
+		if len(s.HeapPerMinute) >= 2 {
+			fmt.Fprintf(w, "heap growth per event accepted, from the first minute to the last: %.0f bytes (the stored events' state: NATS's subject index, the processor's event_ids)\n", s.HeapPerEvent)
+		}
 		return
 	}
 	fmt.Fprintf(w, "%-34s %9s %9s %10s\n", "phase", "events", "seconds", "events/s")
