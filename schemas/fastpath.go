@@ -659,7 +659,7 @@ func (s *fastScanner) object(depth int) ([]fastMember, bool) {
 		s.nested++
 		slot = s.nested
 	}
-	for len(s.buf) <= slot {
+	if slot == len(s.buf) { // slots are taken in order, one at a time
 		s.buf = append(s.buf, make([]fastMember, 0, 12))
 	}
 	s.i++

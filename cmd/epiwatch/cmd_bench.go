@@ -197,12 +197,8 @@ type soak struct {
 	GoroutinesStart int     `json:"goroutines_start"`
 	GoroutinesEnd   int     `json:"goroutines_end"`
 	// HeapPerMinute is the heap in use (after GC) at each minute of the run,
-	// while events are in flight. HeapPerEvent is its growth from the first
-	// minute to the last per event accepted in between: stored events keep
-	// state by design — the embedded NATS server's index of the events
-	// stream's subjects (one per event_id) and the processor's applied
-	// event_ids and persons — so a figure that stays the same over longer
-	// runs is that state, and one that grows with the duration a leak.
+	// while events are in flight; HeapPerEvent is heapPerEvent of it. Why
+	// it is not 0: the command's help.
 	HeapPerMinute []uint64 `json:"heap_inuse_per_minute_bytes,omitempty"`
 	HeapPerEvent  float64  `json:"heap_growth_bytes_per_event,omitempty"`
 }
@@ -391,7 +387,8 @@ func (b *bench) streamSeqs(ctx context.Context) (map[string]uint64, error) {
 	return seqs, nil
 }
 
-// profiled runs one phase, under the CPU profiler if --cpuprofile is set.
+// profiled runs one phase, under the CPU profiler if --cpuprofile is set,
+// between two allocation profiles if --memprofile is.
 func (b *bench) profiled(phase string, f func() error) error {
 	if b.o.memProfile != "" {
 		if err := writeAllocs(b.o.memProfile + "-" + phase + ".start.pprof"); err != nil {
