@@ -28,7 +28,7 @@ const (
 
 // The decision rule's thresholds, drawn as reference lines and colour bands.
 // Source: Kazakhstan Government Resolution No. 489 of 30 July 2020, section 7
-// "Anti-epidemic measures", item 1 (shared/seeds/README.md): strengthen when
+// "Anti-epidemic measures", item 1 (docs/sources.md): strengthen when
 // R > 1.3 and ПЗК 50–70 %, or R 1.15–1.3 and ПЗК 70–90 %, or ПЗК ≥ 90 %; ease
 // when R ≤ 1 and ПЗК ≤ 50 %.
 const (

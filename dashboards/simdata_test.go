@@ -247,7 +247,7 @@ func (s simulation) derive(region string, reg schemas.Region, pop float64, serie
 		if d < 14 {
 			continue
 		}
-		// The plan's rule, literally (shared/seeds/README.md), on R's mean.
+		// The plan's rule, literally (docs/sources.md), on R's mean.
 		action, clause := schemas.ActionKeep, "no clause holds: keep"
 		if rMean != nil && occ != nil {
 			r, o := *rMean, *occ

@@ -12,9 +12,8 @@ import (
 	"testing"
 )
 
-// rtReference is the EpiEstim reference folder, the repository root's
-// sibling shared/.
-var rtReference = filepath.Join("..", "..", "..", "shared", "reference", "epiestim")
+// rtReference is the EpiEstim reference folder of package epi.
+var rtReference = filepath.Join("..", "..", "pipeline", "epi", "testdata", "epiestim")
 
 // runRt runs `epiwatch rt args...` on stdin and returns its output and the
 // exit code realMain would give (0, or the exitError's code, else 1).

@@ -7,7 +7,7 @@
 //
 // The package is pure: values in, values out, no I/O, no clock, no
 // goroutines, which is what lets epi_test.go check it against EpiEstim's own
-// output (../../../shared/reference/epiestim). Agreement there: SI weights,
+// output (testdata/epiestim, with the R script that made it). Agreement there: SI weights,
 // Λ, posterior mean and sd to ≤ 4e-13 relative, quantiles to ≤ 4e-15.
 //
 // Days are 1-based in Window (EpiEstim's t_start, t_end) and 0-based as

@@ -11,9 +11,9 @@ import (
 	"testing"
 )
 
-// referenceDir holds EpiEstim 2.2.4's outputs (see its README.md); it is the
-// repository root's sibling shared/, three levels up from this package.
-var referenceDir = filepath.Join("..", "..", "..", "shared", "reference", "epiestim")
+// referenceDir holds EpiEstim 2.2.4's outputs and the script that made them
+// (see its README.md).
+var referenceDir = filepath.Join("testdata", "epiestim")
 
 // Tolerances from the reference README: EpiEstim's arithmetic is reproduced
 // to about 1e-12 (mean, sd, Λ, w), the gamma quantiles to about 1e-9.

@@ -1,7 +1,7 @@
 // Package rtcsv reads and writes the CSV files of `epiwatch rt`: daily
 // incidence, a serial interval, estimation windows, and the estimates. The
 // formats are those of the EpiEstim reference files
-// (shared/reference/epiestim/README.md), so a run can be compared with
+// (pipeline/epi/testdata/epiestim/README.md), so a run can be compared with
 // EpiEstim's output column for column. Every error names the file, the line
 // and what to fix.
 package rtcsv

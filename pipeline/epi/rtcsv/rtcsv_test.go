@@ -15,9 +15,8 @@ import (
 	"github.com/epiwatch/epiwatch/pipeline/epi"
 )
 
-// referenceDir is the EpiEstim reference folder, the repository root's
-// sibling shared/ (four levels up from this package).
-var referenceDir = filepath.Join("..", "..", "..", "..", "shared", "reference", "epiestim")
+// referenceDir is the EpiEstim reference folder of package epi.
+var referenceDir = filepath.Join("..", "testdata", "epiestim")
 
 func open(t *testing.T, path string) *os.File {
 	t.Helper()
