@@ -18,7 +18,10 @@ import (
 //     (18.16 resolves argMax(x, d) AS x to itself: "cyclic aliases");
 //   - argMax over a Nullable value skips NULLs, so "the latest row" is
 //     selected with (region, date) IN (… max(date) …) instead, keeping a NULL
-//     R (not estimable) as NULL rather than showing an older value.
+//     R (not estimable) as NULL rather than showing an older value;
+//   - "the latest" of rows sharing a key is ordered by seq (the stream
+//     sequence), never by a DateTime alone: those have one-second
+//     resolution, and a region's catch-up decides many days in one second.
 //
 // Table names are unqualified: the ClickHouse data source's default database
 // (provisioned as "epiwatch") names the database, as analysts' own queries do.
@@ -80,7 +83,7 @@ FROM
 )
 ANY LEFT JOIN
 (
-    SELECT region, argMax(level_to, decided_at) AS lvl, argMax(level_to_name, decided_at) AS lvl_name
+    SELECT region, argMax(level_to, seq) AS lvl, argMax(level_to_name, seq) AS lvl_name
     FROM decisions
     WHERE decided_at <= $__toTime
     GROUP BY region
@@ -99,15 +102,21 @@ GROUP BY time
 ORDER BY time`
 
 // nationalLevelsSQL counts the country's regions by the restriction level
-// decided for each data day.
+// decided for each data day (a region's last decision of the day, by seq:
+// a day can have a stale keep and, later, the decision on its data).
 const nationalLevelsSQL = `SELECT
-    date AS time,
-    uniqExactIf(region, level_to = 1) AS level_1,
-    uniqExactIf(region, level_to = 2) AS level_2,
-    uniqExactIf(region, level_to = 3) AS level_3,
-    uniqExactIf(region, level_to >= 4) AS level_4_plus
-FROM decisions
-WHERE $__dateFilter(date) AND ` + inCountry + `
+    day AS time,
+    countIf(lvl = 1) AS level_1,
+    countIf(lvl = 2) AS level_2,
+    countIf(lvl = 3) AS level_3,
+    countIf(lvl >= 4) AS level_4_plus
+FROM
+(
+    SELECT region, date AS day, argMax(level_to, seq) AS lvl
+    FROM decisions
+    WHERE $__dateFilter(date) AND ` + inCountry + `
+    GROUP BY region, day
+)
 GROUP BY time
 ORDER BY time`
 
@@ -129,7 +138,7 @@ const nationalDecisionsSQL = `SELECT
     reason
 FROM decisions
 WHERE $__timeFilter(decided_at) AND (level_from != level_to OR action = 'strengthen') AND ` + inCountry + `
-ORDER BY decided_at DESC
+ORDER BY decided_at DESC, seq DESC
 LIMIT 200`
 
 const nationalAlertsSQL = `SELECT
@@ -174,10 +183,10 @@ WHERE ` + inRegion + ` AND date =
 )`
 
 // regionLevelSQL is the region's current restriction level (0 without any
-// decision yet).
+// decision yet): that of its last decision, by seq.
 const regionLevelSQL = `SELECT
-    argMax(level_to, decided_at) AS current_level,
-    argMax(level_to_name, decided_at) AS current_level_name
+    argMax(level_to, seq) AS current_level,
+    argMax(level_to_name, seq) AS current_level_name
 FROM decisions
 WHERE ` + inRegion + ` AND decided_at <= $__toTime`
 
@@ -239,9 +248,9 @@ FROM
     SELECT
         facility_id,
         bed_kind,
-        argMax(facility_name, snapshot_time) AS facility,
-        argMax(beds_occupied, snapshot_time) AS occupied,
-        argMax(beds_total, snapshot_time) AS total,
+        argMax(facility_name, (snapshot_time, seq)) AS facility,
+        argMax(beds_occupied, (snapshot_time, seq)) AS occupied,
+        argMax(beds_total, (snapshot_time, seq)) AS total,
         assumeNotNull(max(snapshot_time)) AS last_snapshot
     FROM bed_snapshots
     WHERE ` + inRegion + ` AND snapshot_time IS NOT NULL AND snapshot_time <= $__toTime
@@ -280,7 +289,7 @@ const regionLevelHistorySQL = `SELECT
     level_to AS level
 FROM decisions
 WHERE ` + inRegion + ` AND $__timeFilter(decided_at)
-ORDER BY time`
+ORDER BY time, seq`
 
 // regionDecisionsSQL is every decision of the region, newest first.
 const regionDecisionsSQL = `SELECT
@@ -303,7 +312,7 @@ const regionDecisionsSQL = `SELECT
     decision_id
 FROM decisions
 WHERE ` + inRegion + ` AND $__timeFilter(decided_at)
-ORDER BY decided_at DESC
+ORDER BY decided_at DESC, seq DESC
 LIMIT 500`
 
 // regionAlertsSQL is every alert delivery record of the region.

@@ -296,9 +296,7 @@ func printSummary(ctx context.Context, conn driver.Conn, db string, w io.Writer)
 	}
 	rows.Close()
 	fmt.Fprintln(w, "\nrestriction level by region (latest decision):")
-	rows, err = conn.Query(ctx, `SELECT region, argMax(level_to_name, decided_at) AS lvl, argMax(action, decided_at) AS act,
-       argMax(r_mean, decided_at) AS rm, argMax(bed_occupancy_pct, decided_at) AS occ, max(date) AS day
-FROM `+db+`.decisions GROUP BY region ORDER BY region`)
+	rows, err = conn.Query(ctx, latestDecisionsSQL(db))
 	if err != nil {
 		return err
 	}
@@ -307,7 +305,7 @@ FROM `+db+`.decisions GROUP BY region ORDER BY region`)
 		var region, lvl, act string
 		var rm, occ *float64
 		var day time.Time
-		if err := rows.Scan(&region, &lvl, &act, &rm, &occ, &day); err != nil {
+		if err := rows.Scan(&region, &day, &lvl, &act, &rm, &occ); err != nil {
 			return err
 		}
 		fmt.Fprintf(w, "  %-7s %-10s %-14s %-11s %6s %6s\n", region, day.Format("2006-01-02"), lvl, act, fmtOpt(rm, 2), fmtOpt(occ, 1))
@@ -316,10 +314,26 @@ FROM `+db+`.decisions GROUP BY region ORDER BY region`)
 	fmt.Fprintf(w, `
 look next:
   clickhouse-client -q "SELECT * FROM %[1]s.indicators_latest WHERE region = 'KZ-75' ORDER BY date DESC LIMIT 7"
-  clickhouse-client -q "SELECT region, date, action, clause, level_from_name, level_to_name FROM %[1]s.decisions WHERE level_from != level_to ORDER BY decided_at"
+  clickhouse-client -q "SELECT region, date, action, clause, level_from_name, level_to_name FROM %[1]s.decisions WHERE level_from != level_to ORDER BY region, seq"
   curl -s http://127.0.0.1:8080/metrics | grep ^epiwatch_
 `, stripTicks(db))
 	return nil
+}
+
+// latestDecisionsSQL is each region's latest decision: the one with the
+// highest seq, the order in which the decider moved the region's level
+// (decided_at has one-second resolution; a catch-up decides many days in one
+// second). The row is read whole (argMax of a tuple), so R and ПЗК are those
+// of the same decision, NULL where it had none.
+func latestDecisionsSQL(db string) string {
+	return `SELECT region, d.1 AS day, d.2 AS lvl, d.3 AS act, d.4 AS rm, d.5 AS occ
+FROM
+(
+    SELECT region, argMax((date, level_to_name, action, r_mean, bed_occupancy_pct), seq) AS d
+    FROM ` + db + `.decisions
+    GROUP BY region
+)
+ORDER BY region`
 }
 
 func fmtOpt(p *float64, prec int) string {

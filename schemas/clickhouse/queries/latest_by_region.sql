@@ -1,7 +1,9 @@
 -- The latest indicators of every region with its name: the picture the
--- plan's rule compares (R and infectious-bed occupancy). Aliases differ from
--- column names on purpose: ClickHouse 18.16 resolves an alias that shadows a
--- column inside the aggregate that defines it.
+-- plan's rule compares (R and infectious-bed occupancy). Every figure is from
+-- the region's newest day, NULL where that day has none: argMax(r_mean, date)
+-- would skip NULLs and show an older day's R as if it were today's. Aliases
+-- differ from column names on purpose: ClickHouse 18.16 resolves an alias
+-- that shadows a column inside the expression that defines it.
 SELECT
     i.region AS region,
     r.name_en AS name,
@@ -14,13 +16,10 @@ SELECT
     round(i.pos, 1) AS positivity_7d_pct
 FROM
 (
-    SELECT region, max(date) AS last_date,
-           argMax(r_mean, date) AS rm, argMax(r_q025, date) AS rlo,
-           argMax(r_q975, date) AS rhi, argMax(bed_occupancy_pct, date) AS beds,
-           argMax(cases_7d_per_100k, date) AS inc,
-           argMax(positivity_7d_pct, date) AS pos
+    SELECT region, date AS last_date, r_mean AS rm, r_q025 AS rlo, r_q975 AS rhi,
+           bed_occupancy_pct AS beds, cases_7d_per_100k AS inc, positivity_7d_pct AS pos
     FROM {db}.indicators_latest
-    GROUP BY region
+    WHERE (region, date) IN (SELECT region, max(date) FROM {db}.indicators_latest GROUP BY region)
 ) AS i
 ANY LEFT JOIN
 (
