@@ -53,6 +53,11 @@ const (
 	BucketLevels = "epi_levels"
 	// BucketAlertClaims holds create-if-absent claims of alert deliveries.
 	BucketAlertClaims = "epi_alert_claims"
+	// BucketPseudonymKeys holds, per pseudonym key id, the fingerprint of the
+	// key first used under it (never the key): a process with another key
+	// under the same id refuses to publish, so one person never has two
+	// pseudonyms in one deployment.
+	BucketPseudonymKeys = "epi_pseudonym_keys"
 )
 
 // EventSubject returns epi.events.<event_id>.<type>.<region>, the event_id

@@ -44,12 +44,12 @@ func (a *app) newIngester() (*ingest.Ingester, error) {
 		return nil, err
 	}
 	regions := a.regions
-	ps, err := a.newPseudonymizer()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ps, err := a.newPseudonymizer(ctx)
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	events, err := a.js.Stream(ctx, schemas.StreamEvents)
 	if err != nil {
 		return nil, fmt.Errorf("open the events stream %s: %w", schemas.StreamEvents, err)

@@ -66,11 +66,18 @@ type pipeline struct {
 
 // startPipeline writes a config file and starts `epiwatch run` with it.
 // extra is appended to the YAML (more sections); without a decide section
-// of its own, decisions are made in data mode.
+// of its own, decisions are made in data mode, and without a pseudonym
+// section of its own the pipeline uses a fixed test key.
 func startPipeline(t *testing.T, extra string, args ...string) *pipeline {
 	t.Helper()
-	if !strings.HasPrefix(extra, "decide:") && !strings.Contains(extra, "\ndecide:") {
+	has := func(section string) bool {
+		return strings.HasPrefix(extra, section+":") || strings.Contains(extra, "\n"+section+":")
+	}
+	if !has("decide") {
 		extra = "decide:\n  mode: data\n" + extra
+	}
+	if !has("pseudonym") {
+		extra = "pseudonym:\n  key_id: e2e\n  key: e2e-test-key-0123456789abcdef0123456789abcdef\n" + extra
 	}
 	db := chtest.New(t)
 	dir := t.TempDir()
@@ -90,9 +97,6 @@ clickhouse:
   database: %s
   sink:
     flush_interval: 200ms
-pseudonym:
-  key_id: e2e
-  key: e2e-test-key-0123456789abcdef0123456789abcdef
 process:
   publish_interval: 0s
   max_wait: 50ms

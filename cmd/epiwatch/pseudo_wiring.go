@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -25,7 +27,12 @@ const howToSetKey = "set pseudonym.key (or EPIWATCH_PSEUDONYM_KEY) to at least 3
 // file. With nats.url set other ingest processes may be running elsewhere,
 // each of which would generate a different key and split every person into
 // several pseudonyms, so there a key must be configured.
-func (a *app) newPseudonymizer() (ingest.Pseudonymizer, error) {
+//
+// Every key's fingerprint is then checked against the one the deployment
+// registered for its id (ingest.CheckKeys): a process whose key differs —
+// `import` run from another directory, which generated a key of its own —
+// refuses to start instead of splitting persons into two pseudonyms.
+func (a *app) newPseudonymizer(ctx context.Context) (ingest.Pseudonymizer, error) {
 	c := a.cfg.Pseudonym
 	active := pseudo.KeyConfig{ID: c.KeyID, Key: c.Key, KeyFile: c.KeyFile}
 	generated, fresh := false, false
@@ -58,7 +65,41 @@ func (a *app) newPseudonymizer() (ingest.Pseudonymizer, error) {
 			"but back the file up (pseudonyms cannot be matched without it) and configure pseudonym.key for production",
 			"key_id", kr.ActiveID(), "key_file", active.KeyFile, "created_now", fresh, "fingerprint", kr.Fingerprint(kr.ActiveID()))
 	}
+	if err := ingest.CheckKeys(ctx, a.js, a.keyFingerprints(kr, active, retired)); err != nil {
+		var mm *ingest.KeyMismatchError
+		if !errors.As(err, &mm) {
+			return nil, err
+		}
+		if fresh {
+			// Generated a moment ago and never used: leave no second key
+			// behind for the next run in this directory to pick up.
+			_ = os.Remove(active.KeyFile)
+			err = fmt.Errorf("%w (this process found no key configured and generated one in %s, now removed)", err, active.KeyFile)
+		}
+		return nil, &exitError{2, err}
+	}
 	a.log.Info("pseudonym key ring loaded", "active", kr.ActiveID(), "fingerprint", kr.Fingerprint(kr.ActiveID()),
 		"keys", strings.Join(kr.IDs(), ","))
 	return p, nil
+}
+
+// keyFingerprints describes every key of the ring for ingest.CheckKeys.
+func (a *app) keyFingerprints(kr *pseudo.Keyring, active pseudo.KeyConfig, retired []pseudo.KeyConfig) []ingest.KeyFingerprint {
+	host, _ := os.Hostname()
+	process := "epiwatch"
+	if len(os.Args) > 1 {
+		process += " " + os.Args[1]
+	}
+	var out []ingest.KeyFingerprint
+	for _, kc := range append([]pseudo.KeyConfig{active}, retired...) {
+		origin := "pseudonym.key (configuration or EPIWATCH_PSEUDONYM_KEY)"
+		if kc.KeyFile != "" {
+			origin = kc.KeyFile
+			if abs, err := filepath.Abs(kc.KeyFile); err == nil {
+				origin = abs
+			}
+		}
+		out = append(out, ingest.KeyFingerprint{KeyID: kc.ID, Fingerprint: kr.Fingerprint(kc.ID), Origin: origin, Host: host, Process: process})
+	}
+	return out
 }

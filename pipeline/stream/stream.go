@@ -130,6 +130,7 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, c Config) error 
 		{Bucket: schemas.BucketProcessState, Description: "processor checkpoints: state + stream sequence", History: 1, Storage: jetstream.FileStorage, Replicas: max(c.Replicas, 1), MaxValueSize: -1},
 		{Bucket: schemas.BucketLevels, Description: "restriction level per region", History: 10, Storage: jetstream.FileStorage, Replicas: max(c.Replicas, 1)},
 		{Bucket: schemas.BucketAlertClaims, Description: "create-if-absent claims of alert deliveries", History: 1, Storage: jetstream.FileStorage, Replicas: max(c.Replicas, 1)},
+		{Bucket: schemas.BucketPseudonymKeys, Description: "fingerprint of the pseudonym key behind each key id (never the key)", History: 1, Storage: jetstream.FileStorage, Replicas: max(c.Replicas, 1)},
 	} {
 		if _, err := js.CreateOrUpdateKeyValue(ctx, b); err != nil {
 			return fmt.Errorf("create or update key-value bucket %s: %w", b.Bucket, err)
