@@ -258,6 +258,7 @@ func waitReady(ctx context.Context, ingestURL string) error {
 func waitCount(ctx context.Context, conn driver.Conn, q string, want uint64, progress io.Writer) error {
 	var n, prev uint64
 	stuck := time.Now()
+	var said time.Time
 	for {
 		if err := conn.QueryRow(ctx, q).Scan(&n); err != nil {
 			return fmt.Errorf("count landed rows: %w", err)
@@ -267,7 +268,10 @@ func waitCount(ctx context.Context, conn driver.Conn, q string, want uint64, pro
 		}
 		if n != prev {
 			prev, stuck = n, time.Now()
-			fmt.Fprintf(progress, "  %d/%d\n", n, want)
+			if time.Since(said) >= 5*time.Second {
+				said = time.Now()
+				fmt.Fprintf(progress, "  %d/%d\n", n, want)
+			}
 		} else if time.Since(stuck) > 2*time.Minute {
 			return fmt.Errorf("%d of %d rows after 2 minutes without progress (%s)", n, want, q)
 		}

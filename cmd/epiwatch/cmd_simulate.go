@@ -246,18 +246,25 @@ func simulateToAPI(ctx context.Context, sim *simulate.Sim, o simulateOptions, cf
 		interval = time.Duration(float64(time.Second) / o.speed)
 	}
 	fmt.Fprintf(errw, "sending %d region(s) %s..%s (seed %d) to %s\n", len(sim.Regions()), sc.Start, sim.End(), sc.Seed, url)
+	// Progress once a simulated week (and on the last day): enough to follow
+	// a run without a screen of lines per day.
+	var week simulate.Stats
+	var weekRes simulate.SendResult
 	err := sim.Run(ctx, func(day schemas.Date, events []schemas.Event) error {
 		res, err := sender.Send(ctx, events)
 		total.Add(res)
+		weekRes.Add(res)
 		if err != nil {
 			return err
 		}
-		var st simulate.Stats
-		st.Add(events)
+		week.Add(events)
 		stats.Add(events)
 		i := int(day-sc.Start) + 1
-		fmt.Fprintf(errw, "%s  day %d/%d  %s  accepted %d, duplicate %d, rejected %d\n",
-			day, i, sc.Days, st, res.Accepted, res.Duplicates, res.Rejected)
+		if i%7 == 0 || i == sc.Days {
+			fmt.Fprintf(errw, "%s  day %d/%d  this week: %s  accepted %d, duplicate %d, rejected %d\n",
+				day, i, sc.Days, week, weekRes.Accepted, weekRes.Duplicates, weekRes.Rejected)
+			week, weekRes = simulate.Stats{}, simulate.SendResult{}
+		}
 		if interval > 0 { // keep to the schedule from the start, without drift
 			if wait := time.Until(start.Add(time.Duration(i) * interval)); wait > 0 {
 				t := time.NewTimer(wait)

@@ -609,3 +609,51 @@ func lint(t *testing.T, reg *prometheus.Registry) {
 		t.Errorf("promlint: %s: %s", p.Metric, p.Text)
 	}
 }
+
+// TestStrayOldEventOpensNoDecisions: a region whose only data is one old
+// event gets its records (the processor runs every region's series to the
+// newest day) but no run of daily decisions; a region whose data begin
+// within decide.window_days is decided from its first reporting day.
+func TestStrayOldEventOpensNoDecisions(t *testing.T) {
+	srv := streamtest.New(t)
+	cfg := testConfig(ModeData)
+	d, _ := newDecider(t, srv.JS, cfg, nil, time.Now)
+	start(t, d)
+	through := day(400)
+	// KG-C: one vaccination 400 days ago, then nothing: records without
+	// anything decisions read, every day up to the newest data day.
+	var stray []schemas.Indicator
+	for n := 0; n <= 400; n++ {
+		in := schemas.Indicator{Region: "KG-C", Date: day(n), Version: 7, DataThrough: through, VaccinatedDose1: 1}
+		stray = append(stray, in)
+	}
+	// KG-Y: one case 400 days ago (its 7-day window counts it), then nothing.
+	for n := 0; n <= 400; n++ {
+		in := schemas.Indicator{Region: "KG-Y", Date: day(n), Version: 8, DataThrough: through}
+		if n < 7 {
+			in.Cases7d = 1
+		}
+		stray = append(stray, in)
+	}
+	// KZ-75: silent records until day 390, reporting from day 391 on.
+	var real []schemas.Indicator
+	for n := 300; n <= 400; n++ {
+		in := schemas.Indicator{Region: "KZ-75", Date: day(n), Version: 9, DataThrough: through}
+		if n > 390 {
+			in = ind("KZ-75", n, 9, 1.1, 60)
+			in.DataThrough, in.Cases7d = through, 20
+		}
+		real = append(real, in)
+	}
+	publish(t, srv.JS, "", append(stray, real...)...)
+	// KZ-75: days 391..399 (400 waits for 401).
+	ds := waitDecisions(t, srv.JS, 9)
+	for _, dec := range ds {
+		if dec.Region != "KZ-75" {
+			t.Errorf("decision for %s, whose only event is 400 days old: %s %s", dec.Region, dec.DecisionID, dec.Reason)
+		}
+	}
+	if len(ds) != 9 || ds[0].Date != day(391) || ds[len(ds)-1].Date != day(399) {
+		t.Errorf("KZ-75 decisions: %s\nwant days %s to %s", summary(ds), day(391), day(399))
+	}
+}

@@ -539,14 +539,16 @@ func (d *Decider) staleReason(region string, ref, complete schemas.Date, ok bool
 // D's record is not provisional. A provisional day is waited for until the
 // data are max_staleness days newer, then decided as keep; a day without a
 // record is decided as keep with missing_input. Each day is decided once
-// (LevelRecord.LastDay).
+// (LevelRecord.LastDay). A region's first decided day is firstDay.
 func (d *Decider) advance(ctx context.Context, region string) error {
 	for ctx.Err() == nil {
 		newest := d.hist.newest(region)
 		_, fresh, err := d.claim(ctx, region, func(cur LevelRecord) (PendingDecision, bool) {
-			day := d.hist.oldest(region)
+			var day schemas.Date
 			if cur.LastDay != 0 {
-				day = max(cur.LastDay.AddDays(1), day)
+				day = max(cur.LastDay.AddDays(1), d.hist.oldest(region))
+			} else {
+				day = d.firstDay(region)
 			}
 			if day == 0 {
 				return PendingDecision{}, false
@@ -563,6 +565,33 @@ func (d *Decider) advance(ctx context.Context, region string) error {
 		}
 	}
 	return ctx.Err()
+}
+
+// firstDay is where data mode starts deciding a region that has never been
+// decided: the first day whose record shows the region reporting what
+// decisions read (cases or tests in its 7-day window, or infectious-bed
+// snapshots), and no earlier than decide.window_days before the newest data
+// day the processor had (Indicator.DataThrough). A region whose only events
+// are old or hold nothing decisions read (a stray vaccination dated years
+// ago) is recorded and counted by the processor but opens no run of daily
+// "missing input" decisions. 0: nothing to decide yet.
+func (d *Decider) firstDay(region string) schemas.Date {
+	through := d.hist.through(region)
+	from := max(d.hist.oldest(region), through.AddDays(-d.cfg.WindowDays+1))
+	for day := from; day != 0 && day <= d.hist.newest(region); day = day.AddDays(1) {
+		if in, ok := d.hist.get(region, day); ok && reports(in) {
+			return day
+		}
+	}
+	return 0
+}
+
+// reports says whether a record holds anything a rule set decides on:
+// cases or tests in its window, or beds. (Not R: with no cases in its window
+// Cori's posterior is the prior, mean 5, which is no report at all.)
+func reports(in schemas.Indicator) bool {
+	return in.Cases7d > 0 || in.Tests7d > 0 || in.BedsTotal > 0 || in.StaleFacilities > 0 ||
+		in.Positivity7dPct != nil || in.BedOccupancyPct != nil
 }
 
 // decisionID is the idempotency key of a decision on a data day:

@@ -23,9 +23,10 @@ func day(n int) schemas.Date { return d0.AddDays(n) }
 
 func fp(v float64) *float64 { return &v }
 
-// ind builds an indicator record; occ < 0 means "no bed data" (nil).
+// ind builds an indicator record of a region reporting cases; occ < 0 means
+// "no bed data" (nil).
 func ind(region string, n int, version uint64, r, occ float64) schemas.Indicator {
-	in := schemas.Indicator{Region: region, Date: day(n), Version: version, RMethod: "cori",
+	in := schemas.Indicator{Region: region, Date: day(n), Version: version, RMethod: "cori", Cases7d: 70,
 		RMean: fp(r), RQ025: fp(r - 0.1), RQ975: fp(r + 0.1), ComputedAt: time.Unix(1625097600, 0).UTC()}
 	if occ >= 0 {
 		in.BedOccupancyPct = fp(occ)

@@ -21,6 +21,8 @@ type history struct {
 type regionHistory struct {
 	days   map[schemas.Date]schemas.Indicator
 	newest schemas.Date
+	// through is the highest DataThrough of the region's records.
+	through schemas.Date
 }
 
 func newHistory(windowDays int) *history {
@@ -45,6 +47,7 @@ func (h *history) put(in schemas.Indicator) bool {
 		return false
 	}
 	rh.days[in.Date] = in
+	rh.through = max(rh.through, in.DataThrough)
 	if in.Date > rh.newest {
 		rh.newest = in.Date
 		cut := rh.newest.AddDays(-h.window)
@@ -71,6 +74,16 @@ func (h *history) get(region string, day schemas.Date) (schemas.Indicator, bool)
 func (h *history) newest(region string) schemas.Date {
 	if rh, ok := h.regions[region]; ok {
 		return rh.newest
+	}
+	return 0
+}
+
+// through is the newest data day of any region the region's records were
+// computed with (Indicator.DataThrough), at least the region's own newest
+// day (records of older processors carry none).
+func (h *history) through(region string) schemas.Date {
+	if rh, ok := h.regions[region]; ok {
+		return max(rh.through, rh.newest)
 	}
 	return 0
 }

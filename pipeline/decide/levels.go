@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -242,8 +243,15 @@ func (d *Decider) complete(ctx context.Context, region string, rl *regionLevel) 
 	}
 	d.levels[region] = &regionLevel{rec: next, rev: rev}
 	d.m.committed(p.Decision)
-	d.log.Info("decision", "region", region, "decision_id", id, "action", p.Decision.Action,
-		"clause", p.Decision.Clause, "level_from", p.Decision.LevelFrom, "level_to", p.Decision.LevelTo, "reason", p.Decision.Reason)
+	// A level change is news for the log; a day that keeps the level is
+	// one of thousands (every region, every day) and is in the decisions
+	// stream and ClickHouse anyway.
+	lvl := slog.LevelDebug
+	if p.Decision.LevelFrom != p.Decision.LevelTo {
+		lvl = slog.LevelInfo
+	}
+	d.log.Log(ctx, lvl, "decision", "region", region, "date", p.Decision.Date, "decision_id", id, "action", p.Decision.Action,
+		"clause", p.Decision.Clause, "level_from", p.Decision.LevelFromName, "level_to", p.Decision.LevelToName, "reason", p.Decision.Reason)
 	return nil
 }
 
