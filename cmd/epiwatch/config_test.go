@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -116,10 +117,45 @@ func TestConfigPrintMasksSecrets(t *testing.T) {
 }
 
 func TestConfigRejectsUnknownKeys(t *testing.T) {
-	file := filepath.Join(t.TempDir(), "e.yaml")
-	os.WriteFile(file, []byte("clickhouse:\n  adr: typo:9000\n"), 0o600)
-	_, _, err := loadConfig(flagsFor(t, "--config", file), env(nil))
-	if err == nil || !strings.Contains(err.Error(), "adr") || !strings.Contains(err.Error(), file) {
-		t.Fatalf("error %v, want one naming the file and the unknown key", err)
+	for _, tt := range []struct{ yaml, want string }{
+		{"clickhouse:\n  adr: typo:9000\n", "unknown key clickhouse.adr in FILE; did you mean clickhouse.addr?"},
+		{"log_levl: debug\n", "unknown key log_levl in FILE; did you mean log_level?"},
+		{"decide:\n  levles:\n    initial: 2\n", "unknown key decide.levles.initial in FILE; did you mean decide.levels.initial?"},
+		{"favourite_colour: blue\n", "unknown key favourite_colour in FILE ("},
+	} {
+		file := filepath.Join(t.TempDir(), "e.yaml")
+		os.WriteFile(file, []byte(tt.yaml), 0o600)
+		_, _, err := loadConfig(flagsFor(t, "--config", file), env(nil))
+		want := strings.ReplaceAll(tt.want, "FILE", file)
+		if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "decoding failed") {
+			t.Errorf("%q: error %v, want one containing %q", tt.yaml, err, want)
+		}
+	}
+	// Keys under maps are the user's own: a pathogen's serial interval.
+	file := filepath.Join(t.TempDir(), "ok.yaml")
+	os.WriteFile(file, []byte("process:\n  serial_intervals:\n    influenza:\n      mean: 2.6\n      sd: 1.5\n"), 0o600)
+	if _, _, err := loadConfig(flagsFor(t, "--config", file), env(nil)); err != nil {
+		t.Errorf("a serial interval of one's own: %v", err)
+	}
+}
+
+// TestUsageErrorsExit2: every usage error exits 2 and points at --help,
+// whether cobra or the command finds it.
+func TestUsageErrorsExit2(t *testing.T) {
+	for _, args := range [][]string{
+		{"rules", "check", "--r", "abc", "--occupancy", "85"},
+		{"rules", "check", "--r", "1.2"},
+		{"import"},
+		{"run", "--no-such-flag"},
+		{"no-such-command"},
+		{"config", "print", "--config", filepath.Join(t.TempDir(), "missing.yaml")},
+	} {
+		var out, errb bytes.Buffer
+		if code := realMain(context.Background(), args, &out, &errb); code != 2 {
+			t.Errorf("epiwatch %s exited %d, want 2: %s", strings.Join(args, " "), code, errb.String())
+		}
+		if !strings.HasPrefix(errb.String(), "epiwatch: ") || strings.Count(errb.String(), "\n") != 1 {
+			t.Errorf("epiwatch %s: want one line saying what is wrong, got %q", strings.Join(args, " "), errb.String())
+		}
 	}
 }

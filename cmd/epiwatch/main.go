@@ -52,6 +52,10 @@ func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintln(stderr, "epiwatch:", oneLine(ee.err.Error()))
 		return ee.code
 	}
+	if strings.HasPrefix(err.Error(), "unknown command") { // cobra's, before any command runs
+		fmt.Fprintln(stderr, "epiwatch:", oneLine(err.Error()))
+		return 2
+	}
 	fmt.Fprintln(stderr, "epiwatch:", err)
 	return 1
 }
@@ -96,7 +100,33 @@ Quick start: deploy/local/quickstart.sh (see README.md).`,
 		newConfigCmd(),
 		newVersionCmd(),
 	)
+	usageErrorsExit2(root)
 	return root
+}
+
+// usageErrorsExit2 makes every usage error exit with 2, whichever
+// command and whoever detects it: a flag cobra cannot parse ("--r abc"), the
+// wrong number of arguments, an unknown command — as the commands' own
+// checks (a missing flag) already do. Each says where to read more.
+func usageErrorsExit2(root *cobra.Command) {
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return &exitError{2, fmt.Errorf("%w (see '%s --help')", err, c.CommandPath())}
+	})
+	var wrap func(c *cobra.Command)
+	wrap = func(c *cobra.Command) {
+		if args := c.Args; args != nil {
+			c.Args = func(c *cobra.Command, a []string) error {
+				if err := args(c, a); err != nil {
+					return &exitError{2, fmt.Errorf("%w (see '%s --help')", err, c.CommandPath())}
+				}
+				return nil
+			}
+		}
+		for _, sub := range c.Commands() {
+			wrap(sub)
+		}
+	}
+	wrap(root)
 }
 
 func newVersionCmd() *cobra.Command {
