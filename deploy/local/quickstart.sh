@@ -14,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 export EPIWATCH_DATA_DIR="${EPIWATCH_DATA_DIR:-$PWD/data}"
 
-deploy/local/setup.sh --no-chdb
+deploy/local/setup.sh --quickstart
 deploy/local/clickhouse.sh start
 mkdir -p bin
 echo "quickstart: building bin/epiwatch" >&2

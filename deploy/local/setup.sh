@@ -4,16 +4,23 @@
 # and the chDB engine library (npm) for the current-ClickHouse compatibility
 # tests. Idempotent; safe to run on every CI run.
 #
-#   deploy/local/setup.sh           # everything
-#   deploy/local/setup.sh --no-chdb # skip the chDB library (quick start only)
+#   deploy/local/setup.sh              # everything (what the test suite needs)
+#   deploy/local/setup.sh --no-chdb    # without the chDB library
+#   deploy/local/setup.sh --quickstart # only what the quick start needs:
+#                                      # ClickHouse and the Go modules
+#
+# Installing Debian packages needs root: run as root, or as a user who may
+# sudo (the script calls sudo itself when it is not root).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 want_chdb=1
+want_prometheus=1
 for a in "$@"; do
   case "$a" in
     --no-chdb) want_chdb=0 ;;
-    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    --quickstart) want_chdb=0 want_prometheus=0 ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown option $a" >&2; exit 2 ;;
   esac
 done
@@ -24,7 +31,8 @@ say() { printf 'setup: %s\n' "$*" >&2; }
 #   clickhouse-server/-client  ClickHouse 18.16 (Debian bookworm)
 #   prometheus                 promtool, to check shipped Prometheus configs and rules
 #   prometheus-alertmanager    a real Alertmanager for the alert tests; amtool
-pkgs=(clickhouse-server clickhouse-client prometheus prometheus-alertmanager)
+pkgs=(clickhouse-server clickhouse-client)
+if ((want_prometheus)); then pkgs+=(prometheus prometheus-alertmanager); fi
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -37,8 +45,8 @@ if ((${#missing[@]})); then
   fi
   say "installing Debian packages: ${missing[*]}"
   $SUDO apt-get update -qq
-  # The packages' own services are not wanted: epiwatch starts its servers
-  # on loopback with its own data dirs. policy-rc.d stops dpkg starting them.
+  # The packages' own services are not used: epiwatch starts its servers on
+  # loopback with its own data directories (clickhouse.sh, the tests).
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 # Debian's packages may have started system services; they would hold the
