@@ -60,6 +60,15 @@ const (
 	BucketPseudonymKeys = "epi_pseudonym_keys"
 )
 
+// HeaderDataThrough is a header of every indicator message: the newest day
+// with data in any region when the processor published it (YYYY-MM-DD), the
+// day every region's series then ran to. It describes the publication, not
+// the record (whose content is a function of its version), which is why it is
+// a header. The decider starts a region's decisions no earlier than
+// decide.window_days before it, so one stray old event does not open years of
+// daily decisions.
+const HeaderDataThrough = "Epiwatch-Data-Through"
+
 // EventSubject returns epi.events.<event_id>.<type>.<region>, the event_id
 // written as one subject token (EventIDToken).
 //

@@ -64,12 +64,6 @@ type Indicator struct {
 	// as late reports arrive: younger than the configured quantile of the
 	// region's reporting delay.
 	Provisional bool `json:"provisional"`
-	// DataThrough is the newest day with data in any region when the record
-	// was computed: the day every region's series then ran to. It tells a
-	// reader how current the whole picture was; the decider starts a region's
-	// decisions no earlier than decide.window_days before it, so one stray
-	// old event does not open years of daily decisions.
-	DataThrough Date `json:"data_through"`
 	// Flags are data-quality flags (process.Flag*), FlagReasons one
 	// "<flag>: <why>" line per flag, in the same order.
 	Flags       []string `json:"flags,omitempty"`

@@ -624,12 +624,12 @@ func TestStrayOldEventOpensNoDecisions(t *testing.T) {
 	// anything decisions read, every day up to the newest data day.
 	var stray []schemas.Indicator
 	for n := 0; n <= 400; n++ {
-		in := schemas.Indicator{Region: "KG-C", Date: day(n), Version: 7, DataThrough: through, VaccinatedDose1: 1}
+		in := schemas.Indicator{Region: "KG-C", Date: day(n), Version: 7, VaccinatedDose1: 1}
 		stray = append(stray, in)
 	}
 	// KG-Y: one case 400 days ago (its 7-day window counts it), then nothing.
 	for n := 0; n <= 400; n++ {
-		in := schemas.Indicator{Region: "KG-Y", Date: day(n), Version: 8, DataThrough: through}
+		in := schemas.Indicator{Region: "KG-Y", Date: day(n), Version: 8}
 		if n < 7 {
 			in.Cases7d = 1
 		}
@@ -638,14 +638,16 @@ func TestStrayOldEventOpensNoDecisions(t *testing.T) {
 	// KZ-75: silent records until day 390, reporting from day 391 on.
 	var real []schemas.Indicator
 	for n := 300; n <= 400; n++ {
-		in := schemas.Indicator{Region: "KZ-75", Date: day(n), Version: 9, DataThrough: through}
+		in := schemas.Indicator{Region: "KZ-75", Date: day(n), Version: 9}
 		if n > 390 {
 			in = ind("KZ-75", n, 9, 1.1, 60)
-			in.DataThrough, in.Cases7d = through, 20
+			in.Cases7d = 20
 		}
 		real = append(real, in)
 	}
-	publish(t, srv.JS, "", append(stray, real...)...)
+	// As the processor publishes them: every record says the data then ran
+	// through day 400.
+	publishThrough(t, srv.JS, through, append(stray, real...)...)
 	// KZ-75: days 391..399 (400 waits for 401).
 	ds := waitDecisions(t, srv.JS, 9)
 	for _, dec := range ds {

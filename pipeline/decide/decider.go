@@ -369,6 +369,7 @@ func (d *Decider) replay(ctx context.Context) (int, error) {
 		}
 		if in, err := decodeIndicator(m.Data()); err == nil { // the durable consumer dead-letters bad ones
 			d.hist.put(in)
+			d.hist.sawThrough(in.Region, dataThrough(m.Headers()))
 			n++
 		}
 		if meta, err := m.Metadata(); err == nil && meta.Sequence.Stream >= last {
@@ -392,10 +393,20 @@ func (d *Decider) handle(ctx context.Context, m jetstream.Msg) error {
 		return errCrashed
 	}
 	d.hist.put(in)
+	d.hist.sawThrough(in.Region, dataThrough(m.Headers()))
 	if d.cfg.Mode == ModeData {
 		return d.advance(ctx, in.Region)
 	}
 	return nil
+}
+
+// dataThrough reads schemas.HeaderDataThrough (0 when absent or unreadable).
+func dataThrough(h nats.Header) schemas.Date {
+	d, err := schemas.ParseDate(h.Get(schemas.HeaderDataThrough))
+	if err != nil {
+		return 0
+	}
+	return d
 }
 
 func decodeIndicator(b []byte) (schemas.Indicator, error) {
@@ -571,7 +582,8 @@ func (d *Decider) advance(ctx context.Context, region string) error {
 // decided: the first day whose record shows the region reporting what
 // decisions read (cases or tests in its 7-day window, or infectious-bed
 // snapshots), and no earlier than decide.window_days before the newest data
-// day the processor had (Indicator.DataThrough). A region whose only events
+// day the processor had when it published the records
+// (schemas.HeaderDataThrough). A region whose only events
 // are old or hold nothing decisions read (a stray vaccination dated years
 // ago) is recorded and counted by the processor but opens no run of daily
 // "missing input" decisions. 0: nothing to decide yet.

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -58,6 +59,23 @@ func publish(t *testing.T, js jetstream.JetStream, suffix string, ins ...schemas
 		last = max(last, r.Seq)
 	}
 	return last
+}
+
+// publishThrough publishes records as the processor does, with the
+// schemas.HeaderDataThrough header.
+func publishThrough(t *testing.T, js jetstream.JetStream, through schemas.Date, ins ...schemas.Indicator) {
+	t.Helper()
+	p := stream.NewPublisher(js)
+	h := nats.Header{schemas.HeaderDataThrough: {through.String()}}
+	for _, in := range ins {
+		b, err := json.Marshal(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.PublishSync(context.Background(), stream.Msg{Subject: schemas.IndicatorSubject(in.Region), ID: in.MsgID(b), Data: b, Header: h}); err != nil {
+			t.Fatalf("publish %s: %v", in.Key(), err)
+		}
+	}
 }
 
 // fakeClock is a settable wall clock.

@@ -21,7 +21,9 @@ type history struct {
 type regionHistory struct {
 	days   map[schemas.Date]schemas.Indicator
 	newest schemas.Date
-	// through is the highest DataThrough of the region's records.
+	// through is the newest data day of any region the processor had when it
+	// published the region's records (schemas.HeaderDataThrough), highest
+	// seen.
 	through schemas.Date
 }
 
@@ -47,7 +49,6 @@ func (h *history) put(in schemas.Indicator) bool {
 		return false
 	}
 	rh.days[in.Date] = in
-	rh.through = max(rh.through, in.DataThrough)
 	if in.Date > rh.newest {
 		rh.newest = in.Date
 		cut := rh.newest.AddDays(-h.window)
@@ -78,9 +79,20 @@ func (h *history) newest(region string) schemas.Date {
 	return 0
 }
 
+// sawThrough records that a record of region was published when the
+// processor's data ran through day (schemas.HeaderDataThrough).
+func (h *history) sawThrough(region string, day schemas.Date) {
+	rh, ok := h.regions[region]
+	if !ok {
+		rh = &regionHistory{days: make(map[schemas.Date]schemas.Indicator)}
+		h.regions[region] = rh
+	}
+	rh.through = max(rh.through, day)
+}
+
 // through is the newest data day of any region the region's records were
-// computed with (Indicator.DataThrough), at least the region's own newest
-// day (records of older processors carry none).
+// published with, at least the region's own newest day (a record without
+// the header, from an older processor or a test, says nothing more).
 func (h *history) through(region string) schemas.Date {
 	if rh, ok := h.regions[region]; ok {
 		return max(rh.through, rh.newest)

@@ -487,7 +487,6 @@ func (g *engine) computeRegion(sc *scratch, r *regionState, from, to schemas.Dat
 		}
 
 		in.Provisional = int(to-d) < r.horizon
-		in.DataThrough = to
 		flag := func(name, format string, args ...any) {
 			in.Flags = append(in.Flags, name)
 			in.FlagReasons = append(in.FlagReasons, name+": "+fmt.Sprintf(format, args...))

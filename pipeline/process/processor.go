@@ -413,13 +413,14 @@ func (p *Processor) publish(ctx context.Context) error {
 	}
 	p.inds = p.eng.pending(p.inds[:0])
 	p.msgs = p.msgs[:0]
+	through := nats.Header{schemas.HeaderDataThrough: {p.eng.last.String()}}
 	for i := range p.inds {
 		in := &p.inds[i]
 		data, err := json.Marshal(in)
 		if err != nil {
 			return fmt.Errorf("encode indicator %s: %w", in.Key(), err)
 		}
-		p.msgs = append(p.msgs, stream.Msg{Subject: schemas.IndicatorSubject(in.Region), ID: in.MsgID(data), Data: data})
+		p.msgs = append(p.msgs, stream.Msg{Subject: schemas.IndicatorSubject(in.Region), ID: in.MsgID(data), Data: data, Header: through})
 	}
 	for off := 0; off < len(p.msgs); off += publishChunk {
 		chunk := p.msgs[off:min(off+publishChunk, len(p.msgs))]

@@ -378,6 +378,7 @@ func (l *loop) flush(ctx context.Context) error {
 		return nil
 	}
 	l.inds = l.rp.Pending(l.inds[:0])
+	through := l.rp.Last().String()
 	for i := range l.inds {
 		in := &l.inds[i]
 		if !l.seeded[in.Region] {
@@ -391,7 +392,8 @@ func (l *loop) flush(ctx context.Context) error {
 			return fmt.Errorf("encode indicator %s: %w", in.Key(), err)
 		}
 		id := in.MsgID(data)
-		f, err := l.js.PublishMsgAsync(&nats.Msg{Subject: schemas.IndicatorSubject(in.Region), Data: data},
+		msg := &nats.Msg{Subject: schemas.IndicatorSubject(in.Region), Data: data, Header: nats.Header{schemas.HeaderDataThrough: {through}}}
+		f, err := l.js.PublishMsgAsync(msg,
 			jetstream.WithMsgID(id), jetstream.WithStallWait(time.Minute))
 		if err != nil {
 			return fmt.Errorf("publish indicator %s on the scratch stream: %w", id, err)

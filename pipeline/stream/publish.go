@@ -89,7 +89,7 @@ func (p *Publisher) PublishBatch(ctx context.Context, msgs []Msg) []PubResult {
 	defer cancel()
 	deadline, _ := ctx.Deadline()
 	for i, m := range msgs {
-		nm := &nats.Msg{Subject: m.Subject, Data: m.Data, Header: m.Header}
+		nm := &nats.Msg{Subject: m.Subject, Data: m.Data, Header: ownHeader(m)}
 		// When the connection's window of unacknowledged publishes
 		// (AsyncMaxPending) is full, wait for room until the deadline
 		// rather than the library's 200 ms: a full window is a burst that
@@ -234,11 +234,21 @@ func (p *Publisher) PublishAtomic(ctx context.Context, msgs []Msg) error {
 	return fmt.Errorf("publish an atomic batch of %d: %w", len(msgs), err)
 }
 
+// ownHeader is m's header for one publish: a copy when jetstream will add
+// the Nats-Msg-Id to it, so callers may share one header map between
+// messages (the library writes into the map it is given).
+func ownHeader(m Msg) nats.Header {
+	if m.ID == "" || m.Header == nil {
+		return m.Header
+	}
+	return maps.Clone(m.Header)
+}
+
 // PublishSync publishes one message with a synchronous request, retrying a
 // few times with the same ID on transient errors. For low-rate producers
 // (processors, alerter) where simplicity beats pipelining.
 func (p *Publisher) PublishSync(ctx context.Context, m Msg) (PubResult, error) {
-	nm := &nats.Msg{Subject: m.Subject, Data: m.Data, Header: m.Header}
+	nm := &nats.Msg{Subject: m.Subject, Data: m.Data, Header: ownHeader(m)}
 	var opts []jetstream.PublishOpt
 	if m.ID != "" {
 		opts = append(opts, jetstream.WithMsgID(m.ID))
