@@ -88,10 +88,13 @@ func (c *fakeClock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); ret
 func (c *fakeClock) Set(t time.Time)     { c.mu.Lock(); c.t = t; c.mu.Unlock() }
 func (c *fakeClock) Add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
 
-// testConfig is the default configuration with short dwell (3 days) and
-// eight levels, so a test can see several steps without hitting the top.
+// testConfig is the default configuration with the plan read literally (the
+// clause names the tests check), short dwell (3 days), no strengthening
+// pause and eight levels, so a test can see several steps without hitting
+// the top.
 func testConfig(mode string) Config {
 	cfg := DefaultConfig()
+	cfg.RuleSet = "kz-2020-plan"
 	cfg.Mode = mode
 	cfg.Levels = thresholds.LevelConfig{Names: []string{"L1", "L2", "L3", "L4", "L5", "L6", "L7", "L8"}, MinDaysBeforeEase: 3, Initial: 1}
 	return cfg

@@ -54,7 +54,7 @@ func TestShippedRuleSets(t *testing.T) {
 		}
 	}
 	rs, err := Default()
-	if err != nil || rs.ID != "kz-2020-plan" {
+	if err != nil || rs.ID != "kz-2020-monotone" {
 		t.Errorf("Default: %v %v", rs, err)
 	}
 }

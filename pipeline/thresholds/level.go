@@ -16,19 +16,29 @@ type LevelConfig struct {
 	// its current level before an ease takes effect (hysteresis: one good
 	// day must not undo a strengthening). Strengthening is always immediate.
 	MinDaysBeforeEase int `json:"min_days_before_ease" yaml:"min_days_before_ease" mapstructure:"min_days_before_ease"`
+	// MinDaysBetweenStrengthen is the pause between two strengthening
+	// steps: a strengthen is held until this many whole days have passed
+	// since the region's last strengthening, so a surge that meets the rule
+	// every day moves one level per pause instead of to the top in a few
+	// days. The first strengthening (and one after an ease) is immediate.
+	MinDaysBetweenStrengthen int `json:"min_days_between_strengthen" yaml:"min_days_between_strengthen" mapstructure:"min_days_between_strengthen"`
 	// Initial is the level a region without state starts at (1-based).
 	Initial int `json:"initial" yaml:"initial" mapstructure:"initial"`
 }
 
 // DefaultLevelConfig is four levels, starting at the mildest, easing at most
-// once every 14 days. The 14 days are a project choice, not from the plan:
-// the upper end of COVID-19's incubation period, so the effect of one change
-// is visible in the data before the next easing.
+// once every 14 days and strengthening at most once every 7. Both pauses are
+// project choices, not from the plan: 14 days is the upper end of COVID-19's
+// incubation period, so the effect of one change is visible in the data
+// before the next easing; 7 days is about how long a change of restrictions
+// takes to show in reported cases (incubation ~5 days plus reporting), so a
+// second strengthening waits until the first could have worked.
 func DefaultLevelConfig() LevelConfig {
 	return LevelConfig{
-		Names:             []string{"1 - baseline", "2 - moderate", "3 - high", "4 - maximum"},
-		MinDaysBeforeEase: 14,
-		Initial:           1,
+		Names:                    []string{"1 - baseline", "2 - moderate", "3 - high", "4 - maximum"},
+		MinDaysBeforeEase:        14,
+		MinDaysBetweenStrengthen: 7,
+		Initial:                  1,
 	}
 }
 
@@ -47,6 +57,9 @@ func (c LevelConfig) Validate() error {
 	}
 	if c.MinDaysBeforeEase < 0 {
 		errs = append(errs, fmt.Errorf("levels.min_days_before_ease must be 0 or more, not %d", c.MinDaysBeforeEase))
+	}
+	if c.MinDaysBetweenStrengthen < 0 {
+		errs = append(errs, fmt.Errorf("levels.min_days_between_strengthen must be 0 or more, not %d", c.MinDaysBetweenStrengthen))
 	}
 	if c.Initial < 1 || c.Initial > len(c.Names) {
 		errs = append(errs, fmt.Errorf("levels.initial must be between 1 and %d, not %d", len(c.Names), c.Initial))
@@ -69,6 +82,9 @@ type LevelState struct {
 	Level int `json:"level"`
 	// Since is when the region entered Level.
 	Since time.Time `json:"since"`
+	// LastStrengthen is when the region was last strengthened (zero: never,
+	// or not since an ease); the strengthening pause counts from it.
+	LastStrengthen time.Time `json:"last_strengthen,omitzero"`
 }
 
 // NewLevelState is the state of a region that starts now at cfg.Initial.
@@ -88,7 +104,8 @@ type Transition struct {
 	// Changed is true when the level moved.
 	Changed bool `json:"changed"`
 	// Held is true when an ease was refused because the region has not been
-	// at its level for MinDaysBeforeEase days.
+	// at its level for MinDaysBeforeEase days, or a strengthen because its
+	// last strengthening is fewer than MinDaysBetweenStrengthen days ago.
 	Held bool `json:"held"`
 	// DaysAtLevel is the whole days spent at From before now.
 	DaysAtLevel int `json:"days_at_level"`
@@ -99,9 +116,12 @@ type Transition struct {
 
 // Next applies one decision to a region's level state at time now.
 //
-// Strengthen moves one level up immediately; ease moves one level down if the
-// region has been at its level for at least cfg.MinDaysBeforeEase whole days,
-// otherwise it is held; keep changes nothing. The level never leaves
+// Strengthen moves one level up, unless the region's last strengthening was
+// fewer than cfg.MinDaysBetweenStrengthen whole days ago (then it is held:
+// the pause); ease moves one level down if the region has been at its level
+// for at least cfg.MinDaysBeforeEase whole days, otherwise it is held; keep
+// changes nothing. An ease clears the strengthening pause: a region eased too
+// early is strengthened again at once. The level never leaves
 // 1..len(cfg.Names). A zero state starts at cfg.Initial entered at now; a
 // state whose level is outside the configured range (the configuration
 // shrank) is clamped into it. Next is pure: the same arguments give the same
@@ -129,7 +149,19 @@ func Next(state LevelState, action Action, now time.Time, cfg LevelConfig) (Leve
 			t.Reason = fmt.Sprintf("strengthen: already at the strictest level %s", cfg.Name(top))
 			break
 		}
-		next = LevelState{Level: state.Level + 1, Since: now}
+		if !state.LastStrengthen.IsZero() {
+			since := 0
+			if d := now.Sub(state.LastStrengthen); d > 0 {
+				since = int(d / (24 * time.Hour))
+			}
+			if since < cfg.MinDaysBetweenStrengthen {
+				t.Held = true
+				t.Reason = fmt.Sprintf("strengthen paused: %d of %d days since the last strengthening (to %s on %s)",
+					since, cfg.MinDaysBetweenStrengthen, cfg.Name(state.Level), state.LastStrengthen.Format("2006-01-02"))
+				break
+			}
+		}
+		next = LevelState{Level: state.Level + 1, Since: now, LastStrengthen: now}
 		t.Reason = fmt.Sprintf("strengthen: %s → %s", cfg.Name(state.Level), cfg.Name(next.Level))
 	case Ease:
 		switch {
@@ -139,7 +171,7 @@ func Next(state LevelState, action Action, now time.Time, cfg LevelConfig) (Leve
 			t.Held = true
 			t.Reason = fmt.Sprintf("ease held: %d of %d days at level %s", days, cfg.MinDaysBeforeEase, cfg.Name(state.Level))
 		default:
-			next = LevelState{Level: state.Level - 1, Since: now}
+			next = LevelState{Level: state.Level - 1, Since: now} // LastStrengthen cleared
 			t.Reason = fmt.Sprintf("ease: %s → %s after %d days at level", cfg.Name(state.Level), cfg.Name(next.Level), days)
 		}
 	case Keep:

@@ -11,9 +11,12 @@ var t0 = time.Date(2020, 8, 1, 6, 0, 0, 0, time.UTC)
 
 func days(n int) time.Time { return t0.Add(time.Duration(n) * 24 * time.Hour) }
 
+// testLevels eases after 7 days at a level and strengthens without a pause
+// (TestStrengthenPause tests the pause).
 func testLevels() LevelConfig {
 	c := DefaultLevelConfig()
 	c.MinDaysBeforeEase = 7
+	c.MinDaysBetweenStrengthen = 0
 	return c
 }
 
@@ -137,11 +140,12 @@ func TestLevelConfigValidate(t *testing.T) {
 	if err := DefaultLevelConfig().Validate(); err != nil {
 		t.Fatal(err)
 	}
-	err := LevelConfig{Names: []string{"a", "a", ""}, MinDaysBeforeEase: -1, Initial: 5}.Validate()
+	err := LevelConfig{Names: []string{"a", "a", ""}, MinDaysBeforeEase: -1, MinDaysBetweenStrengthen: -2, Initial: 5}.Validate()
 	want := []string{
 		`levels.names[1] "a" repeats an earlier name`,
 		`levels.names[2] is empty`,
 		`levels.min_days_before_ease must be 0 or more, not -1`,
+		`levels.min_days_between_strengthen must be 0 or more, not -2`,
 		`levels.initial must be between 1 and 3, not 5`,
 	}
 	if err == nil || err.Error() != strings.Join(want, "\n") {
@@ -149,6 +153,44 @@ func TestLevelConfigValidate(t *testing.T) {
 	}
 	if err := (LevelConfig{Names: []string{"only"}, Initial: 1}).Validate(); err == nil {
 		t.Error("one level accepted")
+	}
+}
+
+// TestStrengthenPause: a surge that meets the strengthen rule every day moves
+// one level per pause (7 days by default), each held day saying why; an ease
+// clears the pause.
+func TestStrengthenPause(t *testing.T) {
+	cfg := DefaultLevelConfig()
+	s := NewLevelState(cfg, t0)
+	var trail []int
+	held := 0
+	for d := range 30 {
+		var tr Transition
+		s, tr = Next(s, Strengthen, days(d), cfg)
+		trail = append(trail, s.Level)
+		if tr.Held {
+			held++
+			if !strings.HasPrefix(tr.Reason, "strengthen paused: ") || !strings.Contains(tr.Reason, " of 7 days since the last strengthening") {
+				t.Errorf("day %d: held with reason %q", d, tr.Reason)
+			}
+		}
+	}
+	// Day 0 strengthens at once (1 → 2), then days 7 and 14 (→ 3, → 4).
+	want := []int{2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4}
+	for i := range want {
+		if trail[i] != want[i] {
+			t.Fatalf("levels by day %v, want %v", trail, want)
+		}
+	}
+	if held != 12 {
+		t.Errorf("%d held strengthenings, want 12 (the 6 days of each of two pauses)", held)
+	}
+	// An ease clears the pause: strengthening again right after is immediate.
+	cfg.MinDaysBeforeEase = 0
+	s = LevelState{Level: 3, Since: t0, LastStrengthen: t0}
+	s, _ = Next(s, Ease, days(1), cfg)
+	if s, tr := Next(s, Strengthen, days(2), cfg); s.Level != 3 || tr.Held {
+		t.Errorf("strengthen after an ease: %+v %+v", s, tr)
 	}
 }
 

@@ -162,11 +162,29 @@ func monotoneViolation(rs *RuleSet) (string, bool) {
 }
 
 // TestMonotoneProperty: on a fine grid containing every edge, a worse R or a
-// worse occupancy never gives a milder action under kz-2020-monotone.
+// worse occupancy never gives a milder action under kz-2020-monotone, which
+// is the default rule set (TestDefaultIsMonotone).
 // Checking neighbours suffices: the grid order is the product order.
 func TestMonotoneProperty(t *testing.T) {
 	if v, bad := monotoneViolation(mustLoad(t, "kz-2020-monotone")); bad {
 		t.Errorf("kz-2020-monotone is not monotone: %s", v)
+	}
+}
+
+// TestDefaultIsMonotone: whatever rule set is the default, it answers a worse
+// situation never with a weaker action, on every cell of the plan's matrix
+// and on the fine grid.
+func TestDefaultIsMonotone(t *testing.T) {
+	rs, err := Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, bad := monotoneViolation(rs); bad {
+		t.Errorf("the default rule set %s is not monotone: %s", rs.ID, v)
+	}
+	// The review's example: R 1.2 strengthens at 85 %, so R 2.0 must too.
+	if a, b := Check(rs, 1.2, 85).Action, Check(rs, 2.0, 85).Action; a.Severity() > b.Severity() {
+		t.Errorf("default %s: R 1.2 / 85 %% says %s but R 2.0 / 85 %% says %s", rs.ID, a, b)
 	}
 }
 
