@@ -93,7 +93,7 @@ func (c *Contract) decodeSchema(raw []byte) (*Event, error) {
 	if !ok {
 		reason := "required"
 		if _, present := obj["type"]; present {
-			reason = fmt.Sprintf("unknown event type %v (want case, contact, lab_test, bed_snapshot or vaccination)", obj["type"])
+			reason = fmt.Sprintf("unknown event type %v (want %s)", obj["type"], typeList())
 		}
 		return nil, &ValidationError{Problems: []FieldError{{Field: "type", Reason: reason}}}
 	}

@@ -6,7 +6,13 @@ import (
 
 // SchemaVersion is the version of the event contract this code writes and
 // reads. Producers may omit schema_version; it then means this version.
-const SchemaVersion = 1
+// Version 2 added report_complete, retraction and facility events and the
+// supersedes field of cases and lab tests; every version-1 event is still a
+// valid version-2 event, so both are accepted (MinSchemaVersion).
+const SchemaVersion = 2
+
+// MinSchemaVersion is the oldest contract version still accepted.
+const MinSchemaVersion = 1
 
 // EventType names one kind of event. It is a token of the subject
 // (epi.events.<event_id>.<type>.<region>) and the name of the JSON Schema file.
@@ -19,19 +25,48 @@ const (
 	TypeLabTest     EventType = "lab_test"
 	TypeBedSnapshot EventType = "bed_snapshot"
 	TypeVaccination EventType = "vaccination"
+	// TypeReportComplete says a producer has sent everything of one feed
+	// (an event type) for one region and day — possibly nothing. Without
+	// it, a day a feed sent nothing is missing, not zero.
+	TypeReportComplete EventType = "report_complete"
+	// TypeRetraction withdraws an earlier case or lab test (discarded,
+	// a duplicate, entered in error): its counts go down.
+	TypeRetraction EventType = "retraction"
+	// TypeFacility registers a facility, or changes its status (open,
+	// closed) from a day on, with its bed capacity.
+	TypeFacility EventType = "facility"
 )
 
 // EventTypes lists every event type in a stable order.
-var EventTypes = []EventType{TypeCase, TypeContact, TypeLabTest, TypeBedSnapshot, TypeVaccination}
+var EventTypes = []EventType{TypeCase, TypeContact, TypeLabTest, TypeBedSnapshot, TypeVaccination,
+	TypeReportComplete, TypeRetraction, TypeFacility}
+
+// FeedTypes are the event types that carry surveillance data: the feeds a
+// report_complete event can close for a day.
+var FeedTypes = []EventType{TypeCase, TypeContact, TypeLabTest, TypeBedSnapshot, TypeVaccination}
 
 // Valid reports whether t is a known event type.
 func (t EventType) Valid() bool {
+	switch t {
+	case TypeCase, TypeContact, TypeLabTest, TypeBedSnapshot, TypeVaccination, TypeReportComplete, TypeRetraction, TypeFacility:
+		return true
+	}
+	return false
+}
+
+// IsFeed reports whether t is one of FeedTypes.
+func (t EventType) IsFeed() bool {
 	switch t {
 	case TypeCase, TypeContact, TypeLabTest, TypeBedSnapshot, TypeVaccination:
 		return true
 	}
 	return false
 }
+
+// Correctable reports whether an event of type t may be superseded or
+// retracted: the counts R, incidence and positivity are made of. (A bed
+// snapshot is corrected by a later snapshot of the same facility.)
+func (t EventType) Correctable() bool { return t == TypeCase || t == TypeLabTest }
 
 // Person identifies a person in an event.
 //
@@ -70,7 +105,13 @@ type Event struct {
 	// case, lab_test, vaccination
 	Person *Person `json:"person,omitempty"`
 
-	// case
+	// case, lab_test: the event_id of an earlier event of the same source
+	// that this one replaces (a reclassification, a corrected date, a case
+	// filed under the wrong region): the earlier one stops counting.
+	Supersedes string `json:"supersedes,omitempty"`
+
+	// case; report_complete and retraction: the day reported on, or on
+	// which the retraction was issued
 	ReportDate     Date   `json:"report_date,omitempty"`
 	OnsetDate      Date   `json:"onset_date,omitempty"`
 	Imported       bool   `json:"imported,omitempty"`
@@ -101,6 +142,30 @@ type Event struct {
 	DoseNumber      int    `json:"dose_number,omitempty"`
 	Vaccine         string `json:"vaccine,omitempty"`
 	VaccinationDate Date   `json:"vaccination_date,omitempty"`
+
+	// report_complete: the feed (an event type) complete for ReportDate
+	Feed EventType `json:"feed,omitempty"`
+
+	// retraction: the event withdrawn, and why
+	Retracts         string `json:"retracts,omitempty"`
+	RetractionReason string `json:"retraction_reason,omitempty"`
+
+	// facility (with FacilityID, FacilityName): status from EffectiveDate
+	// on, and bed capacity by kind
+	FacilityStatus      string `json:"facility_status,omitempty"`
+	EffectiveDate       Date   `json:"effective_date,omitempty"`
+	CapacityInfectious  *int   `json:"capacity_infectious,omitempty"`
+	CapacityICU         *int   `json:"capacity_icu,omitempty"`
+	CapacityProvisional *int   `json:"capacity_provisional,omitempty"`
+}
+
+// Corrects returns the event_id this event supersedes or retracts ("" for
+// none).
+func (e *Event) Corrects() string {
+	if e.Type == TypeRetraction {
+		return e.Retracts
+	}
+	return e.Supersedes
 }
 
 // Enumerations of the event fields (kept in step with events/*.schema.json;
@@ -120,7 +185,18 @@ const (
 	BedInfectious  = "infectious"
 	BedProvisional = "provisional"
 	BedICU         = "icu"
+
+	FacilityOpen   = "open"
+	FacilityClosed = "closed"
+
+	RetractDiscarded      = "discarded"        // not a case after all (e.g. a false positive)
+	RetractDuplicate      = "duplicate"        // the same report sent twice under two ids
+	RetractWrongRegion    = "wrong_region"     // filed under another region (re-send it there with supersedes)
+	RetractEnteredInError = "entered_in_error" // any other mistake
 )
+
+// RetractionReasons lists the reasons a retraction may give.
+var RetractionReasons = []string{RetractDiscarded, RetractDuplicate, RetractWrongRegion, RetractEnteredInError}
 
 // ID returns the event's de-duplication key: the producer-unique event_id. It
 // is the JetStream Nats-Msg-Id and the ClickHouse replacing key, so a retried
@@ -129,7 +205,9 @@ func (e *Event) ID() string { return e.EventID }
 
 // Date returns the day the event belongs to: the report date of a case, the
 // contact date, the sample date of a test, the day of a bed snapshot (in the
-// snapshot's own time zone), the vaccination date.
+// snapshot's own time zone), the vaccination date; the day a report_complete
+// covers or a retraction was issued; the day a facility's status takes
+// effect.
 func (e *Event) Date() Date {
 	switch e.Type {
 	case TypeCase:
@@ -144,6 +222,10 @@ func (e *Event) Date() Date {
 		}
 	case TypeVaccination:
 		return e.VaccinationDate
+	case TypeReportComplete, TypeRetraction:
+		return e.ReportDate
+	case TypeFacility:
+		return e.EffectiveDate
 	}
 	return 0
 }

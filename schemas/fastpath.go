@@ -514,6 +514,25 @@ func (e *Event) set(m fastMember) bool {
 		return str(&e.Vaccine)
 	case "vaccination_date":
 		return date(&e.VaccinationDate)
+	case "supersedes":
+		return str(&e.Supersedes)
+	case "feed":
+		e.Feed = EventType(v.str)
+		return v.kind == 's'
+	case "retracts":
+		return str(&e.Retracts)
+	case "retraction_reason":
+		return str(&e.RetractionReason)
+	case "facility_status":
+		return str(&e.FacilityStatus)
+	case "effective_date":
+		return date(&e.EffectiveDate)
+	case "capacity_infectious":
+		return count(&e.CapacityInfectious)
+	case "capacity_icu":
+		return count(&e.CapacityICU)
+	case "capacity_provisional":
+		return count(&e.CapacityProvisional)
 	}
 	return false
 }

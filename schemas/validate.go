@@ -3,6 +3,7 @@ package schemas
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 )
@@ -65,8 +66,8 @@ func (v *Validator) Validate(e *Event) error {
 	}
 	latest := DateOf(now().UTC()).AddDays(1)
 
-	if e.SchemaVersion != 0 && e.SchemaVersion != SchemaVersion {
-		p.add("schema_version", "unsupported version %d (this server reads %d)", e.SchemaVersion, SchemaVersion)
+	if e.SchemaVersion != 0 && (e.SchemaVersion < MinSchemaVersion || e.SchemaVersion > SchemaVersion) {
+		p.add("schema_version", "unsupported version %d (this server reads %d to %d)", e.SchemaVersion, MinSchemaVersion, SchemaVersion)
 	}
 	switch {
 	case e.EventID == "":
@@ -77,7 +78,7 @@ func (v *Validator) Validate(e *Event) error {
 		p.add("event_id", "may contain only letters, digits and . _ : -")
 	}
 	if !e.Type.Valid() {
-		p.add("type", "unknown event type %q (want case, contact, lab_test, bed_snapshot or vaccination)", e.Type)
+		p.add("type", "unknown event type %q (want %s)", e.Type, typeList())
 	}
 	if e.Region == "" {
 		p.add("region", "required")
@@ -99,6 +100,16 @@ func (v *Validator) Validate(e *Event) error {
 			p.add(field, "%s is in the future", d)
 		}
 	}
+	ref := func(field, id string) {
+		switch {
+		case len(id) > MaxEventIDLen:
+			p.add(field, "longer than %d characters", MaxEventIDLen)
+		case !eventIDPattern.MatchString(id):
+			p.add(field, "may contain only letters, digits and . _ : -")
+		case id == e.EventID:
+			p.add(field, "names the event itself")
+		}
+	}
 	person := func(field string, ps *Person) {
 		if ps == nil {
 			p.add(field, "required")
@@ -109,6 +120,13 @@ func (v *Validator) Validate(e *Event) error {
 		}
 	}
 
+	if e.Supersedes != "" {
+		if e.Type.Correctable() {
+			ref("supersedes", e.Supersedes)
+		} else {
+			p.add("supersedes", "only a case or a lab_test can supersede an earlier event (a bed snapshot is corrected by a later snapshot)")
+		}
+	}
 	switch e.Type {
 	case TypeCase:
 		person("person", e.Person)
@@ -186,8 +204,50 @@ func (v *Validator) Validate(e *Event) error {
 		if e.Vaccine == "" {
 			p.add("vaccine", "required")
 		}
+	case TypeReportComplete:
+		date("report_date", e.ReportDate, true)
+		if !e.Feed.IsFeed() {
+			p.add("feed", "unknown feed %q (want case, contact, lab_test, bed_snapshot or vaccination)", e.Feed)
+		}
+	case TypeRetraction:
+		date("report_date", e.ReportDate, true)
+		if e.Retracts == "" {
+			p.add("retracts", "required")
+		} else {
+			ref("retracts", e.Retracts)
+		}
+		if !slices.Contains(RetractionReasons, e.RetractionReason) {
+			p.add("retraction_reason", "unknown %q (want %s)", e.RetractionReason, strings.Join(RetractionReasons, ", "))
+		}
+	case TypeFacility:
+		if e.FacilityID == "" {
+			p.add("facility_id", "required")
+		}
+		date("effective_date", e.EffectiveDate, true)
+		switch e.FacilityStatus {
+		case FacilityOpen, FacilityClosed:
+		default:
+			p.add("facility_status", "unknown %q (want open or closed)", e.FacilityStatus)
+		}
+		for _, c := range []struct {
+			field string
+			v     *int
+		}{{"capacity_infectious", e.CapacityInfectious}, {"capacity_icu", e.CapacityICU}, {"capacity_provisional", e.CapacityProvisional}} {
+			if c.v != nil && *c.v < 0 {
+				p.add(c.field, "negative (%d)", *c.v)
+			}
+		}
 	}
 	return p.err()
+}
+
+// typeList is the event types as a reason words them.
+func typeList() string {
+	names := make([]string, len(EventTypes))
+	for i, t := range EventTypes {
+		names[i] = string(t)
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
 }
 
 type problems []FieldError

@@ -16,7 +16,8 @@ var eventsTable = table{"events_store", `event_id, type, region, event_date, sou
 	person_pseudonym, key_id, age_band, sex, district, report_date, onset_date, imported, classification,
 	index_pseudonym, contact_pseudonym, setting, sample_date, result_date, test_kind, result, lab,
 	facility_id, facility_name, snapshot_time, bed_kind, beds_total, beds_occupied, dose_number, vaccine,
-	vaccination_date, payload`}
+	vaccination_date, corrects, retraction_reason, feed, facility_status, capacity_infectious, capacity_icu,
+	capacity_provisional, payload`}
 
 func dateOrNil(d schemas.Date) *time.Time {
 	if d.IsZero() {
@@ -69,7 +70,10 @@ func eventRow(e *schemas.Event, seq uint64, ingestedAt time.Time, payload []byte
 		idx, cp, e.Setting,
 		dateOrNil(e.SampleDate), dateOrNil(e.ResultDate), e.TestKind, e.Result, e.Lab,
 		e.FacilityID, e.FacilityName, snap, e.BedKind, u32OrNil(e.Total), u32OrNil(e.Occupied),
-		uint8(e.DoseNumber), e.Vaccine, dateOrNil(e.VaccinationDate), string(payload),
+		uint8(e.DoseNumber), e.Vaccine, dateOrNil(e.VaccinationDate),
+		e.Corrects(), e.RetractionReason, string(e.Feed), e.FacilityStatus,
+		u32OrNil(e.CapacityInfectious), u32OrNil(e.CapacityICU), u32OrNil(e.CapacityProvisional),
+		string(payload),
 	}
 }
 

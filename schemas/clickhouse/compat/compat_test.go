@@ -55,12 +55,18 @@ func checkEngine(t *testing.T, e Engine, db string) {
 		cols []string
 		rows int
 	}{
-		{"SELECT event_id FROM {db}.events", []string{"event_id"}, 6},
+		{"SELECT event_id FROM {db}.events", []string{"event_id"}, 9},
 		{"SELECT event_id FROM {db}.cases", []string{"event_id"}, 2},
 		{"SELECT event_id FROM {db}.contacts", []string{"event_id"}, 1},
 		{"SELECT event_id FROM {db}.lab_tests", []string{"event_id"}, 1},
 		{"SELECT event_id FROM {db}.bed_snapshots", []string{"event_id"}, 1},
 		{"SELECT event_id FROM {db}.vaccinations", []string{"event_id"}, 1},
+		{"SELECT event_id, corrects FROM {db}.corrections", []string{"event_id", "corrects"}, 1},
+		{"SELECT event_id FROM {db}.cases WHERE status = 'retracted'", []string{"event_id"}, 1},
+		{"SELECT event_id FROM {db}.cases WHERE status = 'current'", []string{"event_id"}, 1},
+		{"SELECT event_id, status FROM {db}.lab_tests WHERE status = 'current'", []string{"event_id", "status"}, 1},
+		{"SELECT event_id, feed FROM {db}.report_completions", []string{"event_id", "feed"}, 1},
+		{"SELECT facility_id, facility_status, capacity_infectious FROM {db}.facilities", []string{"facility_id", "facility_status", "capacity_infectious"}, 1},
 		{"SELECT code FROM {db}.regions", []string{"code"}, 2},
 		{"SELECT region, date, r_mean, r_q025, r_q975, bed_occupancy_pct, icu_occupancy_pct, positivity_7d_pct, cases_7d_per_100k, computed_at FROM {db}.indicators_latest",
 			[]string{"region", "date", "r_mean", "r_q025", "r_q975", "bed_occupancy_pct", "icu_occupancy_pct", "positivity_7d_pct", "cases_7d_per_100k", "computed_at"}, 2},

@@ -45,3 +45,13 @@ SELECT 'KZ-75:2020-07-01:kz-2020-plan:1' AS decision_id, 'KZ-75' AS region, 'Alm
 
 INSERT INTO {db}.alerts_store (alert_id, decision_id, region, channel, kind, status, attempts, error, at, escalated, seq)
 SELECT 'KZ-75:2020-07-01:kz-2020-plan:1:alertmanager' AS alert_id, 'KZ-75:2020-07-01:kz-2020-plan:1' AS decision_id, 'KZ-75' AS region, 'alertmanager' AS channel, 'level_change' AS kind, 'sent' AS status, 1 AS attempts, '' AS error, toDateTime('2020-07-01 20:00:01', 'UTC') AS at, 0 AS escalated, 1 AS seq;
+
+-- Contract version 2: c2 is retracted, a report_complete and a facility.
+INSERT INTO {db}.events_store (event_id, type, region, event_date, source, ingested_at, seq, report_date, corrects, retraction_reason, payload)
+SELECT 'r1' AS event_id, 'retraction' AS type, 'KZ-75' AS region, toDate('2020-07-03') AS event_date, 'lab-1' AS source, toDateTime('2020-07-03 10:00:00', 'UTC') AS ingested_at, 10 AS seq, toDate('2020-07-03') AS report_date, 'c2' AS corrects, 'discarded' AS retraction_reason, '{}' AS payload;
+
+INSERT INTO {db}.events_store (event_id, type, region, event_date, source, ingested_at, seq, report_date, feed, payload)
+SELECT 'rc1' AS event_id, 'report_complete' AS type, 'KZ-75' AS region, toDate('2020-07-01') AS event_date, 'lab-1' AS source, toDateTime('2020-07-02 10:00:00', 'UTC') AS ingested_at, 11 AS seq, toDate('2020-07-01') AS report_date, 'case' AS feed, '{}' AS payload;
+
+INSERT INTO {db}.events_store (event_id, type, region, event_date, source, ingested_at, seq, facility_id, facility_name, facility_status, capacity_infectious, payload)
+SELECT 'f1' AS event_id, 'facility' AS type, 'KZ-75' AS region, toDate('2020-06-01') AS event_date, 'registry' AS source, toDateTime('2020-06-01 10:00:00', 'UTC') AS ingested_at, 12 AS seq, 'almaty-ih-7' AS facility_id, 'City infectious hospital 7' AS facility_name, 'open' AS facility_status, toNullable(toUInt32(400)) AS capacity_infectious, '{}' AS payload;
