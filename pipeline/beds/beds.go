@@ -1,7 +1,8 @@
 // Package beds computes hospital bed occupancy per region from facility
 // snapshots: ПЗК (the plan's infectious-bed occupancy, in percent) with ICU
-// and provisional-bed occupancy beside it, and the facilities whose reports
-// are too old to count (stale).
+// and provisional-bed occupancy beside it, and the facilities left out of it
+// and why: reports too old to count (stale), closed in the facility registry,
+// or silent so long that they are presumed closed.
 //
 // The package is pure: snapshots and the day in, occupancy out. It reads no
 // clock ("as of" is a parameter), does no I/O and starts no goroutines, so the
@@ -9,6 +10,10 @@
 //
 // Rules, in one place:
 //
+//   - Facility ids are normalised (NormalizeID) before anything else: trimmed,
+//     lower-cased, and every run of white space, '_' and '-' becomes one '-',
+//     so "Almaty-IH-7", " almaty ih 7 " and "almaty_ih_7" are one facility.
+//     Everything the package returns carries the normalised id.
 //   - A snapshot belongs to the calendar day of its own time zone (the
 //     facility's clock), like schemas.Event.Date.
 //   - As of day D, each (facility, bed kind) counts with its latest snapshot
@@ -20,6 +25,29 @@
 //     the end of day D (midnight after D, in the snapshot's own zone) is
 //     stale: it is left out of the totals and listed in Occupancy.Stale,
 //     never silently carried forward.
+//   - A (facility, kind) whose latest snapshot is older than
+//     Config.PresumedClosedAfter at the end of day D is presumed closed: left
+//     out of the totals, not stale, and listed in Occupancy.PresumedClosed.
+//     Stale blocks easing downstream; a facility that stopped reporting must
+//     not block it forever. A facility whose status event in effect is "open"
+//     is presumed closed only once PresumedClosedAfter has also passed since
+//     the start of that event's Effective day: an operator's word outranks a
+//     presumption.
+//   - The facility registry (History.SetFacility) holds status events. A
+//     facility's status as of D is that of its event with the latest
+//     Effective day <= D (per day, the higher Seq, then the greater event_id
+//     wins). A facility closed as of D is neither counted nor stale nor
+//     presumed closed, and is listed in Occupancy.Closed; re-opened, it
+//     counts again from its re-opening day if its snapshots are fresh.
+//   - Once the registry is in use as of D (some status event has Effective <=
+//     D), a facility that reports but has no status event effective by D is
+//     unknown: still counted (leaving it out could understate occupancy) and
+//     listed in Occupancy.Unknown, unless all its kinds are presumed closed
+//     (so one mistyped id is not listed forever). Without a registry nothing
+//     is unknown.
+//   - Registered capacity is informational: a counted Total above the
+//     capacity the status event in effect gives for that kind lists the
+//     facility in Occupancy.OverCapacity (likely a mistyped report).
 package beds
 
 import (
@@ -37,23 +65,50 @@ import (
 // report is tolerated and two are not.
 const DefaultMaxAge = 48 * time.Hour
 
+// DefaultPresumedClosedAfter is how long a facility may be silent before it
+// is presumed closed instead of stale: 14 days. Two weeks without a single
+// report from a facility that should report daily (source 000) is no longer
+// a late report but a facility that has closed or changed its id; an
+// operator confirms with a status event (History.SetFacility). Until then
+// the facility is stale and blocks easing, so the value trades how long one
+// dead facility can block easing against how long a facility with a
+// reporting outage is still chased. A policy choice, not from the plan.
+const DefaultPresumedClosedAfter = 14 * 24 * time.Hour
+
 // Config holds the occupancy rules that are a matter of policy.
 type Config struct {
 	// MaxAge is the largest age, at the end of the day computed, of a
 	// facility's latest snapshot that still counts. Older is stale.
 	MaxAge time.Duration `json:"max_age" mapstructure:"max_age"`
+	// PresumedClosedAfter is the age, at the end of the day computed, of a
+	// facility's latest snapshot beyond which the facility is presumed
+	// closed: neither counted nor stale. It must exceed MaxAge (Validate);
+	// AsOf given a Config where it does not (such as a literal that leaves it
+	// 0) presumes nothing closed, so a forgotten setting keeps silent
+	// facilities stale, blocking easing, rather than silently dropping them.
+	PresumedClosedAfter time.Duration `json:"presumed_closed_after" mapstructure:"presumed_closed_after"`
 }
 
-// DefaultConfig returns MaxAge = DefaultMaxAge.
-func DefaultConfig() Config { return Config{MaxAge: DefaultMaxAge} }
+// DefaultConfig returns MaxAge = DefaultMaxAge and PresumedClosedAfter =
+// DefaultPresumedClosedAfter.
+func DefaultConfig() Config {
+	return Config{MaxAge: DefaultMaxAge, PresumedClosedAfter: DefaultPresumedClosedAfter}
+}
 
 // Validate reports a configuration that cannot work.
 func (c Config) Validate() error {
 	if c.MaxAge <= 0 {
 		return fmt.Errorf("beds: max_age must be positive, got %s (a facility is stale when its latest snapshot is older than this; default %s)", c.MaxAge, DefaultMaxAge)
 	}
+	if c.PresumedClosedAfter <= c.MaxAge {
+		return fmt.Errorf("beds: presumed_closed_after (%s) must exceed max_age (%s): a silent facility is stale between the two and presumed closed after presumed_closed_after; set presumed_closed_after (default %s)", c.PresumedClosedAfter, c.MaxAge, DefaultPresumedClosedAfter)
+	}
 	return nil
 }
+
+// presumes reports whether c presumes silent facilities closed at all; see
+// PresumedClosedAfter.
+func (c Config) presumes() bool { return c.PresumedClosedAfter > c.MaxAge }
 
 // Kinds lists the bed kinds in a stable order.
 var Kinds = []string{schemas.BedInfectious, schemas.BedICU, schemas.BedProvisional}
@@ -125,7 +180,8 @@ func (c Count) Pct() (pct float64, ok bool) {
 }
 
 // Stale is a (facility, kind) left out of the totals because its latest
-// snapshot is too old.
+// snapshot is too old (Occupancy.Stale), or so old that the facility is
+// presumed closed (Occupancy.PresumedClosed).
 type Stale struct {
 	FacilityID string
 	Kind       string
@@ -142,6 +198,20 @@ type Occupancy struct {
 	// Stale lists every stale (facility, kind), sorted by facility, then by
 	// kind in the order of Kinds.
 	Stale []Stale
+	// PresumedClosed lists every (facility, kind) silent for longer than
+	// Config.PresumedClosedAfter, sorted like Stale. Not counted, not stale.
+	PresumedClosed []Stale
+	// Closed lists the facilities closed in the registry as of Day that have
+	// a snapshot dated on or before Day (the ones left out because closed),
+	// sorted and distinct.
+	Closed []string
+	// Unknown lists the facilities, sorted and distinct, that have a counted
+	// or stale bed kind but no status event effective by Day while the
+	// registry is in use. They are counted all the same.
+	Unknown []string
+	// OverCapacity lists the facilities, sorted and distinct, with a counted
+	// bed kind whose Total exceeds the capacity registered for that kind.
+	OverCapacity []string
 }
 
 // Kind returns the count of one bed kind (zero for an unknown kind).
@@ -171,10 +241,17 @@ func (o *Occupancy) count(kind string) *Count {
 
 // StaleFacilities returns how many distinct facilities have at least one
 // stale bed kind.
-func (o *Occupancy) StaleFacilities() int {
+func (o *Occupancy) StaleFacilities() int { return distinctFacilities(o.Stale) }
+
+// PresumedClosedFacilities returns how many distinct facilities have at
+// least one bed kind presumed closed.
+func (o *Occupancy) PresumedClosedFacilities() int { return distinctFacilities(o.PresumedClosed) }
+
+// distinctFacilities counts the facilities of units sorted by facility.
+func distinctFacilities(units []Stale) int {
 	n := 0
-	for i, s := range o.Stale {
-		if i == 0 || o.Stale[i-1].FacilityID != s.FacilityID {
+	for i, s := range units {
+		if i == 0 || units[i-1].FacilityID != s.FacilityID {
 			n++
 		}
 	}
@@ -200,15 +277,20 @@ type unitKey struct{ facility, kind string }
 // the only ones that can ever be "latest as of" some day. Adding is idempotent
 // and order-independent (the key is (facility, kind, local day), the winner is
 // the maximum under Supersedes), so History is a function of the set of
-// snapshots added. The zero value is empty and ready to use.
+// snapshots added. It also holds the facility registry (SetFacility), kept
+// the same way. The zero value is empty and ready to use.
 type History struct {
 	units map[unitKey][]Snapshot // sorted by Supersedes order, oldest first
 	keys  []unitKey              // the keys of units, sorted by facility then kind
+
+	registry registry
 }
 
-// Add records s and reports whether any "as of" answer can have changed
-// (false for a duplicate or a snapshot superseded on its own day).
+// Add records s, its FacilityID normalised (NormalizeID), and reports
+// whether any "as of" answer can have changed (false for a duplicate or a
+// snapshot superseded on its own day).
 func (h *History) Add(s Snapshot) (changed bool, err error) {
+	s.FacilityID = NormalizeID(s.FacilityID)
 	if s.FacilityID == "" {
 		return false, errors.New("beds: snapshot without facility_id")
 	}
@@ -270,9 +352,10 @@ func (h *History) Add(s Snapshot) (changed bool, err error) {
 }
 
 // Corrected reports whether the winning snapshot of facility's kind on day
-// is a correction that revised occupied beds down.
+// is a correction that revised occupied beds down. The facility id is
+// normalised first, like Add's.
 func (h *History) Corrected(facility, kind string, day schemas.Date) bool {
-	list := h.units[unitKey{facility, kind}]
+	list := h.units[unitKey{NormalizeID(facility), kind}]
 	for i := len(list) - 1; i >= 0; i-- {
 		if d := list[i].Day(); d == day {
 			return list[i].CorrectedFrom > list[i].Occupied
@@ -339,29 +422,82 @@ func kindRank(k string) int {
 // AsOf returns the occupancy at the end of day.
 func (h *History) AsOf(day schemas.Date, cfg Config) Occupancy {
 	o := Occupancy{Day: day}
-	for _, k := range h.keys {
-		list := h.units[k]
-		// The latest snapshot dated on or before day. The list is in time
-		// order and dates follow time except across zone offsets, so scan
-		// back from the newest.
-		var latest *Snapshot
-		for i := len(list) - 1; i >= 0; i-- {
-			if list[i].Day() <= day {
-				latest = &list[i]
-				break
+	registryInUse := h.registry.inUse(day)
+	presume := cfg.presumes()
+	// Keys are sorted by facility, so each facility's kinds are one run and
+	// the facility lists come out sorted and distinct.
+	for i := 0; i < len(h.keys); {
+		facility := h.keys[i].facility
+		j := i + 1
+		for j < len(h.keys) && h.keys[j].facility == facility {
+			j++
+		}
+		status := h.registry.asOf(facility, day) // nil: no status event effective by day
+		var reported, inPlay, over bool
+		for _, k := range h.keys[i:j] {
+			latest := latestAsOf(h.units[k], day)
+			if latest == nil {
+				continue
+			}
+			reported = true
+			if status != nil && status.Status == FacilityClosed {
+				continue
+			}
+			age := latest.ageAt(day)
+			if presume && age > cfg.PresumedClosedAfter && !openedWithin(status, day, cfg.PresumedClosedAfter) {
+				o.PresumedClosed = append(o.PresumedClosed, Stale{FacilityID: k.facility, Kind: k.kind, Last: latest.Time, Age: age})
+				continue
+			}
+			inPlay = true
+			if age > cfg.MaxAge {
+				o.Stale = append(o.Stale, Stale{FacilityID: k.facility, Kind: k.kind, Last: latest.Time, Age: age})
+				continue
+			}
+			c := o.count(k.kind)
+			c.Facilities++
+			c.Total += latest.Total
+			c.Occupied += latest.Occupied
+			if status != nil {
+				if capacity, ok := status.Capacity[k.kind]; ok && latest.Total > capacity {
+					over = true
+				}
 			}
 		}
-		if latest == nil {
-			continue
+		switch {
+		case status != nil && status.Status == FacilityClosed:
+			if reported {
+				o.Closed = append(o.Closed, facility)
+			}
+		case status == nil && registryInUse && inPlay:
+			o.Unknown = append(o.Unknown, facility)
 		}
-		if age := latest.ageAt(day); age > cfg.MaxAge {
-			o.Stale = append(o.Stale, Stale{FacilityID: k.facility, Kind: k.kind, Last: latest.Time, Age: age})
-			continue
+		if over {
+			o.OverCapacity = append(o.OverCapacity, facility)
 		}
-		c := o.count(k.kind)
-		c.Facilities++
-		c.Total += latest.Total
-		c.Occupied += latest.Occupied
+		i = j
 	}
 	return o
+}
+
+// latestAsOf returns the latest snapshot of list dated on or before day, or
+// nil. The list is in time order and dates follow time except across zone
+// offsets, so it scans back from the newest.
+func latestAsOf(list []Snapshot, day schemas.Date) *Snapshot {
+	for i := len(list) - 1; i >= 0; i-- {
+		if list[i].Day() <= day {
+			return &list[i]
+		}
+	}
+	return nil
+}
+
+// openedWithin reports whether status is an "open" event whose Effective
+// day began no more than d before the end of day: the operator said the
+// facility is open recently enough that its silence is not yet long enough
+// to presume it closed. Whole days, because Effective has no time zone.
+func openedWithin(status *FacilityStatus, day schemas.Date, d time.Duration) bool {
+	if status == nil || status.Status != FacilityOpen {
+		return false
+	}
+	return time.Duration(day-status.Effective+1)*24*time.Hour <= d
 }

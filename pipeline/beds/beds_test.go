@@ -38,7 +38,7 @@ func TestCompute(t *testing.T) {
 		day       schemas.Date
 		want      [3]Count // infectious, icu, provisional
 		wantPct   *float64
-		wantStale []string // facility/kind
+		wantStale []string // facility/kind, the facility id normalised
 	}{
 		{name: "no snapshots", day: day},
 		{
@@ -119,7 +119,7 @@ func TestCompute(t *testing.T) {
 			day:       day,
 			want:      [3]Count{{1, 100, 50}, {1, 10, 9}, {}},
 			wantPct:   ptr(50),
-			wantStale: []string{"B/infectious"},
+			wantStale: []string{"b/infectious"},
 		},
 		{
 			name: "every facility stale: occupancy not available, not 0 %",
@@ -128,7 +128,7 @@ func TestCompute(t *testing.T) {
 				snap("b1", "B", prov, "2021-07-01T09:00:00+05:00", 2, 40, 10),
 			},
 			day:       day,
-			wantStale: []string{"A/infectious", "B/provisional"},
+			wantStale: []string{"a/infectious", "b/provisional"},
 		},
 		{
 			name: "ICU and provisional beside infectious beds",
