@@ -22,6 +22,10 @@ type Indicator struct {
 	CasesImported int `json:"cases_imported"`
 	CasesByOnset  int `json:"cases_by_onset"`
 	Cases7d       int `json:"cases_7d"`
+	// CasesRepeat are confirmed case events of the day not counted in Cases
+	// because the same person was counted within the episode window
+	// (process.episode_days) before.
+	CasesRepeat int `json:"cases_repeat"`
 
 	// R (Cori et al. 2013, EpiEstim 2.2.4) over the 7-day window ending on Date.
 	RMethod string   `json:"r_method"`
@@ -32,6 +36,10 @@ type Indicator struct {
 	RQ975   *float64 `json:"r_q975"`
 	// RRatio is the officials' ratio R: cases in the last 4 days over the 4 before.
 	RRatio *float64 `json:"r_ratio"`
+	// RStatus says whether R can be relied on (RStatus*), RCases how many
+	// local cases its window held: the evidence behind it.
+	RStatus string `json:"r_status"`
+	RCases  int    `json:"r_cases"`
 
 	Cases7dPer100k *float64 `json:"cases_7d_per_100k"`
 
@@ -49,6 +57,14 @@ type Indicator struct {
 	ProvOccupied     int      `json:"provisional_occupied"`
 	ProvOccupancyPct *float64 `json:"provisional_occupancy_pct"`
 	StaleFacilities  int      `json:"stale_facilities"`
+	// Facilities left out of ПЗК for other reasons than staleness: closed
+	// (by a facility event) from their closing day, presumed closed (silent
+	// longer than process.bed_presumed_closed_after; an operator confirms),
+	// and reporting without being in the region's registry (counted, and
+	// flagged).
+	ClosedFacilities         int `json:"closed_facilities"`
+	PresumedClosedFacilities int `json:"presumed_closed_facilities"`
+	UnknownFacilities        int `json:"unknown_facilities"`
 
 	Contacts7d              int      `json:"contacts_7d"`
 	ContactsPerCase         *float64 `json:"contacts_per_case"`
@@ -64,8 +80,15 @@ type Indicator struct {
 	// as late reports arrive: younger than the configured quantile of the
 	// region's reporting delay.
 	Provisional bool `json:"provisional"`
-	// Flags are data-quality flags (process.Flag*), FlagReasons one
-	// "<flag>: <why>" line per flag, in the same order.
+	// StaleFeeds are the feeds (event types) that have not reported
+	// through this day: their counts for it are missing, not zero.
+	StaleFeeds []string `json:"stale_feeds,omitempty"`
+	// Uncertain names the metrics computed from too few observations to be
+	// relied on (R from few cases, positivity from few tests): shown, but
+	// decisions treat them as unknown.
+	Uncertain []string `json:"uncertain,omitempty"`
+	// Flags are data-quality flags (Flag*), FlagReasons one "<flag>: <why>"
+	// line per flag, in the same order.
 	Flags       []string `json:"flags,omitempty"`
 	FlagReasons []string `json:"flag_reasons,omitempty"`
 
@@ -74,6 +97,54 @@ type Indicator struct {
 	// metric measures from it.
 	ComputedAt time.Time `json:"computed_at"`
 }
+
+// R statuses (Indicator.RStatus).
+const (
+	// RStatusOK: R is estimated from enough cases to be relied on.
+	RStatusOK = "ok"
+	// RStatusFewCases: R is estimated, but from fewer cases than
+	// process.r_min_cases in its window, or with a posterior coefficient of
+	// variation above process.r_max_cv: the prior dominates, so R is shown
+	// but decisions treat it as unknown.
+	RStatusFewCases = "few_cases"
+	// RStatusStaleFeed: the case feed has not reported through the day, so
+	// R is not computed from the missing days as zeros (it is null).
+	RStatusStaleFeed = "stale_feed"
+	// RStatusNotEstimable: too early in the region's series (EpiEstim's NA).
+	RStatusNotEstimable = "not_estimable"
+)
+
+// Data-quality flags of indicator records (Indicator.Flags). Each says what
+// is wrong with the day's data; a rule set says what the flags it reads do
+// to a decision (by default: never ease), and the informational ones are
+// shown but change no decision by themselves.
+const (
+	// FlagStaleFeed: a feed (cases, tests) has not reported through the day:
+	// missing, not zero.
+	FlagStaleFeed = "stale_feed"
+	// FlagFewCases: R from too few cases (RStatusFewCases). Informational:
+	// decisions treat the uncertain metrics as unknown instead.
+	FlagFewCases = "few_cases"
+	// FlagFewTests: positivity from fewer than process.positivity_min_tests
+	// tests. Informational, like FlagFewCases.
+	FlagFewTests = "few_tests"
+	// FlagPresumedClosed: facilities silent for longer than
+	// process.bed_presumed_closed_after, left out of ПЗК and no longer
+	// counted as stale. Informational: an operator confirms with a facility
+	// event.
+	FlagPresumedClosed = "presumed_closed"
+	// FlagUnknownFacility: bed reports from facilities missing from the
+	// region's registry (counted: leaving them out could understate ПЗК).
+	FlagUnknownFacility = "unknown_facility"
+	// FlagOverCapacity: a facility reported more beds than its registered
+	// capacity: a mistyped report.
+	FlagOverCapacity = "over_capacity"
+)
+
+// InformationalFlags are the flags a rule set never reads: what they warn
+// of is already in the inputs (uncertain metrics are withheld; a presumed
+// closed facility is out of ПЗК).
+var InformationalFlags = []string{FlagFewCases, FlagFewTests, FlagPresumedClosed}
 
 // Key is the identity of an indicator record across versions.
 func (in *Indicator) Key() string { return in.Region + "/" + in.Date.String() }

@@ -117,6 +117,10 @@ func (c *checkpointStore) load(ctx context.Context) (uint64, map[string][]byte, 
 	return m.Seq, blobs, nil
 }
 
+// forgetRegions drops the regions of the loaded manifest, so the next save
+// references only the blobs it writes (after a rebuild from the stream).
+func (c *checkpointStore) forgetRegions() { c.man.Regions = map[string]regionRef{} }
+
 // save writes the blobs of the regions that changed and then the manifest
 // covering seq. Regions not in blobs keep their previous blob. It returns the
 // bytes written.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"time"
 
 	"github.com/epiwatch/epiwatch/pipeline/beds"
@@ -17,13 +18,15 @@ import (
 // DEFLATE. Binary because the seen-set is most of the state and 16 raw bytes
 // per event_id is the least it can cost; DEFLATE at its fastest level because
 // the day rows and pseudonym lists compress well and the checkpoint is on the
-// hot path. stateMagic changes whenever the layout does; the layout before
-// it (stateMagicV1, without reporting delays and bed corrections) is still
-// read, those fields then start empty.
-const (
-	stateMagic   = "EWPS2"
-	stateMagicV1 = "EWPS1"
-)
+// hot path. stateMagic changes whenever the layout does. Blobs of an older
+// layout (EWPS1, EWPS2: before person-episodes, corrections, feeds and the
+// facility registry) lack what the state needs now and cannot be completed
+// from themselves; decodeRegion reports errOldLayout and the processor
+// rebuilds its state from the events stream (Processor.restore).
+const stateMagic = "EWPS3"
+
+// oldMagics are the layouts errOldLayout covers.
+var oldMagics = []string{"EWPS1", "EWPS2"}
 
 type encoder struct{ b []byte }
 
@@ -31,6 +34,19 @@ func (e *encoder) uvarint(v uint64) { e.b = binary.AppendUvarint(e.b, v) }
 func (e *encoder) varint(v int64)   { e.b = binary.AppendVarint(e.b, v) }
 func (e *encoder) str(s string)     { e.uvarint(uint64(len(s))); e.b = append(e.b, s...) }
 func (e *encoder) key(k idKey)      { e.b = append(e.b, k[:]...) }
+func (e *encoder) flag(b bool) {
+	if b {
+		e.b = append(e.b, 1)
+	} else {
+		e.b = append(e.b, 0)
+	}
+}
+
+// rowFields are a day row's counts in the order of the layout.
+func rowFields(d *dayRow) []*int32 {
+	return []*int32{&d.casesLocal, &d.casesImported, &d.onsetLocal, &d.onsetImported, &d.casesRepeat, &d.tests, &d.testsPositive,
+		&d.contacts, &d.contactsBecame, &d.vaxFirst[0], &d.vaxFirst[1], &d.vaxFirst[2], &d.delaySum, &d.delayN, &d.bedCorrections}
+}
 
 // encodeRegion serialises a region's state (not its dirty marks: a
 // checkpoint is taken only after everything was published).
@@ -42,23 +58,27 @@ func encodeRegion(r *regionState) ([]byte, error) {
 	e.uvarint(uint64(len(r.days)))
 	for i := range r.days {
 		d := &r.days[i]
-		for _, v := range []int32{d.casesLocal, d.casesImported, d.onsetLocal, d.onsetImported, d.tests, d.testsPositive, d.contacts, d.contactsBecame, d.vaxFirst[0], d.vaxFirst[1], d.vaxFirst[2], d.delaySum, d.delayN, d.bedCorrections} {
-			e.varint(int64(v))
+		for _, v := range rowFields(d) {
+			e.varint(int64(*v))
 		}
 		e.uvarint(d.seq)
 		e.varint(d.ts)
 	}
-	for _, f := range r.first {
-		e.varint(int64(f))
+	for _, days := range []*[nTypes]schemas.Date{&r.first, &r.reported, &r.complete} {
+		for _, f := range days {
+			e.varint(int64(f))
+		}
 	}
 	for _, h := range []*delays{&r.caseDelay, &r.testDelay} {
 		for _, c := range h {
 			e.varint(int64(c))
 		}
 	}
-	e.uvarint(uint64(len(r.seen)))
-	for k := range r.seen {
-		e.key(k)
+	for _, set := range []map[idKey]struct{}{r.seen, r.retracted} {
+		e.uvarint(uint64(len(set)))
+		for k := range set {
+			e.key(k)
+		}
 	}
 	e.uvarint(uint64(len(r.vax)))
 	for k, d := range r.vax {
@@ -66,12 +86,16 @@ func encodeRegion(r *regionState) ([]byte, error) {
 		e.b = append(e.b, k.dose)
 		e.varint(int64(d))
 	}
-	e.uvarint(uint64(len(r.caseDates)))
-	for k, ds := range r.caseDates {
+	e.uvarint(uint64(len(r.cases)))
+	for k, refs := range r.cases {
 		e.key(k)
-		e.uvarint(uint64(len(ds)))
-		for _, d := range ds {
-			e.varint(int64(d))
+		e.uvarint(uint64(len(refs)))
+		for _, c := range refs {
+			e.key(c.event)
+			e.varint(int64(c.report))
+			e.varint(int64(c.onset))
+			e.flag(c.imported)
+			e.flag(c.counted)
 		}
 	}
 	e.uvarint(uint64(len(r.contactsOf)))
@@ -80,11 +104,7 @@ func encodeRegion(r *regionState) ([]byte, error) {
 		e.uvarint(uint64(len(cs)))
 		for _, c := range cs {
 			e.varint(int64(c.date))
-			if c.became {
-				e.b = append(e.b, 1)
-			} else {
-				e.b = append(e.b, 0)
-			}
+			e.flag(c.became)
 		}
 	}
 	snaps := r.beds.Snapshots()
@@ -100,6 +120,26 @@ func encodeRegion(r *regionState) ([]byte, error) {
 		e.varint(int64(s.Total))
 		e.varint(int64(s.Occupied))
 		e.varint(int64(s.CorrectedFrom))
+	}
+	facs := r.beds.Facilities()
+	e.uvarint(uint64(len(facs)))
+	for _, f := range facs {
+		e.str(f.FacilityID)
+		e.str(f.Status)
+		e.varint(int64(f.Effective))
+		e.str(f.EventID)
+		e.uvarint(f.Seq)
+		e.str(f.Name)
+		kinds := make([]string, 0, len(f.Capacity))
+		for k := range f.Capacity {
+			kinds = append(kinds, k)
+		}
+		sort.Strings(kinds)
+		e.uvarint(uint64(len(kinds)))
+		for _, k := range kinds {
+			e.str(k)
+			e.varint(int64(f.Capacity[k]))
+		}
 	}
 
 	var out bytes.Buffer
@@ -196,49 +236,53 @@ func (d *decoder) byte1(what string) byte {
 	return b[0]
 }
 
+// errOldLayout means a checkpoint blob has a layout older than stateMagic.
+var errOldLayout = errors.New("processor state of an older layout")
+
 // decodeRegion reads what encodeRegion wrote.
 func decodeRegion(blob []byte) (*regionState, error) {
 	raw, err := io.ReadAll(flate.NewReader(bytes.NewReader(blob)))
 	if err != nil {
 		return nil, fmt.Errorf("decompress region state: %w", err)
 	}
-	v1 := bytes.HasPrefix(raw, []byte(stateMagicV1))
-	if !v1 && !bytes.HasPrefix(raw, []byte(stateMagic)) {
+	for _, m := range oldMagics {
+		if bytes.HasPrefix(raw, []byte(m)) {
+			return nil, errOldLayout
+		}
+	}
+	if !bytes.HasPrefix(raw, []byte(stateMagic)) {
 		return nil, errUnknownState
 	}
-	d := &decoder{b: raw[len(stateMagic):]} // both magics have one length
+	d := &decoder{b: raw[len(stateMagic):]}
 	r := newRegionState(d.str("code"))
 	r.base = schemas.Date(d.varint("base"))
-	nDays := d.count("days", 13)
+	nDays := d.count("days", 17)
 	r.days = make([]dayRow, nDays)
 	for i := range r.days {
 		row := &r.days[i]
-		fields := []*int32{&row.casesLocal, &row.casesImported, &row.onsetLocal, &row.onsetImported, &row.tests, &row.testsPositive, &row.contacts, &row.contactsBecame, &row.vaxFirst[0], &row.vaxFirst[1], &row.vaxFirst[2], &row.delaySum, &row.delayN, &row.bedCorrections}
-		if v1 {
-			fields = fields[:11]
-		}
-		for _, p := range fields {
+		for _, p := range rowFields(row) {
 			*p = int32(d.varint("day row"))
 		}
 		row.seq = d.uvarint("day seq")
 		row.ts = d.varint("day time")
 	}
-	for i := range r.first {
-		r.first[i] = schemas.Date(d.varint("first days"))
-	}
-	if !v1 {
-		for _, h := range []*delays{&r.caseDelay, &r.testDelay} {
-			for i := range h {
-				h[i] = int32(d.varint("reporting delays"))
-			}
+	for _, days := range []*[nTypes]schemas.Date{&r.first, &r.reported, &r.complete} {
+		for i := range days {
+			days[i] = schemas.Date(d.varint("feed days"))
 		}
 	}
-	n := d.count("seen", 16)
-	r.seen = make(map[idKey]struct{}, n)
-	for i := 0; i < n; i++ {
-		r.seen[d.key("seen")] = struct{}{}
+	for _, h := range []*delays{&r.caseDelay, &r.testDelay} {
+		for i := range h {
+			h[i] = int32(d.varint("reporting delays"))
+		}
 	}
-	n = d.count("vaccinations", 18)
+	for _, set := range []map[idKey]struct{}{r.seen, r.retracted} {
+		n := d.count("event set", 16)
+		for i := 0; i < n; i++ {
+			set[d.key("event set")] = struct{}{}
+		}
+	}
+	n := d.count("vaccinations", 18)
 	r.vax = make(map[vaxKey]schemas.Date, n)
 	for i := 0; i < n; i++ {
 		k := vaxKey{person: d.key("vaccination")}
@@ -246,22 +290,23 @@ func decodeRegion(blob []byte) (*regionState, error) {
 		r.vax[k] = schemas.Date(d.varint("vaccination date"))
 	}
 	n = d.count("case persons", 17)
-	r.caseDates = make(map[idKey][]schemas.Date, n)
-	for i := 0; i < n; i++ {
+	for i := 0; i < n && d.err == nil; i++ {
 		k := d.key("case person")
-		m := d.count("case dates", 1)
-		ds := make([]schemas.Date, m)
-		for j := range ds {
-			ds[j] = schemas.Date(d.varint("case date"))
+		refs := make([]caseRef, d.count("cases", 20))
+		for j := range refs {
+			c := &refs[j]
+			c.event = d.key("case event")
+			c.report = schemas.Date(d.varint("report date"))
+			c.onset = schemas.Date(d.varint("onset date"))
+			c.imported = d.byte1("imported") == 1
+			c.counted = d.byte1("counted") == 1
 		}
-		r.caseDates[k] = ds
+		r.cases[k] = refs
 	}
 	n = d.count("contact persons", 17)
-	r.contactsOf = make(map[idKey][]contactRef, n)
-	for i := 0; i < n; i++ {
+	for i := 0; i < n && d.err == nil; i++ {
 		k := d.key("contact person")
-		m := d.count("contacts", 2)
-		cs := make([]contactRef, m)
+		cs := make([]contactRef, d.count("contacts", 2))
 		for j := range cs {
 			cs[j].date = schemas.Date(d.varint("contact date"))
 			cs[j].became = d.byte1("contact became") == 1
@@ -275,11 +320,29 @@ func decodeRegion(blob []byte) (*regionState, error) {
 		s.Time = time.Unix(0, nanos).In(time.FixedZone("", int(off)))
 		s.Seq = d.uvarint("snapshot seq")
 		s.Total, s.Occupied = int(d.varint("total")), int(d.varint("occupied"))
-		if !v1 {
-			s.CorrectedFrom = int(d.varint("corrected from"))
-		}
+		s.CorrectedFrom = int(d.varint("corrected from"))
 		if d.err == nil {
 			if _, err := r.beds.Add(s); err != nil {
+				return nil, fmt.Errorf("region state %s: %w", r.code, err)
+			}
+		}
+	}
+	n = d.count("facilities", 6)
+	for i := 0; i < n && d.err == nil; i++ {
+		f := beds.FacilityStatus{FacilityID: d.str("facility"), Status: d.str("facility status")}
+		f.Effective = schemas.Date(d.varint("effective date"))
+		f.EventID = d.str("facility event")
+		f.Seq = d.uvarint("facility seq")
+		f.Name = d.str("facility name")
+		if m := d.count("capacities", 2); m > 0 {
+			f.Capacity = make(map[string]int, m)
+			for j := 0; j < m; j++ {
+				k := d.str("capacity kind")
+				f.Capacity[k] = int(d.varint("capacity"))
+			}
+		}
+		if d.err == nil {
+			if _, err := r.beds.SetFacility(f); err != nil {
 				return nil, fmt.Errorf("region state %s: %w", r.code, err)
 			}
 		}

@@ -57,6 +57,28 @@ type Config struct {
 	// BedMaxAge: a facility whose latest bed snapshot is older than this at
 	// the end of a day is stale that day (excluded from ПЗК and reported).
 	BedMaxAge time.Duration `json:"bed_max_age" mapstructure:"bed_max_age"`
+	// BedPresumedClosedAfter: a facility silent for longer than this is
+	// presumed closed (reported for an operator to confirm with a facility
+	// event) instead of stale, so one closed or mistyped facility does not
+	// block easing for ever (beds.Config.PresumedClosedAfter).
+	BedPresumedClosedAfter time.Duration `json:"bed_presumed_closed_after" mapstructure:"bed_presumed_closed_after"`
+	// EpisodeDays: a confirmed case of a person who had a confirmed case in
+	// the same region within this many days before (by report date) is the
+	// same episode: it is kept, but counted once, on the first report date
+	// (a person notified by a laboratory and by a hospital is one case).
+	// 0 counts every case event.
+	EpisodeDays int `json:"episode_days" mapstructure:"episode_days"`
+	// RMinCases and RMaxCV: R whose window holds fewer local cases than
+	// RMinCases, or whose posterior coefficient of variation exceeds RMaxCV,
+	// carries r_status few_cases, and decisions treat it as unknown (with
+	// one case in six days the prior, mean 5, dominates). EpiEstim's
+	// guidance (Cori et al. 2013; EpiEstim's estimate_R documentation):
+	// at least 12 cases in the window, a posterior CV below 0.3.
+	RMinCases int     `json:"r_min_cases" mapstructure:"r_min_cases"`
+	RMaxCV    float64 `json:"r_max_cv" mapstructure:"r_max_cv"`
+	// PositivityMinTests: 7-day positivity from fewer conclusive tests than
+	// this is listed as uncertain, and decisions do not read it.
+	PositivityMinTests int `json:"positivity_min_tests" mapstructure:"positivity_min_tests"`
 	// Completeness: a day is provisional while it is younger (relative to
 	// the newest day with data) than this quantile of the region's reporting
 	// delay, i.e. while less than this share of its reports is expected to
@@ -106,13 +128,21 @@ type Config struct {
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
 	return Config{
-		Pathogen:            PathogenCOVID19,
-		SerialIntervals:     DefaultSerialIntervals(),
-		RWindowDays:         7,
-		PriorMean:           5,
-		PriorSD:             5,
-		RDate:               RByReport,
-		BedMaxAge:           beds.DefaultMaxAge,
+		Pathogen:        PathogenCOVID19,
+		SerialIntervals: DefaultSerialIntervals(),
+		RWindowDays:     7,
+		PriorMean:       5,
+		PriorSD:         5,
+		RDate:           RByReport,
+		BedMaxAge:       beds.DefaultMaxAge,
+		// Two weeks: beds.DefaultPresumedClosedAfter.
+		BedPresumedClosedAfter: beds.DefaultPresumedClosedAfter,
+		// 90 days: the usual window after which a new positive result is
+		// counted as a reinfection (e.g. ECDC's reinfection definition).
+		EpisodeDays:         90,
+		RMinCases:           12,
+		RMaxCV:              0.3,
+		PositivityMinTests:  20,
 		ContactFollowUpDays: 14,
 		Completeness:        0.95,
 		DelayMinReports:     30,
@@ -172,8 +202,22 @@ func (c Config) Validate() error {
 	if c.RDate != RByReport && c.RDate != RByOnset {
 		bad("r_date", "must be %q or %q, got %q", RByReport, RByOnset, c.RDate)
 	}
-	if err := (beds.Config{MaxAge: c.BedMaxAge}).Validate(); err != nil {
+	if c.BedMaxAge <= 0 {
 		bad("bed_max_age", "must be positive, got %s (default %s)", c.BedMaxAge, beds.DefaultMaxAge)
+	} else if c.BedPresumedClosedAfter <= c.BedMaxAge {
+		bad("bed_presumed_closed_after", "must be longer than bed_max_age (%s), got %s (default %s)", c.BedMaxAge, c.BedPresumedClosedAfter, beds.DefaultPresumedClosedAfter)
+	}
+	if c.EpisodeDays < 0 || c.EpisodeDays > 730 {
+		bad("episode_days", "must be 0..730 days, got %d (0 counts every case event)", c.EpisodeDays)
+	}
+	if c.RMinCases < 0 {
+		bad("r_min_cases", "must not be negative, got %d (EpiEstim's guidance: 12)", c.RMinCases)
+	}
+	if !(c.RMaxCV > 0) || math.IsInf(c.RMaxCV, 0) {
+		bad("r_max_cv", "must be positive, got %v (EpiEstim's guidance: 0.3)", c.RMaxCV)
+	}
+	if c.PositivityMinTests < 0 {
+		bad("positivity_min_tests", "must not be negative, got %d", c.PositivityMinTests)
 	}
 	if c.ContactFollowUpDays < 0 || c.ContactFollowUpDays > 60 {
 		bad("contact_follow_up_days", "must be 0..60 days, got %d", c.ContactFollowUpDays)
@@ -214,4 +258,6 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-func (c Config) bedConfig() beds.Config { return beds.Config{MaxAge: c.BedMaxAge} }
+func (c Config) bedConfig() beds.Config {
+	return beds.Config{MaxAge: c.BedMaxAge, PresumedClosedAfter: c.BedPresumedClosedAfter}
+}

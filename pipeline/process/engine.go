@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -54,6 +55,9 @@ type engine struct {
 
 	scratch scratch // computeRegion's buffers when computing on one goroutine
 	dec     schemas.EventDecoder
+	// lookup reads a corrected event back from the events stream (nil: no
+	// stream; a correction then only marks its target retracted).
+	lookup lookupFunc
 	// double is a test hook: events applied twice on purpose (the negative
 	// control of the crash test).
 	double func(eventID string) bool
@@ -81,24 +85,83 @@ func (g *engine) addRegion(r *regionState) {
 }
 
 // applyMsg decodes and applies one event stored at stream sequence seq and
-// time ts. applied is false for an event_id seen before. A non-nil error is
-// permanent (errPermanent): the event can never be applied.
+// time ts. applied is false for an event_id seen before. An errPermanent
+// means the event can never be applied; any other error (the lookup of a
+// corrected event failed) is worth retrying.
 func (g *engine) applyMsg(data []byte, seq uint64, ts time.Time) (e *schemas.Event, applied bool, err error) {
 	e, err = decodeEvent(&g.dec, data, ts)
 	if err != nil {
 		return nil, false, err
 	}
+	applied, err = g.applyEvent(e, seq, ts.UnixNano())
+	return e, applied, err
+}
+
+// applyEvent applies a decoded event: first what it corrects (a retraction,
+// or the earlier event a new version supersedes), then the event itself.
+func (g *engine) applyEvent(e *schemas.Event, seq uint64, nanos int64) (bool, error) {
 	r := g.region(e.Region)
-	nanos := ts.UnixNano()
-	applied = r.apply(e, seq, nanos, g.cfg.ContactFollowUpDays)
+	if _, dup := r.seen[keyOf(e.EventID)]; !dup {
+		if target := e.Corrects(); target != "" {
+			if err := g.correct(e, target, seq, nanos); err != nil {
+				return false, err
+			}
+		}
+	}
+	c := g.applyCfg()
+	applied := r.apply(e, seq, nanos, c)
 	if !applied && g.double != nil && g.double(e.EventID) {
-		r.changeEvent(e, seq, nanos, g.cfg.ContactFollowUpDays) // deliberately wrong
+		r.changeEvent(e, seq, nanos, c) // deliberately wrong
 		applied = true
 	}
 	if l := r.last(); l > g.last {
 		g.last = l
 	}
-	return e, applied, nil
+	return applied, nil
+}
+
+func (g *engine) applyCfg() applyCfg {
+	return applyCfg{followUp: g.cfg.ContactFollowUpDays, episodeDays: g.cfg.EpisodeDays}
+}
+
+// lookupFunc returns the event with the given event_id as the events stream
+// stores it, nil if the stream does not hold it. The processor reads the
+// stream (the event's own subject); tests give a map.
+type lookupFunc func(eventID string) (*schemas.Event, error)
+
+// correct withdraws target, the event e retracts or supersedes, in the
+// target's own region (a case re-filed under the right region corrects one
+// in another): if it was applied its counts are undone, and either way it
+// is marked retracted, so that it never counts if it is (re)delivered later.
+// Idempotency key: the target's event_id in its region's retracted set;
+// correcting it again changes nothing.
+//
+// Undoing needs the target's content, read back from the events stream
+// (g.lookup) rather than kept for every event.
+func (g *engine) correct(e *schemas.Event, target string, seq uint64, nanos int64) error {
+	var t *schemas.Event
+	if g.lookup != nil {
+		var err error
+		if t, err = g.lookup(target); err != nil {
+			return fmt.Errorf("look up %s, corrected by %s: %w", target, e.EventID, err)
+		}
+	}
+	tr := g.region(e.Region)
+	if t != nil && t.Region != e.Region {
+		tr = g.region(t.Region)
+	}
+	tk := keyOf(target)
+	if _, done := tr.retracted[tk]; done {
+		return nil
+	}
+	if _, applied := tr.seen[tk]; applied {
+		if t == nil {
+			return permanentf("%s corrects %s, which was counted but is no longer in the events stream: its counts cannot be taken back", e.EventID, target)
+		}
+		tr.unapply(t, seq, nanos, g.applyCfg())
+	}
+	tr.retracted[tk] = struct{}{}
+	return nil
 }
 
 // dirty reports whether anything waits to be published.
@@ -402,6 +465,7 @@ func (g *engine) computeRegion(sc *scratch, r *regionState, from, to schemas.Dat
 	}
 	bedCfg := g.cfg.bedConfig()
 	method := g.r.method()
+	caseThrough, labThrough := r.feedThrough(tCase), r.feedThrough(tLabTest)
 
 	var vax [3]int64
 	var version uint64
@@ -422,6 +486,7 @@ func (g *engine) computeRegion(sc *scratch, r *regionState, from, to schemas.Dat
 			Date:          d,
 			Version:       version,
 			Cases:         int(row.casesLocal + row.casesImported),
+			CasesRepeat:   int(row.casesRepeat),
 			CasesLocal:    int(row.casesLocal),
 			CasesImported: int(row.casesImported),
 			CasesByOnset:  int(row.onsetLocal + row.onsetImported),
@@ -441,27 +506,57 @@ func (g *engine) computeRegion(sc *scratch, r *regionState, from, to schemas.Dat
 		in.Cases7d = int(cases7)
 		in.Tests7d, in.TestsPositive7d = int(tests7), int(pos7)
 		in.Contacts7d = int(contacts7)
+		// A feed that has not reported through d leaves its days missing,
+		// not zero: what is computed from them is not available (nil).
+		caseStale := caseThrough != 0 && caseThrough < d
+		labStale := labThrough != 0 && labThrough < d
+		if caseStale {
+			in.StaleFeeds = append(in.StaleFeeds, string(schemas.TypeCase))
+		}
+		if labStale {
+			in.StaleFeeds = append(in.StaleFeeds, string(schemas.TypeLabTest))
+		}
 		// Rates are "not available" (nil) before the region's first event of
 		// their type: no data is not the same as zero.
 		has := func(t int) bool { return r.first[t] != 0 && r.first[t] <= d }
-		if has(tCase) {
+		if has(tCase) && !caseStale {
 			in.Cases7dPer100k = fs.per100k(cases7, pop)
 		}
-		if has(tLabTest) {
+		if has(tLabTest) && !labStale {
 			in.Tests7dPer100k = fs.per100k(tests7, pop)
+			in.Positivity7dPct = fs.ratioPct(pos7, tests7)
 		}
-		in.Positivity7dPct = fs.ratioPct(pos7, tests7)
 		if cases7 > 0 {
 			in.ContactsPerCase = fs.p(float64(contacts7) / float64(cases7))
 		}
 		in.ContactsBecameCasesPct = fs.ratioPct(became7, contacts7)
 
 		i := int(d - r.base)
-		if e := ests[i-first]; e.OK {
-			in.RMean, in.RSD, in.RQ025, in.RMedian, in.RQ975 = fs.p(e.Mean), fs.p(e.SD), fs.p(e.Quantiles[0]), fs.p(e.Median()), fs.p(e.Quantiles[6])
+		for w := max(i-g.cfg.RWindowDays+1, 0); w <= i; w++ {
+			in.RCases += int(local[w])
 		}
-		if v, ok := g.r.ratio(total[:i+1]); ok {
+		e := ests[i-first]
+		switch {
+		case caseStale:
+			in.RStatus = schemas.RStatusStaleFeed
+		case !e.OK:
+			in.RStatus = schemas.RStatusNotEstimable
+		default:
+			in.RMean, in.RSD, in.RQ025, in.RMedian, in.RQ975 = fs.p(e.Mean), fs.p(e.SD), fs.p(e.Quantiles[0]), fs.p(e.Median()), fs.p(e.Quantiles[6])
+			in.RStatus = schemas.RStatusOK
+			if in.RCases < g.cfg.RMinCases || e.SD > g.cfg.RMaxCV*e.Mean {
+				in.RStatus = schemas.RStatusFewCases
+			}
+		}
+		if v, ok := g.r.ratio(total[:i+1]); ok && !caseStale {
 			in.RRatio = fs.p(v)
+		}
+		if in.RStatus == schemas.RStatusFewCases {
+			in.Uncertain = append(in.Uncertain, uncertainR...)
+		}
+		fewTests := in.Positivity7dPct != nil && tests7 < int64(g.cfg.PositivityMinTests)
+		if fewTests {
+			in.Uncertain = append(in.Uncertain, "positivity_7d_pct")
 		}
 
 		occ := r.beds.AsOf(d, bedCfg)
@@ -478,6 +573,9 @@ func (g *engine) computeRegion(sc *scratch, r *regionState, from, to schemas.Dat
 			in.ProvOccupancyPct = fs.p(v)
 		}
 		in.StaleFacilities = occ.StaleFacilities()
+		in.ClosedFacilities = len(occ.Closed)
+		in.PresumedClosedFacilities = occ.PresumedClosedFacilities()
+		in.UnknownFacilities = len(occ.Unknown)
 
 		in.VaccinatedDose1, in.VaccinatedDose2, in.VaccinatedDose3Plus = int(vax[0]), int(vax[1]), int(vax[2])
 		if has(tVaccination) && pop > 0 {
@@ -487,12 +585,42 @@ func (g *engine) computeRegion(sc *scratch, r *regionState, from, to schemas.Dat
 		}
 
 		in.Provisional = int(to-d) < r.horizon
+		// One reason per flag: a flag raised twice (two stale feeds, two
+		// kinds of missing input) gets both reasons in one line.
 		flag := func(name, format string, args ...any) {
+			why := fmt.Sprintf(format, args...)
+			if i := slices.Index(in.Flags, name); i >= 0 {
+				in.FlagReasons[i] += "; " + why
+				return
+			}
 			in.Flags = append(in.Flags, name)
-			in.FlagReasons = append(in.FlagReasons, name+": "+fmt.Sprintf(format, args...))
+			in.FlagReasons = append(in.FlagReasons, name+": "+why)
+		}
+		if caseStale {
+			flag(schemas.FlagStaleFeed, "case feed reported through %s (no case and no report_complete since): R and incidence not computed from missing days", caseThrough)
+		}
+		if labStale {
+			flag(schemas.FlagStaleFeed, "lab_test feed reported through %s (no result and no report_complete since): positivity not computed", labThrough)
+		}
+		if in.RStatus == schemas.RStatusFewCases {
+			flag(schemas.FlagFewCases, "R %.2f from %d local cases in its %d-day window, CV %.2f (needs at least %d cases and CV at most %.2f): R unknown for decisions",
+				e.Mean, in.RCases, g.cfg.RWindowDays, e.SD/e.Mean, g.cfg.RMinCases, g.cfg.RMaxCV)
+		}
+		if fewTests {
+			flag(schemas.FlagFewTests, "positivity from %d tests in 7 days (fewer than %d): unknown for decisions", tests7, g.cfg.PositivityMinTests)
 		}
 		if in.StaleFacilities > 0 {
 			flag(FlagBedsStale, "%d facility bed reports older than %s at the end of the day, left out of ПЗК", in.StaleFacilities, bedCfg.MaxAge)
+		}
+		if len(occ.PresumedClosed) > 0 {
+			flag(schemas.FlagPresumedClosed, "%s silent for more than %s: presumed closed, left out of ПЗК and not counted as stale; confirm with a facility event",
+				facilityList(occ.PresumedClosed), bedCfg.PresumedClosedAfter)
+		}
+		if len(occ.Unknown) > 0 {
+			flag(schemas.FlagUnknownFacility, "bed reports from %s, not in the region's facility registry: counted, register them with a facility event", strings.Join(occ.Unknown, ", "))
+		}
+		if len(occ.OverCapacity) > 0 {
+			flag(schemas.FlagOverCapacity, "%s reported more beds than registered capacity", strings.Join(occ.OverCapacity, ", "))
 		}
 		for w := d - 6; w <= d; w++ {
 			if why := dumps[int(w-dumpFrom)]; why != "" {
@@ -512,10 +640,25 @@ func (g *engine) computeRegion(sc *scratch, r *regionState, from, to schemas.Dat
 		if pop <= 0 {
 			flag(FlagNoPopulation, "region %s is not in the region reference", r.code)
 		}
-		in.Flags = slices.Compact(in.Flags)
 		out = append(out, in)
 	}
 	return out
+}
+
+// uncertainR are the R metrics withheld from decisions when R rests on too
+// few cases.
+var uncertainR = []string{"r_mean", "r_sd", "r_q025", "r_median", "r_q975", "r_ratio"}
+
+// facilityList names the facilities of a list of (facility, kind) entries,
+// each once.
+func facilityList(units []beds.Stale) string {
+	var names []string
+	for _, u := range units {
+		if !slices.Contains(names, u.FacilityID) {
+			names = append(names, u.FacilityID)
+		}
+	}
+	return strings.Join(names, ", ")
 }
 
 func resize(b []float64, n int) []float64 {

@@ -68,6 +68,10 @@ func bedEv(id, region, facility, kind string, date int, hour int, total, occupie
 		FacilityID: facility, FacilityName: facility, SnapshotTime: &t, BedKind: kind, Total: &total, Occupied: &occupied}
 }
 
+func reportComplete(id, region string, feed schemas.EventType, date int) schemas.Event {
+	return schemas.Event{EventID: id, Type: schemas.TypeReportComplete, Region: region, Source: "test", Feed: feed, ReportDate: day(date)}
+}
+
 func vaxEv(id, region string, date int, who string, dose int) schemas.Event {
 	return schemas.Event{EventID: id, Type: schemas.TypeVaccination, Region: region, Source: "vax", Person: person(who),
 		DoseNumber: dose, Vaccine: "Sputnik V", VaccinationDate: day(date)}

@@ -126,6 +126,7 @@ func (p *Processor) Run(ctx context.Context) error {
 		return fmt.Errorf("open checkpoint bucket %s (created by stream.EnsureStreams): %w", schemas.BucketProcessState, err)
 	}
 	p.store = &checkpointStore{kv: kv}
+	p.eng.lookup = StreamLookup(p.js, schemas.StreamEvents, p.cfg.AckWait/4)
 	if err := p.restore(ctx); err != nil {
 		if ctx.Err() != nil {
 			return nil // stopped while starting: nothing applied, nothing to save
@@ -223,6 +224,20 @@ func (p *Processor) restore(ctx context.Context) error {
 	}
 	for code, blob := range blobs {
 		r, err := decodeRegion(blob)
+		if errors.Is(err, errOldLayout) {
+			// Written by an older epiwatch: it lacks what the state holds
+			// now (person-episodes, corrections, feeds, the facility
+			// registry). Rebuild from the events stream; the records it
+			// republishes replace the old ones (equal versions: the later
+			// wins).
+			p.log.Warn("the checkpoint was written by an older version of epiwatch; rebuilding the state from the events stream",
+				"checkpoint_seq", seq, "region", code)
+			p.eng = newEngine(p.eng.cfg, p.eng.regions, p.eng.r)
+			p.eng.lookup = StreamLookup(p.js, schemas.StreamEvents, p.cfg.AckWait/4)
+			p.store.forgetRegions() // the next checkpoint references new blobs only
+			p.ckptSeq, p.appliedSeq, p.lastCkpt = 0, 0, time.Now()
+			return nil
+		}
 		if err != nil {
 			return fmt.Errorf("restore checkpoint at sequence %d: %w", seq, err)
 		}
@@ -343,6 +358,11 @@ func (p *Processor) handle(ctx context.Context, msgs []jetstream.Msg) error {
 		// later ones were applied and checkpointed). The event_id set,
 		// checkpointed with the state, tells applied from not.
 		e, applied, err := p.eng.applyMsg(m.Data(), seq, meta.Timestamp)
+		if err != nil && !IsPermanent(err) {
+			// A corrected event could not be read back: retry the batch
+			// (what it applied so far is skipped as seen).
+			return fmt.Errorf("apply %s: %w", m.Subject(), err)
+		}
 		p.appliedSeq = max(p.appliedSeq, seq)
 		switch {
 		case err != nil:
@@ -400,6 +420,39 @@ func addRejected(m map[int]error, i int, err error) map[int]error {
 	}
 	m[i] = err
 	return m
+}
+
+// StreamLookup reads events back from the named events stream by event_id
+// (the subject carries it: schemas.EventIDFilter), each read bounded by
+// timeout: how a correction finds the counts of the event it withdraws. A
+// stored event that does not decode was never applied, and reads as absent.
+// Not safe for concurrent use (the engine and the replay are sequential).
+func StreamLookup(js jetstream.JetStream, streamName string, timeout time.Duration) func(eventID string) (*schemas.Event, error) {
+	var st jetstream.Stream
+	var dec schemas.EventDecoder
+	return func(id string) (*schemas.Event, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		if st == nil {
+			s, err := js.Stream(ctx, streamName)
+			if err != nil {
+				return nil, fmt.Errorf("open stream %s: %w", streamName, err)
+			}
+			st = s
+		}
+		m, err := st.GetLastMsgForSubject(ctx, schemas.EventIDFilter(id))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read event %s from %s: %w", id, streamName, err)
+		}
+		e, err := decodeEvent(&dec, m.Data, m.Time)
+		if err != nil {
+			return nil, nil
+		}
+		return e, nil
+	}
 }
 
 // publishChunk bounds the asynchronous publishes in flight.

@@ -91,6 +91,9 @@ func knownInput() []schemas.Event {
 	// Another region, and a test on day 7 that must not change day 6.
 	evs = append(evs, caseEv("astana-1", "KZ-71", 6))
 	evs = append(evs, testEv("t-late", r, 7, schemas.ResultPositive))
+	// Almaty's case feed says day 7 is complete (no case): R of day 7 is
+	// computed, not left missing.
+	evs = append(evs, reportComplete("rc-7", r, schemas.TypeCase, 7))
 	return evs
 }
 
@@ -153,17 +156,17 @@ func TestKnownInput(t *testing.T) {
 	if d4 := get(t, recs, "KZ-75", day(4)); d4.CasesByOnset != 1 {
 		t.Errorf("cases by onset on day 4 = %d, want 1", d4.CasesByOnset)
 	}
-	// Version: the last Almaty event dated on or before day 6 is the third
-	// from last message (then come Astana's case and the day-7 test);
-	// ComputedAt is its JetStream time.
-	if in.Version != lastSeq-2 {
-		t.Errorf("version = %d, want %d", in.Version, lastSeq-2)
+	// Version: the last Almaty event dated on or before day 6 is the fourth
+	// from last message (then come Astana's case, the day-7 test and the
+	// report_complete of day 7); ComputedAt is its JetStream time.
+	if in.Version != lastSeq-3 {
+		t.Errorf("version = %d, want %d", in.Version, lastSeq-3)
 	}
 	st, err := s.JS.Stream(context.Background(), schemas.StreamEvents)
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw, err := st.GetMsg(context.Background(), lastSeq-2)
+	raw, err := st.GetMsg(context.Background(), lastSeq-3)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,7 @@ import (
 
 // storedAt is after every test day: events are never dated after they were
 // stored.
-var storedAt = time.Date(2022, 1, 1, 0, 0, 0, 0, time.UTC)
+var storedAt = time.Date(2023, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // feeder applies events to an engine in order, as the stream would hold
 // them, and publishes after each call.
@@ -23,10 +23,21 @@ type feeder struct {
 	seq uint64
 	// published is every record published, latest last.
 	published map[string][]schemas.Indicator
+	// stored is every event applied, by event_id: the events stream, for
+	// corrections to read back.
+	stored map[string]schemas.Event
 }
 
 func newFeeder(t *testing.T) *feeder {
-	return &feeder{t: t, g: newTestEngine(t), published: map[string][]schemas.Indicator{}}
+	f := &feeder{t: t, g: newTestEngine(t), published: map[string][]schemas.Indicator{}, stored: map[string]schemas.Event{}}
+	f.g.lookup = func(id string) (*schemas.Event, error) {
+		e, ok := f.stored[id]
+		if !ok {
+			return nil, nil
+		}
+		return &e, nil
+	}
+	return f
 }
 
 func (f *feeder) apply(evs ...schemas.Event) []schemas.Indicator {
@@ -37,6 +48,7 @@ func (f *feeder) apply(evs ...schemas.Event) []schemas.Indicator {
 			f.t.Fatal(err)
 		}
 		f.seq++
+		f.stored[e.EventID] = e
 		if _, _, err := f.g.applyMsg(data, f.seq, storedAt.Add(time.Duration(f.seq)*time.Millisecond)); err != nil {
 			f.t.Fatalf("%s: %v", e.EventID, err)
 		}

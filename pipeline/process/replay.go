@@ -50,16 +50,16 @@ func (p *Replayer) Decode(data []byte, ts time.Time) (*schemas.Event, error) {
 }
 
 // Apply applies a decoded event stored at stream sequence seq and time ts.
-// It returns false for an event_id seen before (nothing changes).
-func (p *Replayer) Apply(e *schemas.Event, seq uint64, ts time.Time) bool {
-	g := p.eng
-	r := g.region(e.Region)
-	applied := r.apply(e, seq, ts.UnixNano(), g.cfg.ContactFollowUpDays)
-	if l := r.last(); l > g.last {
-		g.last = l
-	}
-	return applied
+// It returns false for an event_id seen before (nothing changes). An error
+// is as the live processor's: an errPermanent (IsPermanent) can never be
+// applied, anything else is worth retrying.
+func (p *Replayer) Apply(e *schemas.Event, seq uint64, ts time.Time) (bool, error) {
+	return p.eng.applyEvent(e, seq, ts.UnixNano())
 }
+
+// SetLookup gives the replayer the stored events, so a correction can undo
+// the counts of the event it corrects (see StreamLookup).
+func (p *Replayer) SetLookup(f func(eventID string) (*schemas.Event, error)) { p.eng.lookup = f }
 
 // Dirty reports whether records wait to be taken with Pending.
 func (p *Replayer) Dirty() bool { return p.eng.dirty() }

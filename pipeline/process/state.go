@@ -4,6 +4,8 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"slices"
+	"sort"
 	"time"
 
 	"github.com/epiwatch/epiwatch/pipeline/beds"
@@ -54,11 +56,14 @@ func typeIndex(t schemas.EventType) int {
 // derived from the set of distinct events (keyed by event_id), so applying an
 // event twice cannot change it.
 type dayRow struct {
-	casesLocal, casesImported int32 // confirmed cases by report date
+	casesLocal, casesImported int32 // confirmed cases by report date (one per person-episode)
 	onsetLocal, onsetImported int32 // confirmed cases by onset date
-	tests, testsPositive      int32 // conclusive PCR and antigen tests by sample date
-	contacts, contactsBecame  int32 // contacts by contact date; those whose contact person became a case
-	vaxFirst                  [3]int32
+	// casesRepeat: confirmed case events of the day not counted because the
+	// same person was counted within Config.EpisodeDays before.
+	casesRepeat              int32
+	tests, testsPositive     int32 // conclusive PCR and antigen tests by sample date
+	contacts, contactsBecame int32 // contacts by contact date; those whose contact person became a case
+	vaxFirst                 [3]int32
 	// delaySum and delayN: of the confirmed cases reported on this day with
 	// an onset date, the sum of their onset-to-report delays (days, capped at
 	// maxDelay) and their number; a backlog dump reports old cases.
@@ -78,6 +83,25 @@ type contactRef struct {
 	became bool
 }
 
+// caseRef is one confirmed case event of a person: what it contributes,
+// and whether it is the one counted for its episode.
+type caseRef struct {
+	event    idKey
+	report   schemas.Date
+	onset    schemas.Date // 0: unknown
+	imported bool
+	counted  bool
+}
+
+// refLess orders a person's cases: by report date, then event, so the
+// episode each belongs to does not depend on arrival order.
+func refLess(a, b caseRef) bool {
+	if a.report != b.report {
+		return a.report < b.report
+	}
+	return string(a.event[:]) < string(b.event[:])
+}
+
 type vaxKey struct {
 	person idKey
 	dose   uint8 // 0: dose 1, 1: dose 2, 2: dose 3 or later
@@ -92,12 +116,25 @@ type regionState struct {
 	days  []dayRow
 	first [nTypes]schemas.Date // earliest day with an event of each type (0: none yet)
 
+	// reported is, per event type, the latest day an event of it reported:
+	// the report date of cases, the result date of tests, the day of other
+	// events. complete is, per feed, the latest day a report_complete
+	// event closed. Together they are how far the feed has reported
+	// (feedThrough): a later day is missing, not zero.
+	reported [nTypes]schemas.Date
+	complete [nTypes]schemas.Date
+
 	seen map[idKey]struct{} // event_ids applied: the idempotency key
+	// retracted holds the event_ids of this region withdrawn by a retraction
+	// or a superseding event: their effects were undone (or, for one not yet
+	// applied, never happen).
+	retracted map[idKey]struct{}
 
 	beds beds.History
-	// Contacts who became cases, matched within the region by pseudonym.
-	caseDates  map[idKey][]schemas.Date // person → report dates of their confirmed cases
-	contactsOf map[idKey][]contactRef   // contact person → their contacts
+	// Confirmed cases by person (pseudonym): the person-episodes, and the
+	// contacts who became cases, matched within the region.
+	cases      map[idKey][]caseRef    // person → their confirmed cases, refLess order
+	contactsOf map[idKey][]contactRef // contact person → their contacts
 	// Vaccination coverage counts persons: the earliest event of each
 	// (person, dose group) counts on its day.
 	vax map[vaxKey]schemas.Date
@@ -121,7 +158,8 @@ func newRegionState(code string) *regionState {
 	return &regionState{
 		code:       code,
 		seen:       make(map[idKey]struct{}),
-		caseDates:  make(map[idKey][]schemas.Date),
+		retracted:  make(map[idKey]struct{}),
+		cases:      make(map[idKey][]caseRef),
 		contactsOf: make(map[idKey][]contactRef),
 		vax:        make(map[vaxKey]schemas.Date),
 	}
@@ -185,6 +223,13 @@ func (e errPermanent) Error() string { return e.msg }
 
 func permanentf(format string, args ...any) error { return errPermanent{fmt.Sprintf(format, args...)} }
 
+// IsPermanent reports whether err means an event can never be applied (it is
+// dead-lettered), rather than a failure worth retrying.
+func IsPermanent(err error) bool {
+	var p errPermanent
+	return errors.As(err, &p)
+}
+
 // decodeEvent decodes and checks what the processor relies on. Ingest
 // validated the event already; these checks guard the state against a message
 // that did not come through ingest. Dates may not be after the day after the
@@ -242,61 +287,95 @@ func pseudonym(p *schemas.Person) string {
 	return p.Pseudonym
 }
 
+// applyCfg is what applying an event needs of the configuration.
+type applyCfg struct {
+	followUp    int // Config.ContactFollowUpDays
+	episodeDays int // Config.EpisodeDays
+}
+
 // apply adds one event to the region; false when its event_id was seen
-// before (a duplicate or redelivery: nothing changes). followUp is
-// Config.ContactFollowUpDays.
-func (r *regionState) apply(e *schemas.Event, seq uint64, ts int64, followUp int) bool {
+// before (a duplicate or redelivery: nothing changes). An event retracted
+// before it arrived (redelivered out of order) is marked seen and changes
+// nothing. Corrections (retractions, superseding events) are resolved by the
+// engine first (engine.correct).
+func (r *regionState) apply(e *schemas.Event, seq uint64, ts int64, c applyCfg) bool {
 	id := keyOf(e.EventID)
 	if _, dup := r.seen[id]; dup {
 		return false
 	}
 	r.seen[id] = struct{}{}
-	r.changeEvent(e, seq, ts, followUp)
+	if _, gone := r.retracted[id]; gone {
+		return true
+	}
+	r.changeEvent(e, seq, ts, c)
 	return true
 }
 
-// changeEvent applies an event that is known to be new.
-func (r *regionState) changeEvent(e *schemas.Event, seq uint64, ts int64, followUp int) {
+// feedDay is the day an event shows its feed has reported through: the
+// result date of a lab test (a result on day D means the laboratory has
+// worked through D), the event's own day otherwise.
+func feedDay(e *schemas.Event) schemas.Date {
+	if e.Type == schemas.TypeLabTest && !e.ResultDate.IsZero() {
+		return e.ResultDate
+	}
+	return e.Date()
+}
+
+// feedThrough is how far the feed of event type t has reported (0: the
+// region never used it).
+func (r *regionState) feedThrough(t int) schemas.Date {
+	return max(r.reported[t], r.complete[t])
+}
+
+// advanceFeed records that feed t has reported through day, by an event
+// (last) or a report_complete (complete). When that moves the feed forward,
+// every day whose staleness or stale reason it changes is touched, so its
+// records are republished under a higher version: the days from the old
+// position on, up to the region's newest day (the reason names the
+// position).
+func (r *regionState) advanceFeed(t int, day schemas.Date, byComplete bool, seq uint64, ts int64) {
+	old := r.feedThrough(t)
+	if byComplete {
+		r.complete[t] = max(r.complete[t], day)
+	} else {
+		r.reported[t] = max(r.reported[t], day)
+	}
+	now := r.feedThrough(t)
+	if now <= old {
+		return
+	}
+	from := old + 1
+	if old == 0 {
+		from = now // before the feed existed no day was stale for it
+	}
+	// Never beyond the region's newest row: a feed's position is not data
+	// of a day (a result date runs ahead of the sample dates tests count
+	// on). Touching the newest row raises the version of every record after
+	// it, whose staleness may have changed too.
+	hi := r.last()
+	for d := min(from, hi); d <= hi; d++ {
+		r.touch(d, seq, ts)
+	}
+}
+
+// changeEvent applies an event that is known to be new and not retracted.
+func (r *regionState) changeEvent(e *schemas.Event, seq uint64, ts int64, c applyCfg) {
 	d := e.Date()
 	ti := typeIndex(e.Type)
-	if r.first[ti] == 0 || d < r.first[ti] {
-		r.first[ti] = d
+	if ti >= 0 {
+		if r.first[ti] == 0 || d < r.first[ti] {
+			r.first[ti] = d
+		}
 	}
 	row := r.touch(d, seq, ts)
 	switch e.Type {
 	case schemas.TypeCase:
-		if !e.Confirmed() {
-			return
-		}
-		if e.Imported {
-			row.casesImported++
-		} else {
-			row.casesLocal++
-		}
-		if !e.OnsetDate.IsZero() {
-			if lag := int(d - e.OnsetDate); lag >= 0 {
-				lag = min(lag, maxDelay)
-				r.caseDelay[lag]++
-				row.delaySum += int32(lag)
-				row.delayN++
-			}
-			orow := r.touch(e.OnsetDate, seq, ts)
-			if e.Imported {
-				orow.onsetImported++
+		if e.Confirmed() {
+			ref := caseRef{event: keyOf(e.EventID), report: d, onset: e.OnsetDate, imported: e.Imported}
+			if p := pseudonym(e.Person); p != "" {
+				r.addCase(keyOf(p), ref, seq, ts, c)
 			} else {
-				orow.onsetLocal++
-			}
-		}
-		if p := pseudonym(e.Person); p != "" {
-			pk := keyOf(p)
-			r.caseDates[pk] = append(r.caseDates[pk], d)
-			refs := r.contactsOf[pk]
-			for i := range refs {
-				c := &refs[i]
-				if !c.became && c.date <= d && d <= c.date.AddDays(followUp) {
-					c.became = true
-					r.touch(c.date, seq, ts).contactsBecame++
-				}
+				r.countCase(ref, true, seq, ts) // no person to link: its own episode
 			}
 		}
 	case schemas.TypeContact:
@@ -304,8 +383,8 @@ func (r *regionState) changeEvent(e *schemas.Event, seq uint64, ts int64, follow
 		if p := pseudonym(e.ContactPerson); p != "" {
 			pk := keyOf(p)
 			ref := contactRef{date: d}
-			for _, cd := range r.caseDates[pk] {
-				if d <= cd && cd <= d.AddDays(followUp) {
+			for _, cr := range r.cases[pk] {
+				if d <= cr.report && cr.report <= d.AddDays(c.followUp) {
 					ref.became = true
 					row.contactsBecame++
 					break
@@ -314,18 +393,7 @@ func (r *regionState) changeEvent(e *schemas.Event, seq uint64, ts int64, follow
 			r.contactsOf[pk] = append(r.contactsOf[pk], ref)
 		}
 	case schemas.TypeLabTest:
-		// Antibody tests show past infection and inconclusive results show
-		// nothing: positivity counts conclusive diagnostic tests only.
-		if (e.TestKind == schemas.TestPCR || e.TestKind == schemas.TestAntigen) &&
-			(e.Result == schemas.ResultPositive || e.Result == schemas.ResultNegative) {
-			row.tests++
-			if e.Result == schemas.ResultPositive {
-				row.testsPositive++
-			}
-			if !e.ResultDate.IsZero() && e.ResultDate >= d {
-				r.testDelay[min(int(e.ResultDate-d), maxDelay)]++
-			}
-		}
+		r.countTest(e, 1, row)
 	case schemas.TypeBedSnapshot:
 		// A superseded or unknown-kind snapshot changes nothing but its day's
 		// version; the kind was validated at ingest.
@@ -359,6 +427,186 @@ func (r *regionState) changeEvent(e *schemas.Event, seq uint64, ts int64, follow
 			return
 		}
 		r.vax[k] = d
+	case schemas.TypeReportComplete:
+		if fi := typeIndex(e.Feed); fi >= 0 {
+			r.advanceFeed(fi, d, true, seq, ts)
+		}
+		return
+	case schemas.TypeFacility:
+		_, _ = r.beds.SetFacility(facilityStatus(e, seq)) // validated at ingest
+		return
+	case schemas.TypeRetraction:
+		return // its effect is on the event it retracts (engine.correct)
+	}
+	if ti >= 0 {
+		r.advanceFeed(ti, feedDay(e), false, seq, ts)
+	}
+}
+
+// facilityStatus is a facility event as the bed registry keeps it.
+func facilityStatus(e *schemas.Event, seq uint64) beds.FacilityStatus {
+	f := beds.FacilityStatus{FacilityID: e.FacilityID, Status: e.FacilityStatus, Effective: e.EffectiveDate,
+		EventID: e.EventID, Seq: seq, Name: e.FacilityName}
+	for kind, v := range map[string]*int{schemas.BedInfectious: e.CapacityInfectious, schemas.BedICU: e.CapacityICU, schemas.BedProvisional: e.CapacityProvisional} {
+		if v != nil {
+			if f.Capacity == nil {
+				f.Capacity = map[string]int{}
+			}
+			f.Capacity[kind] = *v
+		}
+	}
+	return f
+}
+
+// countTest adds (n = 1) or removes (n = -1) a lab test's contribution.
+// Antibody tests show past infection and inconclusive results show nothing:
+// positivity counts conclusive diagnostic tests only.
+func (r *regionState) countTest(e *schemas.Event, n int32, row *dayRow) {
+	if (e.TestKind != schemas.TestPCR && e.TestKind != schemas.TestAntigen) ||
+		(e.Result != schemas.ResultPositive && e.Result != schemas.ResultNegative) {
+		return
+	}
+	row.tests += n
+	if e.Result == schemas.ResultPositive {
+		row.testsPositive += n
+	}
+	if !e.ResultDate.IsZero() && e.ResultDate >= e.SampleDate {
+		r.testDelay[min(int(e.ResultDate-e.SampleDate), maxDelay)] += n
+	}
+}
+
+// countCase adds (on) or removes the counts of one confirmed case: by report
+// date (a case not counted is a repeat of its person's episode), by onset
+// date, and its reporting delay.
+func (r *regionState) countCase(c caseRef, on bool, seq uint64, ts int64) {
+	n := int32(1)
+	if !on {
+		n = -1
+	}
+	row := r.touch(c.report, seq, ts)
+	if c.imported {
+		row.casesImported += n
+	} else {
+		row.casesLocal += n
+	}
+	if c.onset.IsZero() {
+		return
+	}
+	if lag := int(c.report - c.onset); lag >= 0 {
+		lag = min(lag, maxDelay)
+		r.caseDelay[lag] += n
+		row.delaySum += n * int32(lag)
+		row.delayN += n
+	}
+	orow := r.touch(c.onset, seq, ts)
+	if c.imported {
+		orow.onsetImported += n
+	} else {
+		orow.onsetLocal += n
+	}
+}
+
+// addCase adds a confirmed case of person p (as a repeat until recount
+// decides), then recounts the person's episodes and relinks their contacts.
+func (r *regionState) addCase(p idKey, c caseRef, seq uint64, ts int64, cfg applyCfg) {
+	refs := r.cases[p]
+	i := sort.Search(len(refs), func(i int) bool { return !refLess(refs[i], c) })
+	refs = slices.Insert(refs, i, c)
+	r.cases[p] = refs
+	r.touch(c.report, seq, ts).casesRepeat++
+	r.recount(p, seq, ts, cfg)
+}
+
+// removeCase withdraws the case event ev of person p, if the person has it.
+func (r *regionState) removeCase(p idKey, ev idKey, seq uint64, ts int64, cfg applyCfg) bool {
+	refs := r.cases[p]
+	i := slices.IndexFunc(refs, func(c caseRef) bool { return c.event == ev })
+	if i < 0 {
+		return false
+	}
+	c := refs[i]
+	if c.counted {
+		r.countCase(c, false, seq, ts)
+	} else {
+		r.touch(c.report, seq, ts).casesRepeat--
+	}
+	refs = slices.Delete(refs, i, i+1)
+	if len(refs) == 0 {
+		delete(r.cases, p)
+	} else {
+		r.cases[p] = refs
+	}
+	r.recount(p, seq, ts, cfg)
+	return true
+}
+
+// recount decides which of person p's cases are counted: the first, then
+// the first reported more than EpisodeDays after the start of the episode
+// before it (0: every case). Cases whose status flips move between the
+// counts and the repeats; then the person's contacts are relinked.
+func (r *regionState) recount(p idKey, seq uint64, ts int64, cfg applyCfg) {
+	refs := r.cases[p]
+	var start schemas.Date
+	for i := range refs {
+		c := &refs[i]
+		count := cfg.episodeDays == 0 || start == 0 || c.report > start.AddDays(cfg.episodeDays)
+		if count {
+			start = c.report
+		}
+		if count != c.counted {
+			r.countCase(*c, count, seq, ts)
+			if count {
+				r.touch(c.report, seq, ts).casesRepeat--
+			} else {
+				r.touch(c.report, seq, ts).casesRepeat++
+			}
+			c.counted = count
+		}
+	}
+	r.relink(p, seq, ts, cfg.followUp)
+}
+
+// relink sets which of person p's contacts became a case: p was reported as
+// a confirmed case within followUp days after the contact.
+func (r *regionState) relink(p idKey, seq uint64, ts int64, followUp int) {
+	refs := r.cases[p]
+	cs := r.contactsOf[p]
+	for i := range cs {
+		c := &cs[i]
+		became := false
+		for _, cr := range refs {
+			if c.date <= cr.report && cr.report <= c.date.AddDays(followUp) {
+				became = true
+				break
+			}
+		}
+		if became != c.became {
+			c.became = became
+			if became {
+				r.touch(c.date, seq, ts).contactsBecame++
+			} else {
+				r.touch(c.date, seq, ts).contactsBecame--
+			}
+		}
+	}
+}
+
+// unapply undoes an applied event t (a case or lab test) that a correction
+// withdraws, as of the correction at (seq, ts).
+func (r *regionState) unapply(t *schemas.Event, seq uint64, ts int64, cfg applyCfg) {
+	switch t.Type {
+	case schemas.TypeCase:
+		if !t.Confirmed() {
+			r.touch(t.Date(), seq, ts)
+			return
+		}
+		ev := keyOf(t.EventID)
+		if p := pseudonym(t.Person); p != "" && r.removeCase(keyOf(p), ev, seq, ts, cfg) {
+			return
+		}
+		r.countCase(caseRef{event: ev, report: t.ReportDate, onset: t.OnsetDate, imported: t.Imported}, false, seq, ts)
+	case schemas.TypeLabTest:
+		r.countTest(t, -1, r.touch(t.Date(), seq, ts))
 	}
 }
 

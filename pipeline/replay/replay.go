@@ -174,6 +174,9 @@ func Run(ctx context.Context, cfg Config, deps Deps) (Result, error) {
 	if err != nil {
 		return res, err
 	}
+	// Corrections read the events they withdraw back from the live stream,
+	// as the live processor does.
+	rp.SetLookup(process.StreamLookup(deps.Source, schemas.StreamEvents, 30*time.Second))
 	dcfg := cfg.Decide
 	dcfg.Mode = decide.ModeData
 
@@ -343,7 +346,14 @@ func (l *loop) run(ctx context.Context, src jetstream.JetStream) error {
 			if l.res.FirstDay == 0 || e.Date() < l.res.FirstDay {
 				l.res.FirstDay = e.Date()
 			}
-			if !l.rp.Apply(e, seq, meta.Timestamp) {
+			applied, err := l.rp.Apply(e, seq, meta.Timestamp)
+			if err != nil && !process.IsPermanent(err) {
+				return fmt.Errorf("replay event at sequence %d: %w", seq, err)
+			}
+			switch {
+			case err != nil:
+				l.res.Rejected++
+			case !applied:
 				l.res.Duplicates++
 			}
 		}
