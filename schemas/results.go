@@ -195,7 +195,31 @@ type Decision struct {
 	LevelTo       int    `json:"level_to"`
 	LevelFromName string `json:"level_from_name"`
 	LevelToName   string `json:"level_to_name"`
+
+	// RStatus and RCases are the R status of the day decided on and the
+	// cases its window held (Indicator.RStatus, RCases).
+	RStatus string `json:"r_status,omitempty"`
+	RCases  int    `json:"r_cases,omitempty"`
+
+	// Origin says who set LevelTo: OriginRule (the rule set moved the level
+	// one step, or kept it) or OriginManual (a headquarters set it, or it is
+	// held by a manual level). RuleLevelTo is where the rule set alone would
+	// have moved the region: the automatic recommendation shown beside a
+	// manual level.
+	Origin      string `json:"origin,omitempty"`
+	RuleLevelTo int    `json:"rule_level_to,omitempty"`
+	// SetBy and ManualUntil describe the manual level in force: who set it
+	// (a token's name, or the operator named on the command line) and the
+	// day it expires (zero: until released).
+	SetBy       string `json:"set_by,omitempty"`
+	ManualUntil Date   `json:"manual_until,omitempty"`
 }
+
+// Decision origins (Decision.Origin).
+const (
+	OriginRule   = "rule"
+	OriginManual = "manual"
+)
 
 // Alert delivery statuses.
 const (

@@ -78,12 +78,13 @@ func eventRow(e *schemas.Event, seq uint64, ingestedAt time.Time, payload []byte
 }
 
 var indicatorsTable = table{"indicators_store", `region, date, version, cases, cases_local, cases_imported,
-	cases_by_onset, cases_7d, r_method, r_mean, r_sd, r_q025, r_median, r_q975, r_ratio, cases_7d_per_100k,
-	tests_7d, tests_positive_7d, positivity_7d_pct, tests_7d_per_100k, beds_total, beds_occupied,
+	cases_by_onset, cases_7d, cases_repeat, r_method, r_mean, r_sd, r_q025, r_median, r_q975, r_ratio, r_status, r_cases,
+	cases_7d_per_100k, tests_7d, tests_positive_7d, positivity_7d_pct, tests_7d_per_100k, beds_total, beds_occupied,
 	bed_occupancy_pct, icu_total, icu_occupied, icu_occupancy_pct, provisional_total, provisional_occupied,
-	provisional_occupancy_pct, stale_facilities, contacts_7d, contacts_per_case, contacts_became_cases_pct,
+	provisional_occupancy_pct, stale_facilities, closed_facilities, presumed_closed_facilities, unknown_facilities,
+	contacts_7d, contacts_per_case, contacts_became_cases_pct,
 	vaccinated_dose1, vaccinated_dose2, vaccinated_dose3_plus, vaccination_dose1_pct, vaccination_dose2_pct,
-	vaccination_dose3_plus_pct, provisional, flags, flag_reasons, computed_at`}
+	vaccination_dose3_plus_pct, provisional, stale_feeds, uncertain, flags, flag_reasons, computed_at`}
 
 func u32(n int) uint32 {
 	if n < 0 {
@@ -102,26 +103,39 @@ func strs(s []string) []string {
 func indicatorRow(in *schemas.Indicator) []any {
 	return []any{
 		in.Region, in.Date.Time(), in.Version, u32(in.Cases), u32(in.CasesLocal), u32(in.CasesImported),
-		u32(in.CasesByOnset), u32(in.Cases7d), in.RMethod, in.RMean, in.RSD, in.RQ025, in.RMedian, in.RQ975, in.RRatio,
+		u32(in.CasesByOnset), u32(in.Cases7d), u32(in.CasesRepeat), in.RMethod, in.RMean, in.RSD, in.RQ025, in.RMedian, in.RQ975, in.RRatio,
+		in.RStatus, u32(in.RCases),
 		in.Cases7dPer100k, u32(in.Tests7d), u32(in.TestsPositive7d), in.Positivity7dPct, in.Tests7dPer100k,
 		u32(in.BedsTotal), u32(in.BedsOccupied), in.BedOccupancyPct, u32(in.ICUTotal), u32(in.ICUOccupied),
 		in.ICUOccupancyPct, u32(in.ProvTotal), u32(in.ProvOccupied), in.ProvOccupancyPct, u32(in.StaleFacilities),
+		u32(in.ClosedFacilities), u32(in.PresumedClosedFacilities), u32(in.UnknownFacilities),
 		u32(in.Contacts7d), in.ContactsPerCase, in.ContactsBecameCasesPct, u32(in.VaccinatedDose1),
 		u32(in.VaccinatedDose2), u32(in.VaccinatedDose3Plus), in.VaccinationDose1Pct, in.VaccinationDose2Pct,
-		in.VaccinationDose3PlusPct, b2u(in.Provisional), strs(in.Flags), strs(in.FlagReasons), in.ComputedAt.UTC(),
+		in.VaccinationDose3PlusPct, b2u(in.Provisional), strs(in.StaleFeeds), strs(in.Uncertain),
+		strs(in.Flags), strs(in.FlagReasons), in.ComputedAt.UTC(),
 	}
 }
 
 var decisionsTable = table{"decisions_store", `decision_id, region, region_name, date, decided_at, rule_set,
 	rule_set_version, clause, action, reason, r_method, r_mean, r_q025, r_q975, bed_occupancy_pct, data_as_of,
-	flags, level_from, level_to, level_from_name, level_to_name, seq`}
+	flags, level_from, level_to, level_from_name, level_to_name, seq, r_status, r_cases, origin, rule_level_to,
+	set_by, manual_until`}
 
 func decisionRow(d *schemas.Decision, seq uint64) []any {
 	asOf := d.DataAsOf.Time()
+	origin := d.Origin
+	if origin == "" { // decided before origins were recorded: by the rule set
+		origin = schemas.OriginRule
+	}
+	ruleTo := d.RuleLevelTo
+	if ruleTo == 0 {
+		ruleTo = d.LevelTo
+	}
 	return []any{
 		d.DecisionID, d.Region, d.RegionName, d.Date.Time(), d.DecidedAt.UTC(), d.RuleSet, d.RuleSetVersion,
 		d.Clause, d.Action, d.Reason, d.RMethod, d.RMean, d.RQ025, d.RQ975, d.BedOccupancyPct, asOf,
 		strs(d.Flags), uint8(d.LevelFrom), uint8(d.LevelTo), d.LevelFromName, d.LevelToName, seq,
+		d.RStatus, u32(d.RCases), origin, uint8(ruleTo), d.SetBy, dateOrNil(d.ManualUntil),
 	}
 }
 
