@@ -74,6 +74,21 @@ type Config struct {
 	// newest and the WindowDays-1 before it). It must cover the comparisons
 	// rule sets make (the week-before positivity needs 8 days).
 	WindowDays int `json:"window_days" mapstructure:"window_days"`
+	// InitialLevels are per-region starting levels (region code → level,
+	// 1-based), for regions that enter epiwatch already under restrictions;
+	// other regions start at levels.initial.
+	InitialLevels map[string]int `json:"initial_levels" mapstructure:"initial_levels"`
+	// UncertainRMayEase: with R marked uncertain (fewer than
+	// process.r_min_cases cases in its window), decisions treat R as
+	// unknown, so no rule that needs R strengthens or eases. With this set,
+	// an uncertain R may still ease — when it is below the rule's threshold
+	// and the beds allow it — but never strengthen. Off by default: a wrong
+	// ease is the worst decision to send.
+	UncertainRMayEase bool `json:"uncertain_r_may_ease" mapstructure:"uncertain_r_may_ease"`
+	// ManualDays is how long a manual level holds when its request names no
+	// end (`epiwatch level set … --until`): whole days including the day
+	// it is set. 0 holds until released.
+	ManualDays int `json:"manual_days" mapstructure:"manual_days"`
 }
 
 // DefaultConfig returns the defaults: the plan's rule set read literally with
@@ -89,6 +104,7 @@ func DefaultConfig() Config {
 		MaxStaleness:      3,
 		CompleteAfterDays: 1,
 		WindowDays:        60,
+		ManualDays:        14,
 	}
 }
 
@@ -129,12 +145,27 @@ func (c Config) Validate() error {
 	if c.CompleteAfterDays < 0 || c.CompleteAfterDays > 30 {
 		bad("complete_after_days", "must be 0..30 days, got %d", c.CompleteAfterDays)
 	}
+	for r, l := range c.InitialLevels {
+		if l < 1 || l > len(c.Levels.Names) {
+			bad("initial_levels."+r, "must be a level from 1 to %d, got %d", len(c.Levels.Names), l)
+		}
+	}
+	if c.ManualDays < 0 {
+		bad("manual_days", "must be 0 (until released) or more days, got %d", c.ManualDays)
+	}
 	if c.WindowDays < 8 {
 		bad("window_days", "must be at least 8 (the week-before positivity reads the day 7 days back), got %d", c.WindowDays)
 	} else if c.WindowDays <= c.MaxStaleness+c.CompleteAfterDays {
 		bad("window_days", "must exceed max_staleness + complete_after_days (%d), got %d", c.MaxStaleness+c.CompleteAfterDays, c.WindowDays)
 	}
 	return errors.Join(errs...)
+}
+
+// Incomplete reports whether data mode waits for a day's record to be
+// completed: it is provisional (and decisions do not use provisional days)
+// or one of its feeds has not reported through it.
+func (c Config) Incomplete(provisional bool, staleFeeds []string) bool {
+	return provisional && !c.UseProvisional || len(staleFeeds) > 0
 }
 
 // parseAt reads "HH:MM".
@@ -155,16 +186,16 @@ func unjoin(err error) []error {
 }
 
 // ready says whether data mode decides day now that the newest data are
-// of day newest; provisional is whether day's record is provisional.
-// Day D is ready once D+CompleteAfterDays has data and D's record is
-// complete (or UseProvisional). A provisional day is waited for until the
-// data are more than MaxStaleness days newer, then decided as keep
-// (waitedOut).
+// of day newest; provisional is whether day's record is incomplete: marked
+// provisional (unless UseProvisional), or with a feed that has not reported
+// through the day. Day D is ready once D+CompleteAfterDays has data and D's
+// record is complete. An incomplete day is waited for until the data are
+// more than MaxStaleness days newer, then decided as keep (waitedOut).
 func (c Config) ready(day, newest schemas.Date, provisional bool) (ready, waitedOut bool) {
 	if day.AddDays(c.CompleteAfterDays) > newest {
 		return false, false
 	}
-	if provisional && !c.UseProvisional {
+	if provisional {
 		if int(newest-day) <= c.MaxStaleness {
 			return false, false
 		}
@@ -177,7 +208,7 @@ func (c Config) ready(day, newest schemas.Date, provisional bool) (ready, waited
 // its data reach day newest and every record has arrived, days being
 // decided in order: the day before the first day that is not ready (see
 // the decider's advance). provisional tells whether a day's record is
-// provisional. Callers that wait for the decider (the quick start, tests)
+// incomplete (Config.Incomplete). Callers that wait for the decider (the quick start, tests)
 // use it instead of re-deriving the rule.
 func (c Config) LastDecidable(newest schemas.Date, provisional func(schemas.Date) bool) schemas.Date {
 	// Days older than this are ready whatever they hold.

@@ -143,6 +143,34 @@ func TestDataMode(t *testing.T) {
 	lint(t, reg)
 }
 
+// TestStaleFeedWaitedOut: in data mode a day whose case feed has not
+// reported is waited for like a provisional day — even with
+// use_provisional — and, if its cases never come, decided as keep saying
+// which feed was missing: never an ease on missing data.
+func TestStaleFeedWaitedOut(t *testing.T) {
+	srv := streamtest.New(t)
+	cfg := testConfig(ModeData)
+	cfg.UseProvisional = true
+	d, _ := newDecider(t, srv.JS, cfg, nil, time.Now)
+	start(t, d)
+	const r = "KZ-11"
+	stale := ind(r, 1, 2, 0.7, 30) // the plan would ease
+	stale.StaleFeeds = []string{"case"}
+	stale.Flags, stale.FlagReasons = []string{"stale_feed"}, []string{"stale_feed: case feed reported through 2021-07-01"}
+	publish(t, srv.JS, "", ind(r, 0, 1, 1.4, 60), stale, ind(r, 2, 3, 0.7, 30), ind(r, 3, 4, 0.7, 30))
+	time.Sleep(400 * time.Millisecond)
+	if ds := decisions(t, srv.JS); len(ds) != 1 {
+		t.Fatalf("got %d decisions, want day 0 only while day 1 waits:%s", len(ds), summary(ds))
+	}
+	publish(t, srv.JS, "", ind(r, 4, 5, 0.7, 30), ind(r, 5, 6, 0.7, 30))
+	ds := waitDecisions(t, srv.JS, 5)
+	got := ds[1]
+	if got.Date != day(1) || got.Action != "keep" || got.Clause != ClauseProvisionalInput ||
+		!strings.Contains(got.Reason, "case feed not reported") || !strings.Contains(got.Reason, "case feed reported through 2021-07-01") {
+		t.Errorf("the stale day: %s %s %q %q", got.Date, got.Action, got.Clause, got.Reason)
+	}
+}
+
 // TestProvisionalWaitedOut: a day that stays provisional while the data grow
 // max_staleness days newer is decided as keep, with the reason, and later
 // days follow; with use_provisional it is decided on its data.
@@ -175,7 +203,7 @@ func TestProvisionalWaitedOut(t *testing.T) {
 				if first.Action != "strengthen" || !containsStr(first.Flags, FlagProvisional) {
 					t.Errorf("day 0 with use_provisional: %s flags %v", first.Action, first.Flags)
 				}
-			} else if first.Action != "keep" || first.Clause != ClauseProvisionalInput || !strings.Contains(first.Reason, "still provisional") {
+			} else if first.Action != "keep" || first.Clause != ClauseProvisionalInput || !strings.Contains(first.Reason, "still incomplete (provisional") {
 				t.Errorf("day 0 waited out: %s %q %q", first.Action, first.Clause, first.Reason)
 			}
 			if p := audit(ds); len(p) > 0 {
@@ -657,5 +685,33 @@ func TestStrayOldEventOpensNoDecisions(t *testing.T) {
 	}
 	if len(ds) != 9 || ds[0].Date != day(391) || ds[len(ds)-1].Date != day(399) {
 		t.Errorf("KZ-75 decisions: %s\nwant days %s to %s", summary(ds), day(391), day(399))
+	}
+}
+
+// TestStrengthenPauseInDecisions: with the default levels a surge that
+// meets the strengthen rule every day moves one level per 7-day pause, and
+// each paused day's decision says so.
+func TestStrengthenPauseInDecisions(t *testing.T) {
+	srv := streamtest.New(t)
+	cfg := testConfig(ModeData)
+	cfg.Levels = DefaultConfig().Levels
+	d, _ := newDecider(t, srv.JS, cfg, nil, time.Now)
+	start(t, d)
+	const r = "KZ-75"
+	var ins []schemas.Indicator
+	for n := 0; n <= 21; n++ {
+		ins = append(ins, ind(r, n, uint64(n+1), 1.4, 60))
+	}
+	publish(t, srv.JS, "", ins...)
+	ds := waitDecisions(t, srv.JS, 21)
+	for _, x := range ds {
+		n := int(x.Date - d0)
+		want := min(2+n/7, 4)
+		if x.Action != "strengthen" || x.LevelTo != want {
+			t.Errorf("day %d: %s to level %d, want level %d", n, x.Action, x.LevelTo, want)
+		}
+		if n%7 != 0 && n < 14 && !strings.Contains(x.Reason, "strengthen paused: ") { // from day 14 at the top
+			t.Errorf("day %d: no pause in the reason: %q", n, x.Reason)
+		}
 	}
 }

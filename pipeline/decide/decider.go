@@ -565,7 +565,7 @@ func (d *Decider) advance(ctx context.Context, region string) error {
 				return PendingDecision{}, false
 			}
 			in, ok := d.hist.get(region, day)
-			ready, waitedOut := d.cfg.ready(day, newest, ok && in.Provisional)
+			ready, waitedOut := d.cfg.ready(day, newest, ok && d.cfg.Incomplete(in.Provisional, in.StaleFeeds))
 			if !ready {
 				return PendingDecision{}, false // wait for D+1, or for the complete version
 			}
@@ -638,11 +638,13 @@ func currentLevel(s thresholds.LevelState, cfg thresholds.LevelConfig) int {
 
 // dayPending decides data day `day` of region from the stored records and
 // the committed level: evaluate the rule set, then move the level with
-// thresholds.Next at levelNow. waitedOut marks a provisional day decided as
-// keep because its complete version never came.
+// thresholds.Next at levelNow (or hold it at a manual level). waitedOut
+// marks an incomplete day (provisional, or a feed that has not reported)
+// decided as keep because its complete version never came.
 func (d *Decider) dayPending(region string, day schemas.Date, cur LevelRecord, levelNow time.Time, waitedOut bool) PendingDecision {
 	dec := d.baseDecision(region, day, d.decisionID(region, day))
-	level := currentLevel(cur.LevelState, d.cfg.Levels)
+	lc := d.levelsFor(region)
+	level := currentLevel(cur.LevelState, lc)
 	var weekBefore *schemas.Indicator
 	if wb, ok := d.hist.get(region, day.AddDays(-7)); ok {
 		weekBefore = &wb
@@ -656,12 +658,15 @@ func (d *Decider) dayPending(region string, day schemas.Date, cur LevelRecord, l
 		action, dec.Clause = thresholds.Keep, res.Clause
 		dec.Reason = fmt.Sprintf("no indicator for %s: %s", day, res.Reason)
 	case waitedOut:
-		dec.Flags = append(evalFlags(in.Flags), FlagProvisional)
+		dec.Flags = evalFlags(in.Flags)
+		if in.Provisional {
+			dec.Flags = append(dec.Flags, FlagProvisional)
+		}
 		action, dec.Clause = thresholds.Keep, ClauseProvisionalInput
-		dec.Reason = fmt.Sprintf("keep: %s is still provisional with data up to %s, and decide.use_provisional is false", day, dec.DataAsOf)
+		dec.Reason = fmt.Sprintf("keep: %s is still incomplete (%s) with data up to %s", day, incompleteWhy(in, d.cfg.UseProvisional), dec.DataAsOf)
 	default:
 		dec.Flags = evalFlags(in.Flags)
-		res := thresholds.Evaluate(d.rs, inputsOf(d.fields, &in, weekBefore, level), dec.Flags)
+		res := d.evaluate(&in, weekBefore, level, dec.Flags)
 		action, dec.Clause, dec.Reason = res.Action, res.Clause, res.Reason
 		if in.Provisional {
 			dec.Flags = append(dec.Flags, FlagProvisional)
@@ -669,11 +674,64 @@ func (d *Decider) dayPending(region string, day schemas.Date, cur LevelRecord, l
 	}
 	if ok {
 		dec.RMean, dec.RQ025, dec.RQ975, dec.BedOccupancyPct = in.RMean, in.RQ025, in.RQ975, in.BedOccupancyPct
+		dec.RStatus, dec.RCases = in.RStatus, in.RCases
+		if why := dataReasons(in); why != "" {
+			dec.Reason += "; data: " + why
+		}
 	}
-	state, tr := thresholds.Next(cur.LevelState, action, levelNow, d.cfg.Levels)
-	d.fillTransition(&dec, action, tr)
-	return PendingDecision{Decision: dec, State: state, Day: day}
+	return d.move(dec, cur, action, levelNow, lc, day)
 }
+
+// evaluate applies the rule set to a day. Uncertain metrics (R from few
+// cases, positivity from few tests) are unknown to the rules; with
+// decide.uncertain_r_may_ease an uncertain R may still ease, never
+// strengthen: the rules are evaluated again with it, and only an ease is
+// taken from that evaluation.
+func (d *Decider) evaluate(in, weekBefore *schemas.Indicator, level int, flags []string) thresholds.Result {
+	res := thresholds.Evaluate(d.rs, inputsOf(d.fields, in, weekBefore, level), flags)
+	if !d.cfg.UncertainRMayEase || in.RStatus != schemas.RStatusFewCases || res.Action == thresholds.Strengthen {
+		return res
+	}
+	with := thresholds.Evaluate(d.rs, inputsOf(d.fields, in, weekBefore, level, in.Uncertain...), flags)
+	if with.Action == thresholds.Ease {
+		with.Reason += fmt.Sprintf(" (R from %d cases, uncertain; decide.uncertain_r_may_ease lets it ease)", in.RCases)
+		return with
+	}
+	return res
+}
+
+// incompleteWhy says why an incomplete day was waited for.
+func incompleteWhy(in schemas.Indicator, useProvisional bool) string {
+	var why []string
+	if in.Provisional && !useProvisional {
+		why = append(why, "provisional, and decide.use_provisional is false")
+	}
+	for _, f := range in.StaleFeeds {
+		why = append(why, f+" feed not reported")
+	}
+	return strings.Join(why, "; ")
+}
+
+// dataReasons are the record's flag reasons that qualify what the decision
+// rests on (missing feeds, uncertain metrics, facilities), so every decision
+// says what it was based on.
+func dataReasons(in schemas.Indicator) string {
+	var out []string
+	for i, f := range in.Flags {
+		switch f {
+		case schemas.FlagStaleFeed, schemas.FlagFewCases, schemas.FlagFewTests, schemas.FlagPresumedClosed,
+			schemas.FlagUnknownFacility, schemas.FlagOverCapacity, FlagMissingInput, thresholds.FlagBacklogDump:
+			if i < len(in.FlagReasons) {
+				out = append(out, in.FlagReasons[i])
+			}
+		}
+	}
+	return strings.Join(out, "; ")
+}
+
+// FlagMissingInput is the processor's missing-input flag (the same word in
+// every package: schemas and thresholds).
+const FlagMissingInput = thresholds.FlagMissingInput
 
 // stalePending is the keep recorded when a region has no recent complete
 // day. It decides no data day (LastDay is unchanged).
@@ -681,9 +739,44 @@ func (d *Decider) stalePending(region string, ref schemas.Date, id, reason strin
 	dec := d.baseDecision(region, ref, id)
 	dec.Flags = []string{thresholds.FlagMissingInput}
 	dec.Clause, dec.Reason = ClauseStaleInput, reason
-	state, tr := thresholds.Next(cur.LevelState, thresholds.Keep, levelNow, d.cfg.Levels)
-	d.fillTransition(&dec, thresholds.Keep, tr)
-	return PendingDecision{Decision: dec, State: state}
+	return d.move(dec, cur, thresholds.Keep, levelNow, d.levelsFor(region), 0)
+}
+
+// move applies a decision's action to the region's level at levelNow: one
+// step by the rule set (thresholds.Next), or — while a manual level is in
+// force — no move, with where the rule alone would have gone beside it
+// (RuleLevelTo). A manual level past its last day expires here and the rule
+// set decides again from the level it left. day is the data day decided
+// (0: none).
+func (d *Decider) move(dec schemas.Decision, cur LevelRecord, action thresholds.Action, levelNow time.Time, lc thresholds.LevelConfig, day schemas.Date) PendingDecision {
+	manual := cur.Manual
+	if manual != nil && manual.Until != 0 && schemas.DateOf(levelNow) > manual.Until {
+		dec.Reason += fmt.Sprintf("; the manual level %s set by %s expired after %s: the rule set decides again", lc.Name(manual.Level), manual.By, manual.Until)
+		manual = nil
+	}
+	state, tr := thresholds.Next(cur.LevelState, action, levelNow, lc)
+	dec.RuleLevelTo = tr.To
+	if manual == nil {
+		dec.Origin = schemas.OriginRule
+		d.fillTransition(&dec, action, tr)
+		return PendingDecision{Decision: dec, State: state, Day: day}
+	}
+	dec.Origin, dec.SetBy, dec.ManualUntil = schemas.OriginManual, manual.By, manual.Until
+	held := thresholds.Transition{From: cur.Level, To: cur.Level, FromName: lc.Name(cur.Level), ToName: lc.Name(cur.Level)}
+	held.Reason = fmt.Sprintf("held at the manual level %s (set by %s on %s: %s; %s); the rule alone: %s",
+		lc.Name(manual.Level), manual.By, manual.At.Format("2006-01-02"), manual.Reason, manual.until(), tr.Reason)
+	d.fillTransition(&dec, action, held)
+	return PendingDecision{Decision: dec, State: cur.LevelState, Day: day, Manual: manual}
+}
+
+// levelsFor is the level configuration of a region: decide.levels with the
+// region's own starting level (decide.initial_levels).
+func (d *Decider) levelsFor(region string) thresholds.LevelConfig {
+	lc := d.cfg.Levels
+	if l, ok := d.cfg.InitialLevels[region]; ok {
+		lc.Initial = l
+	}
+	return lc
 }
 
 func (d *Decider) fillTransition(dec *schemas.Decision, action thresholds.Action, tr thresholds.Transition) {

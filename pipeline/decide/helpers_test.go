@@ -205,7 +205,7 @@ func audit(ds []schemas.Decision) []string {
 		if prev, ok := last[d.Region]; ok && d.LevelFrom != prev {
 			problems = append(problems, fmt.Sprintf("decision %s starts at level %d but the previous one ended at %d", d.DecisionID, d.LevelFrom, prev))
 		}
-		if step := d.LevelTo - d.LevelFrom; step > 1 || step < -1 {
+		if step := d.LevelTo - d.LevelFrom; (step > 1 || step < -1) && d.Clause != ClauseManual { // a headquarters may jump
 			problems = append(problems, fmt.Sprintf("decision %s moves %d levels", d.DecisionID, step))
 		}
 		last[d.Region] = d.LevelTo

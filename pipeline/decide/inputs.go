@@ -56,12 +56,17 @@ func indicatorMetrics() []metricField {
 // inputsOf builds the rule set's inputs for one day: every numeric field of
 // the day's indicator under its JSON name (nil fields are absent, never 0),
 // the week-before positivity from the record 7 days earlier, and the
-// region's current restriction level.
-func inputsOf(fields []metricField, day *schemas.Indicator, weekBefore *schemas.Indicator, level int) thresholds.Inputs {
+// region's current restriction level. The metrics the processor marks
+// uncertain (R from few cases, positivity from few tests) are absent too,
+// unless keep names them: decisions treat them as unknown.
+func inputsOf(fields []metricField, day *schemas.Indicator, weekBefore *schemas.Indicator, level int, keep ...string) thresholds.Inputs {
 	in := thresholds.Inputs{thresholds.MetricRestrictionLevel: float64(level)}
 	if day != nil {
 		v := reflect.ValueOf(day).Elem()
 		for _, f := range fields {
+			if slices.Contains(day.Uncertain, f.name) && !slices.Contains(keep, f.name) {
+				continue
+			}
 			fv := v.Field(f.index)
 			if f.ptr {
 				if !fv.IsNil() {
@@ -75,7 +80,7 @@ func inputsOf(fields []metricField, day *schemas.Indicator, weekBefore *schemas.
 	// positivity_prev_7d_pct: the 7-day window ending 7 days earlier covers
 	// days 8–14 back (counting the day itself as day 1), which is what
 	// thresholds.MetricPositivityPrev7dPct means.
-	if weekBefore != nil && weekBefore.Positivity7dPct != nil {
+	if weekBefore != nil && weekBefore.Positivity7dPct != nil && !slices.Contains(weekBefore.Uncertain, "positivity_7d_pct") {
 		in[thresholds.MetricPositivityPrev7dPct] = *weekBefore.Positivity7dPct
 	}
 	return in
@@ -92,10 +97,15 @@ func suppliedMetrics(fields []metricField) []string {
 }
 
 // evalFlags turns an indicator's flags into the flags given to the rule set:
-// aliases resolved, duplicates removed, order kept.
+// aliases resolved, informational flags left out (schemas.InformationalFlags:
+// what they warn of is already in the inputs), duplicates removed, order
+// kept.
 func evalFlags(flags []string) []string {
 	var out []string
 	for _, f := range flags {
+		if slices.Contains(schemas.InformationalFlags, f) {
+			continue
+		}
 		if a, ok := flagAliases[f]; ok {
 			f = a
 		}

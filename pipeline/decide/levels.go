@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -36,6 +37,31 @@ type LevelRecord struct {
 	// or may not be on the decisions stream. Whoever loads the record next
 	// completes it before deciding anything else for the region.
 	Pending *PendingDecision `json:"pending,omitempty"`
+	// Manual is the manual level in force, if any: set by a headquarters,
+	// it holds the region's level until it is released or expires, while
+	// the rule set's recommendations are still made and recorded.
+	Manual *ManualLevel `json:"manual,omitempty"`
+}
+
+// ManualLevel is a restriction level set by hand (`epiwatch level set`, or
+// POST /v1/levels/<region>), with who set it, why and until when.
+type ManualLevel struct {
+	Level  int       `json:"level"`
+	By     string    `json:"by"`
+	Reason string    `json:"reason"`
+	At     time.Time `json:"at"`
+	// Until is the last day the level holds (in decide.timezone, or the data
+	// day in data mode); 0 holds until released.
+	Until schemas.Date `json:"until,omitempty"`
+	// DecisionID is the id of the decision that set it.
+	DecisionID string `json:"decision_id"`
+}
+
+func (m *ManualLevel) until() string {
+	if m.Until == 0 {
+		return "until released"
+	}
+	return "until " + m.Until.String()
 }
 
 // PendingDecision is a claimed, uncommitted decision: the full record to
@@ -44,9 +70,11 @@ type LevelRecord struct {
 type PendingDecision struct {
 	Decision schemas.Decision      `json:"decision"`
 	State    thresholds.LevelState `json:"state"`
-	// Day is the data day decided on; 0 for a keep that decided no data day
-	// (stale input).
+	// Day is the data day decided on; 0 for a decision of no data day
+	// (stale input, a manual level).
 	Day schemas.Date `json:"day"`
+	// Manual is the manual level in force after the decision (nil: none).
+	Manual *ManualLevel `json:"manual,omitempty"`
 }
 
 // regionLevel is a cached LevelRecord with the KV revision it was read or
@@ -236,7 +264,7 @@ func (d *Decider) complete(ctx context.Context, region string, rl *regionLevel) 
 			}
 		}
 	}
-	next := LevelRecord{LevelState: p.State, LastDay: max(rl.rec.LastDay, p.Day), LastDecisionID: id}
+	next := LevelRecord{LevelState: p.State, LastDay: max(rl.rec.LastDay, p.Day), LastDecisionID: id, Manual: p.Manual}
 	rev, err := d.writeLevel(ctx, region, next, rl.rev)
 	if err != nil {
 		return err

@@ -233,6 +233,7 @@ func TestLastDecidable(t *testing.T) {
 	tests := []struct {
 		name        string
 		provisional []int // days (from d0) whose record is provisional
+		stale       []int // days whose case feed has not reported
 		edit        func(*Config)
 		want        schemas.Date
 	}{
@@ -242,6 +243,7 @@ func TestLastDecidable(t *testing.T) {
 		{name: "a provisional day older than max_staleness is waited out", provisional: []int{16}, want: day(19)},
 		{name: "max_staleness days old still waits", provisional: []int{17}, want: day(16)},
 		{name: "use_provisional decides them", provisional: []int{18, 19}, edit: func(c *Config) { c.UseProvisional = true }, want: day(19)},
+		{name: "a stale feed waits, even with use_provisional", stale: []int{18, 19}, edit: func(c *Config) { c.UseProvisional = true }, want: day(17)},
 		{name: "complete_after_days 3", edit: func(c *Config) { c.CompleteAfterDays = 3 }, want: day(17)},
 		{name: "complete_after_days 0 decides the newest", edit: func(c *Config) { c.CompleteAfterDays = 0 }, want: day(20)},
 	}
@@ -252,7 +254,13 @@ func TestLastDecidable(t *testing.T) {
 			if tc.edit != nil {
 				tc.edit(&cfg)
 			}
-			prov := func(d schemas.Date) bool { return slices.Contains(tc.provisional, int(d-d0)) }
+			prov := func(d schemas.Date) bool {
+				var stale []string
+				if slices.Contains(tc.stale, int(d-d0)) {
+					stale = []string{"case"}
+				}
+				return cfg.Incomplete(slices.Contains(tc.provisional, int(d-d0)), stale)
+			}
 			if got := cfg.LastDecidable(newest, prov); got != tc.want {
 				t.Errorf("LastDecidable = %s, want %s", got, tc.want)
 			}

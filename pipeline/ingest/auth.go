@@ -27,6 +27,10 @@ type TokenConfig struct {
 	SHA256  string   `mapstructure:"sha256" json:"sha256"`
 	Types   []string `mapstructure:"types" json:"types"`     // event types allowed; empty = all
 	Regions []string `mapstructure:"regions" json:"regions"` // region codes or globs (KZ-*); empty = all
+	// Levels lets the token set and release manual restriction levels of
+	// its regions (POST/DELETE /v1/levels/<region>): a headquarters' token,
+	// not a data source's.
+	Levels bool `mapstructure:"levels" json:"levels"`
 }
 
 // Scope is what an authenticated source may send.
@@ -34,6 +38,7 @@ type Scope struct {
 	Name    string
 	Types   []string
 	Regions []string
+	Levels  bool
 }
 
 type tokenEntry struct {
@@ -64,7 +69,7 @@ func NewTokens(cfgs []TokenConfig) (*Tokens, error) {
 		}
 		var e tokenEntry
 		copy(e.hash[:], b)
-		e.scope = Scope{Name: c.Name, Types: c.Types, Regions: c.Regions}
+		e.scope = Scope{Name: c.Name, Types: c.Types, Regions: c.Regions, Levels: c.Levels}
 		t.entries = append(t.entries, e)
 	}
 	return t, nil
@@ -97,6 +102,23 @@ func (t *Tokens) Authenticate(r *http.Request) (*Scope, int, error) {
 		return nil, http.StatusUnauthorized, errors.New("unknown bearer token")
 	}
 	return found, 0, nil
+}
+
+// AuthorizeLevel authorizes a manual level change of region: a known token
+// with levels: true whose regions include region. It returns the token's
+// name, recorded as who set the level, or an HTTP status and why.
+func (t *Tokens) AuthorizeLevel(r *http.Request, region string) (string, int, error) {
+	s, status, err := t.Authenticate(r)
+	if err != nil {
+		return "", status, err
+	}
+	if !s.Levels {
+		return "", http.StatusForbidden, fmt.Errorf("token %q may not set restriction levels (levels: true in its ingest.tokens entry)", s.Name)
+	}
+	if len(s.Regions) > 0 && !matchAny(s.Regions, region) {
+		return "", http.StatusForbidden, fmt.Errorf("token %q may not set the level of %s; allowed: %s", s.Name, region, strings.Join(s.Regions, ", "))
+	}
+	return "token:" + s.Name, 0, nil
 }
 
 // CheckBatch rejects the whole batch when any event is outside the scope:

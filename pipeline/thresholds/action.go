@@ -70,12 +70,22 @@ const (
 	// FlagNegativeCorrection: a source corrected earlier counts downwards, so
 	// recent counts are artificially low.
 	FlagNegativeCorrection = "negative_correction"
+	// FlagStaleFeed: a feed (cases, tests) has not reported through the day,
+	// so what is computed from it is missing, not zero.
+	FlagStaleFeed = "stale_feed"
+	// FlagUnknownFacility: bed reports from facilities missing from the
+	// region's registry.
+	FlagUnknownFacility = "unknown_facility"
+	// FlagOverCapacity: a facility reported more beds than its capacity.
+	FlagOverCapacity = "over_capacity"
 )
 
 // KnownFlags lists the data-quality flags a rule file may configure, in the
-// order they are documented.
+// order they are documented. (The processor's informational flags —
+// few_cases, few_tests, presumed_closed — never reach a rule set: what they
+// warn of is already in its inputs.)
 func KnownFlags() []string {
-	return []string{FlagBacklogDump, FlagStaleBeds, FlagMissingInput, FlagNegativeCorrection}
+	return []string{FlagBacklogDump, FlagStaleBeds, FlagMissingInput, FlagNegativeCorrection, FlagStaleFeed, FlagUnknownFacility, FlagOverCapacity}
 }
 
 // FlagEffect is what a data-quality flag does to an evaluation.

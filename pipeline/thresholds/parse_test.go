@@ -88,7 +88,7 @@ clauses:
   - {name: a, action: ease, when: {r: {lt: 1}}}
 `, []string{
 			`rules.yaml:5: r: statistic bounds needs method cori: the ratio R has no credible interval`,
-			`rules.yaml:6: flags: unknown flag "stale" (want backlog_dump, stale_beds, missing_input or negative_correction)`,
+			`rules.yaml:6: flags: unknown flag "stale" (want backlog_dump, stale_beds, missing_input, negative_correction, stale_feed, unknown_facility or over_capacity)`,
 			`rules.yaml:6: flags: flag stale_beds: unknown effect "freeze" (want no_ease, hold or ignore)`,
 		}},
 		{"unknown r method", head + "r:\n  method: rt\n  stat: mean\nclauses:\n  - {name: a, action: ease, when: {r: {lt: 1}}}\n", []string{
