@@ -211,9 +211,12 @@ func serveHTTP(ctx context.Context, srv *http.Server, log *slog.Logger, certFile
 }
 
 // metricsServer serves /metrics (and health) for components without the
-// ingest API.
-func (a *app) metricsServer() *http.Server {
+// ingest API, and extra handlers by pattern.
+func (a *app) metricsServer(extra map[string]http.Handler) *http.Server {
 	mux := http.NewServeMux()
+	for pattern, h := range extra {
+		mux.Handle(pattern, h)
+	}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{Registry: a.reg}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	return &http.Server{Addr: a.cfg.Metrics.Addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}

@@ -49,7 +49,7 @@ alerts.ack_base_url to the public address.`,
 				if err != nil {
 					return err
 				}
-				srv := a.metricsServer()
+				srv := a.metricsServer(nil)
 				mux := http.NewServeMux()
 				mux.Handle("/v1/alerts/", ack)
 				mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {

@@ -665,7 +665,7 @@ func (b *bench) startPipeline(ctx context.Context, in *ingest.Ingester) (context
 	if err != nil {
 		return nil, err
 	}
-	dc, err := a.decideComponent()
+	dc, _, err := a.decideComponent()
 	if err != nil {
 		return nil, err
 	}

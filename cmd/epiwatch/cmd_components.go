@@ -149,7 +149,7 @@ schema migrations first. /metrics is served on metrics.addr.`,
 				if err != nil {
 					return err
 				}
-				ms := a.metricsServer()
+				ms := a.metricsServer(nil)
 				return runAll(cmd.Context(), []component{c, {"metrics", func(ctx context.Context) error { return serveHTTP(ctx, ms, a.log, "", "") }}})
 			})
 		},

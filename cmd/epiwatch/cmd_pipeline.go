@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 
 	"github.com/spf13/cobra"
 
 	"github.com/epiwatch/epiwatch/pipeline/decide"
+	"github.com/epiwatch/epiwatch/pipeline/ingest"
 	"github.com/epiwatch/epiwatch/pipeline/process"
 )
 
@@ -31,19 +33,31 @@ func (a *app) newDecider() (*decide.Decider, error) {
 	return d, nil
 }
 
-func (a *app) decideComponent() (component, error) {
+// decideComponent is the decision maker, and its manual-level API
+// (/v1/levels/, served on the ingest listener by `run`, on metrics.addr by
+// `decide`).
+func (a *app) decideComponent() (component, http.Handler, error) {
 	d, err := a.newDecider()
 	if err != nil {
-		return component{}, err
+		return component{}, nil, err
 	}
 	rs, version := d.RuleSet()
 	a.log.Info("decisions configured", "rule_set", rs.ID, "version", version, "mode", a.cfg.Decide.Mode, "at", a.cfg.Decide.At, "timezone", a.cfg.Decide.Timezone)
-	return component{"decide", d.Run}, nil
+	var auth decide.LevelAuthorizer
+	if len(a.cfg.Ingest.Tokens) > 0 {
+		t, err := ingest.NewTokens(a.cfg.Ingest.Tokens)
+		if err != nil {
+			return component{}, nil, &exitError{2, err}
+		}
+		auth = t
+	}
+	return component{"decide", d.Run}, d.LevelHandler(auth), nil
 }
 
-// withMetrics adds the /metrics server for processes without the ingest API.
-func (a *app) withMetrics(comps ...component) []component {
-	ms := a.metricsServer()
+// withMetrics adds the /metrics server for processes without the ingest API,
+// with extra handlers on the same listener.
+func (a *app) withMetrics(extra map[string]http.Handler, comps ...component) []component {
+	ms := a.metricsServer(extra)
 	return append(comps, component{"metrics", func(ctx context.Context) error { return serveHTTP(ctx, ms, a.log, "", "") }})
 }
 
@@ -68,7 +82,7 @@ process); /metrics is served on metrics.addr. Settings: the process.* configurat
 				if err != nil {
 					return err
 				}
-				return runAll(cmd.Context(), a.withMetrics(c))
+				return runAll(cmd.Context(), a.withMetrics(nil, c))
 			})
 		},
 	}
@@ -80,13 +94,16 @@ func newDecideCmd() *cobra.Command {
 		Use:   "decide [--region CODE]",
 		Short: "Run the decision maker, or decide one region now",
 		Long: `Without --region: runs the decision maker alone. It keeps each region's latest
-indicators, evaluates the configured rule set (decide.rule_set, default the plan's literal
-rule kz-2020-plan) once a day at decide.at in decide.timezone (decide.mode=schedule) or as
-soon as a day's data is complete (decide.mode=data), moves the region's restriction level one
-step per strengthen/ease (easing only after decide.levels.min_days_before_ease days at a
-level), and publishes every decision — inputs, rule set, clause, old → new level — to the
-decisions stream (landed in ClickHouse table epiwatch.decisions). Missing or stale inputs
-give "keep" with the reason recorded.
+indicators, evaluates the configured rule set (decide.rule_set, default kz-2020-monotone: the
+plan made monotone; the literal plan is kz-2020-plan) once a day at decide.at in
+decide.timezone (decide.mode=schedule) or as soon as a day's data is complete
+(decide.mode=data), moves the region's restriction level one step per strengthen/ease
+(strengthening at most every decide.levels.min_days_between_strengthen days, easing only
+after decide.levels.min_days_before_ease days at a level), and publishes every decision —
+inputs, what R rests on, rule set, clause, old → new level — to the decisions stream (landed
+in ClickHouse table epiwatch.decisions). Missing, stale or too sparse inputs never ease: they
+give "keep" with the reason recorded. Headquarters set levels by hand with 'epiwatch level'
+or the /v1/levels/ API, served here on metrics.addr.
 
 With --region CODE: decides that region now on its newest complete data, prints the decision
 as JSON and exits. It is recorded like a scheduled one (same idempotency key per data day).`,
@@ -112,11 +129,11 @@ as JSON and exits. It is recorded like a scheduled one (same idempotency key per
 					enc.SetIndent("", "  ")
 					return enc.Encode(dec)
 				}
-				c, err := a.decideComponent()
+				c, levels, err := a.decideComponent()
 				if err != nil {
 					return err
 				}
-				return runAll(cmd.Context(), a.withMetrics(c))
+				return runAll(cmd.Context(), a.withMetrics(map[string]http.Handler{"/v1/levels/": levels}, c))
 			})
 		},
 	}

@@ -84,15 +84,15 @@ func (a *app) runPipeline(ctx context.Context, o runOptions, stdout, stderr io.W
 	if err != nil {
 		return err
 	}
-	ic, err := a.ingestComponent(in, map[string]http.Handler{"/v1/alerts/": ack})
+	dc, levels, err := a.decideComponent()
+	if err != nil {
+		return err
+	}
+	ic, err := a.ingestComponent(in, map[string]http.Handler{"/v1/alerts/": ack, "/v1/levels/": levels})
 	if err != nil {
 		return err
 	}
 	pc, err := a.processComponent()
-	if err != nil {
-		return err
-	}
-	dc, err := a.decideComponent()
 	if err != nil {
 		return err
 	}
@@ -201,7 +201,7 @@ func lastDecided(ctx context.Context, conn driver.Conn, db string, cfg decide.Co
 		return target, nil
 	}
 	// Only the last days can hold a provisional day the decider waits for.
-	q := fmt.Sprintf("SELECT region, date, provisional FROM %s.indicators_latest WHERE date >= '%s'",
+	q := fmt.Sprintf("SELECT region, date, provisional, stale_feeds FROM %s.indicators_latest WHERE date >= '%s'",
 		db, last.AddDays(-cfg.MaxStaleness-cfg.CompleteAfterDays-1))
 	rows, err := conn.Query(ctx, q)
 	if err != nil {
@@ -214,14 +214,15 @@ func lastDecided(ctx context.Context, conn driver.Conn, db string, cfg decide.Co
 		var region string
 		var day time.Time
 		var p uint8
-		if err := rows.Scan(&region, &day, &p); err != nil {
+		var stale []string
+		if err := rows.Scan(&region, &day, &p, &stale); err != nil {
 			return nil, fmt.Errorf("read the newest indicators: %w", err)
 		}
 		d := schemas.DateOf(day)
 		if prov[region] == nil {
 			prov[region] = map[schemas.Date]bool{}
 		}
-		prov[region][d] = p == 1
+		prov[region][d] = cfg.Incomplete(p == 1, stale)
 		newest[region] = max(newest[region], d)
 	}
 	if err := rows.Err(); err != nil {

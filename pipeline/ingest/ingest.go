@@ -201,6 +201,11 @@ const storedReads = 16
 func (in *Ingester) Submit(ctx context.Context, raws [][]byte) (*Summary, error) {
 	sum := &Summary{Results: make([]Result, len(raws))}
 	ok, rejected := in.Prepare(raws, 0)
+	ok, bad, err := in.checkCorrections(ctx, ok)
+	if err != nil {
+		return nil, in.unavailable(err)
+	}
+	rejected = append(rejected, bad...)
 	msgs := make([]stream.Msg, len(ok))
 	for i, p := range ok {
 		msgs[i] = stream.Msg{
@@ -252,6 +257,75 @@ func (in *Ingester) Submit(ctx context.Context, raws [][]byte) (*Summary, error)
 		sum.Results[dl.Index] = Result{Index: dl.Index, EventID: dl.EventID, Status: StatusRejected, Reason: dl.Reason}
 	}
 	return sum, nil
+}
+
+// checkCorrections checks every event that supersedes or retracts another:
+// the corrected event must exist — stored, or earlier in the same request —,
+// come from the same source (a producer corrects only its own reports), be
+// of the same type (a new version) or a case or lab test (a retraction), and
+// a retraction must name the corrected event's region. Events that fail are
+// returned as dead letters with the reason; an error means the stream could
+// not be read.
+func (in *Ingester) checkCorrections(ctx context.Context, ok []Prepared) ([]Prepared, []stream.DeadLetter, error) {
+	var earlier map[string]*schemas.Event
+	kept := ok[:0]
+	var rejected []stream.DeadLetter
+	for _, p := range ok {
+		e := p.Event
+		target := e.Corrects()
+		if target == "" {
+			kept = append(kept, p)
+			if earlier != nil {
+				earlier[e.EventID] = e
+			}
+			continue
+		}
+		if earlier == nil { // the first correction: index what came before it
+			earlier = make(map[string]*schemas.Event, len(kept))
+			for _, q := range kept {
+				earlier[q.Event.EventID] = q.Event
+			}
+		}
+		t, found := earlier[target]
+		if !found {
+			m, err := in.events.GetLastMsgForSubject(ctx, schemas.EventIDFilter(target))
+			switch {
+			case errors.Is(err, jetstream.ErrMsgNotFound):
+			case err != nil:
+				return nil, nil, fmt.Errorf("read the event %s corrects (%s): %w", e.EventID, target, err)
+			default:
+				if t, err = schemas.UnmarshalEvent(m.Data); err != nil {
+					return nil, nil, fmt.Errorf("stored event %s: %w", target, err)
+				}
+				found = true
+			}
+		}
+		field := "supersedes"
+		if e.Type == schemas.TypeRetraction {
+			field = "retracts"
+		}
+		var why string
+		switch {
+		case !found:
+			why = fmt.Sprintf("%s: no event %q was accepted before; a correction follows the event it corrects", field, target)
+		case t.Source != e.Source:
+			why = fmt.Sprintf("%s: event %q was sent by another source; a producer corrects only its own events", field, target)
+		case e.Type != schemas.TypeRetraction && t.Type != e.Type:
+			why = fmt.Sprintf("supersedes: event %q is a %s, not a %s; a new version has the type of the old", target, t.Type, e.Type)
+		case e.Type == schemas.TypeRetraction && !t.Type.Correctable():
+			why = fmt.Sprintf("retracts: event %q is a %s; only cases and lab tests can be retracted (a bed snapshot is corrected by a later one)", target, t.Type)
+		case e.Type == schemas.TypeRetraction && t.Region != e.Region:
+			why = fmt.Sprintf("region: the retracted event %q is in %s; a retraction names the region of the event it withdraws", target, t.Region)
+		}
+		if why != "" {
+			rejected = append(rejected, stream.DeadLetter{Stage: stream.StageIngest, Reason: why, Data: p.Data, Index: p.Index, Type: string(e.Type), EventID: e.EventID})
+			in.m.rejected(string(e.Type), "bad_correction")
+			continue
+		}
+		kept = append(kept, p)
+		earlier[e.EventID] = e
+	}
+	return kept, rejected, nil
 }
 
 // publish stores msgs as atomic batches of up to stream.MaxAtomicBatch: one

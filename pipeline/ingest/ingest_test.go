@@ -402,3 +402,53 @@ func updateEvents(t *testing.T, s *streamtest.Server, change func(*jetstream.Str
 		t.Fatal(err)
 	}
 }
+
+// TestCorrections: a retraction or a new version is accepted only for an
+// event accepted before (or earlier in the same request), from the same
+// source, of a type that can be corrected; each refusal says why, and the
+// valid events of the request still land.
+func TestCorrections(t *testing.T) {
+	in, _ := newIngester(t)
+	h := in.Handler(nil, nil)
+	lab := `{"event_id":"t1","type":"lab_test","region":"KZ-75","source":"t","person":{"national_id":"900101300017"},"sample_date":"2020-07-01","result_date":"2020-07-02","test_kind":"pcr","result":"positive"}`
+	if _, sum := post(t, h, []byte(goodCase+"\n"+goodBeds+"\n"+lab+"\n"), nil); sum.Accepted != 3 {
+		t.Fatalf("setup: %+v", sum)
+	}
+	retract := func(id, region, source, target string) string {
+		return fmt.Sprintf(`{"event_id":%q,"type":"retraction","region":%q,"source":%q,"retracts":%q,"retraction_reason":"discarded","report_date":"2020-07-03"}`, id, region, source, target)
+	}
+	newCase := `{"event_id":"c2","type":"case","region":"KZ-71","source":"t","person":{"national_id":"900101300017"},"report_date":"2020-07-01","supersedes":"c1"}`
+	batch := []string{
+		retract("r-ok", "KZ-75", "t", "t1"), // accepted
+		newCase,                             // accepted: moved to KZ-71
+		retract("r-unknown", "KZ-75", "t", "nope"),  // no such event
+		retract("r-source", "KZ-75", "other", "c1"), // another source
+		retract("r-beds", "KZ-71", "t", "b1"),       // not correctable
+		retract("r-region", "KZ-71", "t", "c1"),     // wrong region
+		`{"event_id":"c3","type":"case","region":"KZ-75","source":"t","person":{"national_id":"900101300017"},"report_date":"2020-07-01","supersedes":"t1"}`, // other type
+		`{"event_id":"c4","type":"case","region":"KZ-75","source":"t","person":{"national_id":"900101300017"},"report_date":"2020-07-02"}`,
+		retract("r-batch", "KZ-75", "t", "c4"), // its target came earlier in the request
+	}
+	_, sum := post(t, h, []byte(strings.Join(batch, "\n")+"\n"), nil)
+	want := map[string]string{
+		"r-ok": "", "c2": "", "c4": "", "r-batch": "",
+		"r-unknown": `retracts: no event "nope" was accepted before`,
+		"r-source":  "was sent by another source",
+		"r-beds":    "only cases and lab tests can be retracted",
+		"r-region":  `the retracted event "c1" is in KZ-75`,
+		"c3":        "is a lab_test, not a case",
+	}
+	for _, r := range sum.Results {
+		w, ok := want[r.EventID]
+		if !ok {
+			t.Errorf("unexpected result %+v", r)
+			continue
+		}
+		if w == "" && r.Status != ingest.StatusAccepted || w != "" && (r.Status != ingest.StatusRejected || !strings.Contains(r.Reason, w)) {
+			t.Errorf("%s: %s %q, want %q", r.EventID, r.Status, r.Reason, w)
+		}
+	}
+	if sum.Accepted != 4 || sum.Rejected != 5 {
+		t.Errorf("accepted %d, rejected %d; want 4 and 5", sum.Accepted, sum.Rejected)
+	}
+}
