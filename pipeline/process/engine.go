@@ -339,6 +339,21 @@ func correctionReason(cs []beds.Correction) string {
 	return s
 }
 
+// feedLags reports, for every region and every feed it has used, how many
+// days the feed lags the newest data day of any region (0: reported
+// through it). The stale-feed alert rule reads it.
+func (g *engine) feedLags(fn func(region, feed string, days int)) {
+	for _, code := range g.codes {
+		r := g.states[code]
+		for _, t := range schemas.FeedTypes {
+			ti := typeIndex(t)
+			if through := r.feedThrough(ti); through != 0 {
+				fn(code, string(t), max(int(g.last-through), 0))
+			}
+		}
+	}
+}
+
 // markPublished records that everything pending was published.
 func (g *engine) markPublished() {
 	for _, r := range g.states {

@@ -24,6 +24,7 @@ const (
 	MetricRegionRUpper        = "epiwatch_region_r_upper"
 	MetricRegionBedOccupancy  = "epiwatch_region_bed_occupancy_ratio"
 	MetricRegionStale         = "epiwatch_region_stale_facilities"
+	MetricFeedLag             = "epiwatch_feed_lag_seconds"
 )
 
 type metrics struct {
@@ -42,6 +43,7 @@ type metrics struct {
 	rUpper      *prometheus.GaugeVec
 	bedRatio    *prometheus.GaugeVec
 	stale       *prometheus.GaugeVec
+	feedLag     *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -78,10 +80,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Occupied over total infectious beds (ПЗК as a ratio 0..1) on the region's latest day, fresh facilities only (absent without data)."}, []string{"region"}),
 		stale: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: MetricRegionStale,
 			Help: "Facilities whose latest bed report is older than the configured age on the region's latest day."}, []string{"region"}),
+		feedLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: MetricFeedLag,
+			Help: "How far the region's feed (event type) lags the newest data day of any region, in whole days as seconds: the recent days it has not reported (by an event or a report_complete). Present for feeds the region has used."}, []string{"region", "feed"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.applied, m.skipped, m.rejected, m.published, m.lag, m.checkpoints, m.ckptSeconds,
-			m.ckptBytes, m.ckptSeq, m.appliedSeq, m.rMean, m.rLower, m.rUpper, m.bedRatio, m.stale)
+			m.ckptBytes, m.ckptSeq, m.appliedSeq, m.rMean, m.rLower, m.rUpper, m.bedRatio, m.stale, m.feedLag)
 	}
 	return m
 }

@@ -495,6 +495,9 @@ func (p *Processor) publish(ctx context.Context) error {
 			p.m.region(&p.inds[i])
 		}
 	}
+	p.eng.feedLags(func(region, feed string, days int) {
+		p.m.feedLag.WithLabelValues(region, feed).Set(float64(days) * 86400)
+	})
 	return nil
 }
 

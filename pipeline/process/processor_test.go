@@ -496,3 +496,43 @@ func TestFullBatchesPublishAtOnceWithoutBacklog(t *testing.T) {
 	seq = publishEvents(t, s.JS, events(sameDay("steady-", 10)...))
 	waitVersion(seq)
 }
+
+// TestFeedLagMetric: the stale-feed alert reads epiwatch_feed_lag_seconds:
+// a region whose case feed stopped 3 days before its tests shows 3 days for
+// cases and 0 for tests; a feed it never used has no series.
+func TestFeedLagMetric(t *testing.T) {
+	t.Parallel()
+	s := streamtest.New(t)
+	var evs []schemas.Event
+	for d := 0; d <= 8; d++ {
+		if d <= 5 {
+			evs = append(evs, caseEv("lag-c"+itoa(d), "KZ-35", d))
+		}
+		evs = append(evs, testEv("lag-t"+itoa(d), "KZ-35", d, schemas.ResultNegative, func(e *schemas.Event) { e.ResultDate = e.SampleDate }))
+	}
+	lastSeq := publishEvents(t, s.JS, events(evs...))
+	run := startProcessor(t, s.URL, testConfig(), nil)
+	waitProcessed(t, s.JS, lastSeq)
+	if got := value(t, run.p.m.feedLag.WithLabelValues("KZ-35", "case")); got != 3*86400 {
+		t.Errorf("case feed lag %v s, want 3 days", got)
+	}
+	if got := value(t, run.p.m.feedLag.WithLabelValues("KZ-35", "lab_test")); got != 0 {
+		t.Errorf("lab feed lag %v s, want 0", got)
+	}
+	mfs, err := run.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != MetricFeedLag {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "feed" && l.GetValue() == "vaccination" {
+					t.Error("a feed the region never used has a lag series")
+				}
+			}
+		}
+	}
+}
