@@ -2,6 +2,7 @@ package dashboards
 
 import (
 	"errors"
+	"github.com/epiwatch/epiwatch/schemas"
 
 	"github.com/grafana/grafana-foundation-sdk/go/cog"
 	"github.com/grafana/grafana-foundation-sdk/go/common"
@@ -121,6 +122,32 @@ func actionMappings() []dashboard.ValueMapping {
 			"strengthen": {Color: cog.ToPtr("red"), Index: cog.ToPtr(int32(0))},
 			"keep":       {Color: cog.ToPtr("text"), Index: cog.ToPtr(int32(1))},
 			"ease":       {Color: cog.ToPtr("green"), Index: cog.ToPtr(int32(2))},
+		},
+	}}}
+}
+
+// rStatusMappings words and colours R's status (schemas.RStatus*): only
+// "ok" is an R decisions rely on.
+func rStatusMappings() []dashboard.ValueMapping {
+	return []dashboard.ValueMapping{{ValueMap: &dashboard.ValueMap{
+		Type: dashboard.MappingTypeValueToText,
+		Options: map[string]dashboard.ValueMappingResult{
+			schemas.RStatusOK:           {Text: cog.ToPtr("ok"), Color: cog.ToPtr("text"), Index: cog.ToPtr(int32(0))},
+			schemas.RStatusFewCases:     {Text: cog.ToPtr("few cases"), Color: cog.ToPtr("orange"), Index: cog.ToPtr(int32(1))},
+			schemas.RStatusStaleFeed:    {Text: cog.ToPtr("feed missing"), Color: cog.ToPtr("red"), Index: cog.ToPtr(int32(2))},
+			schemas.RStatusNotEstimable: {Text: cog.ToPtr("not estimable"), Color: cog.ToPtr("text"), Index: cog.ToPtr(int32(3))},
+		},
+	}}}
+}
+
+// originMappings tell a rule set's decision from a headquarters' manual
+// level (schemas.Origin*).
+func originMappings() []dashboard.ValueMapping {
+	return []dashboard.ValueMapping{{ValueMap: &dashboard.ValueMap{
+		Type: dashboard.MappingTypeValueToText,
+		Options: map[string]dashboard.ValueMappingResult{
+			schemas.OriginRule:   {Text: cog.ToPtr("rule"), Color: cog.ToPtr("text"), Index: cog.ToPtr(int32(0))},
+			schemas.OriginManual: {Text: cog.ToPtr("MANUAL"), Color: cog.ToPtr("purple"), Index: cog.ToPtr(int32(1))},
 		},
 	}}}
 }

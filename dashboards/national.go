@@ -51,7 +51,7 @@ func regionsTable(id *ids) *table.PanelBuilder {
 		SortBy(sortBy("Level", true)).
 		WithTransformation(organize([]string{
 			"region", "name", "level", "level_name", "r_mean", "r_q025", "r_q975", "bed_occupancy_pct",
-			"cases_7d_per_100k", "positivity_7d_pct", "stale_facilities", "data_date", "lat", "lon",
+			"cases_7d_per_100k", "positivity_7d_pct", "stale_facilities", "r_status", "missing_feeds", "data_date", "lat", "lon",
 		}, "lat", "lon")).
 		OverrideByName("region", []dashboard.DynamicConfigValue{displayName("Region"), regionLink("region"), width(80)}).
 		OverrideByName("name", []dashboard.DynamicConfigValue{displayName("Name")}).
@@ -65,6 +65,8 @@ func regionsTable(id *ids) *table.PanelBuilder {
 		OverrideByName("positivity_7d_pct", []dashboard.DynamicConfigValue{displayName("Positivity 7 d %"), decimals(1)}).
 		OverrideByName("stale_facilities", []dashboard.DynamicConfigValue{displayName("Stale facilities"),
 			thresholdsProp(thresholds("text", step{1, "orange"})), colorText()}).
+		OverrideByName("r_status", []dashboard.DynamicConfigValue{displayName("R status"), mappingsProp(rStatusMappings()), colorText(), width(100)}).
+		OverrideByName("missing_feeds", []dashboard.DynamicConfigValue{displayName("Missing feeds"), fixedColor("orange"), colorText()}).
 		OverrideByName("data_date", []dashboard.DynamicConfigValue{displayName("Data as of"), unit("time:YYYY-MM-DD")})
 }
 
@@ -164,6 +166,11 @@ func decisionsTable(id *ids, title, sql string, withRegion bool) *table.PanelBui
 		OverrideByName("r_mean", []dashboard.DynamicConfigValue{displayName("R"), decimals(2)}).
 		OverrideByName("r_q975", []dashboard.DynamicConfigValue{displayName("R 97.5 %"), decimals(2)}).
 		OverrideByName("bed_occupancy_pct", []dashboard.DynamicConfigValue{displayName("ПЗК %"), decimals(1)}).
+		OverrideByName("origin", []dashboard.DynamicConfigValue{displayName("Origin"), mappingsProp(originMappings()), colorText(), width(80)}).
+		OverrideByName("set_by", []dashboard.DynamicConfigValue{displayName("Set by")}).
+		OverrideByName("rule_level_to", []dashboard.DynamicConfigValue{displayName("Rule's level"), width(90)}).
+		OverrideByName("r_status", []dashboard.DynamicConfigValue{displayName("R status"), mappingsProp(rStatusMappings()), colorText(), width(100)}).
+		OverrideByName("r_cases", []dashboard.DynamicConfigValue{displayName("R from cases"), width(90)}).
 		OverrideByName("reason", []dashboard.DynamicConfigValue{displayName("Reason")})
 	if withRegion {
 		b = b.OverrideByName("region", []dashboard.DynamicConfigValue{displayName("Region"), regionLink("region"), width(80)}).

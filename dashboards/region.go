@@ -151,7 +151,7 @@ func regionTests(id *ids) *timeseries.PanelBuilder {
 func regionQuality(id *ids) *table.PanelBuilder {
 	return tablePanel(id).
 		Title("Provisional days and data-quality flags").
-		Description("Days the processor marks provisional (younger than the configured quantile of the region's reporting delay: counts still expected to grow; decisions wait for them by default) and days with data-quality flags, with the processor's reasons: backlog_dump (old cases arriving at once), negative_correction (a bed report corrected down), missing_input (no case or test report for a week, or no fresh bed report), beds_stale. A rule set says what each flag does to a decision; by default a flagged day can hold or strengthen a level, never ease it.").
+		Description("Days the processor marks provisional (younger than the configured quantile of the region's reporting delay: counts still expected to grow; decisions wait for them by default) and days with data-quality flags, with the processor's reasons: stale_feed (a feed — cases, tests — has not reported through the day: missing, not zero, so R or positivity is not computed), few_cases / few_tests (R or positivity from too few observations: shown, but unknown for decisions), backlog_dump (old cases arriving at once), negative_correction (a bed report corrected down), missing_input (no case or test report for a week, or no fresh bed report), beds_stale, presumed_closed (a facility silent for two weeks, left out), unknown_facility, over_capacity. Repeats are notifications of a person already counted in the same episode. A rule set says what each flag does to a decision; by default a flagged day can hold or strengthen a level, never ease it.").
 		Datasource(ClickHouseDatasource()).
 		WithTarget(NewClickHouseTable(regionQualitySQL).RefId("A")).
 		Height(8).Span(24).
@@ -161,7 +161,11 @@ func regionQuality(id *ids) *table.PanelBuilder {
 				"0": {Text: cog.ToPtr("complete"), Color: cog.ToPtr("transparent"), Index: cog.ToPtr(int32(0))},
 				"1": {Text: cog.ToPtr("PROVISIONAL"), Color: cog.ToPtr("blue"), Index: cog.ToPtr(int32(1))},
 			}}}})}).
+		OverrideByName("missing_feeds", []dashboard.DynamicConfigValue{displayName("Missing feeds"), fixedColor("orange"), colorText(), width(120)}).
 		OverrideByName("flags", []dashboard.DynamicConfigValue{displayName("Flags"), width(220)}).
+		OverrideByName("cases_repeat", []dashboard.DynamicConfigValue{displayName("Repeats"), width(80)}).
+		OverrideByName("r_status", []dashboard.DynamicConfigValue{displayName("R status"), mappingsProp(rStatusMappings()), colorText(), width(100)}).
+		OverrideByName("r_cases", []dashboard.DynamicConfigValue{displayName("R from cases"), width(90)}).
 		OverrideByName("reasons", []dashboard.DynamicConfigValue{displayName("Why")}).
 		OverrideByName("cases", []dashboard.DynamicConfigValue{displayName("Cases"), width(80)}).
 		OverrideByName("r_mean", []dashboard.DynamicConfigValue{displayName("R"), decimals(2), width(70)}).

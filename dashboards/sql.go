@@ -56,10 +56,12 @@ const nationalRegionsSQL = `SELECT
     beds AS bed_occupancy_pct,
     inc AS cases_7d_per_100k,
     pos AS positivity_7d_pct,
-    stale AS stale_facilities
+    stale AS stale_facilities,
+    rst AS r_status,
+    feeds AS missing_feeds
 FROM
 (
-    SELECT region, name, lat, lon, last_date, rm, rlo, rhi, beds, inc, pos, stale
+    SELECT region, name, lat, lon, last_date, rm, rlo, rhi, beds, inc, pos, stale, rst, feeds
     FROM
     (
         SELECT code AS region, name_en AS name, lat, lon
@@ -70,7 +72,8 @@ FROM
     (
         SELECT region, toNullable(date) AS last_date, r_mean AS rm, r_q025 AS rlo, r_q975 AS rhi,
                bed_occupancy_pct AS beds, cases_7d_per_100k AS inc,
-               positivity_7d_pct AS pos, toNullable(stale_facilities) AS stale
+               positivity_7d_pct AS pos, toNullable(stale_facilities) AS stale,
+               r_status AS rst, arrayStringConcat(stale_feeds, ', ') AS feeds
         FROM indicators_latest
         WHERE (region, date) IN
         (
@@ -128,13 +131,18 @@ const nationalDecisionsSQL = `SELECT
     region,
     region_name,
     date,
+    origin,
     action,
     level_from_name,
     level_to_name,
+    rule_level_to,
     clause,
     r_mean,
     r_q975,
+    r_status,
+    r_cases,
     bed_occupancy_pct,
+    set_by,
     reason
 FROM decisions
 WHERE $__timeFilter(decided_at) AND (level_from != level_to OR action = 'strengthen') AND ` + inCountry + `
@@ -263,10 +271,14 @@ ORDER BY stale DESC, occupancy_pct DESC, facility_id, bed_kind`
 var regionQualitySQL = `SELECT
     date,
     provisional,
+    arrayStringConcat(stale_feeds, ', ') AS missing_feeds,
     arrayStringConcat(flags, ', ') AS flags,
     arrayStringConcat(flag_reasons, '; ') AS reasons,
     cases,
+    cases_repeat,
     r_mean,
+    r_status,
+    r_cases,
     bed_occupancy_pct
 FROM indicators_latest
 WHERE ` + inRegion + ` AND $__dateFilter(date) AND (provisional = 1 OR notEmpty(flags))
@@ -295,9 +307,12 @@ ORDER BY time, seq`
 const regionDecisionsSQL = `SELECT
     decided_at,
     date,
+    origin,
     action,
     level_from_name,
     level_to_name,
+    rule_level_to,
+    set_by,
     clause,
     rule_set,
     rule_set_version,
@@ -305,6 +320,8 @@ const regionDecisionsSQL = `SELECT
     r_mean,
     r_q025,
     r_q975,
+    r_status,
+    r_cases,
     bed_occupancy_pct,
     data_as_of,
     arrayStringConcat(flags, ', ') AS flag_list,
