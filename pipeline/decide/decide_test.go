@@ -1,6 +1,7 @@
 package decide
 
 import (
+	"fmt"
 	"context"
 	"strings"
 	"sync"
@@ -713,5 +714,56 @@ func TestStrengthenPauseInDecisions(t *testing.T) {
 		if n%7 != 0 && n < 14 && !strings.Contains(x.Reason, "strengthen paused: ") { // from day 14 at the top
 			t.Errorf("day %d: no pause in the reason: %q", n, x.Reason)
 		}
+	}
+}
+
+// TestUncertainRIsUnknown: sporadic cases (R from one case in six days: the
+// prior dominates, R 1.4–2.3) with beds at 60 % never strengthen — R is
+// unknown to the rules — and, only with decide.uncertain_r_may_ease, a low
+// uncertain R eases when the beds allow.
+func TestUncertainRIsUnknown(t *testing.T) {
+	few := func(n int, r, occ float64) schemas.Indicator {
+		in := ind("KZ-79", n, uint64(n+1), r, occ)
+		in.RStatus, in.RCases, in.Cases7d = schemas.RStatusFewCases, 1, 1
+		in.Uncertain = []string{"r_mean", "r_sd", "r_q025", "r_median", "r_q975", "r_ratio"}
+		in.Flags, in.FlagReasons = []string{schemas.FlagFewCases}, []string{"few_cases: R 1.80 from 1 local cases"}
+		return in
+	}
+	for _, mayEase := range []bool{false, true} {
+		t.Run(fmt.Sprintf("uncertain_r_may_ease=%v", mayEase), func(t *testing.T) {
+			srv := streamtest.New(t)
+			cfg := testConfig(ModeData)
+			cfg.UncertainRMayEase = mayEase
+			cfg.InitialLevels = map[string]int{"KZ-79": 3}
+			d, _ := newDecider(t, srv.JS, cfg, nil, time.Now)
+			start(t, d)
+			var ins []schemas.Indicator
+			for n := 0; n < 10; n++ {
+				ins = append(ins, few(n, 1.8, 60)) // would strengthen (plan 1a) on a certain R
+			}
+			for n := 10; n < 16; n++ {
+				ins = append(ins, few(n, 0.8, 40)) // would ease on a certain R
+			}
+			publish(t, srv.JS, "", ins...)
+			ds := waitDecisions(t, srv.JS, 15)
+			eased := false
+			for _, x := range ds {
+				if x.Action == "strengthen" {
+					t.Errorf("%s: strengthened on an uncertain R: %q", x.Date, x.Reason)
+				}
+				if x.RStatus != schemas.RStatusFewCases || !strings.Contains(x.Reason, "few_cases: R 1.80 from 1 local cases") {
+					t.Errorf("%s: r_status %q, reason %q", x.Date, x.RStatus, x.Reason)
+				}
+				if x.Action == "ease" {
+					eased = true
+					if !strings.Contains(x.Reason, "uncertain; decide.uncertain_r_may_ease lets it ease") {
+						t.Errorf("%s: ease without saying R was uncertain: %q", x.Date, x.Reason)
+					}
+				}
+			}
+			if eased != mayEase {
+				t.Errorf("eased %v with uncertain_r_may_ease %v", eased, mayEase)
+			}
+		})
 	}
 }

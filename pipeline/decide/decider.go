@@ -173,6 +173,17 @@ func New(cfg Config, deps Deps) (*Decider, error) {
 		log.Warn("the rule set reads metrics the indicators do not carry; decisions that need them will keep with the metric named",
 			"rule_set", rs.ID, "metrics", strings.Join(unsupplied, ", "))
 	}
+	// Region codes are upper case; a configuration file's map keys may come
+	// lower-cased (viper folds keys).
+	initial := make(map[string]int, len(cfg.InitialLevels))
+	for r, l := range cfg.InitialLevels {
+		code := strings.ToUpper(r)
+		if !deps.Regions.Known(code) {
+			return nil, fmt.Errorf("decide.initial_levels: unknown region %q (an ISO 3166-2 code from the region reference, e.g. KZ-75)", r)
+		}
+		initial[code] = l
+	}
+	cfg.InitialLevels = initial
 	loc, _ := time.LoadLocation(cfg.Timezone) // checked by Validate
 	h, mi, _ := parseAt(cfg.At)
 	return &Decider{
