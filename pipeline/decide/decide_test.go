@@ -1,8 +1,8 @@
 package decide
 
 import (
-	"fmt"
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
