@@ -18,8 +18,9 @@ func newRulesCmd() *cobra.Command {
 		Use:   "rules",
 		Short: "Inspect rule sets: check a value pair, print the decision matrix, list shipped sets",
 		Long: `Rule sets turn a region's indicators into an action: strengthen, keep or ease. The default,
-kz-2020-plan, is Kazakhstan's 2020 plan (section 7, item 1) read literally; kz-2020-monotone
-closes the plan's gaps so that a worse R or a worse bed occupancy never gives a milder action.
+kz-2020-monotone, is Kazakhstan's 2020 plan (section 7, item 1) closed over its gaps so that a
+worse R or a worse bed occupancy never gives a milder action; kz-2020-plan is the plan read
+literally (the law as written), which keeps at R 2.0 and 85 % beds where it strengthens at R 1.2.
 Other shipped sets (CDC Community Levels, Covid Act Now, WHO, Rospotrebnadzor) are listed by
 'rules list'. --rules takes a shipped id or a YAML file (see pipeline/thresholds/README.md).`,
 	}

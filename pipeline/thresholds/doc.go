@@ -6,7 +6,8 @@
 // and one of four shapes:
 //
 //   - clauses: named conditions tried in file order, the first match wins
-//     (Kazakhstan's 2020 plan, kz-2020-plan, is the default rule set);
+//     (Kazakhstan's 2020 plan made monotone, kz-2020-monotone, is the
+//     default rule set; the literal plan is kz-2020-plan);
 //   - higher_of: a gate metric selects a table of per-metric cut-points and
 //     the level is the highest of the metric levels (CDC Community Levels);
 //   - gate_max: the level is the lowest one while a gate metric is at the
