@@ -410,3 +410,45 @@ func TestWithLevels(t *testing.T) {
 		t.Error("WithLevels changed the Cori it was called on")
 	}
 }
+
+// TestTrendOf: EpiNow2's cut-offs of P(R < 1), edges included on the side
+// EpiNow2 puts them.
+func TestTrendOf(t *testing.T) {
+	for _, tc := range []struct {
+		p    float64
+		want Trend
+	}{
+		{0, TrendIncreasing}, {0.0499, TrendIncreasing}, {0.05, TrendLikelyIncreasing}, {0.39, TrendLikelyIncreasing},
+		{0.4, TrendStable}, {0.5, TrendStable}, {0.5999, TrendStable}, {0.6, TrendLikelyDecreasing},
+		{0.9499, TrendLikelyDecreasing}, {0.95, TrendDecreasing}, {1, TrendDecreasing}, {math.NaN(), ""},
+	} {
+		if got := TrendOf(tc.p); got != tc.want {
+			t.Errorf("TrendOf(%v) = %q, want %q", tc.p, got, tc.want)
+		}
+	}
+}
+
+// TestGrowthRate: Wallinga & Lipsitch's R = (1 + rθ)^k, back and forth; R = 1
+// is no growth; an exponential serial interval (k = 1) gives r = (R − 1)/mean.
+func TestGrowthRate(t *testing.T) {
+	const mean, sd = 4.7, 2.9
+	k, theta := (mean/sd)*(mean/sd), sd*sd/mean
+	for _, r0 := range []float64{0.5, 0.9, 1, 1.3, 2.5} {
+		r := GrowthRate(r0, mean, sd)
+		if back := math.Pow(1+r*theta, k); math.Abs(back-r0) > 1e-12 {
+			t.Errorf("R %v: r %v gives back R %v", r0, r, back)
+		}
+		if (r0 > 1) != (r > 0) || r0 == 1 && r != 0 {
+			t.Errorf("R %v: growth rate %v has the wrong sign", r0, r)
+		}
+	}
+	if r := GrowthRate(2, 5, 5); math.Abs(r-0.2) > 1e-15 {
+		t.Errorf("exponential SI: r = %v, want (2-1)/5", r)
+	}
+	if d := DoublingTime(GrowthRate(1.3, mean, sd)); !(d > 10 && d < 20) {
+		t.Errorf("R 1.3: doubling time %v days", d)
+	}
+	if !math.IsNaN(GrowthRate(0, mean, sd)) {
+		t.Error("R 0 has a growth rate")
+	}
+}

@@ -239,6 +239,24 @@ func checkReferenceCase(t *testing.T, p refParams) {
 	}
 	t.Logf("R: worst rel err mean/sd %.3g, quantiles %.3g", worstMoments, worstQ)
 
+	// P(R > 1) of our posterior against R's 1 - pgamma(1, shape, scale)
+	// (prob_above_one.R; absolute error, as R's subtraction from 1 is).
+	ph, pRows := readTable(t, strings.TrimSuffix(p.Files["R"], "_R.csv")+"_prob.csv")
+	wantP := column(t, ph, pRows, "prob_above_1")
+	worstP := 0.0
+	for i, e := range est {
+		got := e.ProbAbove(1)
+		if !e.OK {
+			continue
+		}
+		if d := math.Abs(got - wantP[i]); d > 1e-12 {
+			t.Errorf("window %d–%d P(R > 1) = %.17g, want %.17g", e.Start, e.End, got, wantP[i])
+		} else {
+			worstP = max(worstP, d)
+		}
+	}
+	t.Logf("P(R > 1): worst abs err %.3g", worstP)
+
 	// The single-window path used live must agree bit for bit with the
 	// batch path, with the SI as given and, for a parametric SI, with the
 	// one support vector the processor uses for every series length.
