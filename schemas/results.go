@@ -40,6 +40,17 @@ type Indicator struct {
 	// local cases its window held: the evidence behind it.
 	RStatus string `json:"r_status"`
 	RCases  int    `json:"r_cases"`
+	// RProbAbove1 is the posterior probability that R exceeds 1; GrowthRate
+	// the daily exponential growth rate that goes with R's mean and the
+	// serial interval (Wallinga & Lipsitch 2007), DoublingDays or
+	// HalvingDays the time it doubles or halves cases; Trend a plain-words
+	// label of P(R < 1) with EpiNow2's cut-offs (TrendIncreasing …), "" when
+	// R's status is not ok.
+	RProbAbove1  *float64 `json:"r_prob_above_1"`
+	GrowthRate   *float64 `json:"growth_rate"`
+	DoublingDays *float64 `json:"doubling_days"`
+	HalvingDays  *float64 `json:"halving_days"`
+	Trend        string   `json:"trend"`
 
 	Cases7dPer100k *float64 `json:"cases_7d_per_100k"`
 
@@ -197,9 +208,12 @@ type Decision struct {
 	LevelToName   string `json:"level_to_name"`
 
 	// RStatus and RCases are the R status of the day decided on and the
-	// cases its window held (Indicator.RStatus, RCases).
-	RStatus string `json:"r_status,omitempty"`
-	RCases  int    `json:"r_cases,omitempty"`
+	// cases its window held (Indicator.RStatus, RCases); RProbAbove1 and
+	// Trend its probability of R above 1 and the trend label.
+	RStatus     string   `json:"r_status,omitempty"`
+	RCases      int      `json:"r_cases,omitempty"`
+	RProbAbove1 *float64 `json:"r_prob_above_1,omitempty"`
+	Trend       string   `json:"trend,omitempty"`
 
 	// Origin says who set LevelTo: OriginRule (the rule set moved the level
 	// one step, or kept it) or OriginManual (a headquarters set it, or it is

@@ -13,9 +13,9 @@ import (
 
 func newRtCmd() *cobra.Command {
 	var (
-		siMean, siSD, priorMean, priorSD float64
-		siFile, windowsFile, method      string
-		window, ratioDays                int
+		siMean, siSD, priorMean, priorSD, maxCV float64
+		siFile, windowsFile, method             string
+		window, ratioDays, minCases             int
 	)
 	c := &cobra.Command{
 		Use:   "rt [FILE|-]",
@@ -44,8 +44,14 @@ FILE with a header t_start,t_end (1-based days, both included; 2 ≤ t_start ≤
 The prior on R is a gamma with --prior-mean and --prior-sd (EpiEstim's 5 and 5).
 
 Output columns: t_start,t_end,mean,std,q025,q05,q25,median,q75,q95,q975 (the posterior
-mean, sd and quantiles of R). A window is NA when it ends on or before the mean serial
-interval, EpiEstim's only rule; few cases give a wide interval, not an NA.
+mean, sd and quantiles of R, exactly EpiEstim's), then epiwatch's own:
+prob_above_1 (the posterior probability that R > 1), growth_rate (per day, from R's mean and
+the serial interval, Wallinga & Lipsitch 2007), doubling_time (days; negative: halving),
+trend (P(R < 1) in words, EpiNow2's cut-offs: increasing, likely increasing, stable,
+likely decreasing, decreasing) and status: ok, or few_cases when the window holds fewer
+than --min-cases local cases or R's posterior CV exceeds --max-cv (EpiEstim's guidance, 12
+and 0.3: the prior then dominates). A window is NA when it ends on or before the mean serial
+interval, EpiEstim's only rule; few cases give a wide interval and status few_cases, not an NA.
 
 --method ratio writes, for each day with 2×--ratio-days days of history, the cases of the
 last --ratio-days days divided by those of the --ratio-days days before (the officials'
@@ -134,7 +140,11 @@ windows out of range) exits with status 2 and a message naming the file and line
 			if err != nil {
 				return &exitError{2, fmt.Errorf("%s: %w", rtDisplayName(name), err)}
 			}
-			return rtcsv.WriteEstimates(out, es)
+			x := rtcsv.Extra{SIMean: siMean, SISD: siSD, Local: in.Local, MinCases: minCases, MaxCV: maxCV}
+			if cfg.SI != nil {
+				x.SIMean, x.SISD = epi.SIMean(cfg.SI), epi.SISD(cfg.SI)
+			}
+			return rtcsv.WriteEstimates(out, es, x)
 		},
 	}
 	c.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &exitError{2, err} })
@@ -148,6 +158,8 @@ windows out of range) exits with status 2 and a message naming the file and line
 	f.Float64Var(&priorMean, "prior-mean", 5, "mean of the gamma prior on R")
 	f.Float64Var(&priorSD, "prior-sd", 5, "sd of the gamma prior on R")
 	f.IntVar(&ratioDays, "ratio-days", 4, "`days` in each period of --method ratio")
+	f.IntVar(&minCases, "min-cases", 12, "status few_cases below this many local cases in a window (EpiEstim's guidance)")
+	f.Float64Var(&maxCV, "max-cv", 0.3, "status few_cases above this posterior coefficient of variation (EpiEstim's guidance)")
 	return c
 }
 

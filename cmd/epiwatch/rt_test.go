@@ -74,7 +74,8 @@ func TestRtMatchesEpiEstim(t *testing.T) {
 				t.Fatal(err)
 			}
 			want := rtTable(t, string(raw))
-			if strings.Join(got[0], ",") != "t_start,t_end,mean,std,q025,q05,q25,median,q75,q95,q975" {
+			// EpiEstim's columns first; epiwatch's own only after them.
+			if !strings.HasPrefix(strings.Join(got[0], ","), "t_start,t_end,mean,std,q025,q05,q25,median,q75,q95,q975,") {
 				t.Errorf("header %v", got[0])
 			}
 			if len(got) != len(want) {
@@ -99,9 +100,9 @@ func TestRtStdinAndRatio(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %v", code, err)
 	}
-	want := `t_start,t_end,mean,std,q025,q05,q25,median,q75,q95,q975
-1,8,2,NA,NA,NA,NA,NA,NA,NA,NA
-2,9,1.2,NA,NA,NA,NA,NA,NA,NA,NA
+	want := `t_start,t_end,mean,std,q025,q05,q25,median,q75,q95,q975,prob_above_1,growth_rate,doubling_time,trend,status
+1,8,2,NA,NA,NA,NA,NA,NA,NA,NA,NA,NA,NA,NA,NA
+2,9,1.2,NA,NA,NA,NA,NA,NA,NA,NA,NA,NA,NA,NA,NA
 `
 	if out != want {
 		t.Errorf("got\n%s\nwant\n%s", out, want)

@@ -79,6 +79,7 @@ func eventRow(e *schemas.Event, seq uint64, ingestedAt time.Time, payload []byte
 
 var indicatorsTable = table{"indicators_store", `region, date, version, cases, cases_local, cases_imported,
 	cases_by_onset, cases_7d, cases_repeat, r_method, r_mean, r_sd, r_q025, r_median, r_q975, r_ratio, r_status, r_cases,
+	r_prob_above_1, growth_rate, doubling_days, halving_days, trend,
 	cases_7d_per_100k, tests_7d, tests_positive_7d, positivity_7d_pct, tests_7d_per_100k, beds_total, beds_occupied,
 	bed_occupancy_pct, icu_total, icu_occupied, icu_occupancy_pct, provisional_total, provisional_occupied,
 	provisional_occupancy_pct, stale_facilities, closed_facilities, presumed_closed_facilities, unknown_facilities,
@@ -104,7 +105,7 @@ func indicatorRow(in *schemas.Indicator) []any {
 	return []any{
 		in.Region, in.Date.Time(), in.Version, u32(in.Cases), u32(in.CasesLocal), u32(in.CasesImported),
 		u32(in.CasesByOnset), u32(in.Cases7d), u32(in.CasesRepeat), in.RMethod, in.RMean, in.RSD, in.RQ025, in.RMedian, in.RQ975, in.RRatio,
-		in.RStatus, u32(in.RCases),
+		in.RStatus, u32(in.RCases), in.RProbAbove1, in.GrowthRate, in.DoublingDays, in.HalvingDays, in.Trend,
 		in.Cases7dPer100k, u32(in.Tests7d), u32(in.TestsPositive7d), in.Positivity7dPct, in.Tests7dPer100k,
 		u32(in.BedsTotal), u32(in.BedsOccupied), in.BedOccupancyPct, u32(in.ICUTotal), u32(in.ICUOccupied),
 		in.ICUOccupancyPct, u32(in.ProvTotal), u32(in.ProvOccupied), in.ProvOccupancyPct, u32(in.StaleFacilities),
@@ -118,8 +119,8 @@ func indicatorRow(in *schemas.Indicator) []any {
 
 var decisionsTable = table{"decisions_store", `decision_id, region, region_name, date, decided_at, rule_set,
 	rule_set_version, clause, action, reason, r_method, r_mean, r_q025, r_q975, bed_occupancy_pct, data_as_of,
-	flags, level_from, level_to, level_from_name, level_to_name, seq, r_status, r_cases, origin, rule_level_to,
-	set_by, manual_until`}
+	flags, level_from, level_to, level_from_name, level_to_name, seq, r_status, r_cases, r_prob_above_1, trend,
+	origin, rule_level_to, set_by, manual_until`}
 
 func decisionRow(d *schemas.Decision, seq uint64) []any {
 	asOf := d.DataAsOf.Time()
@@ -135,7 +136,7 @@ func decisionRow(d *schemas.Decision, seq uint64) []any {
 		d.DecisionID, d.Region, d.RegionName, d.Date.Time(), d.DecidedAt.UTC(), d.RuleSet, d.RuleSetVersion,
 		d.Clause, d.Action, d.Reason, d.RMethod, d.RMean, d.RQ025, d.RQ975, d.BedOccupancyPct, asOf,
 		strs(d.Flags), uint8(d.LevelFrom), uint8(d.LevelTo), d.LevelFromName, d.LevelToName, seq,
-		d.RStatus, u32(d.RCases), origin, uint8(ruleTo), d.SetBy, dateOrNil(d.ManualUntil),
+		d.RStatus, u32(d.RCases), d.RProbAbove1, d.Trend, origin, uint8(ruleTo), d.SetBy, dateOrNil(d.ManualUntil),
 	}
 }
 

@@ -685,7 +685,7 @@ func (d *Decider) dayPending(region string, day schemas.Date, cur LevelRecord, l
 	}
 	if ok {
 		dec.RMean, dec.RQ025, dec.RQ975, dec.BedOccupancyPct = in.RMean, in.RQ025, in.RQ975, in.BedOccupancyPct
-		dec.RStatus, dec.RCases = in.RStatus, in.RCases
+		dec.RStatus, dec.RCases, dec.RProbAbove1, dec.Trend = in.RStatus, in.RCases, in.RProbAbove1, in.Trend
 		if why := dataReasons(in); why != "" {
 			dec.Reason += "; data: " + why
 		}

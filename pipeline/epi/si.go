@@ -132,6 +132,17 @@ func SIMean(w []float64) float64 {
 	return m
 }
 
+// SISD is the standard deviation of the discretised serial interval,
+// √(Σ k²·w[k] − mean²).
+func SISD(w []float64) float64 {
+	m, m2 := 0.0, 0.0
+	for k, x := range w {
+		m += float64(k) * x
+		m2 += float64(k*k) * x
+	}
+	return math.Sqrt(max(m2-m*m, 0))
+}
+
 // trimSI drops trailing zero weights: they add exact zeros to Λ, so leaving
 // them out changes no bit of the result and saves the loop.
 func trimSI(w []float64) []float64 {

@@ -562,6 +562,7 @@ func (g *engine) computeRegion(sc *scratch, r *regionState, from, to schemas.Dat
 			if in.RCases < g.cfg.RMinCases || e.SD > g.cfg.RMaxCV*e.Mean {
 				in.RStatus = schemas.RStatusFewCases
 			}
+			g.growth(&in, e, &fs)
 		}
 		if v, ok := g.r.ratio(total[:i+1]); ok && !caseStale {
 			in.RRatio = fs.p(v)
@@ -662,7 +663,28 @@ func (g *engine) computeRegion(sc *scratch, r *regionState, from, to schemas.Dat
 
 // uncertainR are the R metrics withheld from decisions when R rests on too
 // few cases.
-var uncertainR = []string{"r_mean", "r_sd", "r_q025", "r_median", "r_q975", "r_ratio"}
+var uncertainR = []string{"r_mean", "r_sd", "r_q025", "r_median", "r_q975", "r_ratio", "r_prob_above_1", "growth_rate", "doubling_days", "halving_days"}
+
+// growth fills what R says in plain words: P(R > 1), the growth rate with
+// the doubling or halving time, and the trend label (only for an R that can
+// be relied on: a few-cases R leaves the label empty).
+func (g *engine) growth(in *schemas.Indicator, e epi.Estimate, fs *floats) {
+	p := e.ProbAbove(1)
+	in.RProbAbove1 = fs.p(p)
+	si, _ := g.cfg.SerialInterval() // checked by Config.Validate
+	if r := epi.GrowthRate(e.Mean, si.Mean, si.SD); !math.IsNaN(r) {
+		in.GrowthRate = fs.p(r)
+		switch {
+		case r > 0:
+			in.DoublingDays = fs.p(epi.DoublingTime(r))
+		case r < 0:
+			in.HalvingDays = fs.p(-epi.DoublingTime(r))
+		}
+	}
+	if in.RStatus == schemas.RStatusOK {
+		in.Trend = string(epi.TrendOf(1 - p))
+	}
+}
 
 // facilityList names the facilities of a list of (facility, kind) entries,
 // each once.

@@ -251,13 +251,34 @@ func ReadWindows(r io.Reader, name string, T int) ([]epi.Window, error) {
 	return ws, nil
 }
 
-// Header is the estimates file's header, EpiEstim's R table with short
-// names.
-const Header = "t_start,t_end,mean,std,q025,q05,q25,median,q75,q95,q975"
+// Header is the estimates file's header: EpiEstim's R table with short
+// names, then epiwatch's own columns (ExtraHeader), which only ever follow
+// it, so a reader of EpiEstim's columns can ignore them.
+const Header = "t_start,t_end,mean,std,q025,q05,q25,median,q75,q95,q975" + ExtraHeader
+
+// ExtraHeader are the columns after EpiEstim's: the posterior probability
+// that R exceeds 1, the daily growth rate and the doubling time in days
+// (negative: halving) from R's mean and the serial interval (Wallinga &
+// Lipsitch 2007), EpiNow2's trend label of P(R < 1), and status: ok, or
+// few_cases when the window holds fewer than Extra.MinCases local cases or
+// the posterior CV exceeds Extra.MaxCV (EpiEstim's guidance: 12 and 0.3).
+const ExtraHeader = ",prob_above_1,growth_rate,doubling_time,trend,status"
+
+// Extra is what the columns after EpiEstim's need.
+type Extra struct {
+	// SIMean and SISD: the serial interval the growth rate assumes (for a
+	// given, non-parametric SI: its mean and sd, a gamma of the same moments).
+	SIMean, SISD float64
+	// Local is the local cases per day (index 0 is day 1): each window's
+	// evidence.
+	Local    []float64
+	MinCases int
+	MaxCV    float64
+}
 
 // WriteEstimates writes one row per estimate, NA where it is not estimated.
 // Numbers are the shortest decimal that reads back as the same double.
-func WriteEstimates(w io.Writer, es []epi.Estimate) error {
+func WriteEstimates(w io.Writer, es []epi.Estimate, x Extra) error {
 	var b strings.Builder
 	b.WriteString(Header + "\n")
 	for _, e := range es {
@@ -271,10 +292,32 @@ func WriteEstimates(w io.Writer, es []epi.Estimate) error {
 				b.WriteString("NA")
 			}
 		}
-		b.WriteByte('\n')
+		if !e.OK {
+			b.WriteString(",NA,NA,NA,NA,NA\n")
+			continue
+		}
+		p := e.ProbAbove(1)
+		r := epi.GrowthRate(e.Mean, x.SIMean, x.SISD)
+		cases := 0.0
+		for d := max(e.Start, 1); d <= e.End && d <= len(x.Local); d++ {
+			cases += x.Local[d-1]
+		}
+		status := "ok"
+		if cases < float64(x.MinCases) || e.SD > x.MaxCV*e.Mean {
+			status = "few_cases"
+		}
+		b.WriteString("," + formatFloat(p) + "," + formatNA(r) + "," + formatNA(epi.DoublingTime(r)) + "," + string(epi.TrendOf(1-p)) + "," + status + "\n")
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// formatNA is formatFloat with NA for NaN and infinities.
+func formatNA(x float64) string {
+	if math.IsNaN(x) || math.IsInf(x, 0) {
+		return "NA"
+	}
+	return formatFloat(x)
 }
 
 // WriteRatio writes the officials' ratio R for every day from the first
@@ -288,7 +331,7 @@ func WriteRatio(w io.Writer, total []float64, days int) error {
 	}
 	var b strings.Builder
 	b.WriteString(Header + "\n")
-	na := strings.Repeat(",NA", 8)
+	na := strings.Repeat(",NA", 8+strings.Count(ExtraHeader, ","))
 	for end := 2*days - 1; end < len(total); end++ {
 		b.WriteString(strconv.Itoa(end-2*days+2) + "," + strconv.Itoa(end+1) + ",")
 		if r, ok := epi.Ratio(total, end, days); ok {

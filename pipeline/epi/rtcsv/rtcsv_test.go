@@ -70,7 +70,11 @@ func TestGolden(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if err := WriteEstimates(&buf, es); err != nil {
+				x := Extra{SIMean: tt.cfg.SIMean, SISD: tt.cfg.SISD, Local: in.Local, MinCases: 12, MaxCV: 0.3}
+				if tt.cfg.SI != nil {
+					x.SIMean, x.SISD = epi.SIMean(tt.cfg.SI), epi.SISD(tt.cfg.SI)
+				}
+				if err := WriteEstimates(&buf, es, x); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -86,11 +90,11 @@ func TestRatioRows(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Header + `
-1,4,NA,NA,NA,NA,NA,NA,NA,NA,NA
-2,5,5,NA,NA,NA,NA,NA,NA,NA,NA
-3,6,2,NA,NA,NA,NA,NA,NA,NA,NA
-4,7,1.4,NA,NA,NA,NA,NA,NA,NA,NA
-5,8,0.6666666666666666,NA,NA,NA,NA,NA,NA,NA,NA
+1,4,NA,NA,NA,NA,NA,NA,NA,NA,NA,NA,NA,NA,NA,NA
+2,5,5,NA,NA,NA,NA,NA,NA,NA,NA,NA,NA,NA,NA,NA
+3,6,2,NA,NA,NA,NA,NA,NA,NA,NA,NA,NA,NA,NA,NA
+4,7,1.4,NA,NA,NA,NA,NA,NA,NA,NA,NA,NA,NA,NA,NA
+5,8,0.6666666666666666,NA,NA,NA,NA,NA,NA,NA,NA,NA,NA,NA,NA,NA
 `
 	if buf.String() != want {
 		t.Errorf("got\n%s\nwant\n%s", buf.String(), want)
@@ -152,16 +156,24 @@ func TestReferenceThroughCSV(t *testing.T) {
 				t.Fatal(err)
 			}
 			var buf bytes.Buffer
-			if err := WriteEstimates(&buf, es); err != nil {
+			if err := WriteEstimates(&buf, es, Extra{SIMean: 4.7, SISD: 2.9, Local: in.Local, MinCases: 12, MaxCV: 0.3}); err != nil {
 				t.Fatal(err)
 			}
-			got := readFloats(t, &buf)
-			want := readFloats(t, open(t, rPath))
+			out := buf.String()
+			got := readFloats(t, strings.NewReader(out), 12) // EpiEstim's 11 columns and prob_above_1
+			want := readFloats(t, open(t, rPath), 11)
+			// P(R > 1) against R's 1 - pgamma(1, shape, scale).
+			probs := readFloats(t, open(t, strings.TrimSuffix(rPath, "_R.csv")+"_prob.csv"), 3)
+			for i := range probs {
+				if g, w := got[i][11], probs[i][2]; math.Abs(g-w) > 1e-12 {
+					t.Errorf("row %d prob_above_1: %v, R %v", i+1, g, w)
+				}
+			}
 			if len(got) != len(want) {
 				t.Fatalf("%d rows, EpiEstim %d", len(got), len(want))
 			}
 			for i := range want {
-				for j := range want[i] {
+				for j := range want[i] { // EpiEstim's columns
 					// t_start, t_end exact; mean, std 1e-12; quantiles 1e-9
 					// (the reference README's expected agreement).
 					tol := 1e-9
@@ -187,8 +199,9 @@ func near(got, want, rel float64) bool {
 	return math.Abs(got-want) <= rel*math.Abs(want)
 }
 
-// readFloats reads a CSV with a header into numbers, NA as NaN.
-func readFloats(t *testing.T, r interface{ Read([]byte) (int, error) }) [][]float64 {
+// readFloats reads the first n columns of a CSV with a header into
+// numbers, NA as NaN.
+func readFloats(t *testing.T, r interface{ Read([]byte) (int, error) }, n int) [][]float64 {
 	t.Helper()
 	recs, err := csv.NewReader(r).ReadAll()
 	if err != nil {
@@ -196,8 +209,8 @@ func readFloats(t *testing.T, r interface{ Read([]byte) (int, error) }) [][]floa
 	}
 	out := make([][]float64, 0, len(recs)-1)
 	for _, rec := range recs[1:] {
-		row := make([]float64, len(rec))
-		for j, s := range rec {
+		row := make([]float64, n)
+		for j, s := range rec[:n] {
 			if s == "NA" {
 				row[j] = math.NaN()
 				continue
