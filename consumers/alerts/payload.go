@@ -55,10 +55,16 @@ func severity(level int) string {
 	return "critical"
 }
 
-// trend reads the direction of the epidemic from R's 95 % credible interval:
-// growing when even its lower bound is above 1, declining when even its
-// upper bound is below 1, otherwise uncertain (or unknown without R).
+// trend is the decision's trend label — P(R < 1) in EpiNow2's words, which
+// the processor gives only for an R that rests on enough cases — or, for a
+// decision without one (an R from few cases, or an older decision), the
+// direction read from R's 95 % credible interval: growing when even its
+// lower bound is above 1, declining when even its upper bound is below 1,
+// otherwise uncertain (or unknown without R).
 func trend(d *schemas.Decision) string {
+	if d.Trend != "" {
+		return d.Trend
+	}
 	switch {
 	case d.RQ025 != nil && *d.RQ025 > 1:
 		return "growing"
@@ -140,8 +146,18 @@ func description(d *schemas.Decision, kind, dashboard string) string {
 	if method == "" {
 		method = "R"
 	}
-	fmt.Fprintf(&b, " R = %s (95%% CrI %s–%s, %s); infectious-bed occupancy (ПЗК) = %s; trend: %s.",
-		num(d.RMean, "%.2f"), num(d.RQ025, "%.2f"), num(d.RQ975, "%.2f"), method, num(d.BedOccupancyPct, "%.1f%%"), trend(d))
+	fmt.Fprintf(&b, " R = %s (95%% CrI %s–%s, %s); P(R > 1) = %s; infectious-bed occupancy (ПЗК) = %s; trend: %s.",
+		num(d.RMean, "%.2f"), num(d.RQ025, "%.2f"), num(d.RQ975, "%.2f"), method, num(d.RProbAbove1, "%.2f"), num(d.BedOccupancyPct, "%.1f%%"), trend(d))
+	if d.RStatus == schemas.RStatusFewCases {
+		fmt.Fprintf(&b, " R rests on %d cases: too few to decide on.", d.RCases)
+	}
+	if d.Origin == schemas.OriginManual {
+		fmt.Fprintf(&b, " Level set by hand by %s", d.SetBy)
+		if !d.ManualUntil.IsZero() {
+			fmt.Fprintf(&b, " until %s", d.ManualUntil)
+		}
+		b.WriteString(".")
+	}
 	if !d.DataAsOf.IsZero() {
 		fmt.Fprintf(&b, " Data as of %s.", d.DataAsOf)
 	}
@@ -223,7 +239,12 @@ type WebhookPayload struct {
 	RQ025           *float64     `json:"r_q025"`
 	RQ975           *float64     `json:"r_q975"`
 	BedOccupancyPct *float64     `json:"bed_occupancy_pct"`
+	RProbAbove1     *float64     `json:"r_prob_above_1"`
+	RStatus         string       `json:"r_status,omitempty"`
 	Trend           string       `json:"trend"`
+	// Origin is rule or manual (a headquarters set the level: SetBy).
+	Origin string `json:"origin,omitempty"`
+	SetBy  string `json:"set_by,omitempty"`
 	DataAsOf        schemas.Date `json:"data_as_of"`
 	Flags           []string     `json:"flags,omitempty"`
 
@@ -244,7 +265,8 @@ func webhookPayload(d *schemas.Decision, kind, id string, escalated bool, dashbo
 		Action: d.Action, RuleSet: d.RuleSet, RuleSetVersion: d.RuleSetVersion, Clause: d.Clause, Reason: d.Reason,
 		LevelFrom: d.LevelFrom, LevelTo: d.LevelTo, LevelFromName: d.LevelFromName, LevelToName: d.LevelToName,
 		RMethod: d.RMethod, RMean: d.RMean, RQ025: d.RQ025, RQ975: d.RQ975, BedOccupancyPct: d.BedOccupancyPct,
-		Trend: trend(d), DataAsOf: d.DataAsOf, Flags: d.Flags,
+		RProbAbove1: d.RProbAbove1, RStatus: d.RStatus, Trend: trend(d), Origin: d.Origin, SetBy: d.SetBy,
+		DataAsOf: d.DataAsOf, Flags: d.Flags,
 		DashboardURL: link,
 		AckToken:     AckToken(secret, id),
 	}

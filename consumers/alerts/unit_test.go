@@ -193,3 +193,30 @@ func TestGoldenPayloads(t *testing.T) {
 		golden.Check(t, filepath.Join("testdata", name), got)
 	}
 }
+
+// TestTrendWords: the decision's own trend label (EpiNow2's words of
+// P(R < 1)) wins; without one the credible interval is read.
+func TestTrendWords(t *testing.T) {
+	f := func(v float64) *float64 { return &v }
+	for _, tc := range []struct {
+		d    schemas.Decision
+		want string
+	}{
+		{schemas.Decision{Trend: "likely decreasing", RMean: f(0.9), RQ025: f(0.7), RQ975: f(1.1)}, "likely decreasing"},
+		{schemas.Decision{RMean: f(1.4), RQ025: f(1.2), RQ975: f(1.6)}, "growing"},
+		{schemas.Decision{RMean: f(0.8), RQ025: f(0.6), RQ975: f(0.95)}, "declining"},
+		{schemas.Decision{RMean: f(1.0), RQ025: f(0.8), RQ975: f(1.2)}, "uncertain"},
+		{schemas.Decision{}, "unknown"},
+	} {
+		if got := trend(&tc.d); got != tc.want {
+			t.Errorf("%+v: trend %q, want %q", tc.d, got, tc.want)
+		}
+	}
+	d := schemas.Decision{RMean: f(1.3), RProbAbove1: f(0.93), RStatus: schemas.RStatusFewCases, RCases: 4, Origin: schemas.OriginManual, SetBy: "token:hq"}
+	desc := description(&d, KindLevelChange, "")
+	for _, want := range []string{"P(R > 1) = 0.93", "R rests on 4 cases: too few to decide on.", "Level set by hand by token:hq."} {
+		if !strings.Contains(desc, want) {
+			t.Errorf("description %q lacks %q", desc, want)
+		}
+	}
+}
