@@ -234,19 +234,19 @@ type WebhookPayload struct {
 	LevelFromName  string       `json:"level_from_name"`
 	LevelToName    string       `json:"level_to_name"`
 
-	RMethod         string       `json:"r_method"`
-	RMean           *float64     `json:"r_mean"`
-	RQ025           *float64     `json:"r_q025"`
-	RQ975           *float64     `json:"r_q975"`
-	BedOccupancyPct *float64     `json:"bed_occupancy_pct"`
-	RProbAbove1     *float64     `json:"r_prob_above_1"`
-	RStatus         string       `json:"r_status,omitempty"`
-	Trend           string       `json:"trend"`
+	RMethod         string   `json:"r_method"`
+	RMean           *float64 `json:"r_mean"`
+	RQ025           *float64 `json:"r_q025"`
+	RQ975           *float64 `json:"r_q975"`
+	BedOccupancyPct *float64 `json:"bed_occupancy_pct"`
+	RProbAbove1     *float64 `json:"r_prob_above_1"`
+	RStatus         string   `json:"r_status,omitempty"`
+	Trend           string   `json:"trend"`
 	// Origin is rule or manual (a headquarters set the level: SetBy).
-	Origin string `json:"origin,omitempty"`
-	SetBy  string `json:"set_by,omitempty"`
-	DataAsOf        schemas.Date `json:"data_as_of"`
-	Flags           []string     `json:"flags,omitempty"`
+	Origin   string       `json:"origin,omitempty"`
+	SetBy    string       `json:"set_by,omitempty"`
+	DataAsOf schemas.Date `json:"data_as_of"`
+	Flags    []string     `json:"flags,omitempty"`
 
 	DashboardURL string `json:"dashboard_url,omitempty"`
 	// AckURL and AckToken acknowledge the alert: POST AckURL with header
