@@ -56,12 +56,12 @@ func regionNow(id *ids) *stat.PanelBuilder {
 	return stat.NewPanelBuilder().
 		Id(id.next()).
 		Title("${region} now").
-		Description("The current restriction level and the latest indicators on or before the end of the time range.").
+		Description("The current restriction level and the latest indicators on or before the end of the time range: R with its interval, the probability that R is above 1 and the trend in words (EpiNow2's cut-offs of P(R < 1); unknown when R rests on too few cases or a feed is missing), the doubling time of cases (negative: halving) from R and the serial interval (Wallinga & Lipsitch 2007).").
 		Datasource(ClickHouseDatasource()).
 		WithTarget(NewClickHouseTable(regionLevelSQL).RefId("A")).
 		WithTarget(NewClickHouseTable(regionLatestSQL).RefId("B")).
 		Height(5).Span(24).
-		ReduceOptions(common.NewReduceDataOptionsBuilder().Calcs([]string{"lastNotNull"}).Values(false).Fields("/^(current_level|current_level_name|r_mean|r_q025|r_q975|bed_occupancy_pct|cases_7d_per_100k|positivity_7d_pct|stale_facilities)$/")).
+		ReduceOptions(common.NewReduceDataOptionsBuilder().Calcs([]string{"lastNotNull"}).Values(false).Fields("/^(current_level|current_level_name|r_mean|r_q025|r_q975|r_prob_above_1|trend_label|doubling_time|bed_occupancy_pct|cases_7d_per_100k|positivity_7d_pct|stale_facilities)$/")).
 		ColorMode(common.BigValueColorModeBackground).
 		GraphMode(common.BigValueGraphModeNone).
 		TextMode(common.BigValueTextModeValueAndName).
@@ -72,6 +72,10 @@ func regionNow(id *ids) *stat.PanelBuilder {
 		OverrideByName("r_mean", []dashboard.DynamicConfigValue{displayName("R"), decimals(2), thresholdsProp(rThresholds())}).
 		OverrideByName("r_q025", []dashboard.DynamicConfigValue{displayName("R 2.5 %"), decimals(2), fixedColor("transparent")}).
 		OverrideByName("r_q975", []dashboard.DynamicConfigValue{displayName("R 97.5 %"), decimals(2), thresholdsProp(rThresholds())}).
+		OverrideByName("r_prob_above_1", []dashboard.DynamicConfigValue{displayName("P(R > 1)"), unit("percentunit"), decimals(0),
+			thresholdsProp(thresholds("green", step{0.4, "transparent"}, step{0.6, "orange"}, step{0.95, "red"}))}).
+		OverrideByName("trend_label", []dashboard.DynamicConfigValue{displayName("Trend"), fixedColor("transparent")}).
+		OverrideByName("doubling_time", []dashboard.DynamicConfigValue{displayName("Doubling (−halving) time"), unit("d"), decimals(0), fixedColor("transparent")}).
 		OverrideByName("bed_occupancy_pct", []dashboard.DynamicConfigValue{displayName("ПЗК"), unit("percent"), decimals(1), thresholdsProp(occupancyThresholds())}).
 		OverrideByName("cases_7d_per_100k", []dashboard.DynamicConfigValue{displayName("Cases 7 d / 100k"), decimals(1), fixedColor("transparent")}).
 		OverrideByName("positivity_7d_pct", []dashboard.DynamicConfigValue{displayName("Positivity 7 d"), unit("percent"), decimals(1), fixedColor("transparent")}).
