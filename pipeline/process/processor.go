@@ -57,8 +57,9 @@ type Processor struct {
 
 	// mu guards everything below: the batch handler and the publish ticker.
 	mu          sync.Mutex
-	ckptSeq     uint64 // highest sequence applied when the last checkpoint was taken
+	ckptSeq     uint64 // the low-watermark (done) when the last checkpoint was taken
 	appliedSeq  uint64 // highest sequence applied to the in-memory state
+	done        doneSeqs
 	batches     int    // batches since the last checkpoint
 	lastCkpt    time.Time
 	lastPublish time.Time
@@ -236,6 +237,7 @@ func (p *Processor) restore(ctx context.Context) error {
 			p.eng.lookup = StreamLookup(p.js, schemas.StreamEvents, p.cfg.AckWait/4)
 			p.store.forgetRegions() // the next checkpoint references new blobs only
 			p.ckptSeq, p.appliedSeq, p.lastCkpt = 0, 0, time.Now()
+			p.done = doneSeqs{}
 			return nil
 		}
 		if err != nil {
@@ -249,6 +251,7 @@ func (p *Processor) restore(ctx context.Context) error {
 	}
 	p.eng.restored()
 	p.ckptSeq, p.appliedSeq, p.lastCkpt = seq, seq, time.Now()
+	p.done = doneSeqs{low: seq}
 	p.m.ckptSeq.Set(float64(seq))
 	p.m.appliedSeq.Set(float64(seq))
 	p.log.Info("checkpoint restored", "seq", seq, "regions", len(blobs), "took", time.Since(start))
@@ -364,6 +367,7 @@ func (p *Processor) handle(ctx context.Context, msgs []jetstream.Msg) error {
 			return fmt.Errorf("apply %s: %w", m.Subject(), err)
 		}
 		p.appliedSeq = max(p.appliedSeq, seq)
+		p.done.mark(seq)
 		switch {
 		case err != nil:
 			rejected = addRejected(rejected, i, err)
@@ -420,6 +424,66 @@ func addRejected(m map[int]error, i int, err error) map[int]error {
 	}
 	m[i] = err
 	return m
+}
+
+// doneSeqs is the set of events-stream sequences the state holds (applied,
+// seen before, or dead-lettered): everything up to low, and the sequences
+// above it in above. The checkpoint records low, the contiguous
+// low-watermark, so no sequence it claims can still be missing.
+type doneSeqs struct {
+	low   uint64
+	above map[uint64]struct{}
+}
+
+// mark records seq as done and moves low up over every contiguous one.
+func (d *doneSeqs) mark(seq uint64) {
+	if seq <= d.low {
+		return
+	}
+	if seq != d.low+1 {
+		if d.above == nil {
+			d.above = make(map[uint64]struct{})
+		}
+		d.above[seq] = struct{}{}
+		return
+	}
+	d.low = seq
+	for {
+		if _, ok := d.above[d.low+1]; !ok {
+			return
+		}
+		delete(d.above, d.low+1)
+		d.low++
+	}
+}
+
+// gapChecks bounds the stream reads one checkpoint spends on gaps.
+const gapChecks = 64
+
+// closeGaps marks as done the sequences below the highest one applied that
+// the stream no longer holds (removed by its age or size limits, or deleted):
+// they will never be delivered, and the low-watermark must not wait for them
+// for ever. A sequence the stream still holds is simply not applied yet
+// (delivered later): the watermark waits.
+func (p *Processor) closeGaps(ctx context.Context) {
+	if len(p.done.above) == 0 {
+		return
+	}
+	st, err := p.js.Stream(ctx, schemas.StreamEvents)
+	if err != nil {
+		return
+	}
+	for range gapChecks {
+		if len(p.done.above) == 0 {
+			return
+		}
+		next := p.done.low + 1
+		_, err := st.GetMsg(ctx, next)
+		if !errors.Is(err, jetstream.ErrMsgNotFound) {
+			return // held (not delivered yet), or the read failed: wait
+		}
+		p.done.mark(next)
+	}
 }
 
 // StreamLookup reads events back from the named events stream by event_id
@@ -526,11 +590,17 @@ func (p *Processor) checkpoint(ctx context.Context) error {
 		}
 		blobs[code] = blob
 	}
-	if len(blobs) == 0 && p.appliedSeq == p.ckptSeq {
+	p.closeGaps(ctx)
+	if len(blobs) == 0 && p.done.low == p.ckptSeq {
 		p.batches, p.lastCkpt = 0, time.Now()
 		return nil
 	}
-	n, err := p.store.save(ctx, p.appliedSeq, time.Now(), blobs)
+	// The checkpoint covers the low-watermark, not the highest sequence
+	// applied: a message below it that was delivered late (after later ones
+	// were checkpointed) and then acknowledged would otherwise be lost if the
+	// processor died before the next checkpoint. A restart re-reads from the
+	// low-watermark; what the state holds already is skipped by event_id.
+	n, err := p.store.save(ctx, p.done.low, time.Now(), blobs)
 	p.m.ckptBytes.Add(float64(n))
 	if err != nil {
 		p.m.checkpoints.WithLabelValues("error").Inc()
@@ -539,7 +609,7 @@ func (p *Processor) checkpoint(ctx context.Context) error {
 	for code := range blobs {
 		p.eng.states[code].changed = false
 	}
-	p.ckptSeq = p.appliedSeq
+	p.ckptSeq = p.done.low
 	p.batches, p.lastCkpt = 0, time.Now()
 	p.m.checkpoints.WithLabelValues("ok").Inc()
 	p.m.ckptSeconds.Observe(time.Since(start).Seconds())

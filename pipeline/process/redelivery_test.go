@@ -61,8 +61,10 @@ func TestRedeliveryBelowCheckpointIsApplied(t *testing.T) {
 	if err := p.checkpoint(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if p.ckptSeq != 3 {
-		t.Fatalf("checkpoint covers %d, want 3", p.ckptSeq)
+	// The checkpoint covers the contiguous low-watermark: sequence 1 is
+	// still missing, so 0, though 2 and 3 are in the state.
+	if p.ckptSeq != 0 {
+		t.Fatalf("checkpoint covers %d, want 0 (sequence 1 not applied yet)", p.ckptSeq)
 	}
 	// Sequence 1 arrives late, then 2 again (a plain redelivery).
 	if err := p.handle(ctx, msgs[:2]); err != nil {
@@ -71,5 +73,52 @@ func TestRedeliveryBelowCheckpointIsApplied(t *testing.T) {
 	recs := latest(t, readIndicators(t, s.JS))
 	if got := get(t, recs, "KZ-75", day(3)).Cases; got != 3 {
 		t.Fatalf("KZ-75 on day 3 has %d cases, want 3 (the late-delivered one applied, the redelivered one once)", got)
+	}
+
+	// The review's reproduction: the late message was acknowledged, and the
+	// processor dies (kill -9) before the next checkpoint. A new processor
+	// restores the checkpoint and catches up from its low-watermark: the
+	// acknowledged event is not lost, and 2 and 3 are not counted twice.
+	p2, err := New(testConfig(), Deps{JS: s.JS, Regions: schemas.DefaultRegions()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p2.store = &checkpointStore{kv: kv}
+	p2.eng.lookup = StreamLookup(s.JS, schemas.StreamEvents, time.Second)
+	if err := p2.restore(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := p2.catchUp(ctx, 3); err != nil {
+		t.Fatal(err)
+	}
+	if err := p2.publish(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := p2.eng.states["KZ-75"].at(day(3)).casesLocal; got != 3 {
+		t.Fatalf("after a crash and restart, KZ-75 on day 3 has %d cases, want 3", got)
+	}
+	// Now every sequence is done: the next checkpoint covers 3.
+	if err := p2.checkpoint(ctx); err != nil || p2.ckptSeq != 3 {
+		t.Fatalf("checkpoint after catching up covers %d (%v), want 3", p2.ckptSeq, err)
+	}
+}
+
+// TestDoneSeqs: the low-watermark moves over contiguous sequences only.
+func TestDoneSeqs(t *testing.T) {
+	var d doneSeqs
+	for _, s := range []uint64{2, 3, 5} {
+		d.mark(s)
+	}
+	if d.low != 0 {
+		t.Fatalf("low %d with 1 missing", d.low)
+	}
+	d.mark(1)
+	if d.low != 3 {
+		t.Fatalf("low %d after 1, want 3 (4 missing)", d.low)
+	}
+	d.mark(4)
+	d.mark(2) // again: nothing
+	if d.low != 5 || len(d.above) != 0 {
+		t.Fatalf("low %d, above %v; want 5 and none", d.low, d.above)
 	}
 }
