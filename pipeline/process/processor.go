@@ -60,7 +60,7 @@ type Processor struct {
 	ckptSeq     uint64 // the low-watermark (done) when the last checkpoint was taken
 	appliedSeq  uint64 // highest sequence applied to the in-memory state
 	done        doneSeqs
-	batches     int    // batches since the last checkpoint
+	batches     int // batches since the last checkpoint
 	lastCkpt    time.Time
 	lastPublish time.Time
 	lagTimes    []time.Time
