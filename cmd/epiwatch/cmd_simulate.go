@@ -37,6 +37,14 @@ type simulateOptions struct {
 	token     string
 	speed     float64
 	batch     int
+
+	// Reporting and its data-quality scenarios.
+	noComplete    bool
+	late          string
+	sporadic      string
+	duplicates    float64
+	retractions   float64
+	closeFacility bool
 }
 
 func newSimulateCmd() *cobra.Command {
@@ -51,15 +59,33 @@ negative lab tests, morning bed snapshots of every hospital (infectious, ICU, pr
 beds) and vaccine doses. Persons carry valid IINs (Kazakhstan) or PINs (Kyrgyzstan), and
 often names, phones and addresses, which ingest removes.
 
+The producer is well behaved: on the first day it registers every hospital (a facility
+event with its capacity), and after each day's events it sends a report_complete per region
+and feed, so a day without cases is a zero, not a missing day (--no-report-complete turns
+that off). Scenarios add what real reporting does to the data, each off by default:
+  --late REGION:FROM_DAY:DAYS   the region's case reports of those days arrive together on
+                                day FROM_DAY+DAYS (its tests and beds on time): a stale feed
+  --sporadic REGION             a case every ~6 days and half-full beds: R from few cases
+  --duplicates SHARE            that share of confirmed cases notified again by a hospital
+  --retractions SHARE           that share brings a correction 1-5 days later: a false
+                                notification retracted, or (30 %) a case filed under a
+                                neighbouring region re-filed under its own (supersedes)
+  --close-facility              a hospital per region stops reporting in mid-run; half the
+                                regions register the closure, the others leave it silent
+  --stale                       some hospitals stop reporting for 3-8 days
+The truth stays the epidemic's: duplicates, false notifications and wrong regions are not
+counted in it.
+
 The epidemic is a renewal process per region: local cases ~ Poisson(R(t)·S/N·Σ w_s I_{t-s})
 plus imported cases, w the serial interval (gamma, mean 4.7, sd 2.9 days). R(t) is drawn per
 region from the seed as waves of growth and control, or set with --schedule to drive a
 region past the restriction thresholds. The same flags and seed give the same events, with
 the same event_ids, so re-sending a run adds nothing.
 
-With --out DIR, writes one file per event type (DIR/case.ndjson, …, or .csv in the format
-'epiwatch import' reads) and DIR/truth.csv: per region and day the R in force, cases by
-onset and by report, tests, hospital census and bed occupancy.
+With --out DIR, writes one file per event type that has events (DIR/case.ndjson, …, or .csv
+in the format 'epiwatch import' reads; .csv files leave facility capacities out) and
+DIR/truth.csv: per region and day the R in force, cases by onset and by report, tests,
+hospital census and bed occupancy.
 
 Otherwise sends the events to the ingest API (--url, default http://<http.addr>/v1/events)
 day by day in batches, as gzipped NDJSON, retrying when the API answers 429/503 (honouring
@@ -76,7 +102,12 @@ A progress line per simulated day goes to stderr, a summary to stdout.`,
   epiwatch simulate --token "$EPIWATCH_TOKEN" --speed 2 --schedule KZ-75=0:1.6,40:0.8
 
   # Kyrgyzstan, no reporting delays, some hospitals going silent:
-  epiwatch simulate --country KG --no-delays --stale --out data/sim-kg`,
+  epiwatch simulate --country KG --no-delays --stale --out data/sim-kg
+
+  # Data-quality situations for the dashboards: a late upload, a sporadic region,
+  # duplicate notifications, corrections and closing hospitals:
+  epiwatch simulate --out data/sim-dq --late KZ-35:80:3 --sporadic KZ-43 \
+    --duplicates 0.05 --retractions 0.01 --close-facility`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runSimulate(cmd, o)
@@ -106,6 +137,12 @@ func (o *simulateOptions) addModelFlags(f *pflag.FlagSet) {
 	f.BoolVar(&o.noDelays, "no-delays", false, "report every case on its onset day, test results and contacts the same day")
 	f.BoolVar(&o.stale, "stale", false, "let some hospitals stop reporting bed snapshots for 3–8 days")
 	f.StringArrayVar(&o.schedules, "schedule", nil, "R schedule of one region, REGION=DAY:R,DAY:R,… (day 0 = --start), e.g. KZ-75=0:1.6,40:0.8; repeatable")
+	f.BoolVar(&o.noComplete, "no-report-complete", !def.ReportComplete, "send no report_complete events (days a feed has no events are then missing, not zero)")
+	f.StringVar(&o.late, "late", "", "hold back one region's case reports, REGION:FROM_DAY:DAYS (day 0 = --start), e.g. KZ-35:80:3: days 80–82 are sent with day 83")
+	f.StringVar(&o.sporadic, "sporadic", "", "replace one region's outbreak by about one case every six days, beds 50–70 % occupied, e.g. KZ-43")
+	f.Float64Var(&o.duplicates, "duplicates", def.DuplicateShare, "share of confirmed cases a hospital notifies a second time (own source and event_id, same person), e.g. 0.05")
+	f.Float64Var(&o.retractions, "retractions", def.RetractShare, "share of confirmed cases bringing a correction 1–5 days later (a false notification retracted, or a case re-filed from a neighbouring region), e.g. 0.01")
+	f.BoolVar(&o.closeFacility, "close-facility", false, "close one hospital per region in mid-run: it stops reporting; half the regions register the closure")
 }
 
 // addSendFlags adds the pacing flags of sending to the ingest API.
@@ -159,6 +196,17 @@ func (o simulateOptions) simConfig(now time.Time) (simulate.Config, error) {
 	sc.Days, sc.Seed, sc.Scale, sc.Country = o.days, o.seed, o.scale, strings.ToUpper(o.country)
 	sc.Delays = !o.noDelays
 	sc.StaleFacilities = o.stale
+	sc.ReportComplete = !o.noComplete
+	sc.DuplicateShare, sc.RetractShare = o.duplicates, o.retractions
+	sc.CloseFacility = o.closeFacility
+	sc.SporadicRegion = strings.ToUpper(strings.TrimSpace(o.sporadic))
+	if o.late != "" {
+		region, from, days, err := simulate.ParseLate(o.late)
+		if err != nil {
+			return sc, fmt.Errorf("--late: %w", err)
+		}
+		sc.LateRegion, sc.LateFromDay, sc.LateDays = region, from, days
+	}
 	for _, r := range o.regions {
 		if r = strings.ToUpper(strings.TrimSpace(r)); r != "" {
 			sc.Regions = append(sc.Regions, r)

@@ -319,7 +319,9 @@ func TestImportSameFilesTwice(t *testing.T) {
 			inputs = append(inputs, f)
 		}
 	}
-	if len(inputs) != 10 {
+	// 7 event types × csv+ndjson: the five feeds, report_complete and the
+	// facility registry (no retractions: off by default).
+	if len(inputs) != 14 {
 		t.Fatalf("simulated files: %v", inputs)
 	}
 	imp := func() string {

@@ -189,6 +189,49 @@ type Config struct {
 
 	// VaccinationsPerMillion is the daily number of doses per million.
 	VaccinationsPerMillion float64
+
+	// ReportComplete makes the producer well behaved: after each day's
+	// events it sends a report_complete per region and feed the region uses
+	// (case, lab_test, bed_snapshot; contact and vaccination when the
+	// configuration produces them), so that a day without events of a feed
+	// is a real zero rather than missing.
+	ReportComplete bool
+
+	// The scenarios below reproduce data-quality situations; each is off at
+	// its zero value.
+
+	// LateRegion delays one region's case feed: its case events and case
+	// report_complete of days LateFromDay..LateFromDay+LateDays-1 (0 = the
+	// first simulated day) are held back and sent with the batch of day
+	// LateFromDay+LateDays (a late upload, original report dates kept), while
+	// its tests, beds and other feeds keep flowing on time.
+	LateRegion  string
+	LateFromDay int
+	LateDays    int
+	// SporadicRegion replaces one region's outbreak by a sporadic trickle:
+	// about one case every six days (a gap of 3–9 days), no growth (R 1), no
+	// imports or seed cases, and beds 50–70 % occupied by other patients.
+	SporadicRegion string
+	// DuplicateShare is the share of confirmed cases notified a second time
+	// by a hospital: another event_id and source ("hospital-<facility id>"),
+	// the same person and region, a report date 0–3 days after the first.
+	DuplicateShare float64
+	// RetractShare is the share of confirmed cases that bring a notification
+	// later corrected, 1–5 days after it and by the same source: mostly a
+	// false notification (a person who is not a case), withdrawn by a
+	// retraction "discarded"; for 30 % (wrongRegionShare), when a
+	// neighbouring region of the same country is simulated, the case itself
+	// is first filed under that neighbour and re-filed under its own region
+	// by a new case that supersedes the first. Both are reporting artefacts:
+	// the truth counts neither the false notification nor the wrong region.
+	RetractShare float64
+	// CloseFacility closes one hospital of every region on a day in the
+	// middle third of the run: it stops reporting bed snapshots and its beds
+	// leave the region's capacity. In every other region (the first, third, …
+	// in code order) a facility event "closed", effective that day, follows;
+	// in the others nothing does, so the pipeline presumes it closed once it
+	// has been silent long enough.
+	CloseFacility bool
 }
 
 // DefaultConfig returns a configuration giving, for Kazakhstan's 20 regions
@@ -226,6 +269,14 @@ func DefaultConfig() Config {
 		LengthOfStay:           10,
 		BedsPerMillion:         45,
 		VaccinationsPerMillion: 8,
+		ReportComplete:         true,
+		// Duplicate notifications and corrections are realistic (a few
+		// per cent of notifications), but off by default: `epiwatch run
+		// --simulate` waits for the events of Source only (a hospital's
+		// duplicate has its own source), and `epiwatch bench` renames
+		// event_ids and sends concurrently, which would orphan corrections.
+		DuplicateShare: 0,
+		RetractShare:   0,
 	}
 }
 
@@ -264,12 +315,20 @@ func (c *Config) check() error {
 		return fmt.Errorf("simulate: length of stay must be between 1 and 60 days, got %g", c.LengthOfStay)
 	case !(c.ContactsMean >= 0 && c.ContactsMean <= 50):
 		return fmt.Errorf("simulate: contacts mean must be between 0 and 50, got %g", c.ContactsMean)
+	case c.LateRegion == "" && (c.LateDays != 0 || c.LateFromDay != 0):
+		return errors.New("simulate: late days given without a late region")
+	case c.LateRegion != "" && (c.LateDays < 1 || c.LateFromDay < 0 || c.LateFromDay+c.LateDays >= c.Days):
+		return fmt.Errorf("simulate: late region %s: %d late days from day %d must lie within the run and end before its last day %d (the held-back reports are sent on day FROM+DAYS)",
+			c.LateRegion, c.LateDays, c.LateFromDay, c.Days-1)
+	case c.SporadicRegion != "" && c.Schedules[c.SporadicRegion] != nil:
+		return fmt.Errorf("simulate: %s is both sporadic and given an R schedule; choose one", c.SporadicRegion)
 	}
 	for _, f := range []struct {
 		name string
 		v    float64
 	}{{"onset missing", c.OnsetMissing}, {"probable share", c.ProbableShare}, {"link share", c.LinkShare},
-		{"contact test share", c.ContactTestShare}, {"antigen share", c.AntigenShare}, {"hospitalisation share", c.HospShare}, {"ICU share", c.ICUShare}} {
+		{"contact test share", c.ContactTestShare}, {"antigen share", c.AntigenShare}, {"hospitalisation share", c.HospShare}, {"ICU share", c.ICUShare},
+		{"duplicate share", c.DuplicateShare}, {"retraction share", c.RetractShare}} {
 		if err := share(f.name, f.v); err != nil {
 			return err
 		}
@@ -314,4 +373,24 @@ func defaultSchedule(r *rand.Rand, days int) RSchedule {
 		day += p.minLen + r.IntN(p.maxLen-p.minLen+1)
 	}
 	return s
+}
+
+// ParseLate reads the late-region scenario "REGION:FROM_DAY:DAYS", e.g.
+// "KZ-35:80:3": the case reports of KZ-35 for days 80, 81 and 82 (0 = the
+// first simulated day) are sent with day 83's.
+func ParseLate(text string) (region string, fromDay, days int, err error) {
+	parts := strings.Split(strings.TrimSpace(text), ":")
+	if len(parts) != 3 {
+		return "", 0, 0, fmt.Errorf("late region %q: want REGION:FROM_DAY:DAYS, e.g. KZ-35:80:3", text)
+	}
+	region = strings.ToUpper(strings.TrimSpace(parts[0]))
+	fromDay, err1 := strconv.Atoi(strings.TrimSpace(parts[1]))
+	days, err2 := strconv.Atoi(strings.TrimSpace(parts[2]))
+	switch {
+	case region == "" || err1 != nil || err2 != nil:
+		return "", 0, 0, fmt.Errorf("late region %q: want REGION:FROM_DAY:DAYS with whole numbers, e.g. KZ-35:80:3", text)
+	case fromDay < 0 || days < 1:
+		return "", 0, 0, fmt.Errorf("late region %q: FROM_DAY must be ≥ 0 and DAYS ≥ 1", text)
+	}
+	return region, fromDay, days, nil
 }

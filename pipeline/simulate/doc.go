@@ -52,6 +52,36 @@
 // total; optionally a facility goes silent for 3–8 days); and first, second
 // (21–28 days later) and booster vaccine doses at a slow daily rate.
 //
+// # Reporting
+//
+// The producer is well behaved by default: after each day's events it sends
+// a report_complete per region and feed the region uses (case, lab_test,
+// bed_snapshot, and contact and vaccination when the configuration
+// produces them), so a small region's day without cases is a real zero,
+// not a missing day; a laboratory's is for the results dated that day. On
+// the first day a facility event registers every hospital and provisional
+// hospital as open, with the capacity its snapshots report.
+//
+// Scenarios reproduce what real reporting does to the data (all off by
+// default; see Config):
+//
+//   - a late region (LateRegion): its case reports of a few days are held
+//     back and uploaded together afterwards, while its tests and beds keep
+//     coming, so its case feed is stale in between;
+//   - a sporadic region (SporadicRegion): a case every six days or so,
+//     beds half full with other patients — R from too few cases;
+//   - duplicate notifications (DuplicateShare): a hospital notifies a
+//     confirmed case again under its own source and event_id;
+//   - corrections (RetractShare): a false notification withdrawn by a
+//     retraction, or a case filed under a neighbouring region and re-filed
+//     under its own by a case that supersedes the first;
+//   - a closing facility (CloseFacility): one hospital per region stops
+//     reporting in mid-run; half the regions register the closure.
+//
+// A correction always comes after the event it corrects, from the same
+// source. The truth stays the truth of the epidemic: duplicates, false
+// notifications and wrong regions are not counted in it (see TruthRow).
+//
 // Persons carry valid national identifiers — a 12-digit IIN with its check
 // digit in Kazakhstan, a 14-digit PIN in Kyrgyzstan — consistent with their
 // birth date and sex, unique within the run, and often name, phone and
@@ -61,14 +91,19 @@
 //
 // Run emits, day by day, the events a producer would deliver that day: cases
 // on their report date, test results on their result date, contacts when
-// traced, bed snapshots and doses on their day, in the order of the day.
-// Events due after the last simulated day are not emitted. Everything is
+// traced, bed snapshots and doses on their day, corrections 1–5 days after
+// what they correct, in the order of the day, the report_complete events
+// last. Events due after the last simulated day are not emitted. Everything is
 // drawn from random streams seeded by (Seed, region, purpose), so the same
 // Config gives byte-identical output; the streams are independent, so
 // switching delays off or fixing one region's schedule leaves the epidemic
-// of the others unchanged. Event IDs are deterministic
-// (sim-<seed>-<kind>-<region>-<n>, sim-<seed>-bed-<facility>-<yyyymmdd>-<kind>),
-// so re-sending a run is harmless: ingest de-duplicates by event_id.
+// of the others unchanged, and the reporting artefacts (duplicates,
+// corrections) come from streams of their own, so switching them on leaves
+// the epidemic as it was. Event IDs are deterministic
+// (sim-<seed>-<kind>-<region>-<n>, sim-<seed>-bed-<facility>-<yyyymmdd>-<kind>,
+// sim-<seed>-complete-<region>-<feed>-<yyyymmdd>,
+// sim-<seed>-facility-<facility>-<yyyymmdd>-<status>), so re-sending a run
+// is harmless: ingest de-duplicates by event_id.
 //
 // Truth returns, per region and day, the R in force, Λ, the cases by onset
 // and by report, tests, hospital census and bed occupancy (ПЗК), to compare

@@ -20,12 +20,15 @@ import (
 
 // fakeIngest answers like the ingest API: it decodes the gzipped NDJSON body
 // with the real contract and validator, after refusing the first requests
-// with the given statuses.
+// with the given statuses, and rejects a correction whose target it has not
+// accepted before (in an earlier request or earlier in this one) or is of
+// another source, as ingest does.
 type fakeIngest struct {
-	mu      sync.Mutex
-	refuse  []int
-	batches []int
-	ids     map[string]bool
+	mu       sync.Mutex
+	refuse   []int
+	batches  []int
+	ids      map[string]bool
+	accepted map[string]*schemas.Event
 }
 
 func (f *fakeIngest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -57,10 +60,18 @@ func (f *fakeIngest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	contract, _ := schemas.NewContract()
 	v := &schemas.Validator{Regions: schemas.DefaultRegions()}
 	sum := ingest.Summary{}
+	if f.accepted == nil {
+		f.accepted = map[string]*schemas.Event{}
+	}
 	for i, line := range lines {
 		e, err := contract.Decode(line)
 		if err == nil {
 			err = v.Validate(e)
+		}
+		if err == nil && e.Corrects() != "" && !f.ids[e.EventID] {
+			if t := f.accepted[e.Corrects()]; t == nil || t.Source != e.Source {
+				err = fmt.Errorf("%s: no event %q of this source was accepted before", map[bool]string{true: "retracts", false: "supersedes"}[e.Type == schemas.TypeRetraction], e.Corrects())
+			}
 		}
 		switch {
 		case err != nil:
@@ -71,6 +82,7 @@ func (f *fakeIngest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			sum.Results = append(sum.Results, ingest.Result{Index: i, EventID: e.EventID, Status: ingest.StatusDuplicate})
 		default:
 			f.ids[e.EventID] = true
+			f.accepted[e.EventID] = e
 			sum.Accepted++
 			sum.Results = append(sum.Results, ingest.Result{Index: i, EventID: e.EventID, Status: ingest.StatusAccepted})
 		}
@@ -149,5 +161,44 @@ func TestSendPermanentErrors(t *testing.T) {
 	cancel()
 	if _, err := simulate.Send(ctx, nil, srv.URL, "secret", events); err == nil {
 		t.Fatal("cancelled context: no error")
+	}
+}
+
+// Sent day by day as `epiwatch simulate` does, in small requests, every
+// correction reaches the API after the event it corrects, with every
+// scenario on (a late upload included): nothing is rejected.
+func TestSendCorrectionsAfterTargets(t *testing.T) {
+	cfg := smallConfig()
+	cfg.Days = 40
+	cfg.RetractShare = 0.1
+	_, days := runSim(t, cfg)
+	f := &fakeIngest{ids: map[string]bool{}}
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	s := &simulate.Sender{URL: srv.URL + "/v1/events", Token: "secret", Batch: 37}
+	var total simulate.SendResult
+	var corrections []schemas.Event
+	for _, d := range days {
+		res, err := s.Send(context.Background(), d.events)
+		if err != nil {
+			t.Fatal(err)
+		}
+		total.Add(res)
+		for _, e := range d.events {
+			if e.Corrects() != "" {
+				corrections = append(corrections, e)
+			}
+		}
+	}
+	if total.Rejected != 0 || len(corrections) == 0 {
+		t.Fatalf("%d corrections sent: %+v", len(corrections), total)
+	}
+	// The check has teeth: corrections alone, to an API that has not seen
+	// their targets, are all rejected.
+	srv2 := httptest.NewServer(&fakeIngest{ids: map[string]bool{}})
+	defer srv2.Close()
+	res, err := simulate.Send(context.Background(), nil, srv2.URL, "secret", corrections)
+	if err != nil || res.Rejected != len(corrections) {
+		t.Fatalf("corrections without their targets: %+v, %v", res, err)
 	}
 }

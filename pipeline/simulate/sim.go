@@ -22,6 +22,9 @@ type Sim struct {
 	si        []float64
 	delayCDF  []float64
 	losCDF    []float64
+	// neighbour is, per region, the nearest other simulated region of its
+	// country ("" for none): where a case filed under the wrong region goes.
+	neighbour map[string]string
 	truth     []TruthRow
 }
 
@@ -32,7 +35,22 @@ const (
 	horizon    = maxDelay + maxLOS + 10
 	linkMinLag = 3  // a traced contact falls ill 3–14 days after the contact
 	linkMaxLag = 14 // (the incubation period of SARS-CoV-2 is up to 14 days)
+
+	// A sporadic region has a case every sporadicMinGap..sporadicMaxGap
+	// days: one every six days on average.
+	sporadicMinGap = 3
+	sporadicMaxGap = 9
+	// correctMaxLag: a correction follows its notification 1–5 days later.
+	correctMaxLag = 5
+	// duplicateMaxLag: a hospital's duplicate notification comes 0–3 days
+	// after the first.
+	duplicateMaxLag = 3
 )
+
+// wrongRegionShare is the share of Config.RetractShare's corrections that
+// are a case filed under a neighbouring region and re-filed under its own
+// (when a neighbour is simulated) rather than a false notification.
+const wrongRegionShare = 0.3
 
 // New checks cfg and prepares the simulation of its regions, taken from
 // regions (nil: schemas.DefaultRegions()).
@@ -61,9 +79,13 @@ func New(cfg Config, regions *schemas.Regions) (*Sim, error) {
 			return nil, fmt.Errorf("simulate: unknown region %q (want a code of the region reference, e.g. KZ-75)", c)
 		}
 		s.regions = append(s.regions, r)
-		if sc, ok := cfg.Schedules[c]; ok {
+		switch sc, ok := cfg.Schedules[c]; {
+		case ok:
 			s.schedules[c] = slices.Clone(sc)
-		} else {
+		case c == cfg.SporadicRegion:
+			// A steady trickle: as many cases as infectiousness, R 1.
+			s.schedules[c] = RSchedule{{FromDay: 0, R: 1}}
+		default:
 			s.schedules[c] = defaultSchedule(newRand(cfg.Seed, c, "schedule"), cfg.Days)
 		}
 	}
@@ -72,6 +94,12 @@ func New(cfg Config, regions *schemas.Regions) (*Sim, error) {
 			return nil, fmt.Errorf("simulate: R schedule given for %s, which is not simulated", c)
 		}
 	}
+	for _, sc := range []struct{ what, code string }{{"late region", cfg.LateRegion}, {"sporadic region", cfg.SporadicRegion}} {
+		if _, ok := s.schedules[sc.code]; sc.code != "" && !ok {
+			return nil, fmt.Errorf("simulate: %s %s is not simulated (add it to the regions)", sc.what, sc.code)
+		}
+	}
+	s.neighbour = neighbours(s.regions)
 	s.si = discreteSI(cfg.SI.Mean, cfg.SI.SD)
 	s.delayCDF = gammaDays(cfg.DelayMean, cfg.DelaySD, maxDelay)
 	// Length of stay: gamma with sd half the mean, at least one day.
@@ -106,16 +134,21 @@ func (s *Sim) Truth() []TruthRow { return slices.Clone(s.truth) }
 // Run simulates the outbreak day by day and calls emit once per day with the
 // events a producer would deliver that day (cases on their report date, test
 // results on their result date, contacts when traced, bed snapshots and
-// vaccinations on their day), in the order of the day: bed snapshots in the
-// morning, then results, cases, contacts and vaccinations interleaved across
-// regions. emit owns the slice. Events due after the last day are dropped
-// (they would be reported after the simulated period). Run stops at the first
-// error of emit or when ctx ends.
+// vaccinations on their day), in the order of the day: on the first day the
+// facility registry, then bed snapshots in the morning, results, cases,
+// contacts, vaccinations and corrections interleaved across regions, and
+// last the day's report_complete events (Config.ReportComplete). A late
+// region's held-back case reports come first in the batch that releases
+// them (Config.LateRegion). A correction (a retraction, a case that
+// supersedes another) always comes after the event it corrects: on a later
+// day, or later in the same batch. emit owns the slice. Events due after
+// the last day are dropped (they would be reported after the simulated
+// period). Run stops at the first error of emit or when ctx ends.
 func (s *Sim) Run(ctx context.Context, emit func(day schemas.Date, events []schemas.Event) error) error {
 	ru := &run{s: s, cfg: &s.cfg, people: newPeople(), out: make([][]pending, s.cfg.Days)}
 	states := make([]*regionState, len(s.regions))
 	for i, reg := range s.regions {
-		states[i] = newRegionState(ru, reg, s.schedules[reg.Code])
+		states[i] = newRegionState(ru, reg, s.schedules[reg.Code], i)
 	}
 	done := 0 // days simulated, for the truth of an interrupted run
 	defer func() {
@@ -139,10 +172,16 @@ func (s *Sim) Run(ctx context.Context, emit func(day schemas.Date, events []sche
 			}
 			return cmp.Compare(a.seq, b.seq)
 		})
-		events := make([]schemas.Event, len(day))
+		events := make([]schemas.Event, len(day), len(day)+len(states)*len(schemas.FeedTypes))
 		for i := range day {
 			events[i] = day[i].ev
 		}
+		if s.cfg.ReportComplete {
+			for _, rs := range states {
+				events = rs.reportComplete(ru, d, events)
+			}
+		}
+		events = ru.holdLate(d, events)
 		done = d + 1
 		if err := emit(ru.date(d), events); err != nil {
 			return err
@@ -165,6 +204,45 @@ type run struct {
 	people *people
 	out    [][]pending // by day index
 	seq    int64
+	// held are the late region's events held back (Config.LateRegion), in
+	// the order they were due; heldIDs their event_ids.
+	held    []schemas.Event
+	heldIDs map[string]bool
+}
+
+// holdLate applies the late-region scenario to day d's events: on the late
+// days it holds back the late region's case events (of any source) and its
+// case report_complete, and every correction of an event held back (which
+// must not overtake it); on the day after them it sends what it held first,
+// in the order it was due.
+func (ru *run) holdLate(d int, events []schemas.Event) []schemas.Event {
+	cfg := ru.cfg
+	from, until := cfg.LateFromDay, cfg.LateFromDay+cfg.LateDays
+	switch {
+	case cfg.LateRegion == "":
+		return events
+	case d >= from && d < until:
+		if ru.heldIDs == nil {
+			ru.heldIDs = make(map[string]bool)
+		}
+		kept := events[:0]
+		for _, e := range events {
+			late := e.Region == cfg.LateRegion &&
+				(e.Type == schemas.TypeCase || e.Type == schemas.TypeReportComplete && e.Feed == schemas.TypeCase)
+			if late || (e.Corrects() != "" && ru.heldIDs[e.Corrects()]) {
+				ru.held = append(ru.held, e)
+				ru.heldIDs[e.EventID] = true
+				continue
+			}
+			kept = append(kept, e)
+		}
+		return kept
+	case d == until:
+		out := append(ru.held, events...)
+		ru.held, ru.heldIDs = nil, nil
+		return out
+	}
+	return events
 }
 
 func (ru *run) date(d int) schemas.Date { return ru.cfg.Start.AddDays(d) }
@@ -194,7 +272,11 @@ type facility struct {
 	baseBeds, baseICU   float64 // occupancy by other patients
 	minute              int     // of the morning report
 	staleFrom, staleTil int     // day indexes without reports (staleTil exclusive)
+	closed              int     // day index from which it is closed (0: never; it opens on day 0)
 }
+
+// open reports whether the facility is open on day d.
+func (f *facility) open(d int) bool { return f.closed == 0 || d < f.closed }
 
 type dose struct {
 	p       *person
@@ -213,8 +295,14 @@ type regionState struct {
 	vaccines  []string
 	vaccineW  []float64
 
-	// Independent random streams (see newRand).
-	epi, cases, tests, hosp, beds, vax *rand.Rand
+	// Independent random streams (see newRand). notices draws the
+	// reporting artefacts (duplicates, corrections), sporadic the cases of a
+	// sporadic region: neither changes the other streams.
+	epi, cases, tests, hosp, beds, vax, notices, sporadic *rand.Rand
+
+	isSporadic   bool
+	nextSporadic int    // day index of the sporadic region's next case
+	neighbour    string // see Sim.neighbour
 
 	n            float64 // population at risk (scaled)
 	perMillion   float64 // population/1e6 · Scale
@@ -229,16 +317,20 @@ type regionState struct {
 	dose2                           [][]dose
 
 	nCase, nContact, nTest, nVax int
+	nNotice                      int // artefacts: duplicates, false notifications, re-filings, retractions
 	truth                        []TruthRow
 }
 
-func newRegionState(ru *run, reg schemas.Region, sched RSchedule) *regionState {
+// newRegionState prepares region reg, the index-th simulated region.
+func newRegionState(ru *run, reg schemas.Region, sched RSchedule, index int) *regionState {
 	cfg := ru.cfg
 	seed, code := cfg.Seed, reg.Code
 	rs := &regionState{
 		reg: reg, sched: sched, zone: time.UTC, place: reg.NameRU,
 		epi: newRand(seed, code, "epi"), cases: newRand(seed, code, "cases"), tests: newRand(seed, code, "tests"),
 		hosp: newRand(seed, code, "hosp"), beds: newRand(seed, code, "beds"), vax: newRand(seed, code, "vax"),
+		notices: newRand(seed, code, "notices"), sporadic: newRand(seed, code, "sporadic"),
+		isSporadic: code == cfg.SporadicRegion, neighbour: ru.s.neighbour[code],
 		n:          float64(reg.Population) * cfg.Scale,
 		perMillion: float64(reg.Population) / 1e6 * cfg.Scale,
 		inc:        make([]float64, cfg.Days),
@@ -276,10 +368,110 @@ func newRegionState(ru *run, reg schemas.Region, sched RSchedule) *regionState {
 		rs.vaccineW = []float64{0.55, 0.2, 0.15, 0.1}
 	}
 	rs.setupFacilities(cfg, setup)
+	if cfg.CloseFacility {
+		rs.closeFacility(ru, newRand(seed, code, "close"), index%2 == 0)
+	}
+	rs.register(ru)
+	if rs.isSporadic {
+		rs.nextSporadic = rs.sporadic.IntN(sporadicMaxGap - sporadicMinGap + 1)
+	}
 	for d := range rs.truth {
 		rs.truth[d] = TruthRow{Region: code, Date: ru.date(d)}
 	}
 	return rs
+}
+
+// register queues the facility registry on the first day, before the
+// morning's bed snapshots: every facility open from the first day, with the
+// capacity it reports.
+func (rs *regionState) register(ru *run) {
+	for _, f := range rs.facilities {
+		ev := rs.facilityEvent(ru, f, 0, schemas.FacilityOpen)
+		if f.provisional {
+			ev.CapacityProvisional = ptr(f.beds)
+		} else {
+			ev.CapacityInfectious, ev.CapacityICU = ptr(f.beds), ptr(f.icuBeds)
+		}
+		ru.deliver(0, -1, ev)
+	}
+}
+
+// facilityEvent is a facility registry event of f: status from day d on.
+func (rs *regionState) facilityEvent(ru *run, f *facility, d int, status string) schemas.Event {
+	date := ru.date(d)
+	return schemas.Event{
+		EventID: fmt.Sprintf("sim-%d-facility-%s-%s-%s", ru.cfg.Seed, f.id, date.Time().Format("20060102"), status),
+		Type:    schemas.TypeFacility, Region: rs.reg.Code, Source: ru.cfg.Source,
+		FacilityID: f.id, FacilityName: f.name, FacilityStatus: status, EffectiveDate: date,
+	}
+}
+
+func ptr(v int) *int { return &v }
+
+// closeFacility closes one of the region's hospitals (not the provisional
+// one) on a day in the middle third of the run: from that day it reports
+// nothing and its beds leave the region's capacity. When announce, a
+// facility event "closed" effective that day follows its last report.
+func (rs *regionState) closeFacility(ru *run, r *rand.Rand, announce bool) {
+	days := ru.cfg.Days
+	if days < 2 {
+		return // it must be open on the first day
+	}
+	var hospitals []*facility
+	for _, f := range rs.facilities {
+		if !f.provisional {
+			hospitals = append(hospitals, f)
+		}
+	}
+	f := hospitals[r.IntN(len(hospitals))]
+	f.closed = max(1, days/3+r.IntN(days/3+1))
+	if announce {
+		ru.deliver(f.closed, 720+r.IntN(120), rs.facilityEvent(ru, f, f.closed, schemas.FacilityClosed))
+	}
+}
+
+// reportComplete appends to events the region's report_complete events of
+// day d: one per feed it uses, after the day's events. A lab test counts on
+// its result date (the laboratory has sent every result of day d), a
+// contact on the day it is traced, every other feed on the event's own day,
+// which is the day it is sent.
+func (rs *regionState) reportComplete(ru *run, d int, events []schemas.Event) []schemas.Event {
+	cfg := ru.cfg
+	date := ru.date(d)
+	for _, feed := range schemas.FeedTypes {
+		switch {
+		case feed == schemas.TypeContact && rs.contactsMean == 0,
+			feed == schemas.TypeVaccination && cfg.VaccinationsPerMillion == 0:
+			continue // a feed this configuration never produces
+		}
+		events = append(events, schemas.Event{
+			EventID: fmt.Sprintf("sim-%d-complete-%s-%s-%s", cfg.Seed, rs.reg.Code, feed, date.Time().Format("20060102")),
+			Type:    schemas.TypeReportComplete, Region: rs.reg.Code, Source: cfg.Source, Feed: feed, ReportDate: date,
+		})
+	}
+	return events
+}
+
+// neighbours returns, per region, the nearest other region of the same
+// country among regions (by the distance of their reference coordinates),
+// or nothing for a region alone of its country.
+func neighbours(regions []schemas.Region) map[string]string {
+	out := make(map[string]string, len(regions))
+	for _, a := range regions {
+		best := math.Inf(1)
+		for _, b := range regions {
+			if b.Code == a.Code || b.Country != a.Country {
+				continue
+			}
+			// An equirectangular approximation: enough to rank neighbours.
+			dx := (b.Lon - a.Lon) * math.Cos((a.Lat+b.Lat)/2*math.Pi/180)
+			dy := b.Lat - a.Lat
+			if dist := dx*dx + dy*dy; dist < best {
+				best, out[a.Code] = dist, b.Code
+			}
+		}
+	}
+	return out
 }
 
 // setupFacilities creates 2–6 hospitals (by population) sharing the
@@ -298,8 +490,16 @@ func (rs *regionState) setupFacilities(cfg *Config, r *rand.Rand) {
 		f := &facility{id: fmt.Sprintf("%s-H%02d", rs.reg.Code, i+1), minute: r.IntN(60), staleFrom: -1, staleTil: -1}
 		f.beds = max(4, int(math.Round(capacity*w[i]/sum)))
 		f.icuBeds = max(1, int(math.Round(0.15*float64(f.beds))))
-		f.baseBeds = float64(f.beds) * (0.12 + 0.1*r.Float64())
-		f.baseICU = float64(f.icuBeds) * (0.15 + 0.15*r.Float64())
+		ub, ui := r.Float64(), r.Float64()
+		f.baseBeds = float64(f.beds) * (0.12 + 0.1*ub)
+		f.baseICU = float64(f.icuBeds) * (0.15 + 0.15*ui)
+		if rs.isSporadic {
+			// Beds 50–70 % busy with other patients: occupancy that
+			// matters without a COVID-19 outbreak (the same draws, so the
+			// setup stream stays as it was).
+			f.baseBeds = float64(f.beds) * (0.5 + 0.2*ub)
+			f.baseICU = float64(f.icuBeds) * (0.5 + 0.2*ui)
+		}
 		switch {
 		case city:
 			f.name = fmt.Sprintf("Городская инфекционная больница №%d (%s)", i+1, rs.place)
@@ -336,11 +536,16 @@ func (rs *regionState) step(ru *run, d int) {
 	infected := rs.cum / cfg.Ascertainment
 	sn := max(0, 1-infected/rs.n)
 	r := rs.sched.At(d)
-	local := poisson(rs.epi, r*sn*lambda)
-	local = min(local, int(sn*rs.n*cfg.Ascertainment)) // never more cases than susceptibles
-	imported := poisson(rs.epi, cfg.ImportRate*rs.perMillion)
-	if d < cfg.SeedDays && cfg.SeedCases > 0 {
-		imported += int(max(1, math.Round(cfg.SeedCases*rs.perMillion)))
+	var local, imported int
+	if rs.isSporadic {
+		local, imported = rs.sporadicCases(d)
+	} else {
+		local = poisson(rs.epi, r*sn*lambda)
+		local = min(local, int(sn*rs.n*cfg.Ascertainment)) // never more cases than susceptibles
+		imported = poisson(rs.epi, cfg.ImportRate*rs.perMillion)
+		if d < cfg.SeedDays && cfg.SeedCases > 0 {
+			imported += int(max(1, math.Round(cfg.SeedCases*rs.perMillion)))
+		}
 	}
 	rs.inc[d] = float64(local + imported)
 	rs.cum += rs.inc[d]
@@ -360,6 +565,21 @@ func (rs *regionState) step(ru *run, d int) {
 	if i := d - linkMaxLag + 2; i >= 0 {
 		rs.pool[i] = nil
 	}
+}
+
+// sporadicCases returns the cases with onset on day d of a sporadic region:
+// one on the days of a sequence with gaps of 3–9 days (so, over a long run,
+// one every six days and never a cluster), none otherwise. The first has
+// nobody to catch it from, so it is imported; the others are local.
+func (rs *regionState) sporadicCases(d int) (local, imported int) {
+	if d != rs.nextSporadic {
+		return 0, 0
+	}
+	rs.nextSporadic += sporadicMinGap + rs.sporadic.IntN(sporadicMaxGap-sporadicMinGap+1)
+	if rs.cum == 0 {
+		return 0, 1
+	}
+	return 1, 0
 }
 
 // Contact settings and their shares among traced contacts (households
@@ -424,12 +644,7 @@ func (rs *regionState) newCase(ru *run, d int, imported bool) {
 			caseMinute = min(m+15+r.IntN(120), 1439)
 		}
 	}
-	if ru.deliver(report, caseMinute, ev) {
-		rs.truth[report].Reported++
-		if ev.Confirmed() {
-			rs.truth[report].ReportedConfirmed++
-		}
-	}
+	rs.notify(ru, p, ev, report, caseMinute)
 
 	// Contacts, traced after the report; exposed from two days before onset
 	// up to isolation at the report.
@@ -481,6 +696,87 @@ func (rs *regionState) newCase(ru *run, d int, imported bool) {
 			i0 := a + h.IntN(2)
 			rs.icuIn[i0]++
 			rs.icuOut[i0+max(1, los*6/10)]++
+		}
+	}
+}
+
+// notify queues the notification ev of a case of person p on day report
+// (index) at minute, with the reporting artefacts of Config that come with
+// a confirmed case: a duplicate from a hospital (DuplicateShare), a false
+// notification later retracted or the case filed under a neighbouring
+// region and re-filed under its own (RetractShare). Artefacts are drawn
+// from their own stream and created only when their correction falls in the
+// simulated period, so that the events, once corrected, are the truth.
+//
+// The truth counts the case once, in its own region on its report day: a
+// duplicate, a false notification and the wrong region are not the
+// epidemic (the pipeline counts a person's repeated notifications within an
+// episode once and drops retracted and superseded events).
+func (rs *regionState) notify(ru *run, p *person, ev schemas.Event, report, minute int) {
+	cfg := ru.cfg
+	if report >= cfg.Days {
+		return // reported after the simulated period
+	}
+	tr := &rs.truth[report]
+	tr.Reported++
+	if !ev.Confirmed() {
+		ru.deliver(report, minute, ev)
+		return
+	}
+	tr.ReportedConfirmed++
+	r := rs.notices
+	correct, duplicate := r.Float64() < cfg.RetractShare, r.Float64() < cfg.DuplicateShare
+	code := rs.reg.Code
+	if correct && rs.neighbour != "" && r.Float64() < wrongRegionShare {
+		if day := report + 1 + r.IntN(correctMaxLag); day < cfg.Days {
+			// Filed under the neighbour first, then re-filed here by a new
+			// version of the same source; the person is copied, not
+			// shared, since ingest rewrites persons in place.
+			right := ev
+			person := *ev.Person
+			rs.nNotice++
+			right.EventID, right.Supersedes, right.Person = ru.id("case-refile", code, rs.nNotice), ev.EventID, &person
+			ev.Region = rs.neighbour
+			ru.deliver(report, minute, ev)
+			ru.deliver(day, 600+r.IntN(480), right)
+			return // the hospital knows the right region: no duplicate
+		}
+	}
+	ru.deliver(report, minute, ev)
+	if correct {
+		if day := report + 1 + r.IntN(correctMaxLag); day < cfg.Days {
+			// A notification of someone who is not a case (a false
+			// positive), withdrawn by its source.
+			fp := ru.people.newPerson(r, rs, ru.date(report), false)
+			rs.nNotice++
+			fe := schemas.Event{
+				EventID: ru.id("case-fp", code, rs.nNotice), Type: schemas.TypeCase, Region: code, Source: cfg.Source,
+				Person: fp.schema(r, caseFields), ReportDate: ru.date(report), Classification: schemas.ClassConfirmed,
+			}
+			ru.deliver(report, 600+r.IntN(600), fe)
+			rs.nNotice++
+			ru.deliver(day, 600+r.IntN(480), schemas.Event{
+				EventID: ru.id("retract", code, rs.nNotice), Type: schemas.TypeRetraction, Region: code, Source: cfg.Source,
+				Retracts: fe.EventID, RetractionReason: schemas.RetractDiscarded, ReportDate: ru.date(day),
+			})
+		}
+	}
+	if duplicate {
+		if day := report + r.IntN(duplicateMaxLag+1); day < cfg.Days {
+			// The admitting hospital notifies the case again: its own
+			// source and event_id, its own way of filling the person.
+			var hospitals []*facility
+			for _, f := range rs.facilities {
+				if !f.provisional && f.open(day) {
+					hospitals = append(hospitals, f)
+				}
+			}
+			h := hospitals[r.IntN(len(hospitals))]
+			de := ev
+			rs.nNotice++
+			de.EventID, de.Source = ru.id("case-dup", code, rs.nNotice), "hospital-"+h.id
+			de.Person, de.ReportDate, de.Classification = p.schema(r, caseFields), ru.date(day), schemas.ClassConfirmed
+			ru.deliver(day, 600+r.IntN(600), de)
 		}
 	}
 }
@@ -570,7 +866,7 @@ func (rs *regionState) bedsDay(ru *run, d int) {
 	icu := float64(rs.icu)
 	totBeds, totICU := 0, 0
 	for _, f := range rs.facilities {
-		if !f.provisional {
+		if !f.provisional && f.open(d) {
 			totBeds += f.beds
 			totICU += f.icuBeds
 		}
@@ -600,8 +896,8 @@ func (rs *regionState) bedsDay(ru *run, d int) {
 		})
 	}
 	for _, f := range rs.facilities {
-		if f.provisional {
-			continue
+		if f.provisional || !f.open(d) {
+			continue // a closed hospital's patients are in the others
 		}
 		occ := occupy(f.baseBeds, ward*float64(f.beds)/float64(totBeds), f.beds)
 		icuOcc := occupy(f.baseICU, icu*float64(f.icuBeds)/float64(totICU), f.icuBeds)

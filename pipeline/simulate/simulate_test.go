@@ -42,14 +42,73 @@ func runSim(t testing.TB, cfg simulate.Config) (*simulate.Sim, []day) {
 }
 
 // smallConfig covers both countries, a big and a small region, with every
-// optional feature on.
+// optional feature and scenario on.
 func smallConfig() simulate.Config {
 	cfg := simulate.DefaultConfig()
 	cfg.Regions = []string{"KZ-75", "KZ-62", "KG-GB", "KG-B"}
 	cfg.Days = 70
 	cfg.Seed = 7
 	cfg.StaleFacilities = true
+	cfg.CloseFacility = true
+	cfg.DuplicateShare, cfg.RetractShare = 0.05, 0.03
+	cfg.LateRegion, cfg.LateFromDay, cfg.LateDays = "KZ-62", 20, 3
+	cfg.SporadicRegion = "KG-B"
 	return cfg
+}
+
+// plainConfig is smallConfig with every scenario off (the default producer:
+// report_complete and the facility registry, nothing else).
+func plainConfig() simulate.Config {
+	cfg := smallConfig()
+	cfg.StaleFacilities, cfg.CloseFacility = false, false
+	cfg.DuplicateShare, cfg.RetractShare = 0, 0
+	cfg.LateRegion, cfg.LateFromDay, cfg.LateDays = "", 0, 0
+	cfg.SporadicRegion = ""
+	return cfg
+}
+
+// sent is an event as it was sent: its day and its place in the send order.
+type sent struct {
+	day schemas.Date
+	n   int
+	e   *schemas.Event
+}
+
+// sentByID indexes every event of a run by event_id.
+func sentByID(days []day) map[string]sent {
+	out := map[string]sent{}
+	n := 0
+	for _, d := range days {
+		for i := range d.events {
+			out[d.events[i].EventID] = sent{d.date, n, &d.events[i]}
+			n++
+		}
+	}
+	return out
+}
+
+// epidemicCases returns the case events that are cases of the epidemic
+// once every correction is applied: the producer's own (not a hospital's
+// duplicate), neither retracted nor superseded.
+func epidemicCases(cfg simulate.Config, days []day) []*schemas.Event {
+	gone := map[string]bool{}
+	for _, d := range days {
+		for _, e := range d.events {
+			if c := e.Corrects(); c != "" {
+				gone[c] = true
+			}
+		}
+	}
+	var out []*schemas.Event
+	for _, d := range days {
+		for i := range d.events {
+			e := &d.events[i]
+			if e.Type == schemas.TypeCase && e.Source == cfg.Source && !gone[e.EventID] {
+				out = append(out, e)
+			}
+		}
+	}
+	return out
 }
 
 func writeAll(t *testing.T, cfg simulate.Config, dir, format string) {
@@ -107,8 +166,14 @@ func TestReproducible(t *testing.T) {
 		other.Seed++
 		writeAll(t, other, c, format)
 		fa, fb, fc := dirBytes(t, a), dirBytes(t, b), dirBytes(t, c)
-		if len(fa) != 6 {
-			t.Fatalf("%s: %d files, want 5 event types + truth.csv", format, len(fa))
+		// Every scenario is on: every event type has events, so a file.
+		if len(fa) != len(schemas.EventTypes)+1 {
+			t.Fatalf("%s: %d files, want %d event types + truth.csv", format, len(fa), len(schemas.EventTypes))
+		}
+		for _, typ := range schemas.EventTypes {
+			if _, ok := fa[string(typ)+"."+format]; !ok {
+				t.Errorf("%s: no file of %s", format, typ)
+			}
 		}
 		for name, ba := range fa {
 			if !bytes.Equal(ba, fb[name]) {
@@ -125,61 +190,16 @@ func TestReproducible(t *testing.T) {
 }
 
 // Every event passes the JSON Schema and the validator as ingest runs them,
-// on the day it is delivered, and carries consistent national IDs.
+// on the day it is delivered, carries consistent national IDs, and every
+// correction follows the event it corrects, from the same source; with
+// every scenario on, every event type appears. Each scenario's events
+// appear when it is on, and not when it is off.
 func TestEventsValid(t *testing.T) {
 	for _, delays := range []bool{true, false} {
 		cfg := smallConfig()
 		cfg.Delays = delays
 		_, days := runSim(t, cfg)
-		contract, err := schemas.NewContract()
-		if err != nil {
-			t.Fatal(err)
-		}
-		regions := schemas.DefaultRegions()
-		ps, err := pseudo.New(pseudo.KeyConfig{ID: "k1", Key: strings.Repeat("ab", 32)}, nil, regions, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids := map[string]bool{}
-		caseIDs := map[string]bool{}
-		stats := simulate.Stats{}
-		for _, d := range days {
-			now := d.date.Time().Add(12 * time.Hour) // midday UTC: the afternoon in Almaty and Bishkek
-			v := &schemas.Validator{Regions: regions, Now: func() time.Time { return now }}
-			stats.Add(d.events)
-			for i := range d.events {
-				e := &d.events[i]
-				raw, err := json.Marshal(e)
-				if err != nil {
-					t.Fatal(err)
-				}
-				dec, err := contract.Decode(raw)
-				if err != nil {
-					t.Fatalf("schema rejects %s: %v", raw, err)
-				}
-				if err := v.Validate(dec); err != nil {
-					t.Fatalf("validator rejects %s on %s: %v", raw, d.date, err)
-				}
-				if err := ps.Apply(dec); err != nil {
-					t.Fatalf("pseudonymiser rejects %s: %v", raw, err)
-				}
-				if ids[e.EventID] {
-					t.Fatalf("event_id %s emitted twice", e.EventID)
-				}
-				ids[e.EventID] = true
-				checkDelivery(t, d.date, e, delays)
-				reg, _ := regions.Get(e.Region)
-				for _, p := range e.Persons() {
-					checkPerson(t, reg.Country, p, e)
-				}
-				if e.Type == schemas.TypeCase {
-					if caseIDs[e.Person.NationalID] {
-						t.Fatalf("%s: the same person is a case twice", e.EventID)
-					}
-					caseIDs[e.Person.NationalID] = true
-				}
-			}
-		}
+		stats := checkEvents(t, cfg, days)
 		for _, typ := range schemas.EventTypes {
 			if stats.ByType[typ] == 0 {
 				t.Errorf("delays=%v: no %s events (%s)", delays, typ, stats)
@@ -187,17 +207,200 @@ func TestEventsValid(t *testing.T) {
 		}
 		t.Logf("delays=%v: %s", delays, stats)
 	}
+
+	count := func(days []day, match func(d schemas.Date, e *schemas.Event) bool) int {
+		n := 0
+		for _, d := range days {
+			for i := range d.events {
+				if match(d.date, &d.events[i]) {
+					n++
+				}
+			}
+		}
+		return n
+	}
+	scenarios := []struct {
+		name string
+		on   func(c *simulate.Config)
+		// events counts the scenario's events (or signs) in a run.
+		events func(cfg simulate.Config, days []day) int
+	}{
+		{"report complete", func(c *simulate.Config) { c.ReportComplete = true }, func(_ simulate.Config, days []day) int {
+			return count(days, func(_ schemas.Date, e *schemas.Event) bool { return e.Type == schemas.TypeReportComplete })
+		}},
+		{"late region", func(c *simulate.Config) { c.LateRegion, c.LateFromDay, c.LateDays = "KZ-62", 20, 3 }, func(_ simulate.Config, days []day) int {
+			return count(days, func(d schemas.Date, e *schemas.Event) bool {
+				return e.Type == schemas.TypeCase && e.Supersedes == "" && e.ReportDate != d
+			})
+		}},
+		{"sporadic region", func(c *simulate.Config) { c.SporadicRegion = "KG-B" }, func(cfg simulate.Config, days []day) int {
+			n := 0
+			for _, e := range epidemicCases(cfg, days) {
+				if e.Region == "KG-B" {
+					n++
+				}
+			}
+			if n < 25 { // a sign, not an event: the outbreak is gone
+				return 1
+			}
+			return 0
+		}},
+		{"duplicates", func(c *simulate.Config) { c.DuplicateShare = 0.05 }, func(cfg simulate.Config, days []day) int {
+			return count(days, func(_ schemas.Date, e *schemas.Event) bool {
+				return e.Type == schemas.TypeCase && e.Source != cfg.Source
+			})
+		}},
+		{"retractions", func(c *simulate.Config) { c.RetractShare = 0.03 }, func(_ simulate.Config, days []day) int {
+			return count(days, func(_ schemas.Date, e *schemas.Event) bool { return e.Type == schemas.TypeRetraction })
+		}},
+		{"re-filed cases", func(c *simulate.Config) { c.RetractShare = 0.03 }, func(_ simulate.Config, days []day) int {
+			return count(days, func(_ schemas.Date, e *schemas.Event) bool { return e.Supersedes != "" })
+		}},
+		{"closing facility", func(c *simulate.Config) { c.CloseFacility = true }, func(cfg simulate.Config, days []day) int {
+			closed := count(days, func(_ schemas.Date, e *schemas.Event) bool {
+				return e.Type == schemas.TypeFacility && e.FacilityStatus == schemas.FacilityClosed
+			})
+			last := map[string]schemas.Date{}
+			for _, d := range days {
+				for _, e := range d.events {
+					if e.Type == schemas.TypeBedSnapshot {
+						last[e.FacilityID] = d.date
+					}
+				}
+			}
+			silent := 0
+			for _, d := range last {
+				if d < days[len(days)-1].date {
+					silent++
+				}
+			}
+			return closed + silent
+		}},
+	}
+	base := plainConfig()
+	base.ReportComplete = false
+	_, offDays := runSim(t, base)
+	checkEvents(t, base, offDays)
+	for _, sc := range scenarios {
+		if n := sc.events(base, offDays); n != 0 {
+			t.Errorf("%s: %d of its events with every scenario off", sc.name, n)
+		}
+		cfg := base
+		sc.on(&cfg)
+		_, days := runSim(t, cfg)
+		checkEvents(t, cfg, days)
+		if n := sc.events(cfg, days); n == 0 {
+			t.Errorf("%s: no events of it when it is on", sc.name)
+		}
+	}
 }
 
-// checkDelivery: each event arrives on the day it belongs to.
-func checkDelivery(t *testing.T, day schemas.Date, e *schemas.Event, delays bool) {
+// checkEvents checks every event of a run as ingest would on the day it is
+// sent, and every correction against the event it corrects, and returns
+// their counts.
+func checkEvents(t *testing.T, cfg simulate.Config, days []day) simulate.Stats {
 	t.Helper()
+	contract, err := schemas.NewContract()
+	if err != nil {
+		t.Fatal(err)
+	}
+	regions := schemas.DefaultRegions()
+	ps, err := pseudo.New(pseudo.KeyConfig{ID: "k1", Key: strings.Repeat("ab", 32)}, nil, regions, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sentBefore := map[string]*schemas.Event{}
+	var stats simulate.Stats
+	for _, d := range days {
+		now := d.date.Time().Add(12 * time.Hour) // midday UTC: the afternoon in Almaty and Bishkek
+		v := &schemas.Validator{Regions: regions, Now: func() time.Time { return now }}
+		stats.Add(d.events)
+		for i := range d.events {
+			e := &d.events[i]
+			raw, err := json.Marshal(e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dec, err := contract.Decode(raw)
+			if err != nil {
+				t.Fatalf("schema rejects %s: %v", raw, err)
+			}
+			if err := v.Validate(dec); err != nil {
+				t.Fatalf("validator rejects %s on %s: %v", raw, d.date, err)
+			}
+			if err := ps.Apply(dec); err != nil {
+				t.Fatalf("pseudonymiser rejects %s: %v", raw, err)
+			}
+			if sentBefore[e.EventID] != nil {
+				t.Fatalf("event_id %s emitted twice", e.EventID)
+			}
+			if c := e.Corrects(); c != "" {
+				checkCorrection(t, e, sentBefore[c])
+			}
+			sentBefore[e.EventID] = e
+			checkDelivery(t, cfg, d.date, e)
+			reg, _ := regions.Get(e.Region)
+			for _, p := range e.Persons() {
+				checkPerson(t, reg.Country, p, e)
+			}
+		}
+	}
+	cases := map[string]bool{}
+	for _, e := range epidemicCases(cfg, days) {
+		if cases[e.Person.NationalID] {
+			t.Fatalf("%s: the same person is a case twice", e.EventID)
+		}
+		cases[e.Person.NationalID] = true
+	}
+	return stats
+}
+
+// checkCorrection: ingest accepts e, which corrects target (nil: not sent
+// before e).
+func checkCorrection(t *testing.T, e, target *schemas.Event) {
+	t.Helper()
+	switch {
+	case target == nil:
+		t.Fatalf("%s corrects %s, which was not sent before it", e.EventID, e.Corrects())
+	case target.Source != e.Source:
+		t.Fatalf("%s (source %s) corrects %s of another source, %s", e.EventID, e.Source, target.EventID, target.Source)
+	case e.Type == schemas.TypeRetraction && (!target.Type.Correctable() || target.Region != e.Region):
+		t.Fatalf("retraction %s in %s of %s %s in %s", e.EventID, e.Region, target.Type, target.EventID, target.Region)
+	case e.Type != schemas.TypeRetraction && target.Type != e.Type:
+		t.Fatalf("%s %s supersedes %s %s", e.Type, e.EventID, target.Type, target.EventID)
+	}
+}
+
+// lateWindow returns the days whose case reports the late region holds back,
+// [from, until), and sends on until (all zero without a late region).
+func lateWindow(cfg simulate.Config) (from, until schemas.Date) {
+	if cfg.LateRegion == "" {
+		return 0, 0
+	}
+	from = cfg.Start.AddDays(cfg.LateFromDay)
+	return from, from.AddDays(cfg.LateDays)
+}
+
+// checkDelivery: each event arrives on the day it belongs to, but for
+// corrections (1–5 days after what they correct) and the late region's
+// held-back reports (on the day after the late days).
+func checkDelivery(t *testing.T, cfg simulate.Config, day schemas.Date, e *schemas.Event) {
+	t.Helper()
+	from, until := lateWindow(cfg)
+	held := func(d schemas.Date) bool { return day == until && d >= from && d < until }
 	switch e.Type {
 	case schemas.TypeCase:
-		if e.ReportDate != day {
+		switch {
+		case held(e.ReportDate):
+		case e.Supersedes != "":
+			if !(e.ReportDate < day && day <= e.ReportDate.AddDays(5)) {
+				t.Fatalf("%s: re-filed on %s, not 1–5 days after its report date %s", e.EventID, day, e.ReportDate)
+			}
+		case e.ReportDate != day:
 			t.Fatalf("%s reported %s, delivered %s", e.EventID, e.ReportDate, day)
 		}
-		if !delays && !e.OnsetDate.IsZero() && e.OnsetDate != e.ReportDate {
+		// (A hospital's duplicate comes 0–3 days after the first report.)
+		if !cfg.Delays && e.Source == cfg.Source && !e.OnsetDate.IsZero() && e.OnsetDate != e.ReportDate {
 			t.Fatalf("%s: without delays onset %s should be the report date %s", e.EventID, e.OnsetDate, e.ReportDate)
 		}
 	case schemas.TypeLabTest:
@@ -218,6 +421,18 @@ func checkDelivery(t *testing.T, day schemas.Date, e *schemas.Event, delays bool
 	case schemas.TypeVaccination:
 		if e.VaccinationDate != day {
 			t.Fatalf("%s given %s, delivered %s", e.EventID, e.VaccinationDate, day)
+		}
+	case schemas.TypeReportComplete:
+		if e.ReportDate != day && !(held(e.ReportDate) && e.Region == cfg.LateRegion && e.Feed == schemas.TypeCase) {
+			t.Fatalf("%s: complete for %s, delivered %s", e.EventID, e.ReportDate, day)
+		}
+	case schemas.TypeRetraction:
+		if e.ReportDate != day && !held(e.ReportDate) {
+			t.Fatalf("%s: issued %s, delivered %s", e.EventID, e.ReportDate, day)
+		}
+	case schemas.TypeFacility:
+		if e.EffectiveDate != day {
+			t.Fatalf("%s: effective %s, delivered %s", e.EventID, e.EffectiveDate, day)
 		}
 	}
 }
@@ -276,16 +491,14 @@ func TestTruthMatchesSchedule(t *testing.T) {
 	if len(rows) != len(s.Regions())*cfg.Days {
 		t.Fatalf("%d truth rows, want %d", len(rows), len(s.Regions())*cfg.Days)
 	}
+	// The truth counts the epidemic's cases: the case events once
+	// corrected, without a hospital's duplicates (every scenario is on).
 	reported := map[string]map[schemas.Date]int{}
-	for _, d := range days {
-		for _, e := range d.events {
-			if e.Type == schemas.TypeCase {
-				if reported[e.Region] == nil {
-					reported[e.Region] = map[schemas.Date]int{}
-				}
-				reported[e.Region][e.ReportDate]++
-			}
+	for _, e := range epidemicCases(cfg, days) {
+		if reported[e.Region] == nil {
+			reported[e.Region] = map[schemas.Date]int{}
 		}
+		reported[e.Region][e.ReportDate]++
 	}
 	for _, r := range rows {
 		i := int(r.Date - cfg.Start)
@@ -382,9 +595,10 @@ func TestIncidenceFollowsR(t *testing.T) {
 }
 
 // Traced contacts become cases: the same national ID in a contact event and
-// a later case event of the same region.
+// a later case event of the same region (once corrected).
 func TestContactsBecomeCases(t *testing.T) {
-	_, days := runSim(t, smallConfig())
+	cfg := smallConfig()
+	_, days := runSim(t, cfg)
 	contacts := map[string]string{} // national ID → region
 	linked, local := 0, 0
 	for _, d := range days {
@@ -394,18 +608,16 @@ func TestContactsBecomeCases(t *testing.T) {
 			}
 		}
 	}
-	for _, d := range days {
-		for _, e := range d.events {
-			if e.Type != schemas.TypeCase || e.Imported {
-				continue
+	for _, e := range epidemicCases(cfg, days) {
+		if e.Imported {
+			continue
+		}
+		local++
+		if r, ok := contacts[e.Person.NationalID]; ok {
+			if r != e.Region {
+				t.Fatalf("%s: a contact in %s became a case in %s", e.EventID, r, e.Region)
 			}
-			local++
-			if r, ok := contacts[e.Person.NationalID]; ok {
-				if r != e.Region {
-					t.Fatalf("%s: a contact in %s became a case in %s", e.EventID, r, e.Region)
-				}
-				linked++
-			}
+			linked++
 		}
 	}
 	if share := float64(linked) / float64(local); share < 0.25 || share > 0.7 {
@@ -413,50 +625,82 @@ func TestContactsBecomeCases(t *testing.T) {
 	}
 }
 
-// CSV and NDJSON files are what the importer reads, event for event.
+// CSV and NDJSON files are what the importer reads, event for event: a file
+// per event type that has events (every type, with every scenario on) and
+// none for a type without, not even one left by an earlier run. CSV leaves
+// out a facility's capacities (see FileWriter), and only them.
 func TestFilesReadByImporter(t *testing.T) {
 	cfg := smallConfig()
 	cfg.Days = 40
 	_, days := runSim(t, cfg)
 	want := map[schemas.EventType][]string{}
+	wantCSV := map[schemas.EventType][]string{}
 	for _, d := range days {
 		for i := range d.events {
-			b, _ := json.Marshal(&d.events[i])
-			want[d.events[i].Type] = append(want[d.events[i].Type], string(b))
+			e := d.events[i]
+			b, _ := json.Marshal(&e)
+			want[e.Type] = append(want[e.Type], string(b))
+			e.CapacityInfectious, e.CapacityICU, e.CapacityProvisional = nil, nil, nil
+			b, _ = json.Marshal(&e)
+			wantCSV[e.Type] = append(wantCSV[e.Type], string(b))
 		}
 	}
 	contract, err := schemas.NewContract()
 	if err != nil {
 		t.Fatal(err)
 	}
+	read := func(path string) []string {
+		t.Helper()
+		var got []string
+		err := ingest.ReadFile(path, 1000, func(recs []ingest.Record) error {
+			for _, r := range recs {
+				e, err := contract.Decode(r.Raw)
+				if err != nil {
+					return errors.New(path + ": " + err.Error() + ": " + string(r.Raw))
+				}
+				b, _ := json.Marshal(e)
+				got = append(got, string(b))
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
 	for _, format := range []string{simulate.FormatNDJSON, simulate.FormatCSV} {
 		dir := t.TempDir()
 		writeAll(t, cfg, dir, format)
 		for _, typ := range schemas.EventTypes {
 			path := filepath.Join(dir, string(typ)+"."+format)
-			var got []string
-			err := ingest.ReadFile(path, 1000, func(recs []ingest.Record) error {
-				for _, r := range recs {
-					e, err := contract.Decode(r.Raw)
-					if err != nil {
-						return errors.New(path + ": " + err.Error() + ": " + string(r.Raw))
-					}
-					b, _ := json.Marshal(e)
-					got = append(got, string(b))
-				}
-				return nil
-			})
-			if err != nil {
-				t.Fatal(err)
+			w := want[typ]
+			if format == simulate.FormatCSV {
+				w = wantCSV[typ]
 			}
-			if len(got) != len(want[typ]) {
-				t.Fatalf("%s: read %d events, wrote %d", path, len(got), len(want[typ]))
+			if len(w) == 0 {
+				t.Fatalf("%s: no events of the type with every scenario on", typ)
+			}
+			got := read(path)
+			if len(got) != len(w) {
+				t.Fatalf("%s: read %d events, wrote %d", path, len(got), len(w))
 			}
 			for i := range got {
-				if got[i] != want[typ][i] {
-					t.Fatalf("%s line %d:\nread  %s\nwrote %s", path, i+2, got[i], want[typ][i])
+				if got[i] != w[i] {
+					t.Fatalf("%s line %d:\nread  %s\nwrote %s", path, i+2, got[i], w[i])
 				}
 			}
+		}
+
+		// Again without corrections, into the same directory: the
+		// retractions of the first run are gone, not left to be imported.
+		plain := plainConfig()
+		plain.Days = 40
+		writeAll(t, plain, dir, format)
+		if _, err := os.Stat(filepath.Join(dir, "retraction."+format)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s: a run without retractions left retraction.%s (%v)", format, format, err)
+		}
+		if got := read(filepath.Join(dir, "case."+format)); len(got) == 0 {
+			t.Errorf("%s: the second run wrote no cases", format)
 		}
 	}
 }
@@ -553,14 +797,33 @@ func TestConfigErrors(t *testing.T) {
 		"unordered schedule": func(c *simulate.Config) {
 			c.Schedules = map[string]simulate.RSchedule{"KZ-75": {{0, 1}, {0, 2}}}
 		},
-		"zero days":      func(c *simulate.Config) { c.Days = 0 },
-		"zero scale":     func(c *simulate.Config) { c.Scale = 0 },
-		"early start":    func(c *simulate.Config) { c.Start = schemas.MustDate("2018-12-01") },
-		"SI mean ≤ 1":    func(c *simulate.Config) { c.SI.Mean = 1 },
-		"share above 1":  func(c *simulate.Config) { c.HospShare = 1.5 },
-		"negative rate":  func(c *simulate.Config) { c.ImportRate = -1 },
-		"empty source":   func(c *simulate.Config) { c.Source = " " },
-		"no ascertained": func(c *simulate.Config) { c.Ascertainment = 0 },
+		"zero days":                  func(c *simulate.Config) { c.Days = 0 },
+		"zero scale":                 func(c *simulate.Config) { c.Scale = 0 },
+		"early start":                func(c *simulate.Config) { c.Start = schemas.MustDate("2018-12-01") },
+		"SI mean ≤ 1":                func(c *simulate.Config) { c.SI.Mean = 1 },
+		"share above 1":              func(c *simulate.Config) { c.HospShare = 1.5 },
+		"negative rate":              func(c *simulate.Config) { c.ImportRate = -1 },
+		"empty source":               func(c *simulate.Config) { c.Source = " " },
+		"no ascertained":             func(c *simulate.Config) { c.Ascertainment = 0 },
+		"late days without a region": func(c *simulate.Config) { c.LateDays = 3 },
+		"late past the run": func(c *simulate.Config) {
+			c.LateRegion, c.LateFromDay, c.LateDays = "KZ-75", c.Days-2, 2 // released after the last day
+		},
+		"no late days": func(c *simulate.Config) { c.LateRegion, c.LateFromDay = "KZ-75", 10 },
+		"late region not simulated": func(c *simulate.Config) {
+			c.Regions = []string{"KZ-75"}
+			c.LateRegion, c.LateFromDay, c.LateDays = "KZ-71", 10, 2
+		},
+		"sporadic region not simulated": func(c *simulate.Config) {
+			c.Regions = []string{"KZ-75"}
+			c.SporadicRegion = "KZ-71"
+		},
+		"sporadic with a schedule": func(c *simulate.Config) {
+			c.SporadicRegion = "KZ-75"
+			c.Schedules = map[string]simulate.RSchedule{"KZ-75": {{0, 1.2}}}
+		},
+		"duplicates above 1":   func(c *simulate.Config) { c.DuplicateShare = 1.5 },
+		"negative retractions": func(c *simulate.Config) { c.RetractShare = -0.1 },
 	}
 	for name, mut := range bad {
 		cfg := simulate.DefaultConfig()

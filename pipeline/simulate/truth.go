@@ -24,16 +24,23 @@ type TruthRow struct {
 	// Local and Imported are the cases with onset on Date (the renewal
 	// process's I_t = Local + Imported), whether or not reported in time.
 	Local, Imported int
-	// Reported and ReportedConfirmed count the case events with report date
-	// Date (emitted on Date).
+	// Reported and ReportedConfirmed count the cases of the region with
+	// report date Date: its case events of that date, once each case is
+	// corrected. Reporting artefacts are not cases of the epidemic and are
+	// left out: a hospital's duplicate notification (Config.DuplicateShare;
+	// another source), a false notification (retracted) and a case filed
+	// under the wrong region (Config.RetractShare; counted here, in its own
+	// region, as the case that supersedes it is). A late region's held-back
+	// reports keep their report date, so they count on it.
 	Reported, ReportedConfirmed int
 	// Tests and Positive count the tests sampled on Date.
 	Tests, Positive int
 	// Hospitalised and ICU are the COVID-19 patients in hospital and in
 	// intensive care.
 	Hospitalised, ICU int
-	// The region's beds and their occupancy (every facility, reporting or
-	// not); InfectiousOccupied/InfectiousBeds is ПЗК.
+	// The region's beds and their occupancy (every open facility, reporting
+	// or not; a closed one's beds leave from its closing day, whether or not
+	// its closure was registered); InfectiousOccupied/InfectiousBeds is ПЗК.
 	InfectiousBeds, InfectiousOccupied   int
 	ICUBeds, ICUOccupied                 int
 	ProvisionalBeds, ProvisionalOccupied int

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -33,11 +34,14 @@ func (s *Stats) Add(events []schemas.Event) {
 }
 
 // String reads "12345 events (case 1000, contact 4000, …)", types in the
-// order of schemas.EventTypes.
+// order of schemas.EventTypes: every feed type, and the others (report
+// completeness, corrections, the facility registry) when there are some.
 func (s Stats) String() string {
 	parts := make([]string, 0, len(schemas.EventTypes))
 	for _, t := range schemas.EventTypes {
-		parts = append(parts, fmt.Sprintf("%s %d", t, s.ByType[t]))
+		if n := s.ByType[t]; n > 0 || t.IsFeed() {
+			parts = append(parts, fmt.Sprintf("%s %d", t, n))
+		}
 	}
 	return fmt.Sprintf("%d events (%s)", s.Events, strings.Join(parts, ", "))
 }
@@ -52,7 +56,17 @@ const (
 // <type>.ndjson (each line exactly what POST /v1/events accepts) or
 // <type>.csv (the importer's CSV: a header of JSON field names, nested
 // person fields dotted like person.national_id, empty cells for absent
-// fields). `epiwatch import DIR/*.ndjson` loads either.
+// fields). A type's file is created with its first event, so a type
+// without events has no file (the importer refuses an empty CSV, and an
+// empty file says nothing). `epiwatch import DIR/*.ndjson` loads either;
+// the names sort so that retraction follows case, and within a file
+// events keep the order they were sent in, so corrections come after the
+// events they correct.
+//
+// A facility event's capacities have no CSV column: the importer reads
+// CSV cells as strings except for the numeric fields it knows (total,
+// occupied, dose_number), and capacities are not among them yet. They are
+// informational (over-capacity flags); NDJSON carries them.
 type FileWriter struct {
 	dir, format string
 	files       map[schemas.EventType]*typeFile
@@ -67,8 +81,10 @@ type typeFile struct {
 	cols []column
 }
 
-// NewFileWriter creates dir if needed and a file per event type in it
-// (replacing files of a previous run).
+// NewFileWriter creates dir if needed and removes the files of every event
+// type in the format from it, so that no file of a previous run is left
+// beside this run's (a type this run has no events of would otherwise keep
+// the old file).
 func NewFileWriter(dir, format string) (*FileWriter, error) {
 	if format != FormatNDJSON && format != FormatCSV {
 		return nil, fmt.Errorf("output format %q: want ndjson or csv", format)
@@ -78,28 +94,46 @@ func NewFileWriter(dir, format string) (*FileWriter, error) {
 	}
 	w := &FileWriter{dir: dir, format: format, files: make(map[schemas.EventType]*typeFile)}
 	for _, t := range schemas.EventTypes {
-		tf := &typeFile{path: filepath.Join(dir, string(t)+"."+format)}
-		f, err := os.Create(tf.path)
-		if err != nil {
-			w.Close()
-			return nil, fmt.Errorf("create %s: %w", tf.path, err)
-		}
-		tf.f, tf.bw = f, bufio.NewWriterSize(f, 256<<10)
-		w.files[t] = tf
-		if format == FormatCSV {
-			tf.cols = csvColumns[t]
-			tf.cw = csv.NewWriter(tf.bw)
-			head := make([]string, len(tf.cols))
-			for i, c := range tf.cols {
-				head[i] = c.name
-			}
-			if err := tf.cw.Write(head); err != nil {
-				w.Close()
-				return nil, fmt.Errorf("write %s: %w", tf.path, err)
-			}
+		if err := os.Remove(w.path(t)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("remove the file of a previous run: %w", err)
 		}
 	}
 	return w, nil
+}
+
+func (w *FileWriter) path(t schemas.EventType) string {
+	return filepath.Join(w.dir, string(t)+"."+w.format)
+}
+
+// file returns the file of event type t, creating it (with the CSV header)
+// on first use.
+func (w *FileWriter) file(t schemas.EventType) (*typeFile, error) {
+	if tf := w.files[t]; tf != nil {
+		return tf, nil
+	}
+	cols, ok := csvColumns[t]
+	if !ok {
+		return nil, fmt.Errorf("unknown event type %q", t)
+	}
+	tf := &typeFile{path: w.path(t)}
+	f, err := os.Create(tf.path)
+	if err != nil {
+		return nil, fmt.Errorf("create %s: %w", tf.path, err)
+	}
+	tf.f, tf.bw = f, bufio.NewWriterSize(f, 256<<10)
+	w.files[t] = tf
+	if w.format == FormatCSV {
+		tf.cols = cols
+		tf.cw = csv.NewWriter(tf.bw)
+		head := make([]string, len(tf.cols))
+		for i, c := range tf.cols {
+			head[i] = c.name
+		}
+		if err := tf.cw.Write(head); err != nil {
+			return nil, fmt.Errorf("write %s: %w", tf.path, err)
+		}
+	}
+	return tf, nil
 }
 
 // Paths returns the files written, in the order of schemas.EventTypes.
@@ -120,9 +154,9 @@ func (w *FileWriter) Stats() Stats { return w.stats }
 func (w *FileWriter) Write(events []schemas.Event) error {
 	for i := range events {
 		e := &events[i]
-		tf := w.files[e.Type]
-		if tf == nil {
-			return fmt.Errorf("event %s: unknown type %q", e.EventID, e.Type)
+		tf, err := w.file(e.Type)
+		if err != nil {
+			return fmt.Errorf("event %s: %w", e.EventID, err)
 		}
 		if w.format == FormatNDJSON {
 			b, err := json.Marshal(e)
@@ -243,6 +277,7 @@ var csvColumns = map[schemas.EventType][]column{
 			return ""
 		}},
 		{"classification", func(e *schemas.Event) string { return e.Classification }},
+		{"supersedes", func(e *schemas.Event) string { return e.Supersedes }},
 	}, personColumns("person", personOf)),
 	schemas.TypeContact: withCommon([]column{
 		{"contact_date", func(e *schemas.Event) string { return dateCell(e.ContactDate) }},
@@ -254,6 +289,7 @@ var csvColumns = map[schemas.EventType][]column{
 		{"test_kind", func(e *schemas.Event) string { return e.TestKind }},
 		{"result", func(e *schemas.Event) string { return e.Result }},
 		{"lab", func(e *schemas.Event) string { return e.Lab }},
+		{"supersedes", func(e *schemas.Event) string { return e.Supersedes }},
 	}, personColumns("person", personOf)),
 	schemas.TypeBedSnapshot: withCommon([]column{
 		{"facility_id", func(e *schemas.Event) string { return e.FacilityID }},
@@ -278,10 +314,27 @@ var csvColumns = map[schemas.EventType][]column{
 		{"vaccine", func(e *schemas.Event) string { return e.Vaccine }},
 		{"vaccination_date", func(e *schemas.Event) string { return dateCell(e.VaccinationDate) }},
 	}, personColumns("person", personOf)),
+	schemas.TypeReportComplete: withCommon([]column{
+		{"feed", func(e *schemas.Event) string { return string(e.Feed) }},
+		{"report_date", func(e *schemas.Event) string { return dateCell(e.ReportDate) }},
+	}),
+	schemas.TypeRetraction: withCommon([]column{
+		{"retracts", func(e *schemas.Event) string { return e.Retracts }},
+		{"retraction_reason", func(e *schemas.Event) string { return e.RetractionReason }},
+		{"report_date", func(e *schemas.Event) string { return dateCell(e.ReportDate) }},
+	}),
+	// No capacity columns: see FileWriter.
+	schemas.TypeFacility: withCommon([]column{
+		{"facility_id", func(e *schemas.Event) string { return e.FacilityID }},
+		{"facility_name", func(e *schemas.Event) string { return e.FacilityName }},
+		{"facility_status", func(e *schemas.Event) string { return e.FacilityStatus }},
+		{"effective_date", func(e *schemas.Event) string { return dateCell(e.EffectiveDate) }},
+	}),
 }
 
 // csvWritable refuses events with fields the CSV columns do not carry, so
-// that nothing is lost silently.
+// that nothing is lost silently (but a facility's capacities: see
+// FileWriter).
 func csvWritable(e *schemas.Event) error {
 	if e.SchemaVersion != 0 {
 		return fmt.Errorf("event %s: schema_version has no CSV column", e.EventID)
