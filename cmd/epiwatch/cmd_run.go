@@ -145,8 +145,9 @@ func (a *app) feedSimulation(ctx context.Context, so simulateOptions, stdout, st
 	defer conn.Close()
 	db := "`" + a.cfg.ClickHouse.Database + "`"
 	// Events of earlier simulations are already there (re-sent ones are
-	// duplicates): wait for the newly accepted ones on top of them.
-	q := fmt.Sprintf("SELECT count() FROM %s.events WHERE source = '%s'", db, sim.Config().Source)
+	// duplicates): wait for the newly accepted ones on top of them. Every
+	// event of the simulation, whatever its source, has its id prefix.
+	q := fmt.Sprintf("SELECT count() FROM %s.events WHERE event_id LIKE '%s%%'", db, simulate.IDPrefix(sim.Config().Seed))
 	var before uint64
 	if err := conn.QueryRow(ctx, q).Scan(&before); err != nil {
 		return fmt.Errorf("count simulated events: %w", err)

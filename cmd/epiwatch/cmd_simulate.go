@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -45,6 +46,7 @@ type simulateOptions struct {
 	duplicates    float64
 	retractions   float64
 	closeFacility bool
+	dataQuality   bool
 }
 
 func newSimulateCmd() *cobra.Command {
@@ -83,7 +85,7 @@ region past the restriction thresholds. The same flags and seed give the same ev
 the same event_ids, so re-sending a run adds nothing.
 
 With --out DIR, writes one file per event type that has events (DIR/case.ndjson, …, or .csv
-in the format 'epiwatch import' reads; .csv files leave facility capacities out) and
+in the format 'epiwatch import' reads) and
 DIR/truth.csv: per region and day the R in force, cases by onset and by report, tests,
 hospital census and bed occupancy.
 
@@ -143,6 +145,7 @@ func (o *simulateOptions) addModelFlags(f *pflag.FlagSet) {
 	f.Float64Var(&o.duplicates, "duplicates", def.DuplicateShare, "share of confirmed cases a hospital notifies a second time (own source and event_id, same person), e.g. 0.05")
 	f.Float64Var(&o.retractions, "retractions", def.RetractShare, "share of confirmed cases bringing a correction 1–5 days later (a false notification retracted, or a case re-filed from a neighbouring region), e.g. 0.01")
 	f.BoolVar(&o.closeFacility, "close-facility", false, "close one hospital per region in mid-run: it stops reporting; half the regions register the closure")
+	f.BoolVar(&o.dataQuality, "data-quality", false, "every situation above at once, where not set otherwise: the second region's cases 3 days late 20 days before the end, the last region sporadic, 2 % duplicates, 0.5 % corrections, closing and stale facilities (what the quick start shows)")
 }
 
 // addSendFlags adds the pacing flags of sending to the ingest API.
@@ -234,6 +237,16 @@ func (o simulateOptions) simConfig(now time.Time) (simulate.Config, error) {
 			sc.Schedules = map[string]simulate.RSchedule{}
 		}
 		sc.Schedules[strings.ToUpper(strings.TrimSpace(region))] = rs
+	}
+	if o.dataQuality {
+		codes := slices.Clone(sc.Regions)
+		if len(codes) == 0 {
+			for _, r := range schemas.DefaultRegions().Country(sc.Country) {
+				codes = append(codes, r.Code)
+			}
+		}
+		slices.Sort(codes)
+		sc = sc.WithDataQuality(codes)
 	}
 	return sc, nil
 }

@@ -260,8 +260,13 @@ func (ru *run) deliver(d, minute int, ev schemas.Event) bool {
 
 // id returns a deterministic event_id: sim-<seed>-<kind>-<region>-<n>.
 func (ru *run) id(kind, region string, n int) string {
-	return fmt.Sprintf("sim-%d-%s-%s-%d", ru.cfg.Seed, kind, region, n)
+	return fmt.Sprintf("%s%s-%s-%d", IDPrefix(ru.cfg.Seed), kind, region, n)
 }
+
+// IDPrefix begins the event_id of every event a run with this seed makes,
+// whatever its source (a hospital's duplicate notification has its own):
+// how `run --simulate` counts what its simulation landed.
+func IDPrefix(seed int64) string { return fmt.Sprintf("sim-%d-", seed) }
 
 // facility is a hospital with infectious and ICU beds, or (provisional) a
 // temporary hospital.

@@ -62,11 +62,6 @@ const (
 // the names sort so that retraction follows case, and within a file
 // events keep the order they were sent in, so corrections come after the
 // events they correct.
-//
-// A facility event's capacities have no CSV column: the importer reads
-// CSV cells as strings except for the numeric fields it knows (total,
-// occupied, dose_number), and capacities are not among them yet. They are
-// informational (over-capacity flags); NDJSON carries them.
 type FileWriter struct {
 	dir, format string
 	files       map[schemas.EventType]*typeFile
@@ -323,18 +318,19 @@ var csvColumns = map[schemas.EventType][]column{
 		{"retraction_reason", func(e *schemas.Event) string { return e.RetractionReason }},
 		{"report_date", func(e *schemas.Event) string { return dateCell(e.ReportDate) }},
 	}),
-	// No capacity columns: see FileWriter.
 	schemas.TypeFacility: withCommon([]column{
 		{"facility_id", func(e *schemas.Event) string { return e.FacilityID }},
 		{"facility_name", func(e *schemas.Event) string { return e.FacilityName }},
 		{"facility_status", func(e *schemas.Event) string { return e.FacilityStatus }},
 		{"effective_date", func(e *schemas.Event) string { return dateCell(e.EffectiveDate) }},
+		{"capacity_infectious", func(e *schemas.Event) string { return intCell(e.CapacityInfectious) }},
+		{"capacity_icu", func(e *schemas.Event) string { return intCell(e.CapacityICU) }},
+		{"capacity_provisional", func(e *schemas.Event) string { return intCell(e.CapacityProvisional) }},
 	}),
 }
 
 // csvWritable refuses events with fields the CSV columns do not carry, so
-// that nothing is lost silently (but a facility's capacities: see
-// FileWriter).
+// that nothing is lost silently.
 func csvWritable(e *schemas.Event) error {
 	if e.SchemaVersion != 0 {
 		return fmt.Errorf("event %s: schema_version has no CSV column", e.EventID)
