@@ -165,8 +165,13 @@ func TestStaleCaseFeedEndToEnd(t *testing.T) {
 		late.postAll(t, s.events(n, true, true))
 	}
 	decided := "SELECT count() FROM `%s`.decisions WHERE region = 'KZ-35' AND date = '" + s.day(21).String() + "'"
-	ref.waitCount(t, fmt.Sprintf(decided, ref.db.Name), 1, 60*time.Second)
-	late.waitCount(t, fmt.Sprintf(decided, late.db.Name), 1, 60*time.Second)
+	// Decisions and indicators land through different consumers: wait for
+	// both in both pipelines.
+	landed := "SELECT count() FROM `%s`.indicators_latest WHERE region = 'KZ-35' AND date = '" + s.day(22).String() + "'"
+	for _, p := range []*pipeline{ref, late} {
+		p.waitCount(t, fmt.Sprintf(decided, p.db.Name), 1, 60*time.Second)
+		p.waitCount(t, fmt.Sprintf(landed, p.db.Name), 1, 60*time.Second)
+	}
 	compare := func(q string) {
 		t.Helper()
 		want := ref.rows(t, fmt.Sprintf(q, ref.db.Name))
