@@ -23,6 +23,11 @@ const (
 	StreamIndicators  = "EPI_INDICATORS"
 	SubjectIndicators = "epi.indicators"
 
+	// StreamSignals carries versioned aberration-detector results on
+	// epi.signals.<region> (the detect stage's output).
+	StreamSignals  = "EPI_SIGNALS"
+	SubjectSignals = "epi.signals"
+
 	// StreamDecisions carries restriction decisions on epi.decisions.<region>.
 	StreamDecisions  = "EPI_DECISIONS"
 	SubjectDecisions = "epi.decisions"
@@ -38,9 +43,11 @@ const (
 	ConsumerSinkEvents     = "sink-events"
 	ConsumerSinkIndicators = "sink-indicators"
 	ConsumerSinkDecisions  = "sink-decisions"
+	ConsumerSinkSignals    = "sink-signals"
 	ConsumerSinkAlerts     = "sink-alerts"
 	ConsumerProcess        = "process"
 	ConsumerDecide         = "decide"
+	ConsumerDetect         = "detect"
 	ConsumerAlerts         = "alerts"
 )
 
@@ -143,6 +150,9 @@ func DeadLetterSubject(stage, typ string) string {
 
 // IndicatorSubject returns epi.indicators.<region>.
 func IndicatorSubject(region string) string { return SubjectIndicators + "." + region }
+
+// SignalSubject returns epi.signals.<region>.
+func SignalSubject(region string) string { return SubjectSignals + "." + region }
 
 // DecisionSubject returns epi.decisions.<region>.
 func DecisionSubject(region string) string { return SubjectDecisions + "." + region }

@@ -54,6 +54,10 @@ type Indicator struct {
 
 	Cases7dPer100k *float64 `json:"cases_7d_per_100k"`
 
+	// Tests and TestsPositive are the day's conclusive diagnostic tests and
+	// positive ones, by sample date (what the 7-day figures add up).
+	Tests            int      `json:"tests"`
+	TestsPositive    int      `json:"tests_positive"`
 	Tests7d          int      `json:"tests_7d"`
 	TestsPositive7d  int      `json:"tests_positive_7d"`
 	Positivity7dPct  *float64 `json:"positivity_7d_pct"`
@@ -253,4 +257,84 @@ type AlertRecord struct {
 	Error      string    `json:"error,omitempty"`
 	At         time.Time `json:"at"`
 	Escalated  bool      `json:"escalated,omitempty"`
+}
+
+// Signal streams (Signal.Stream): the daily series a detector watches.
+const (
+	// SignalCases: confirmed cases by report date (Indicator.Cases).
+	SignalCases = "cases"
+	// SignalTestsPositive: positive tests by result date
+	// (Indicator.TestsPositive).
+	SignalTestsPositive = "tests_positive"
+	// SignalBedsOccupied: infectious beds occupied (Indicator.BedsOccupied).
+	SignalBedsOccupied = "beds_occupied"
+)
+
+// Signal methods (Signal.Method), named as `epiwatch signals --method`.
+const (
+	MethodEARSC2     = "ears-c2"
+	MethodEARSC3     = "ears-c3"
+	MethodFarrington = "farrington"
+	MethodNoufaily   = "noufaily"
+)
+
+// Signal periods (Signal.Period).
+const (
+	PeriodDay  = "day"
+	PeriodWeek = "week"
+)
+
+// Signal is one aberration detector's verdict on one region's series at one
+// period: was the count unusually high for the region (EARS: against the
+// days just before; Farrington, Noufaily: against the same weeks of past
+// years)? An early warning, read beside R and ПЗК; it never changes a
+// restriction level. Like indicators it is versioned: a late event that
+// changes the count or its baseline produces a new version of the same
+// (region, date, stream, method), and the latest wins in ClickHouse
+// (signals_latest).
+type Signal struct {
+	Region string `json:"region"`
+	// Date is the day evaluated; for weekly methods the ISO week's Sunday
+	// (the day the week is complete).
+	Date   Date   `json:"date"`
+	Period string `json:"period"` // PeriodDay or PeriodWeek
+	Stream string `json:"stream"` // Signal*
+	Method string `json:"method"` // Method*
+	// Version is the highest version of the indicator records the signal
+	// was computed from (the day's and its baseline's).
+	Version uint64 `json:"version"`
+
+	// Observed is the count evaluated; nil when it is missing (a stale
+	// feed, no bed reports): missing is not zero, and has no verdict.
+	Observed *float64 `json:"observed"`
+	// UpperBound is the detector's threshold; nil where it is undefined
+	// (R's NA), with the reason in Note.
+	UpperBound *float64 `json:"upper_bound"`
+	// Alarm: Observed is above UpperBound (for Farrington and Noufaily also
+	// enough recent cases). Never true without both.
+	Alarm bool `json:"alarm"`
+	// Excess ranks alarms: Observed / UpperBound (UpperBound 0: Observed +
+	// 1), nil without a bound.
+	Excess *float64 `json:"excess"`
+	// Provisional: the day's count is still expected to grow with late
+	// reports (Indicator.Provisional).
+	Provisional bool `json:"provisional"`
+	// Note says why there is no verdict: missing days, too short a
+	// history, a baseline without variance.
+	Note string `json:"note,omitempty"`
+
+	// ComputedAt is the newest ComputedAt of the indicator records used
+	// (stream time, so a replay reproduces it).
+	ComputedAt time.Time `json:"computed_at"`
+}
+
+// Key is the identity of a signal across versions.
+func (s *Signal) Key() string {
+	return s.Region + "/" + s.Date.String() + "/" + s.Stream + "/" + s.Method
+}
+
+// MsgID is the de-duplication id of the record encoded as data, as
+// Indicator.MsgID: the same content under the same version is one message.
+func (s *Signal) MsgID(data []byte) string {
+	return fmt.Sprintf("sig:%s:%s:%s:%s:%d:%08x", s.Region, s.Date, s.Stream, s.Method, s.Version, crc32.ChecksumIEEE(data))
 }

@@ -20,6 +20,7 @@ func TestResultSchemasMatchTypes(t *testing.T) {
 		"results/indicator.schema.json": schemas.Indicator{},
 		"results/decision.schema.json":  schemas.Decision{},
 		"results/alert.schema.json":     schemas.AlertRecord{},
+		"results/signal.schema.json":    schemas.Signal{},
 	} {
 		b, err := fs.ReadFile(schemas.SchemaFS(), file)
 		if err != nil {

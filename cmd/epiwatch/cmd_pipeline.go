@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/epiwatch/epiwatch/pipeline/decide"
+	"github.com/epiwatch/epiwatch/pipeline/detect"
 	"github.com/epiwatch/epiwatch/pipeline/ingest"
 	"github.com/epiwatch/epiwatch/pipeline/process"
 )
@@ -21,6 +22,15 @@ func (a *app) processComponent() (component, error) {
 		return component{}, &exitError{2, err}
 	}
 	return component{"process", p.Run}, nil
+}
+
+// detectComponent is the early-warning stage (aberration signals).
+func (a *app) detectComponent() (component, error) {
+	d, err := detect.New(a.cfg.Detect, detect.Deps{JS: a.js, Logger: a.log, Registerer: a.reg, StreamMetrics: a.sm})
+	if err != nil {
+		return component{}, &exitError{2, err}
+	}
+	return component{"detect", d.Run}, nil
 }
 
 // newDecider builds the decision maker from decide.*.
@@ -79,6 +89,35 @@ process); /metrics is served on metrics.addr. Settings: the process.* configurat
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return withNATS(cmd, "process", func(a *app) error {
 				c, err := a.processComponent()
+				if err != nil {
+					return err
+				}
+				return runAll(cmd.Context(), a.withMetrics(nil, c))
+			})
+		},
+	}
+}
+
+func newDetectCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "detect",
+		Short: "Run the early-warning stage alone (indicators → aberration signals)",
+		Long: `Consumes the indicators stream with a durable consumer and runs aberration detectors on
+each region's daily confirmed cases (by report date), positive tests (by sample date) and
+occupied infectious beds: EARS C2 and C3 every day (surveillance::earsC, against the
+detect.baseline days before, with detect.min_sigma as floor of their spread), Farrington and
+Noufaily on ISO-week totals once a region has detect.history_years of history
+(surveillance::farringtonFlexible). Each verdict — count, upper bound, alarm — is published to
+the signals stream and landed in ClickHouse as epiwatch.signals. Missing counts (a stale
+feed) get no verdict; counts below detect.min_alarm_count never alarm. Signals never change a
+restriction level: the alerter lists the day's alarms in each region's daily digest.
+
+Restarting rebuilds the state from the indicators stream. /metrics is served on
+metrics.addr. Settings: the detect.* configuration keys.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return withNATS(cmd, "detect", func(a *app) error {
+				c, err := a.detectComponent()
 				if err != nil {
 					return err
 				}

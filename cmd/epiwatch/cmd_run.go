@@ -96,7 +96,11 @@ func (a *app) runPipeline(ctx context.Context, o runOptions, stdout, stderr io.W
 	if err != nil {
 		return err
 	}
-	comps := []component{ic, pc, dc, alc}
+	tc, err := a.detectComponent()
+	if err != nil {
+		return err
+	}
+	comps := []component{ic, pc, tc, dc, alc}
 	if !o.noSink {
 		sc, err := a.sinkComponent(ctx)
 		if err != nil {

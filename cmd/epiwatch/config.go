@@ -19,6 +19,7 @@ import (
 	"github.com/epiwatch/epiwatch/consumers/alerts"
 	chsink "github.com/epiwatch/epiwatch/consumers/clickhouse"
 	"github.com/epiwatch/epiwatch/pipeline/decide"
+	"github.com/epiwatch/epiwatch/pipeline/detect"
 	"github.com/epiwatch/epiwatch/pipeline/ingest"
 	"github.com/epiwatch/epiwatch/pipeline/process"
 	"github.com/epiwatch/epiwatch/pipeline/stream"
@@ -42,6 +43,7 @@ type Config struct {
 	ClickHouse ClickHouseConfig `mapstructure:"clickhouse" yaml:"clickhouse"`
 	Process    process.Config   `mapstructure:"process" yaml:"process"`
 	Decide     decide.Config    `mapstructure:"decide" yaml:"decide"`
+	Detect     detect.Config    `mapstructure:"detect" yaml:"detect"`
 	Alerts     alerts.Config    `mapstructure:"alerts" yaml:"alerts"`
 	Regions    []schemas.Region `mapstructure:"regions" yaml:"regions"`
 }
@@ -135,6 +137,7 @@ func DefaultConfig() Config {
 		},
 		Process: process.DefaultConfig(),
 		Decide:  decide.DefaultConfig(),
+		Detect:  detect.DefaultConfig(),
 		Alerts:  alerts.DefaultConfig(),
 	}
 }
@@ -427,6 +430,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.Decide.Validate(); err != nil {
+		return err
+	}
+	if err := c.Detect.Validate(); err != nil {
 		return err
 	}
 	return nil

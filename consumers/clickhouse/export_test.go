@@ -7,4 +7,5 @@ var StoreColumns = map[string]string{
 	indicatorsTable.name: indicatorsTable.columns,
 	decisionsTable.name:  decisionsTable.columns,
 	alertsTable.name:     alertsTable.columns,
+	signalsTable.name:    signalsTable.columns,
 }

@@ -80,7 +80,7 @@ func eventRow(e *schemas.Event, seq uint64, ingestedAt time.Time, payload []byte
 var indicatorsTable = table{"indicators_store", `region, date, version, cases, cases_local, cases_imported,
 	cases_by_onset, cases_7d, cases_repeat, r_method, r_mean, r_sd, r_q025, r_median, r_q975, r_ratio, r_status, r_cases,
 	r_prob_above_1, growth_rate, doubling_days, halving_days, trend,
-	cases_7d_per_100k, tests_7d, tests_positive_7d, positivity_7d_pct, tests_7d_per_100k, beds_total, beds_occupied,
+	cases_7d_per_100k, tests, tests_positive, tests_7d, tests_positive_7d, positivity_7d_pct, tests_7d_per_100k, beds_total, beds_occupied,
 	bed_occupancy_pct, icu_total, icu_occupied, icu_occupancy_pct, provisional_total, provisional_occupied,
 	provisional_occupancy_pct, stale_facilities, closed_facilities, presumed_closed_facilities, unknown_facilities,
 	contacts_7d, contacts_per_case, contacts_became_cases_pct,
@@ -106,7 +106,7 @@ func indicatorRow(in *schemas.Indicator) []any {
 		in.Region, in.Date.Time(), in.Version, u32(in.Cases), u32(in.CasesLocal), u32(in.CasesImported),
 		u32(in.CasesByOnset), u32(in.Cases7d), u32(in.CasesRepeat), in.RMethod, in.RMean, in.RSD, in.RQ025, in.RMedian, in.RQ975, in.RRatio,
 		in.RStatus, u32(in.RCases), in.RProbAbove1, in.GrowthRate, in.DoublingDays, in.HalvingDays, in.Trend,
-		in.Cases7dPer100k, u32(in.Tests7d), u32(in.TestsPositive7d), in.Positivity7dPct, in.Tests7dPer100k,
+		in.Cases7dPer100k, u32(in.Tests), u32(in.TestsPositive), u32(in.Tests7d), u32(in.TestsPositive7d), in.Positivity7dPct, in.Tests7dPer100k,
 		u32(in.BedsTotal), u32(in.BedsOccupied), in.BedOccupancyPct, u32(in.ICUTotal), u32(in.ICUOccupied),
 		in.ICUOccupancyPct, u32(in.ProvTotal), u32(in.ProvOccupied), in.ProvOccupancyPct, u32(in.StaleFacilities),
 		u32(in.ClosedFacilities), u32(in.PresumedClosedFacilities), u32(in.UnknownFacilities),
@@ -144,4 +144,14 @@ var alertsTable = table{"alerts_store", `alert_id, decision_id, region, channel,
 
 func alertRow(a *schemas.AlertRecord, seq uint64) []any {
 	return []any{a.AlertID, a.DecisionID, a.Region, a.Channel, a.Kind, a.Status, uint16(a.Attempts), a.Error, a.At.UTC(), b2u(a.Escalated), seq}
+}
+
+var signalsTable = table{"signals_store", `region, date, period, stream, method, version, observed, upper_bound,
+	alarm, excess, provisional, note, computed_at`}
+
+func signalRow(g *schemas.Signal) []any {
+	return []any{
+		g.Region, g.Date.Time(), g.Period, g.Stream, g.Method, g.Version, g.Observed, g.UpperBound,
+		b2u(g.Alarm), g.Excess, b2u(g.Provisional), g.Note, g.ComputedAt.UTC(),
+	}
 }

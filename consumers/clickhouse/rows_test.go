@@ -22,7 +22,7 @@ func TestColumnListsMatchTheDDL(t *testing.T) {
 	if _, err := chsink.Migrate(ctx, db.Conn, db.Name, schemas.DefaultRegions()); err != nil {
 		t.Fatal(err)
 	}
-	if len(chsink.StoreColumns) != 4 {
+	if len(chsink.StoreColumns) != 5 {
 		t.Fatalf("%d tables", len(chsink.StoreColumns))
 	}
 	for name, columns := range chsink.StoreColumns {

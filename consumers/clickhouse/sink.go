@@ -43,7 +43,7 @@ func DefaultSinkConfig() SinkConfig {
 	return SinkConfig{BatchSize: 20000, FlushInterval: time.Second, RetryMax: 15 * time.Second, AckWait: time.Minute}
 }
 
-// Sink lands the events, indicators, decisions and alert streams in ClickHouse.
+// Sink lands the events, indicators, signals, decisions and alert streams in ClickHouse.
 type Sink struct {
 	cfg  SinkConfig
 	conn driver.Conn
@@ -123,6 +123,16 @@ func (s *Sink) routes() []route {
 			}
 			return month(d.Date.Time()), decisionRow(&d, meta.Sequence.Stream), nil
 		}},
+		{schemas.ConsumerSinkSignals, schemas.StreamSignals, signalsTable, func(m jetstream.Msg, meta *jetstream.MsgMetadata) (string, []any, error) {
+			var g schemas.Signal
+			if err := json.Unmarshal(m.Data(), &g); err != nil {
+				return "", nil, fmt.Errorf("decode signal: %w", err)
+			}
+			if g.Region == "" || g.Date.IsZero() || g.Stream == "" || g.Method == "" {
+				return "", nil, errors.New("signal lacks region, date, stream or method")
+			}
+			return month(g.Date.Time()), signalRow(&g), nil
+		}},
 		{schemas.ConsumerSinkAlerts, schemas.StreamAlerts, alertsTable, func(m jetstream.Msg, meta *jetstream.MsgMetadata) (string, []any, error) {
 			var a schemas.AlertRecord
 			if err := json.Unmarshal(m.Data(), &a); err != nil {
@@ -138,11 +148,11 @@ func (s *Sink) routes() []route {
 
 func month(t time.Time) string { return t.UTC().Format("200601") }
 
-// Run consumes all four streams until ctx is cancelled; each batch is acked
+// Run consumes every result stream until ctx is cancelled; each batch is acked
 // only after ClickHouse accepted it.
 func (s *Sink) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
-	errs := make(chan error, 4)
+	errs := make(chan error, len(s.routes()))
 	for _, r := range s.routes() {
 		c, err := stream.NewConsumer(ctx, s.js, stream.ConsumerSpec{
 			Stream: r.streamName, Durable: r.durable, Stage: stream.StageSink,

@@ -71,7 +71,7 @@ func readNDJSON(r io.Reader, batch int, fn func([]Record) error) error {
 
 // CSV cells are strings; these fields are numbers or booleans in the contract.
 var (
-	csvInts  = map[string]bool{"schema_version": true, "total": true, "occupied": true, "dose_number": true,
+	csvInts = map[string]bool{"schema_version": true, "total": true, "occupied": true, "dose_number": true,
 		"capacity_infectious": true, "capacity_icu": true, "capacity_provisional": true}
 	csvBools = map[string]bool{"imported": true}
 )

@@ -505,6 +505,8 @@ func (g *engine) computeRegion(sc *scratch, r *regionState, from, to schemas.Dat
 			CasesLocal:    int(row.casesLocal),
 			CasesImported: int(row.casesImported),
 			CasesByOnset:  int(row.onsetLocal + row.onsetImported),
+			Tests:         int(row.tests),
+			TestsPositive: int(row.testsPositive),
 			RMethod:       method,
 			ComputedAt:    time.Unix(0, versionTS).UTC(),
 		}

@@ -103,11 +103,12 @@ func (c Config) StreamConfigs() []jetstream.StreamConfig {
 	events.AllowAtomicPublish = true
 	dlq := base(schemas.StreamDeadLetter, schemas.SubjectDeadLetter, "rejected or unprocessable events with the reason")
 	ind := base(schemas.StreamIndicators, schemas.SubjectIndicators, "versioned per-region daily indicators")
+	sig := base(schemas.StreamSignals, schemas.SubjectSignals, "versioned per-region aberration signals (early warnings)")
 	dec := base(schemas.StreamDecisions, schemas.SubjectDecisions, "restriction decisions")
 	alerts := base(schemas.StreamAlerts, schemas.SubjectAlerts, "alert delivery records")
 	// Derived streams can be rebuilt by replay; let them age out after a year
 	// and drop the oldest when full instead of stopping the processors.
-	for _, s := range []*jetstream.StreamConfig{&ind, &dec, &alerts} {
+	for _, s := range []*jetstream.StreamConfig{&ind, &sig, &dec, &alerts} {
 		s.Discard = jetstream.DiscardOld
 		s.MaxAge = 400 * 24 * time.Hour
 	}
@@ -115,7 +116,7 @@ func (c Config) StreamConfigs() []jetstream.StreamConfig {
 	if events.MaxAge > 0 && events.Duplicates > events.MaxAge {
 		events.Duplicates = events.MaxAge
 	}
-	return []jetstream.StreamConfig{events, dlq, ind, dec, alerts}
+	return []jetstream.StreamConfig{events, dlq, ind, sig, dec, alerts}
 }
 
 // EnsureStreams creates or updates every stream and key-value bucket. It is
