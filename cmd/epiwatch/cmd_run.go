@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
 	"github.com/epiwatch/epiwatch/pipeline/decide"
@@ -174,6 +175,14 @@ func (a *app) feedSimulation(ctx context.Context, so simulateOptions, stdout, st
 	if err := waitCount(ctx, conn, dq, n, stderr); err != nil {
 		a.log.Warn("decisions have not caught up", "err", err)
 	}
+	// Signals follow the indicators through the detect stage and its own
+	// sink consumer: wait until both have taken everything published.
+	if err := waitConsumers(ctx, a.js, [][2]string{
+		{schemas.StreamIndicators, schemas.ConsumerDetect},
+		{schemas.StreamSignals, schemas.ConsumerSinkSignals},
+	}); err != nil {
+		a.log.Warn("signals have not caught up", "err", err)
+	}
 	return printSummary(ctx, conn, db, stdout)
 }
 
@@ -258,6 +267,42 @@ func waitReady(ctx context.Context, ingestURL string) error {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// waitConsumers waits until each (stream, durable consumer) has delivered
+// and had acknowledged every message its stream holds, twice in a row a
+// moment apart (the stage before may still be publishing).
+func waitConsumers(ctx context.Context, js jetstream.JetStream, pairs [][2]string) error {
+	for _, p := range pairs {
+		settled := 0
+		deadline := time.Now().Add(2 * time.Minute)
+		for settled < 2 {
+			if time.Now().After(deadline) {
+				return fmt.Errorf("consumer %s on %s has not caught up in 2 minutes", p[1], p[0])
+			}
+			info, err := func() (*jetstream.ConsumerInfo, error) {
+				c, err := js.Consumer(ctx, p[0], p[1])
+				if err != nil {
+					return nil, err
+				}
+				return c.Info(ctx)
+			}()
+			switch {
+			case err != nil && ctx.Err() != nil:
+				return ctx.Err()
+			case err == nil && info.NumPending == 0 && info.NumAckPending == 0:
+				settled++
+			default:
+				settled = 0
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(300 * time.Millisecond):
+			}
+		}
+	}
+	return nil
 }
 
 // waitCount polls a count query until it reaches want, reporting progress.

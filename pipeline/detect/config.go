@@ -23,7 +23,7 @@ type Config struct {
 	MinSigma float64 `mapstructure:"min_sigma"`
 	// MinAlarmCount: a count below it raises no alarm, whatever the bound
 	// (a handful of cases is not evidence; Farrington's limit54 says the same
-	// for weeks). Default 5.
+	// for weeks). Default 10.
 	MinAlarmCount int `mapstructure:"min_alarm_count"`
 	// HistoryYears is the years of past weeks Farrington and Noufaily fit
 	// (their b, default 3). Until a region has that many (plus w weeks),
@@ -38,7 +38,7 @@ func DefaultConfig() Config {
 		Streams:       []string{schemas.SignalCases, schemas.SignalTestsPositive, schemas.SignalBedsOccupied},
 		Baseline:      7,
 		MinSigma:      1,
-		MinAlarmCount: 5,
+		MinAlarmCount: 10,
 		HistoryYears:  3,
 	}
 }
@@ -63,7 +63,7 @@ func (c Config) Validate() error {
 	case c.MinSigma < 0:
 		return fmt.Errorf("detect.min_sigma: %v must be ≥ 0 (default 1)", c.MinSigma)
 	case c.MinAlarmCount < 0:
-		return fmt.Errorf("detect.min_alarm_count: %d must be ≥ 0 (default 5)", c.MinAlarmCount)
+		return fmt.Errorf("detect.min_alarm_count: %d must be ≥ 0 (default 10)", c.MinAlarmCount)
 	case c.HistoryYears < 1:
 		return fmt.Errorf("detect.history_years: %d must be ≥ 1 (default 3)", c.HistoryYears)
 	}

@@ -207,9 +207,12 @@ func (d *Detector) handle(ctx context.Context, msgs []jetstream.Msg) error {
 			rejected[i] = errors.New("indicator lacks region or date")
 			continue
 		}
-		if d.st.put(&in) {
-			touched[rd{in.Region, in.Date}] = true
-		}
+		// Every record delivered is evaluated, changed or not: the
+		// start-up replay may have stored it already, and what was
+		// published before is only known in memory (sent), which
+		// keeps the unchanged verdicts from being published again.
+		d.st.put(&in)
+		touched[rd{in.Region, in.Date}] = true
 	}
 	days := map[rd]bool{}
 	weeks := map[rd]bool{}
