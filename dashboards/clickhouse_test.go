@@ -37,7 +37,7 @@ func newTestDatabase(t *testing.T) *testDatabase {
 		t.Fatalf("migrate %s: %v", db.Name, err)
 	}
 	sim := defaultSimulation()
-	if err := sim.load(ctx, db.Conn, db.Name); err != nil {
+	if err := sim.load(ctx, t, db.Conn, db.Name); err != nil {
 		t.Fatalf("load the simulation into %s: %v", db.Name, err)
 	}
 	return &testDatabase{name: db.Name, conn: db.Conn, sim: sim}
@@ -151,7 +151,7 @@ func TestSimulationCoversTheViews(t *testing.T) {
 	t.Parallel()
 	tdb := newTestDatabase(t)
 	var empty []string
-	for _, view := range []string{"events", "cases", "contacts", "lab_tests", "bed_snapshots", "vaccinations", "regions", "indicators_latest", "decisions", "alerts"} {
+	for _, view := range []string{"events", "cases", "contacts", "lab_tests", "bed_snapshots", "vaccinations", "regions", "indicators_latest", "decisions", "alerts", "signals"} {
 		r, err := tdb.run(context.Background(), "SELECT 1 FROM "+view+" LIMIT 1")
 		if err != nil {
 			t.Fatalf("%s: %v", view, err)
@@ -170,6 +170,9 @@ func TestSimulationCoversTheViews(t *testing.T) {
 		{"a failed alert", "SELECT 1 FROM alerts WHERE status = 'failed' LIMIT 1"},
 		{"an R not estimable", "SELECT 1 FROM indicators_latest WHERE r_mean IS NULL LIMIT 1"},
 		{"imported cases", "SELECT 1 FROM cases WHERE imported = 1 LIMIT 1"},
+		{"a daily cases alarm in the region dashboard's region", fmt.Sprintf("SELECT 1 FROM signals WHERE region = '%s' AND stream = 'cases' AND alarm = 1 LIMIT 1", tdb.sim.regions[0])},
+		{"an alarm on the last day", fmt.Sprintf("SELECT 1 FROM signals WHERE date = toDate('%s') AND alarm = 1 LIMIT 1", tdb.sim.to)},
+		{"a signal without a verdict", "SELECT 1 FROM signals WHERE isNull(upper_bound) AND notEmpty(note) LIMIT 1"},
 	} {
 		r, err := tdb.run(context.Background(), q.sql)
 		if err != nil {

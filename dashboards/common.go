@@ -163,6 +163,33 @@ func statusMappings() []dashboard.ValueMapping {
 	}}}
 }
 
+// signalStreamMappings names the detect stage's series.
+func signalStreamMappings() []dashboard.ValueMapping {
+	return []dashboard.ValueMapping{{ValueMap: &dashboard.ValueMap{Type: dashboard.MappingTypeValueToText, Options: map[string]dashboard.ValueMappingResult{
+		schemas.SignalCases:         {Text: cog.ToPtr("confirmed cases"), Index: cog.ToPtr(int32(0))},
+		schemas.SignalTestsPositive: {Text: cog.ToPtr("positive tests"), Index: cog.ToPtr(int32(1))},
+		schemas.SignalBedsOccupied:  {Text: cog.ToPtr("occupied infectious beds"), Index: cog.ToPtr(int32(2))},
+	}}}}
+}
+
+// signalMethodMappings names the detect stage's methods.
+func signalMethodMappings() []dashboard.ValueMapping {
+	return []dashboard.ValueMapping{{ValueMap: &dashboard.ValueMap{Type: dashboard.MappingTypeValueToText, Options: map[string]dashboard.ValueMappingResult{
+		schemas.MethodEARSC2:     {Text: cog.ToPtr("EARS C2"), Index: cog.ToPtr(int32(0))},
+		schemas.MethodEARSC3:     {Text: cog.ToPtr("EARS C3"), Index: cog.ToPtr(int32(1))},
+		schemas.MethodFarrington: {Text: cog.ToPtr("Farrington"), Index: cog.ToPtr(int32(2))},
+		schemas.MethodNoufaily:   {Text: cog.ToPtr("Noufaily"), Index: cog.ToPtr(int32(3))},
+	}}}}
+}
+
+// provisionalMappings shows a 0/1 provisional column in words.
+func provisionalMappings() dashboard.DynamicConfigValue {
+	return mappingsProp([]dashboard.ValueMapping{{ValueMap: &dashboard.ValueMap{Type: dashboard.MappingTypeValueToText, Options: map[string]dashboard.ValueMappingResult{
+		"0": {Text: cog.ToPtr("complete"), Color: cog.ToPtr("transparent"), Index: cog.ToPtr(int32(0))},
+		"1": {Text: cog.ToPtr("PROVISIONAL"), Color: cog.ToPtr("blue"), Index: cog.ToPtr(int32(1))},
+	}}}})
+}
+
 // Field-config override properties (dashboard.DynamicConfigValue ids are
 // Grafana's field config paths).
 func prop(id string, value any) dashboard.DynamicConfigValue {

@@ -24,6 +24,8 @@ func National() *dashboard.DashboardBuilder {
 		WithRow(row(id, "Trend")).
 		WithPanel(nationalCases(id)).
 		WithPanel(nationalLevels(id)).
+		WithRow(row(id, "Early warnings")).
+		WithPanel(nationalAlarms(id)).
 		WithRow(row(id, "Decisions and alerts")).
 		WithPanel(nationalDecisions(id)).
 		WithPanel(nationalAlerts(id))
@@ -137,6 +139,30 @@ func nationalLevels(id *ids) *timeseries.PanelBuilder {
 		OverrideByName("level_2", []dashboard.DynamicConfigValue{displayName("level 2"), fixedColor(levelColors[2])}).
 		OverrideByName("level_3", []dashboard.DynamicConfigValue{displayName("level 3"), fixedColor(levelColors[3])}).
 		OverrideByName("level_4_plus", []dashboard.DynamicConfigValue{displayName("level 4+"), fixedColor(levelColors[4])})
+}
+
+// nationalAlarms is the newest day's aberration alarms, the largest excess
+// first.
+func nationalAlarms(id *ids) *table.PanelBuilder {
+	return tablePanel(id).
+		Title("Signals: today's alarms").
+		Description("Early warnings, not decisions: every alarm of the detect stage on the newest day with signals (on or before the end of the time range), the largest excess first. EARS C2/C3 compare a day's count of confirmed cases, positive tests or occupied infectious beds with the days just before; Farrington and Noufaily compare ISO weeks with past years. Excess is the count over the detector's upper bound. Provisional: the day's count may still grow. A signal never changes a restriction level; read it beside R and ПЗК.").
+		Datasource(ClickHouseDatasource()).
+		WithTarget(NewClickHouseTable(nationalAlarmsSQL).RefId("A")).
+		Height(8).Span(24).
+		NoValue("no alarms").
+		SortBy(sortBy("Excess", true)).
+		OverrideByName("region", []dashboard.DynamicConfigValue{displayName("Region"), regionLink("region"), width(80)}).
+		OverrideByName("name", []dashboard.DynamicConfigValue{displayName("Name")}).
+		OverrideByName("date", []dashboard.DynamicConfigValue{displayName("Day"), unit("time:YYYY-MM-DD"), width(100)}).
+		OverrideByName("period", []dashboard.DynamicConfigValue{displayName("Period"), width(70)}).
+		OverrideByName("stream", []dashboard.DynamicConfigValue{displayName("Series"), mappingsProp(signalStreamMappings())}).
+		OverrideByName("method", []dashboard.DynamicConfigValue{displayName("Method"), mappingsProp(signalMethodMappings()), width(100)}).
+		OverrideByName("observed", []dashboard.DynamicConfigValue{displayName("Observed"), decimals(0), width(90)}).
+		OverrideByName("upper_bound", []dashboard.DynamicConfigValue{displayName("Upper bound"), decimals(1), width(100)}).
+		OverrideByName("excess", []dashboard.DynamicConfigValue{displayName("Excess"), unit("x"), decimals(2), width(90),
+			thresholdsProp(thresholds("orange", step{1.5, "red"})), colorBackground()}).
+		OverrideByName("provisional", []dashboard.DynamicConfigValue{displayName("Provisional"), width(100), colorText(), provisionalMappings()})
 }
 
 func nationalDecisions(id *ids) *table.PanelBuilder {

@@ -119,13 +119,17 @@ func regionOccupancy(id *ids) *timeseries.PanelBuilder {
 		OverrideByName("provisional_occupancy_pct", []dashboard.DynamicConfigValue{displayName("provisional beds"), fixedColor("text"), prop("custom.lineStyle", map[string]any{"fill": "dash", "dash": []int{6, 4}})})
 }
 
+// regionCases draws the cases with the detect stage's early warnings on
+// them: the EARS C2 bound and the days a daily method alarmed.
 func regionCases(id *ids) *timeseries.PanelBuilder {
 	return seriesPanel(id).
 		Title("Confirmed cases by report date (local / imported) and by onset date").
-		Description("Bars: confirmed cases by report date, local and imported stacked. Line: the same cases by symptom-onset date (where known), which leads the report date; its last days fill in as cases are reported.").
+		Description("Bars: confirmed cases by report date, local and imported stacked. Line: the same cases by symptom-onset date (where known), which leads the report date; its last days fill in as cases are reported. Early warnings (the detect stage's signals): dashed, the EARS C2 upper bound of the day's cases from the days just before (a gap: no verdict, e.g. a missing day); red points, the days EARS C2 or C3 raised an alarm, at the count observed. A signal is a warning read beside R and ПЗК; it never changes a restriction level.").
 		Datasource(ClickHouseDatasource()).
 		WithTarget(NewClickHouseTimeSeries(regionCasesReportSQL).RefId("A")).
 		WithTarget(NewClickHouseTimeSeries(regionCasesOnsetSQL).RefId("B")).
+		WithTarget(NewClickHouseTimeSeries(regionCasesBoundSQL).RefId("C")).
+		WithTarget(NewClickHouseTimeSeries(regionCasesAlarmsSQL).RefId("D")).
 		Height(9).Span(12).
 		Unit("short").Min(0).Decimals(0).
 		DrawStyle(common.GraphDrawStyleBars).FillOpacity(70).
@@ -133,7 +137,13 @@ func regionCases(id *ids) *timeseries.PanelBuilder {
 		OverrideByName("local_cases", []dashboard.DynamicConfigValue{displayName("local (report date)"), fixedColor("blue")}).
 		OverrideByName("imported_cases", []dashboard.DynamicConfigValue{displayName("imported (report date)"), fixedColor("orange")}).
 		OverrideByName("cases_by_onset_date", []dashboard.DynamicConfigValue{displayName("all (onset date)"), fixedColor("red"),
-			prop("custom.drawStyle", "line"), prop("custom.fillOpacity", 0), prop("custom.lineWidth", 2), prop("custom.stacking", map[string]any{"mode": "none", "group": "onset"})})
+			prop("custom.drawStyle", "line"), prop("custom.fillOpacity", 0), prop("custom.lineWidth", 2), prop("custom.stacking", map[string]any{"mode": "none", "group": "onset"})}).
+		OverrideByName("ears_c2_upper_bound", []dashboard.DynamicConfigValue{displayName("EARS C2 upper bound"), fixedColor("purple"), decimals(1),
+			prop("custom.drawStyle", "line"), prop("custom.fillOpacity", 0), prop("custom.lineWidth", 1), prop("custom.lineStyle", map[string]any{"fill": "dash", "dash": []int{6, 4}}),
+			prop("custom.spanNulls", false), prop("custom.stacking", map[string]any{"mode": "none", "group": "bound"})}).
+		OverrideByName("alarm_cases", []dashboard.DynamicConfigValue{displayName("signal alarm (EARS C2/C3)"), fixedColor("red"),
+			prop("custom.drawStyle", "points"), prop("custom.pointSize", 9), prop("custom.showPoints", "always"), prop("custom.fillOpacity", 0),
+			prop("custom.stacking", map[string]any{"mode": "none", "group": "alarms"})})
 }
 
 func regionTests(id *ids) *timeseries.PanelBuilder {
@@ -160,11 +170,7 @@ func regionQuality(id *ids) *table.PanelBuilder {
 		WithTarget(NewClickHouseTable(regionQualitySQL).RefId("A")).
 		Height(8).Span(24).
 		OverrideByName("date", []dashboard.DynamicConfigValue{displayName("Day"), width(110)}).
-		OverrideByName("provisional", []dashboard.DynamicConfigValue{displayName("Provisional"), width(100), colorBackground(),
-			mappingsProp([]dashboard.ValueMapping{{ValueMap: &dashboard.ValueMap{Type: dashboard.MappingTypeValueToText, Options: map[string]dashboard.ValueMappingResult{
-				"0": {Text: cog.ToPtr("complete"), Color: cog.ToPtr("transparent"), Index: cog.ToPtr(int32(0))},
-				"1": {Text: cog.ToPtr("PROVISIONAL"), Color: cog.ToPtr("blue"), Index: cog.ToPtr(int32(1))},
-			}}}})}).
+		OverrideByName("provisional", []dashboard.DynamicConfigValue{displayName("Provisional"), width(100), colorBackground(), provisionalMappings()}).
 		OverrideByName("missing_feeds", []dashboard.DynamicConfigValue{displayName("Missing feeds"), fixedColor("orange"), colorText(), width(120)}).
 		OverrideByName("flags", []dashboard.DynamicConfigValue{displayName("Flags"), width(220)}).
 		OverrideByName("cases_repeat", []dashboard.DynamicConfigValue{displayName("Repeats"), width(80)}).

@@ -2,13 +2,18 @@ package dashboards_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"testing"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/epiwatch/epiwatch/pipeline/detect"
+	"github.com/epiwatch/epiwatch/pipeline/stream"
+	"github.com/epiwatch/epiwatch/pipeline/stream/streamtest"
 	"github.com/epiwatch/epiwatch/schemas"
 )
 
@@ -22,6 +27,13 @@ type simulation struct {
 	// staleFacility stops reporting beds five days before the end, so the
 	// beds table has a stale row.
 	staleFacility string
+	// surge is a region where a cluster (a point-source outbreak: a
+	// wedding, a workplace) takes off in the last surgeDays days, on top of
+	// its waning wave: daily cases grow by half a day from surgeCases, so
+	// the detect stage's EARS methods alarm on the newest day.
+	surge      string
+	surgeDays  int
+	surgeCases float64
 }
 
 func defaultSimulation() simulation {
@@ -30,6 +42,9 @@ func defaultSimulation() simulation {
 		from:          schemas.MustDate("2020-06-01"),
 		to:            schemas.MustDate("2020-08-31"),
 		staleFacility: "KZ-75-H3",
+		surge:         "KZ-79",
+		surgeDays:     6,
+		surgeCases:    6,
 	}
 }
 
@@ -49,11 +64,13 @@ type regionDay struct {
 	dose1, dose2, dose3           int // cumulative
 }
 
-// load inserts the simulation into db.
-func (s simulation) load(ctx context.Context, conn driver.Conn, db string) error {
+// load inserts the simulation into db. The signals are the detect stage's
+// own (see detectSignals), computed from the simulated indicator records.
+func (s simulation) load(ctx context.Context, t testing.TB, conn driver.Conn, db string) error {
 	rng := rand.New(rand.NewPCG(2020, 7))
 	ref := schemas.DefaultRegions()
 	var events, indicators, decisions, alerts [][]any
+	var records []schemas.Indicator
 	seq := uint64(0)
 	next := func() uint64 { seq++; return seq }
 	for ri, region := range s.regions {
@@ -69,6 +86,9 @@ func (s simulation) load(ctx context.Context, conn driver.Conn, db string) error
 			// An epidemic wave peaking around day 45, shifted per region.
 			peak := 45.0 + float64(ri*6)
 			expected := 8 + 140*math.Exp(-math.Pow((float64(d)-peak)/18, 2))*(1+0.3*float64(ri%2))
+			if k := d - (s.days() - s.surgeDays); region == s.surge && k >= 0 {
+				expected += s.surgeCases * math.Pow(1.5, float64(k))
+			}
 			n := poisson(rng, expected)
 			rd := &series[d]
 			rd.cases = n
@@ -161,8 +181,9 @@ func (s simulation) load(ctx context.Context, conn driver.Conn, db string) error
 			}
 			rd.dose1, rd.dose2, rd.dose3 = cum1, cum2, cum3
 		}
-		ind, dec, al := s.derive(region, reg, pop, series, next)
+		ind, recs, dec, al := s.derive(region, reg, pop, series, next)
 		indicators = append(indicators, ind...)
+		records = append(records, recs...)
 		decisions = append(decisions, dec...)
 		alerts = append(alerts, al...)
 	}
@@ -179,12 +200,17 @@ func (s simulation) load(ctx context.Context, conn driver.Conn, db string) error
 			return err
 		}
 	}
-	return nil
+	signals, err := detectSignals(ctx, t, records)
+	if err != nil {
+		return err
+	}
+	return insert(ctx, conn, db, "signals_store", signalColumns, signals)
 }
 
 // derive computes indicator, decision and alert rows from a region's series
-// the way the processor and decision maker would, roughly.
-func (s simulation) derive(region string, reg schemas.Region, pop float64, series []regionDay, next func() uint64) (indicators, decisions, alerts [][]any) {
+// the way the processor and decision maker would, roughly, and the indicator
+// records (the same figures) the detect stage reads.
+func (s simulation) derive(region string, reg schemas.Region, pop float64, series []regionDay, next func() uint64) (indicators [][]any, records []schemas.Indicator, decisions, alerts [][]any) {
 	pct := func(num, den int) *float64 {
 		if den <= 0 {
 			return nil
@@ -232,9 +258,10 @@ func (s simulation) derive(region string, reg schemas.Region, pop float64, serie
 		}
 		occ := pct(rd.bedsOccupied, rd.bedsTotal)
 		computed := day.AddDays(1).Time().Add(time.Hour)
+		provisional := d >= len(series)-3
 		indicators = append(indicators, []any{
 			region, day.Time(), uint64(d + 1), uint32(rd.cases), uint32(rd.local), uint32(rd.imported), uint32(rd.onset), uint32(c7),
-			"cori", rMean, rSD, rLo, rMed, rHi, rRatio, per100k(c7),
+			"cori", rMean, rSD, rLo, rMed, rHi, rRatio, per100k(c7), uint32(rd.tests), uint32(rd.positive),
 			uint32(t7), uint32(p7), pct(p7, t7), per100k(t7),
 			uint32(rd.bedsTotal), uint32(rd.bedsOccupied), occ,
 			uint32(rd.icuTotal), uint32(rd.icuOccupied), pct(rd.icuOccupied, rd.icuTotal),
@@ -242,7 +269,15 @@ func (s simulation) derive(region string, reg schemas.Region, pop float64, serie
 			uint32(rd.stale), uint32(k7), ratio(k7, c7), pct(k7/10, k7),
 			uint32(rd.dose1), uint32(rd.dose2), uint32(rd.dose3),
 			pct(rd.dose1, int(pop)), pct(rd.dose2, int(pop)), pct(rd.dose3, int(pop)),
-			b2u(d >= len(series)-3), flags, reasons, computed,
+			b2u(provisional), flags, reasons, computed,
+		})
+		records = append(records, schemas.Indicator{
+			Region: region, Date: day, Version: uint64(d + 1),
+			Cases: rd.cases, CasesLocal: rd.local, CasesImported: rd.imported, CasesByOnset: rd.onset, Cases7d: c7,
+			RMethod: "cori", RMean: rMean, RSD: rSD, RQ025: rLo, RMedian: rMed, RQ975: rHi, RRatio: rRatio, Cases7dPer100k: per100k(c7),
+			Tests: rd.tests, TestsPositive: rd.positive, Tests7d: t7, TestsPositive7d: p7, Positivity7dPct: pct(p7, t7), Tests7dPer100k: per100k(t7),
+			BedsTotal: rd.bedsTotal, BedsOccupied: rd.bedsOccupied, BedOccupancyPct: occ, StaleFacilities: rd.stale,
+			Provisional: provisional, Flags: flags, FlagReasons: reasons, ComputedAt: computed,
 		})
 		if d < 14 {
 			continue
@@ -289,7 +324,7 @@ func (s simulation) derive(region string, reg schemas.Region, pop float64, serie
 			}
 		}
 	}
-	return indicators, decisions, alerts
+	return indicators, records, decisions, alerts
 }
 
 func ratio(num, den int) *float64 {
@@ -375,7 +410,7 @@ func (e eventRow) row(seq uint64) []any {
 }
 
 const indicatorColumns = `region, date, version, cases, cases_local, cases_imported, cases_by_onset, cases_7d,
-	r_method, r_mean, r_sd, r_q025, r_median, r_q975, r_ratio, cases_7d_per_100k,
+	r_method, r_mean, r_sd, r_q025, r_median, r_q975, r_ratio, cases_7d_per_100k, tests, tests_positive,
 	tests_7d, tests_positive_7d, positivity_7d_pct, tests_7d_per_100k,
 	beds_total, beds_occupied, bed_occupancy_pct, icu_total, icu_occupied, icu_occupancy_pct,
 	provisional_total, provisional_occupied, provisional_occupancy_pct,
@@ -409,3 +444,90 @@ func insert(ctx context.Context, conn driver.Conn, db, table, columns string, ro
 	}
 	return nil
 }
+
+// detectSignals runs the detect stage (pipeline/detect, default
+// configuration) on the simulation's indicator records through a real,
+// embedded JetStream, as the pipeline does, and returns the signals it
+// published as signals_store rows (every version: the signals view keeps
+// the latest, as it does for the sink's).
+func detectSignals(ctx context.Context, t testing.TB, records []schemas.Indicator) ([][]any, error) {
+	ns := streamtest.New(t)
+	det, err := detect.New(detect.DefaultConfig(), detect.Deps{JS: ns.JS})
+	if err != nil {
+		return nil, err
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- det.Run(cctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	deadline := time.Now().Add(time.Minute)
+	// The detector reads what the stream holds at start, then follows its
+	// durable consumer: publish once that exists, so every record is news.
+	for {
+		if _, err := ns.JS.Consumer(ctx, schemas.StreamIndicators, schemas.ConsumerDetect); err == nil {
+			break
+		}
+		select {
+		case err := <-done:
+			return nil, fmt.Errorf("detect stage stopped: %v", err)
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("detect stage: no consumer %s after a minute", schemas.ConsumerDetect)
+		}
+	}
+	pub := stream.NewPublisher(ns.JS)
+	var msgs []stream.Msg
+	for i := range records {
+		data, err := json.Marshal(&records[i])
+		if err != nil {
+			return nil, err
+		}
+		msgs = append(msgs, stream.Msg{Subject: schemas.IndicatorSubject(records[i].Region), ID: records[i].MsgID(data), Data: data})
+	}
+	for i, r := range pub.PublishBatch(ctx, msgs) {
+		if r.Err != nil {
+			return nil, fmt.Errorf("publish indicator %s: %w", msgs[i].ID, r.Err)
+		}
+	}
+	// Done when the detector has acknowledged every record: it acks a batch
+	// after publishing the signals it changed.
+	for {
+		c, err := ns.JS.Consumer(ctx, schemas.StreamIndicators, schemas.ConsumerDetect)
+		if err != nil {
+			return nil, err
+		}
+		info, err := c.Info(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if info.AckFloor.Stream >= uint64(len(records)) && info.NumPending == 0 && info.NumAckPending == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("detect stage: %d of %d indicator records acknowledged after a minute", info.AckFloor.Stream, len(records))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	var rows [][]any
+	for _, m := range streamtest.Messages(t, ns.JS, schemas.StreamSignals) {
+		var g schemas.Signal
+		if err := json.Unmarshal(m.Data, &g); err != nil {
+			return nil, fmt.Errorf("decode signal: %w", err)
+		}
+		rows = append(rows, []any{
+			g.Region, g.Date.Time(), g.Period, g.Stream, g.Method, g.Version, g.Observed, g.UpperBound,
+			b2u(g.Alarm), g.Excess, b2u(g.Provisional), g.Note, g.ComputedAt.UTC(),
+		})
+	}
+	if len(rows) == 0 {
+		return nil, fmt.Errorf("detect stage published no signals for %d indicator records", len(records))
+	}
+	return rows, nil
+}
+
+const signalColumns = `region, date, period, stream, method, version, observed, upper_bound,
+	alarm, excess, provisional, note, computed_at`

@@ -164,6 +164,40 @@ WHERE $__timeFilter(at) AND ` + inCountry + `
 ORDER BY at DESC
 LIMIT 200`
 
+// nationalAlarmsSQL is every alarm of the country's regions on the newest
+// day that has signals on or before the end of the range (the detect
+// stage's, latest version), the largest excess (observed over the bound)
+// first. Weekly methods date a week by its Sunday, so on a Sunday their
+// alarms join the daily ones. The joined subqueries are aliased: current
+// releases refuse them without (joined_subquery_requires_alias).
+const nationalAlarmsSQL = `SELECT
+    region,
+    name,
+    date,
+    period,
+    stream,
+    method,
+    observed,
+    upper_bound,
+    excess,
+    provisional
+FROM
+(
+    SELECT region, date, period, stream, method, observed, upper_bound, excess, provisional
+    FROM signals
+    WHERE alarm = 1 AND ` + inCountry + ` AND date =
+    (
+        SELECT max(date) FROM signals WHERE date <= toDate($__toTime) AND ` + inCountry + `
+    )
+) AS alarms
+ANY LEFT JOIN
+(
+    SELECT code AS region, name_en AS name
+    FROM regions
+    WHERE country = '${country}'
+) AS names USING (region)
+ORDER BY excess DESC, region, stream, method`
+
 // inRegion restricts to the region dashboard's region.
 const inRegion = "region = '${region}'"
 
@@ -225,6 +259,29 @@ var regionCasesOnsetSQL = `SELECT
     count() AS cases_by_onset_date
 FROM cases
 WHERE ` + inRegion + ` AND ` + confirmedCase + ` AND onset_date IS NOT NULL AND $__dateFilter(onset_date)
+GROUP BY time
+ORDER BY time`
+
+// dailyCasesSignal restricts signals to the region's daily verdicts on
+// confirmed cases by report date (what the cases panel's bars count).
+const dailyCasesSignal = inRegion + ` AND period = '` + schemas.PeriodDay + `' AND stream = '` + schemas.SignalCases + `'`
+
+// regionCasesBoundSQL is the EARS C2 upper bound of the region's daily
+// cases (NULL where the detector has no verdict: a gap).
+var regionCasesBoundSQL = `SELECT
+    date AS time,
+    upper_bound AS ears_c2_upper_bound
+FROM signals
+WHERE ` + dailyCasesSignal + ` AND method = '` + schemas.MethodEARSC2 + `' AND $__dateFilter(date)
+ORDER BY time`
+
+// regionCasesAlarmsSQL is the observed count on the days a daily method
+// (EARS C2 or C3) alarmed on the region's cases, one point per day.
+var regionCasesAlarmsSQL = `SELECT
+    date AS time,
+    max(observed) AS alarm_cases
+FROM signals
+WHERE ` + dailyCasesSignal + ` AND method IN ('` + schemas.MethodEARSC2 + `', '` + schemas.MethodEARSC3 + `') AND alarm = 1 AND $__dateFilter(date)
 GROUP BY time
 ORDER BY time`
 

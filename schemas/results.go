@@ -251,7 +251,7 @@ type AlertRecord struct {
 	DecisionID string    `json:"decision_id"`
 	Region     string    `json:"region"`
 	Channel    string    `json:"channel"` // "alertmanager" or "webhook:<name>"
-	Kind       string    `json:"kind"`    // "level_change" or "strengthen"
+	Kind       string    `json:"kind"`    // "level_change", "strengthen" or "digest" (the daily digest of signal alarms)
 	Status     string    `json:"status"`
 	Attempts   int       `json:"attempts"`
 	Error      string    `json:"error,omitempty"`

@@ -150,6 +150,9 @@ func (a *Alerter) Run(ctx context.Context) error {
 	if a.cfg.EscalateAfter > 0 {
 		wg.Go(func() { a.escalateLoop(ctx) })
 	}
+	if a.cfg.Digest.Enabled && a.cfg.Digest.Trigger == DigestOnSchedule {
+		wg.Go(func() { a.digestLoop(ctx) })
+	}
 	err = cons.Run(ctx, a.handle)
 	wg.Wait()
 	return err
@@ -187,7 +190,8 @@ func (a *Alerter) handle(ctx context.Context, m jetstream.Msg) error {
 		return stream.Permanent(errors.New("decision lacks decision_id or region"))
 	}
 	kind := kindOf(&d)
-	if kind == "" {
+	digest := a.cfg.Digest.Enabled && a.cfg.Digest.Trigger == DigestOnDecision
+	if kind == "" && !digest {
 		return nil
 	}
 	if age := a.now().Sub(d.DecidedAt); a.cfg.MaxDecisionAge > 0 && !d.DecidedAt.IsZero() && age > a.cfg.MaxDecisionAge {
@@ -205,12 +209,22 @@ func (a *Alerter) handle(ctx context.Context, m jetstream.Msg) error {
 	}
 	stop := keepInProgress(m, a.ackWait/3)
 	defer stop()
-	errs := make([]error, len(ts))
-	var wg sync.WaitGroup
-	for i, t := range ts {
-		wg.Go(func() { errs[i] = a.deliver(ctx, kv, &d, kind, t, false) })
+	var errs []error
+	if kind != "" {
+		errs = make([]error, len(ts))
+		var wg sync.WaitGroup
+		for i, t := range ts {
+			wg.Go(func() { errs[i] = a.deliver(ctx, kv, &d, kind, t, false) })
+		}
+		wg.Wait()
 	}
-	wg.Wait()
+	if digest {
+		// The digest of the decision's data day; a redelivery finds its
+		// claims final and sends nothing.
+		if err := a.digestOnDecision(ctx, &d); err != nil {
+			errs = append(errs, fmt.Errorf("digest of %s for %s: %w", d.Region, d.Date, err))
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -275,8 +289,15 @@ func (a *Alerter) deliver(ctx context.Context, kv jetstream.KeyValue, d *schemas
 	if escalated {
 		id = escalationID(id)
 	}
-	log := a.log.With("alert_id", id, "region", d.Region)
 	fresh := claim{AlertID: id, DecisionID: d.DecisionID, Region: d.Region, Channel: t.channel, Kind: kind, Escalation: escalated, Decision: *d}
+	return a.deliverClaim(ctx, kv, fresh, t)
+}
+
+// deliverClaim claims, sends and records the alert fresh describes (a
+// decision alert, its escalation, or a digest).
+func (a *Alerter) deliverClaim(ctx context.Context, kv jetstream.KeyValue, fresh claim, t target) error {
+	id, kind, escalated := fresh.AlertID, fresh.Kind, fresh.Escalation
+	log := a.log.With("alert_id", id, "region", fresh.Region)
 	// Claim writes after the attempt must happen even when shutdown began.
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
@@ -298,7 +319,17 @@ func (a *Alerter) deliver(ctx context.Context, kv jetstream.KeyValue, d *schemas
 		}
 	}
 
-	req, err := a.request(d, kind, id, t, escalated)
+	var req request
+	var err error
+	if c.Kind == KindDigest {
+		if c.Digest == nil {
+			c.Digest = fresh.Digest
+		}
+		req, err = a.digestRequest(c.Digest, id, t)
+	} else {
+		d := &fresh.Decision
+		req, err = a.request(d, kind, id, t, escalated)
+	}
 	if err != nil {
 		return stream.Permanent(fmt.Errorf("build alert %s: %w", id, err))
 	}
@@ -309,7 +340,7 @@ func (a *Alerter) deliver(ctx context.Context, kv jetstream.KeyValue, d *schemas
 	c.Rounds++
 	c.Owner = ""
 	rec := schemas.AlertRecord{
-		AlertID: id, DecisionID: d.DecisionID, Region: d.Region, Channel: t.channel, Kind: kind,
+		AlertID: id, DecisionID: c.DecisionID, Region: c.Region, Channel: t.channel, Kind: kind,
 		Attempts: c.Attempts, At: a.now().UTC(), Escalated: escalated,
 	}
 	giveUp := a.cfg.GiveUpAfter > 0 && a.now().Sub(c.ClaimedAt) >= a.cfg.GiveUpAfter

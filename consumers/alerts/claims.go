@@ -51,9 +51,29 @@ type claim struct {
 	Recorded bool                 `json:"recorded,omitempty"`
 	// Decision is kept for the escalation, which has no message to read it from.
 	Decision schemas.Decision `json:"decision"`
+	// Digest is the content of a daily digest (Kind digest), kept so that a
+	// re-send after a takeover is byte-identical to what the dead holder sent.
+	Digest *Digest `json:"digest,omitempty"`
 }
 
 func (c *claim) final() bool { return c.State == stateSent || c.State == stateFailed }
+
+// key is the claim's KV key: claimKey(AlertID) for decision alerts, and
+// digestKey for digests, which keeps digest claims apart from (and out of the
+// escalation scan of) the single-token decision alert keys.
+func (c *claim) key() string {
+	if c.Kind == KindDigest && c.Digest != nil {
+		return digestKey(c.Region, c.Digest.Date, c.Channel)
+	}
+	return claimKey(c.AlertID)
+}
+
+// digestKey is the claim key of one region's digest of one data day on one
+// channel: "digest.<region>.<YYYY-MM-DD>.<channel>" (region and channel
+// escaped as in claimKey).
+func digestKey(region string, day schemas.Date, channel string) string {
+	return "digest." + claimKey(region) + "." + day.String() + "." + claimKey(channel)
+}
 
 // ack is the value of an acknowledgement key (ackKey(decision_id)).
 type ack struct {
@@ -97,7 +117,7 @@ var errBusy = errors.New("delivery in progress elsewhere")
 // mid-delivery and may or may not have sent, so the re-send carries the same
 // idempotency key.
 func (a *Alerter) acquire(ctx context.Context, kv jetstream.KeyValue, fresh claim, stale time.Duration) (claim, uint64, bool, error) {
-	key := claimKey(fresh.AlertID)
+	key := fresh.key()
 	now := a.now().UTC()
 	fresh.State, fresh.Owner, fresh.ClaimedAt, fresh.UpdatedAt = statePending, a.owner, now, now
 	for range 5 {
@@ -142,7 +162,7 @@ func (a *Alerter) acquire(ctx context.Context, kv jetstream.KeyValue, fresh clai
 // thought dead) it re-reads and, unless the other writer already finished,
 // writes again: what we sent has been sent. It returns the new revision.
 func (a *Alerter) store(ctx context.Context, kv jetstream.KeyValue, c claim, rev uint64) (uint64, error) {
-	key := claimKey(c.AlertID)
+	key := c.key()
 	for range 5 {
 		c.UpdatedAt = a.now().UTC()
 		nrev, err := kv.Update(ctx, key, mustJSON(c), rev)

@@ -2,6 +2,9 @@ package alerts
 
 import (
 	"errors"
+	// The digest's timezone must load on hosts without a zone database.
+	_ "time/tzdata"
+
 	"fmt"
 	"net/url"
 	"os"
@@ -55,6 +58,38 @@ type Config struct {
 	// a new consumer replaying the decisions stream, or a backlog after a
 	// long outage, does not page headquarters about last month. 0: never skip.
 	MaxDecisionAge time.Duration `mapstructure:"max_decision_age" yaml:"max_decision_age"`
+
+	// Digest is the daily digest of each region's signal alarms.
+	Digest DigestConfig `mapstructure:"digest" yaml:"digest"`
+}
+
+// Digest triggers (DigestConfig.Trigger).
+const (
+	// DigestOnSchedule sends, every day at DigestConfig.At in
+	// DigestConfig.Timezone, the digest of the previous local day.
+	DigestOnSchedule = "schedule"
+	// DigestOnDecision sends the digest of data day D when a region's
+	// decision for D reaches the alerter — the mode for `epiwatch run
+	// --simulate`, whose simulated days never meet a wall-clock schedule.
+	DigestOnDecision = "decision"
+)
+
+// DigestConfig configures the daily digest: once a day per region, one
+// low-severity message listing the data day's signal alarms.
+type DigestConfig struct {
+	// Enabled turns the digest on.
+	Enabled bool `mapstructure:"enabled" yaml:"enabled"`
+	// Trigger is DigestOnSchedule or DigestOnDecision.
+	Trigger string `mapstructure:"trigger" yaml:"trigger"`
+	// At is the local time of day ("HH:MM", 24 h) of the scheduled digest.
+	At string `mapstructure:"at" yaml:"at"`
+	// Timezone is the IANA zone At is read in; its calendar decides which
+	// data day "yesterday" is.
+	Timezone string `mapstructure:"timezone" yaml:"timezone"`
+	// Lookback is how far back (by publish time) EPI_SIGNALS and
+	// EPI_DECISIONS are read for a digest: signals of the data day published
+	// earlier than this are not seen.
+	Lookback time.Duration `mapstructure:"lookback" yaml:"lookback"`
 }
 
 // Webhook is one headquarters endpoint that receives signed JSON alerts.
@@ -92,6 +127,13 @@ func DefaultConfig() Config {
 		EscalateAfter:  2 * time.Hour,
 		EscalateCheck:  time.Minute,
 		MaxDecisionAge: 72 * time.Hour,
+		Digest: DigestConfig{
+			Enabled:  true,
+			Trigger:  DigestOnSchedule,
+			At:       "09:00",
+			Timezone: "Asia/Almaty",
+			Lookback: 7 * 24 * time.Hour,
+		},
 	}
 }
 
@@ -130,6 +172,22 @@ func (c Config) Validate() error {
 	if c.EscalateAfter > 0 && c.EscalateCheck <= 0 {
 		bad("alerts.escalate_check: must be positive when escalate_after is set")
 	}
+	if c.Digest.Enabled {
+		switch c.Digest.Trigger {
+		case DigestOnSchedule, DigestOnDecision:
+		default:
+			bad("alerts.digest.trigger: %q (want %q or %q)", c.Digest.Trigger, DigestOnSchedule, DigestOnDecision)
+		}
+		if _, err := parseClock(c.Digest.At); err != nil {
+			bad("alerts.digest.at: %v", err)
+		}
+		if _, err := time.LoadLocation(c.Digest.Timezone); err != nil || c.Digest.Timezone == "" {
+			bad("alerts.digest.timezone: %q is not an IANA time zone (e.g. Asia/Almaty, UTC)", c.Digest.Timezone)
+		}
+		if c.Digest.Lookback <= 0 {
+			bad("alerts.digest.lookback: must be positive, not %s", c.Digest.Lookback)
+		}
+	}
 	seen := map[string]bool{}
 	for i, w := range c.Webhooks {
 		key := fmt.Sprintf("alerts.webhooks[%d]", i)
@@ -151,6 +209,15 @@ func (c Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// parseClock reads "HH:MM" as the time since midnight.
+func parseClock(s string) (time.Duration, error) {
+	t, err := time.Parse("15:04", s)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a time of day HH:MM (24 h)", s)
+	}
+	return time.Duration(t.Hour())*time.Hour + time.Duration(t.Minute())*time.Minute, nil
 }
 
 func httpURL(s string) error {

@@ -73,6 +73,45 @@
 // round, retries included), epiwatch_alert_acks_total{source} and
 // epiwatch_alert_escalations_total{channel}, on the registry given to New.
 //
+// # Daily digest
+//
+// Signal alarms (schemas.Signal on EPI_SIGNALS, early warnings that never
+// change a level) do not page. Once a day per region the alerter sends one
+// digest (kind digest) listing the data day's alarms — the signals of that
+// region and day whose latest version (highest Version; of equal versions
+// the later message) has Alarm set — largest Excess first (no Excess last),
+// with the region's trend and P(R > 1) from its decision for that day, or
+// else its latest decision. A day without alarms sends nothing.
+//
+// alerts.digest.trigger says when: "schedule" (default) sends, every day at
+// alerts.digest.at (HH:MM) in alerts.digest.timezone, the digests of the
+// previous local day; an alerter started after that time sends the day's
+// digests at once, and a day not delivered everywhere is retried every
+// alerts.max_backoff. "decision" sends the digest of data day D when the
+// region's decision for D reaches the alerter (after alerts.max_decision_age
+// is applied) — the mode for `epiwatch run --simulate`, whose simulated past
+// days never meet a wall-clock schedule; signals of D published after that
+// decision are then not in it. Either way the digest is built by reading
+// EPI_SIGNALS (and, on schedule, EPI_DECISIONS) with an ordered consumer from
+// alerts.digest.lookback before now, so nothing is kept in memory and a
+// restart loses nothing. alerts.digest.enabled: false turns digests off.
+//
+// Channels are those of the region's alerts. Alertmanager gets
+// alertname="EpiwatchDailyDigest" with the labels region, region_name, date,
+// kind="digest" and severity="info" (route it to a non-paging receiver), the
+// annotations summary, description (the ranked alarms), alert_id, digest_id,
+// kind, trend, r_prob_above_1 and dashboard; webhooks get a signed
+// DigestPayload (kind "digest"). Digests are neither acknowledged nor
+// escalated.
+//
+// Each delivery is claimed like a decision alert, but under the key
+// "digest.<region>.<YYYY-MM-DD>.<channel>" (region and channel escaped as in
+// claimKey), with alert_id "digest:<region>:<YYYY-MM-DD>:<channel>" and
+// decision_id (in the record) "digest:<region>:<YYYY-MM-DD>". The claim keeps
+// the digest's content, so a takeover after a crash re-sends the same bytes
+// with the same idempotency key. Outcomes are recorded on EPI_ALERTS with
+// kind digest.
+//
 // # Acknowledgement and escalation
 //
 // Headquarters acknowledge a webhook alert with POST
