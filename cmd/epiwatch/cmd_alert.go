@@ -19,7 +19,8 @@ func (a *app) alertComponent() (component, http.Handler, error) {
 	}
 	c := a.cfg.Alerts
 	a.log.Info("alerts configured", "alertmanager_url", c.AlertmanagerURL, "webhooks", len(c.Webhooks),
-		"escalate_after", c.EscalateAfter, "max_decision_age", c.MaxDecisionAge)
+		"escalate_after", c.EscalateAfter, "max_decision_age", c.MaxDecisionAge,
+		"digest", c.Digest.Enabled, "digest_trigger", c.Digest.Trigger, "digest_at", c.Digest.At, "digest_timezone", c.Digest.Timezone)
 	return component{"alerts", al.Run}, al.AckHandler(), nil
 }
 

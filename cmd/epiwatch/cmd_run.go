@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
+	"github.com/epiwatch/epiwatch/consumers/alerts"
 	"github.com/epiwatch/epiwatch/pipeline/decide"
 	"github.com/epiwatch/epiwatch/pipeline/simulate"
 	"github.com/epiwatch/epiwatch/schemas"
@@ -58,6 +59,11 @@ a simulation decides in data mode: each simulated day is decided as soon as it i
 			}
 			if o.simulate && !a.explicitlySet("decide.mode") {
 				a.cfg.Decide.Mode = decide.ModeData
+			}
+			// Simulated days never meet a wall-clock schedule: the digest
+			// of a day goes with the day's decision.
+			if o.simulate && !a.explicitlySet("alerts.digest.trigger") {
+				a.cfg.Alerts.Digest.Trigger = alerts.DigestOnDecision
 			}
 			return a.runPipeline(cmd.Context(), o, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},

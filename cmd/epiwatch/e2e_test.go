@@ -24,7 +24,7 @@ import (
 	"github.com/epiwatch/epiwatch/schemas"
 )
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -30,7 +30,7 @@ type quickRun struct {
 // runQuickStart runs the quick start's command on a few regions against a
 // test NATS server (so the test can read the streams afterwards) and a
 // fresh ClickHouse database, and returns what it printed.
-func runQuickStart(t *testing.T, extraArgs ...string) quickRun {
+func runQuickStart(t testing.TB, extraArgs ...string) quickRun {
 	t.Helper()
 	ns := streamtest.New(t)
 	db := chtest.New(t)

@@ -6,21 +6,26 @@ import (
 	"testing"
 )
 
-// TestSignalsWarnBeforeTheLevelChanges runs the quick start on a simulated
-// outbreak in which one region surges (R 0.9, then 1.7 from day 60) and
-// others are held at R 0.9: the surging region's daily case series raises
-// EARS alarms before its restriction level is strengthened, and the quiet
-// regions raise none on their cases. The figures (days of warning, false
-// alarms over the quiet region-days) are the README's.
-func TestSignalsWarnBeforeTheLevelChanges(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs the whole pipeline")
-	}
+// signalRun is what one surge scenario showed.
+type signalRun struct {
+	start, firstAlarm, firstStrengthen string
+	// lead is firstStrengthen − firstAlarm in days (0 without both).
+	lead int
+	// quietCaseAlarms are alarms on the quiet regions' cases; quietAlarms
+	// and quietEvaluated count every daily verdict with a bound there.
+	quietCaseAlarms, quietAlarms, quietEvaluated int
+	weeklySaysWhy                                bool
+}
+
+// runSurge runs the quick start on a simulated outbreak in which one
+// region surges (R 0.9, then 1.7 from day 60) and three others are held at
+// R 0.9, and reads the signals and decisions that landed.
+func runSurge(t testing.TB, seed int64) signalRun {
 	const surge, surgeDay = "KZ-75", 60
-	quiet := []string{"KZ-71", "KZ-55", "KZ-35"}
-	args := []string{"--regions", surge + "," + quiet[0] + "," + quiet[1] + "," + quiet[2], "--days", "110", "--seed", "7",
+	quiet := "'KZ-71','KZ-55','KZ-35'"
+	args := []string{"--regions", "KZ-75,KZ-71,KZ-55,KZ-35", "--days", "110", "--seed", strconv.FormatInt(seed, 10),
 		"--schedule", fmt.Sprintf("%s=0:0.9,%d:1.7", surge, surgeDay)}
-	for _, q := range quiet {
+	for _, q := range []string{"KZ-71", "KZ-55", "KZ-35"} {
 		args = append(args, "--schedule", q+"=0:0.9")
 	}
 	run := runQuickStart(t, args...)
@@ -33,33 +38,91 @@ func TestSignalsWarnBeforeTheLevelChanges(t *testing.T) {
 		}
 		return s
 	}
-	start := one("SELECT toString(min(date)) FROM " + db + ".indicators_latest WHERE region = '" + surge + "'")
-	firstAlarm := one(fmt.Sprintf("SELECT toString(min(date)) FROM %s.signals WHERE region = '%s' AND stream = 'cases' AND alarm = 1 AND date >= toDate('%s') + %d", db, surge, start, surgeDay))
-	firstStrengthen := one(fmt.Sprintf("SELECT toString(min(date)) FROM %s.decisions WHERE region = '%s' AND level_to > level_from AND date >= toDate('%s') + %d", db, surge, start, surgeDay))
-	t.Logf("surge from %s + %d days: first cases alarm %s, first strengthening %s", start, surgeDay, firstAlarm, firstStrengthen)
-	if firstAlarm == "0000-00-00" || firstAlarm == "1970-01-01" {
-		t.Fatalf("no alarm on %s's cases after its surge", surge)
+	num := func(q string) int {
+		t.Helper()
+		n, err := strconv.Atoi(one(q))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
 	}
-	if firstStrengthen != "0000-00-00" && firstStrengthen != "1970-01-01" && firstAlarm >= firstStrengthen {
-		t.Errorf("the first alarm (%s) does not precede the first strengthening (%s)", firstAlarm, firstStrengthen)
+	var r signalRun
+	r.start = one("SELECT toString(min(date)) FROM " + db + ".indicators_latest WHERE region = '" + surge + "'")
+	after := fmt.Sprintf("date >= toDate('%s') + %d", r.start, surgeDay)
+	// ClickHouse's min of no rows is the zero date; make it empty.
+	zero := func(s string) string {
+		if s == "0000-00-00" || s == "1970-01-01" {
+			return ""
+		}
+		return s
 	}
-	lead := one(fmt.Sprintf("SELECT toString(toDate('%s') - toDate('%s'))", firstStrengthen, firstAlarm))
-	t.Logf("signals warned %s days before the plan's rule strengthened", lead)
+	r.firstAlarm = zero(one(fmt.Sprintf("SELECT toString(min(date)) FROM %s.signals WHERE region = '%s' AND stream = 'cases' AND alarm = 1 AND %s", db, surge, after)))
+	r.firstStrengthen = zero(one(fmt.Sprintf("SELECT toString(min(date)) FROM %s.decisions WHERE region = '%s' AND level_to > level_from AND %s", db, surge, after)))
+	if r.firstAlarm != "" && r.firstStrengthen != "" {
+		r.lead = num(fmt.Sprintf("SELECT toString(toDate('%s') - toDate('%s'))", r.firstStrengthen, r.firstAlarm))
+	}
+	r.quietCaseAlarms = num("SELECT toString(count()) FROM " + db + ".signals WHERE region IN (" + quiet + ") AND stream = 'cases' AND alarm = 1")
+	r.quietEvaluated = num("SELECT toString(count()) FROM " + db + ".signals WHERE region IN (" + quiet + ") AND period = 'day' AND isNotNull(upper_bound)")
+	r.quietAlarms = num("SELECT toString(countIf(alarm = 1)) FROM " + db + ".signals WHERE region IN (" + quiet + ") AND period = 'day'")
+	r.weeklySaysWhy = num("SELECT toString(count()) FROM "+db+".signals WHERE period = 'week' AND isNull(upper_bound) AND note LIKE 'needs % weeks of history%'") > 0
+	return r
+}
 
-	// Quiet regions: no alarm on their cases; the false-alarm rate over every
-	// evaluated quiet region-day, series and daily method.
-	in := "('" + quiet[0] + "','" + quiet[1] + "','" + quiet[2] + "')"
-	if n := one("SELECT toString(count()) FROM " + db + ".signals WHERE region IN " + in + " AND stream = 'cases' AND alarm = 1"); n != "0" {
-		t.Errorf("%s alarms on the cases of regions held at R 0.9", n)
+// TestSignalsWarnBeforeTheLevelChanges: the surging region's daily case
+// series raises EARS alarms before its restriction level is strengthened,
+// and the regions held at R 0.9 raise none on their cases.
+func TestSignalsWarnBeforeTheLevelChanges(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the whole pipeline")
 	}
-	evaluated, _ := strconv.Atoi(one("SELECT toString(count()) FROM " + db + ".signals WHERE region IN " + in + " AND period = 'day' AND isNotNull(upper_bound)"))
-	alarms, _ := strconv.Atoi(one("SELECT toString(countIf(alarm = 1)) FROM " + db + ".signals WHERE region IN " + in + " AND period = 'day'"))
-	if evaluated == 0 {
-		t.Fatal("no signal evaluated in the quiet regions")
+	r := runSurge(t, 7)
+	t.Logf("surge from %s + 60 days: first cases alarm %s, first strengthening %s (%d days of warning); quiet regions: %d alarms over %d daily verdicts",
+		r.start, r.firstAlarm, r.firstStrengthen, r.lead, r.quietAlarms, r.quietEvaluated)
+	switch {
+	case r.firstAlarm == "":
+		t.Fatal("no alarm on the surging region's cases")
+	case r.firstStrengthen != "" && r.firstAlarm >= r.firstStrengthen:
+		t.Errorf("the first alarm (%s) does not precede the first strengthening (%s)", r.firstAlarm, r.firstStrengthen)
 	}
-	t.Logf("quiet regions: %d alarms over %d evaluated region-day-series-methods (%.2f %%)", alarms, evaluated, 100*float64(alarms)/float64(evaluated))
-	// Weekly methods say why they have no verdict on four months.
-	if n := one("SELECT toString(count()) FROM " + db + ".signals WHERE period = 'week' AND isNull(upper_bound) AND note LIKE 'needs % weeks of history%'"); n == "0" {
+	if r.quietCaseAlarms != 0 {
+		t.Errorf("%d alarms on the cases of regions held at R 0.9", r.quietCaseAlarms)
+	}
+	if r.quietEvaluated == 0 {
+		t.Error("no signal evaluated in the quiet regions")
+	}
+	if !r.weeklySaysWhy {
 		t.Error("weekly methods do not say they need three years of history")
+	}
+}
+
+// BenchmarkSignalLead measures, over several seeds, how many days before
+// the plan's rule strengthens a surging region the signals warn, and the
+// false-alarm rate in the quiet regions (the README's figures):
+//
+//	go test -tags chdb -run '^$' -bench SignalLead -benchtime 1x ./cmd/epiwatch
+func BenchmarkSignalLead(b *testing.B) {
+	for range b.N {
+		var lead, leads, alarms, evaluated, caseAlarms, missed int
+		for seed := int64(1); seed <= 5; seed++ {
+			r := runSurge(b, seed)
+			switch {
+			case r.firstAlarm == "":
+				missed++
+			case r.firstStrengthen != "":
+				lead += r.lead
+				leads++
+			}
+			alarms += r.quietAlarms
+			evaluated += r.quietEvaluated
+			caseAlarms += r.quietCaseAlarms
+			b.Logf("seed %d: first alarm %s, first strengthening %s, lead %d days; quiet: %d/%d daily verdicts alarmed (%d on cases)",
+				seed, r.firstAlarm, r.firstStrengthen, r.lead, r.quietAlarms, r.quietEvaluated, r.quietCaseAlarms)
+		}
+		if leads > 0 {
+			b.ReportMetric(float64(lead)/float64(leads), "lead-days")
+		}
+		b.ReportMetric(float64(missed), "surges-missed")
+		b.ReportMetric(100*float64(alarms)/float64(max(evaluated, 1)), "quiet-alarm-%")
+		b.ReportMetric(float64(caseAlarms), "quiet-case-alarms")
 	}
 }
