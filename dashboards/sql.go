@@ -41,7 +41,8 @@ const inCountry = "region IN (SELECT code FROM regions WHERE country = '${countr
 
 // nationalRegionsSQL is one row per region of the country: its latest
 // indicators on or before the end of the range and its current restriction
-// level. Both the regions table and the map read it.
+// level. Both the regions table and the map read it. The joined subqueries
+// are aliased: the current engine refuses them without.
 const nationalRegionsSQL = `SELECT
     region,
     name,
@@ -67,7 +68,7 @@ FROM
         SELECT code AS region, name_en AS name, lat, lon
         FROM regions
         WHERE country = '${country}'
-    )
+    ) AS places
     ANY LEFT JOIN
     (
         SELECT region, toNullable(date) AS last_date, r_mean AS rm, r_q025 AS rlo, r_q975 AS rhi,
@@ -82,15 +83,15 @@ FROM
             WHERE date <= toDate($__toTime)
             GROUP BY region
         )
-    ) USING (region)
-)
+    ) AS latest USING (region)
+) AS regional
 ANY LEFT JOIN
 (
     SELECT region, argMax(level_to, seq) AS lvl, argMax(level_to_name, seq) AS lvl_name
     FROM decisions
     WHERE decided_at <= $__toTime
     GROUP BY region
-) USING (region)
+) AS levels USING (region)
 ORDER BY level DESC, region`
 
 // nationalCasesSQL is the country's daily confirmed cases and its 7-day

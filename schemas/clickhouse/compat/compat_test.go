@@ -72,6 +72,9 @@ func checkEngine(t *testing.T, e Engine, db string) {
 			[]string{"region", "date", "r_mean", "r_q025", "r_q975", "bed_occupancy_pct", "icu_occupancy_pct", "positivity_7d_pct", "cases_7d_per_100k", "computed_at"}, 2},
 		{"SELECT decision_id FROM {db}.decisions", []string{"decision_id"}, 1},
 		{"SELECT alert_id FROM {db}.alerts", []string{"alert_id"}, 1},
+		// Two versions of one signal: the view keeps the newest.
+		{"SELECT region, observed FROM {db}.signals WHERE observed = 40", []string{"region", "observed"}, 1},
+		{"SELECT region FROM {db}.signals", []string{"region"}, 1},
 	}
 	for _, c := range counts {
 		cols, n, err := e.Query(ctx, ddl.Render(c.sql, db))

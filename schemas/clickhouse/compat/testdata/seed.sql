@@ -55,3 +55,9 @@ SELECT 'rc1' AS event_id, 'report_complete' AS type, 'KZ-75' AS region, toDate('
 
 INSERT INTO {db}.events_store (event_id, type, region, event_date, source, ingested_at, seq, facility_id, facility_name, facility_status, capacity_infectious, payload)
 SELECT 'f1' AS event_id, 'facility' AS type, 'KZ-75' AS region, toDate('2020-06-01') AS event_date, 'registry' AS source, toDateTime('2020-06-01 10:00:00', 'UTC') AS ingested_at, 12 AS seq, 'almaty-ih-7' AS facility_id, 'City infectious hospital 7' AS facility_name, 'open' AS facility_status, toNullable(toUInt32(400)) AS capacity_infectious, '{}' AS payload;
+
+INSERT INTO {db}.signals_store (region, date, period, stream, method, version, observed, upper_bound, alarm, excess, provisional, note, computed_at)
+SELECT 'KZ-75' AS region, toDate('2020-07-01') AS date, 'day' AS period, 'cases' AS stream, 'ears-c2' AS method, toUInt64(3) AS version, toNullable(toFloat64(40)) AS observed, toNullable(toFloat64(20.5)) AS upper_bound, toUInt8(1) AS alarm, toNullable(toFloat64(1.95)) AS excess, toUInt8(0) AS provisional, '' AS note, toDateTime('2020-07-02 00:00:00', 'UTC') AS computed_at;
+
+INSERT INTO {db}.signals_store (region, date, period, stream, method, version, observed, upper_bound, alarm, excess, provisional, note, computed_at)
+SELECT 'KZ-75' AS region, toDate('2020-07-01') AS date, 'day' AS period, 'cases' AS stream, 'ears-c2' AS method, toUInt64(2) AS version, toNullable(toFloat64(30)) AS observed, toNullable(toFloat64(20.5)) AS upper_bound, toUInt8(1) AS alarm, toNullable(toFloat64(1.46)) AS excess, toUInt8(0) AS provisional, '' AS note, toDateTime('2020-07-01 12:00:00', 'UTC') AS computed_at;
