@@ -335,7 +335,7 @@ func TestCompose(t *testing.T) {
 			}
 		}
 	}
-	for _, want := range []string{"ingest", "process", "decide", "sink", "alert", "migrate"} {
+	for _, want := range []string{"ingest", "process", "detect", "decide", "sink", "alert", "migrate"} {
 		if !seen[want] {
 			t.Errorf("compose.yaml runs no `epiwatch %s` service", want)
 		}

@@ -224,7 +224,7 @@ func TestKubernetes(t *testing.T) {
 			}
 		}
 	}
-	for _, want := range []string{"ingest", "process", "decide", "sink", "alert", "migrate"} {
+	for _, want := range []string{"ingest", "process", "detect", "decide", "sink", "alert", "migrate"} {
 		if _, ok := seen[want]; !ok {
 			t.Errorf("deploy/k8s runs no `epiwatch %s`", want)
 		}
