@@ -73,18 +73,44 @@ func (a *app) ingestComponent(in *ingest.Ingester, extra map[string]http.Handler
 	} else if !isLoopbackAddr(a.cfg.HTTP.Addr) {
 		return component{}, &exitError{2, fmt.Errorf("http.addr %s is reachable beyond this machine but ingest.tokens is empty: configure tokens (see 'epiwatch token new --help')", a.cfg.HTTP.Addr)}
 	}
+	if !isLoopbackAddr(a.cfg.HTTP.Addr) && a.cfg.HTTP.TLSCert == "" {
+		if !a.cfg.HTTP.Insecure {
+			return component{}, &exitError{2, fmt.Errorf("http.addr %s is reachable beyond this machine but TLS is not configured: set http.tls_cert and http.tls_key, or http.insecure: true if a proxy in front terminates TLS", a.cfg.HTTP.Addr)}
+		}
+		a.log.Warn("ingest API serves plain HTTP beyond this machine (http.insecure: true): tokens and health data cross the network unencrypted unless a proxy in front terminates TLS", "addr", a.cfg.HTTP.Addr)
+	}
+	limit := ingest.NewLimiter(a.cfg.Ingest.MaxConcurrentRequests, a.cfg.Ingest.MaxInFlightBytes, a.cfg.Ingest.MaxBodyBytes)
 	mux := http.NewServeMux()
-	mux.Handle("/", in.Handler(a.ready, auth))
+	metrics := promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{Registry: a.reg})
+	if a.cfg.HTTP.MetricsAddr == "" {
+		mux.Handle("/", limit.Wrap(in.Handler(a.ready, auth)))
+		mux.Handle("GET /metrics", metrics)
+	} else {
+		mux.Handle("POST /v1/events", limit.Wrap(in.EventsHandler(auth)))
+	}
 	for pattern, h := range extra {
 		mux.Handle(pattern, h)
 	}
-	mux.Handle("GET /metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{Registry: a.reg}))
 	srv := &http.Server{
 		Addr: a.cfg.HTTP.Addr, Handler: mux,
 		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: a.cfg.HTTP.ReadTimeout, WriteTimeout: a.cfg.HTTP.WriteTimeout,
 	}
 	return component{"ingest", func(ctx context.Context) error {
-		return serveHTTP(ctx, srv, a.log, a.cfg.HTTP.TLSCert, a.cfg.HTTP.TLSKey)
+		if a.cfg.HTTP.MetricsAddr == "" {
+			return serveHTTP(ctx, srv, a.log, a.cfg.HTTP.TLSCert, a.cfg.HTTP.TLSKey)
+		}
+		// /metrics and the health checks on their own listener (plain
+		// HTTP: scraped and probed from inside the cluster).
+		side := http.NewServeMux()
+		side.Handle("GET /metrics", metrics)
+		side.Handle("GET /", ingest.HealthHandler(a.ready))
+		ms := &http.Server{Addr: a.cfg.HTTP.MetricsAddr, Handler: side, ReadHeaderTimeout: 10 * time.Second}
+		return runAll(ctx, []component{
+			{"ingest-api", func(ctx context.Context) error {
+				return serveHTTP(ctx, srv, a.log, a.cfg.HTTP.TLSCert, a.cfg.HTTP.TLSKey)
+			}},
+			{"ingest-metrics", func(ctx context.Context) error { return serveHTTP(ctx, ms, a.log, "", "") }},
+		})
 	}}, nil
 }
 

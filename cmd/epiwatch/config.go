@@ -75,9 +75,17 @@ type StreamConfig struct {
 
 // HTTPConfig is the ingest API server.
 type HTTPConfig struct {
-	Addr         string        `mapstructure:"addr" yaml:"addr"`
-	TLSCert      string        `mapstructure:"tls_cert" yaml:"tls_cert"`
-	TLSKey       string        `mapstructure:"tls_key" yaml:"tls_key"`
+	Addr    string `mapstructure:"addr" yaml:"addr"`
+	TLSCert string `mapstructure:"tls_cert" yaml:"tls_cert"`
+	TLSKey  string `mapstructure:"tls_key" yaml:"tls_key"`
+	// Insecure allows plain HTTP on an address reachable beyond this
+	// machine (behind a proxy that terminates TLS): without it, ingest
+	// refuses to start there without tls_cert and tls_key.
+	Insecure bool `mapstructure:"insecure" yaml:"insecure"`
+	// MetricsAddr, if set, serves /metrics, /healthz and /readyz on their
+	// own listener instead of the API's, so the API port exposes only the
+	// API.
+	MetricsAddr  string        `mapstructure:"metrics_addr" yaml:"metrics_addr"`
 	ReadTimeout  time.Duration `mapstructure:"read_timeout" yaml:"read_timeout"`
 	WriteTimeout time.Duration `mapstructure:"write_timeout" yaml:"write_timeout"`
 }
@@ -89,10 +97,14 @@ type MetricsConfig struct {
 
 // IngestConfig bounds requests and lists the data sources' tokens.
 type IngestConfig struct {
-	MaxBodyBytes int64                `mapstructure:"max_body_bytes" yaml:"max_body_bytes"`
-	MaxBatch     int                  `mapstructure:"max_batch" yaml:"max_batch"`
-	PublishEach  bool                 `mapstructure:"publish_each" yaml:"publish_each"`
-	Tokens       []ingest.TokenConfig `mapstructure:"tokens" yaml:"tokens"`
+	MaxBodyBytes int64 `mapstructure:"max_body_bytes" yaml:"max_body_bytes"`
+	MaxBatch     int   `mapstructure:"max_batch" yaml:"max_batch"`
+	PublishEach  bool  `mapstructure:"publish_each" yaml:"publish_each"`
+	// MaxConcurrentRequests and MaxInFlightBytes bound the POST requests
+	// served at once and their bodies' bytes; beyond, 429 with Retry-After.
+	MaxConcurrentRequests int                  `mapstructure:"max_concurrent_requests" yaml:"max_concurrent_requests"`
+	MaxInFlightBytes      int64                `mapstructure:"max_in_flight_bytes" yaml:"max_in_flight_bytes"`
+	Tokens                []ingest.TokenConfig `mapstructure:"tokens" yaml:"tokens"`
 }
 
 // PseudonymKey is one HMAC key of the pseudonym key ring.
@@ -129,7 +141,7 @@ func DefaultConfig() Config {
 		Stream:    StreamConfig{Replicas: sc.Replicas, DuplicateWindow: sc.DuplicateWindow, EventsMaxBytes: sc.EventsMaxBytes, EventsMaxAge: sc.EventsMaxAge},
 		HTTP:      HTTPConfig{Addr: "127.0.0.1:8080", ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second},
 		Metrics:   MetricsConfig{Addr: "127.0.0.1:9464"},
-		Ingest:    IngestConfig{MaxBodyBytes: ic.MaxBodyBytes, MaxBatch: ic.MaxBatch},
+		Ingest:    IngestConfig{MaxBodyBytes: ic.MaxBodyBytes, MaxBatch: ic.MaxBatch, MaxConcurrentRequests: 512, MaxInFlightBytes: 1 << 30},
 		Pseudonym: PseudonymConfig{KeyID: "k1"},
 		ClickHouse: ClickHouseConfig{
 			Config: chsink.Config{Addr: "127.0.0.1:9000", Database: "epiwatch", User: "default", DialTimeout: 5 * time.Second},

@@ -214,8 +214,20 @@ func TestKubernetes(t *testing.T) {
 		if !hasPort {
 			t.Errorf("%s: listens on %d (%s) but declares container ports %v", o.where(), port, addrVar, ports)
 		}
-		if a := str(get(o.doc, "spec", "template", "metadata", "annotations", "prometheus.io/port")); a != fmt.Sprint(port) {
-			t.Errorf("%s: annotation prometheus.io/port=%q, want %d", o.where(), a, port)
+		// Ingest may serve /metrics and the probes on their own listener.
+		scrape := port
+		if ma, ok := env["EPIWATCH_HTTP_METRICS_ADDR"]; ok && sub == "ingest" {
+			_, scrape = hostPort(t, o.where()+" EPIWATCH_HTTP_METRICS_ADDR", ma)
+			declared := false
+			for _, n := range ports {
+				declared = declared || n == scrape
+			}
+			if !declared {
+				t.Errorf("%s: metrics listen on %d but the container declares ports %v", o.where(), scrape, ports)
+			}
+		}
+		if a := str(get(o.doc, "spec", "template", "metadata", "annotations", "prometheus.io/port")); a != fmt.Sprint(scrape) {
+			t.Errorf("%s: annotation prometheus.io/port=%q, want %d", o.where(), a, scrape)
 		}
 		for _, probe := range []string{"readinessProbe", "livenessProbe"} {
 			pp := str(get(c, probe, "httpGet", "port"))

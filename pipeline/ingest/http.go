@@ -21,7 +21,23 @@ import (
 //	GET  /readyz      JetStream answers (ready reports whether it does)
 func (in *Ingester) Handler(ready func(context.Context) error, auth Authorizer) http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /v1/events", func(w http.ResponseWriter, r *http.Request) { in.serveEvents(w, r, auth) })
+	mux.Handle("POST /v1/events", in.EventsHandler(auth))
+	health := HealthHandler(ready)
+	mux.Handle("GET /healthz", health)
+	mux.Handle("GET /readyz", health)
+	return mux
+}
+
+// EventsHandler is POST /v1/events alone, for a listener that serves the
+// health checks elsewhere (http.metrics_addr).
+func (in *Ingester) EventsHandler(auth Authorizer) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { in.serveEvents(w, r, auth) })
+}
+
+// HealthHandler answers GET /healthz (the process is alive) and GET /readyz
+// (JetStream answers: ready reports whether it does).
+func HealthHandler(ready func(context.Context) error) http.Handler {
+	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
