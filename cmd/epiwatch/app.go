@@ -122,8 +122,14 @@ func (a *app) connectNATS(ctx context.Context, name string, embed bool) error {
 	a.nc, a.js = nc, js
 	ectx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if err := stream.EnsureStreams(ectx, js, a.cfg.StreamLayout()); err != nil {
+	drifts, err := stream.EnsureStreamsReport(ectx, js, a.cfg.StreamLayout())
+	if err != nil {
 		return err
+	}
+	// An operator's limits are kept; say where they differ from ours.
+	for _, d := range drifts {
+		a.log.Warn("stream limit differs from the configuration; kept (epiwatch migrate --streams applies the configuration)",
+			"stream", d.Stream, "limit", d.Limit, "server", d.Server, "configured", d.Want)
 	}
 	return nil
 }

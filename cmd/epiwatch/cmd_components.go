@@ -183,17 +183,37 @@ schema migrations first. /metrics is served on metrics.addr.`,
 }
 
 func newMigrateCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "migrate",
+	var streams bool
+	c := &cobra.Command{
+		Use:   "migrate [--streams]",
 		Short: "Create or upgrade the ClickHouse schema and reload the region reference",
 		Long: `Applies the embedded DDL files (schemas/clickhouse/NNN_*.sql) newer than the schema
 version recorded in <database>.schema_migrations, then reloads the region reference.
-Idempotent; 'run' and 'sink' do this on start.`,
+Idempotent; 'run' and 'sink' do this on start.
+
+With --streams: also sets the JetStream streams' limits (age, size, message count, discard
+policy, duplicate window, replicas) to the stream.* configuration and prints what changed.
+Components create missing streams on start but keep limits an operator changed, warning
+about each difference; this is how a change of stream.* reaches an existing deployment.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			a, err := newApp(cmd)
 			if err != nil {
 				return err
+			}
+			defer a.close()
+			if streams {
+				if err := a.connectNATS(cmd.Context(), "migrate", false); err != nil {
+					return err
+				}
+				changed, err := stream.ApplyStreams(cmd.Context(), a.js, a.cfg.StreamLayout())
+				if err != nil {
+					return err
+				}
+				for _, d := range changed {
+					fmt.Fprintf(cmd.OutOrStdout(), "stream %s: %s %s → %s\n", d.Stream, d.Limit, d.Server, d.Want)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "streams: %d limit(s) set to the configuration\n", len(changed))
 			}
 			conn, err := a.openClickHouse(cmd.Context())
 			if err != nil {
@@ -211,4 +231,6 @@ Idempotent; 'run' and 'sink' do this on start.`,
 			return nil
 		},
 	}
+	c.Flags().BoolVar(&streams, "streams", false, "also set the JetStream streams' limits to the stream.* configuration")
+	return c
 }

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -119,12 +120,87 @@ func (c Config) StreamConfigs() []jetstream.StreamConfig {
 	return []jetstream.StreamConfig{events, dlq, ind, sig, dec, alerts}
 }
 
-// EnsureStreams creates or updates every stream and key-value bucket. It is
-// idempotent and runs at the start of every component.
+// EnsureStreams creates every stream and key-value bucket that is missing
+// and brings existing streams to what epiwatch needs of them (subjects,
+// atomic batches, deny delete/purge) — but leaves their limits (age, size,
+// message count, discard policy, duplicate window, replicas) as an operator
+// may have changed them: those differences are returned as Drift, for the
+// caller to warn about, and only ApplyStreams (`epiwatch migrate --streams`)
+// changes them. It is idempotent and runs at the start of every component.
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, c Config) error {
+	_, err := ensure(ctx, js, c, false)
+	return err
+}
+
+// EnsureStreamsReport is EnsureStreams returning the limits that differ
+// from the configuration.
+func EnsureStreamsReport(ctx context.Context, js jetstream.JetStream, c Config) ([]Drift, error) {
+	return ensure(ctx, js, c, false)
+}
+
+// ApplyStreams is EnsureStreams that also sets every stream's limits to the
+// configuration (`epiwatch migrate --streams`). It returns what it changed.
+func ApplyStreams(ctx context.Context, js jetstream.JetStream, c Config) ([]Drift, error) {
+	return ensure(ctx, js, c, true)
+}
+
+// Drift is one stream limit whose value in the server differs from the
+// configuration.
+type Drift struct {
+	Stream, Limit string
+	Server, Want  string
+}
+
+func (d Drift) String() string {
+	return fmt.Sprintf("stream %s: %s is %s in the server, %s in the configuration", d.Stream, d.Limit, d.Server, d.Want)
+}
+
+// limitsOf lists the limits an operator may tune, by name.
+func limitsOf(sc jetstream.StreamConfig) map[string]string {
+	return map[string]string{
+		"max_age":          sc.MaxAge.String(),
+		"max_bytes":        fmt.Sprint(sc.MaxBytes),
+		"max_msgs":         fmt.Sprint(sc.MaxMsgs),
+		"discard":          sc.Discard.String(),
+		"duplicate_window": sc.Duplicates.String(),
+		"replicas":         fmt.Sprint(sc.Replicas),
+	}
+}
+
+// keepLimits copies the operator-tunable limits of have into want.
+func keepLimits(want *jetstream.StreamConfig, have jetstream.StreamConfig) {
+	want.MaxAge, want.MaxBytes, want.MaxMsgs = have.MaxAge, have.MaxBytes, have.MaxMsgs
+	want.Discard, want.Duplicates, want.Replicas = have.Discard, have.Duplicates, have.Replicas
+}
+
+func ensure(ctx context.Context, js jetstream.JetStream, c Config, apply bool) ([]Drift, error) {
+	var drifts []Drift
 	for _, sc := range c.StreamConfigs() {
-		if _, err := js.CreateOrUpdateStream(ctx, sc); err != nil {
-			return fmt.Errorf("create or update stream %s: %w", sc.Name, err)
+		s, err := js.Stream(ctx, sc.Name)
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			if _, err := js.CreateStream(ctx, sc); err != nil {
+				return nil, fmt.Errorf("create stream %s: %w", sc.Name, err)
+			}
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("look up stream %s: %w", sc.Name, err)
+		}
+		have := s.CachedInfo().Config
+		hl, wl := limitsOf(have), limitsOf(sc)
+		for _, k := range []string{"max_age", "max_bytes", "max_msgs", "discard", "duplicate_window", "replicas"} {
+			if hl[k] != wl[k] {
+				drifts = append(drifts, Drift{Stream: sc.Name, Limit: k, Server: hl[k], Want: wl[k]})
+			}
+		}
+		want := sc
+		if !apply {
+			keepLimits(&want, have)
+		}
+		if needsUpdate(have, want) {
+			if _, err := js.UpdateStream(ctx, want); err != nil {
+				return nil, fmt.Errorf("update stream %s: %w", sc.Name, err)
+			}
 		}
 	}
 	for _, b := range []jetstream.KeyValueConfig{
@@ -134,10 +210,20 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, c Config) error 
 		{Bucket: schemas.BucketPseudonymKeys, Description: "fingerprint of the pseudonym key behind each key id (never the key)", History: 1, Storage: jetstream.FileStorage, Replicas: max(c.Replicas, 1)},
 	} {
 		if _, err := js.CreateOrUpdateKeyValue(ctx, b); err != nil {
-			return fmt.Errorf("create or update key-value bucket %s: %w", b.Bucket, err)
+			return nil, fmt.Errorf("create or update key-value bucket %s: %w", b.Bucket, err)
 		}
 	}
-	return nil
+	return drifts, nil
+}
+
+// needsUpdate reports whether the server's stream differs from want in
+// anything UpdateStream may change.
+func needsUpdate(have, want jetstream.StreamConfig) bool {
+	return !slices.Equal(have.Subjects, want.Subjects) || have.Description != want.Description ||
+		have.AllowAtomicPublish != want.AllowAtomicPublish || have.DenyDelete != want.DenyDelete ||
+		have.DenyPurge != want.DenyPurge || have.MaxAge != want.MaxAge || have.MaxBytes != want.MaxBytes ||
+		have.MaxMsgs != want.MaxMsgs || have.Discard != want.Discard || have.Duplicates != want.Duplicates ||
+		have.Replicas != want.Replicas
 }
 
 // IsUnavailable reports whether err means NATS/JetStream cannot take writes

@@ -1,0 +1,80 @@
+package stream_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/epiwatch/epiwatch/pipeline/stream"
+	"github.com/epiwatch/epiwatch/pipeline/stream/streamtest"
+	"github.com/epiwatch/epiwatch/schemas"
+)
+
+// TestEnsureStreamsKeepsOperatorLimits: a component's start creates what is
+// missing and fixes what epiwatch needs (subjects, atomic batches), but keeps
+// the limits an operator changed, reporting each difference; ApplyStreams
+// (`epiwatch migrate --streams`) sets them to the configuration.
+func TestEnsureStreamsKeepsOperatorLimits(t *testing.T) {
+	ns := streamtest.New(t)
+	ctx := context.Background()
+	cfg := stream.DefaultConfig()
+
+	s, err := ns.JS.Stream(ctx, schemas.StreamEvents)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The operator keeps events for 400 days and lets them go when full;
+	// someone also broke a setting epiwatch depends on.
+	op := s.CachedInfo().Config
+	op.MaxAge = 400 * 24 * time.Hour
+	op.MaxBytes = 5 << 30
+	op.AllowAtomicPublish = false
+	if _, err := ns.JS.UpdateStream(ctx, op); err != nil {
+		t.Fatal(err)
+	}
+	// And a stream is missing altogether.
+	if err := ns.JS.DeleteStream(ctx, schemas.StreamSignals); err != nil {
+		t.Fatal(err)
+	}
+
+	drifts, err := stream.EnsureStreamsReport(ctx, ns.JS, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]stream.Drift{}
+	for _, d := range drifts {
+		got[d.Stream+"/"+d.Limit] = d
+	}
+	if len(drifts) != 2 || got[schemas.StreamEvents+"/max_age"].Server != op.MaxAge.String() || got[schemas.StreamEvents+"/max_bytes"].Want != "21474836480" {
+		t.Errorf("drifts %v, want max_age and max_bytes of %s", drifts, schemas.StreamEvents)
+	}
+	info := func(name string) (time.Duration, int64, bool) {
+		t.Helper()
+		s, err := ns.JS.Stream(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := s.CachedInfo().Config
+		return c.MaxAge, c.MaxBytes, c.AllowAtomicPublish
+	}
+	if age, size, atomic := info(schemas.StreamEvents); age != op.MaxAge || size != op.MaxBytes || !atomic {
+		t.Errorf("after a start: max_age %s max_bytes %d atomic %v; want the operator's limits kept and atomic batches back", age, size, atomic)
+	}
+	if _, err := ns.JS.Stream(ctx, schemas.StreamSignals); err != nil {
+		t.Errorf("the missing stream was not created: %v", err)
+	}
+
+	changed, err := stream.ApplyStreams(ctx, ns.JS, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(changed) != 2 {
+		t.Errorf("applied %v", changed)
+	}
+	if age, size, _ := info(schemas.StreamEvents); age != cfg.EventsMaxAge || size != cfg.EventsMaxBytes {
+		t.Errorf("after migrate --streams: max_age %s max_bytes %d", age, size)
+	}
+	if drifts, err := stream.EnsureStreamsReport(ctx, ns.JS, cfg); err != nil || len(drifts) != 0 {
+		t.Errorf("after applying: drifts %v, %v", drifts, err)
+	}
+}
