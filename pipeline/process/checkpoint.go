@@ -3,6 +3,7 @@ package process
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -21,20 +22,29 @@ import (
 //	process.manifest                   JSON manifest: the stream sequence the
 //	                                   state covers and, per region, where its
 //	                                   blob is (slot, parts, size, SHA-256)
-//	process.state.<region>.<slot>.<n>  part n of the region's blob; slot is a or b
+//	process.state.<region>.<slot>.<n>  part n of the region's blob; slot is
+//	                                   <writer>-a or <writer>-b, writer a random
+//	                                   id of the processor instance
 //
 // Why this shape:
 //   - Split per region: a checkpoint rewrites only the regions that changed
 //     since the last one, and no value has to hold the whole state.
 //   - Parts of at most partSize bytes: a region's blob can outgrow a NATS
 //     message (1 MiB by default on a NATS server).
-//   - Two slots per region: a checkpoint writes into the slot the manifest
-//     does not point at and then replaces the manifest, the only commit point.
-//     A crash before the manifest write leaves the previous checkpoint intact;
-//     no key ever needs deleting, so no tombstones pile up.
-//   - The manifest is replaced with a compare-and-set on its revision, so two
-//     processors sharing the durable consumer (a deployment error) fail
-//     loudly instead of overwriting each other's state.
+//   - Two slots per region and writer: a checkpoint writes into its slot the
+//     manifest does not point at and then replaces the manifest, the only
+//     commit point. A crash before the manifest write leaves the previous
+//     checkpoint intact.
+//   - Slots belong to one processor instance (its writer id), so a second
+//     processor running by mistake can never overwrite the parts the
+//     manifest points at: its own parts are under its own keys.
+//   - The manifest is replaced with a compare-and-set on its revision: of two
+//     processors sharing the durable consumer (a deployment error) one
+//     commits and the other gets errCheckpointConflict, which stops it
+//     (Processor.Run returns it) instead of a warning.
+//   - After its first commit an instance purges the parts of earlier
+//     instances that the manifest no longer references — only parts written
+//     before that commit, so a processor starting meanwhile keeps its own.
 //
 // The JetStream object store would do the chunking, but it needs a bucket
 // schemas does not name and rewrites whole objects; per-region parts in the
@@ -65,6 +75,22 @@ type checkpointStore struct {
 	kv  jetstream.KeyValue
 	man manifest
 	rev uint64
+	// writer names this instance's slots (random, set by newCheckpointStore
+	// or on first save); cleaned is set once earlier instances' parts are
+	// purged.
+	writer  string
+	cleaned bool
+}
+
+// newCheckpointStore opens the store with a fresh writer id.
+func newCheckpointStore(kv jetstream.KeyValue) *checkpointStore {
+	return &checkpointStore{kv: kv, writer: newWriterID()}
+}
+
+func newWriterID() string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 func partKey(region, slot string, n int) string {
@@ -125,6 +151,9 @@ func (c *checkpointStore) forgetRegions() { c.man.Regions = map[string]regionRef
 // covering seq. Regions not in blobs keep their previous blob. It returns the
 // bytes written.
 func (c *checkpointStore) save(ctx context.Context, seq uint64, at time.Time, blobs map[string][]byte) (int, error) {
+	if c.writer == "" {
+		c.writer = newWriterID()
+	}
 	next := manifest{Format: manifestFormat, Seq: seq, Written: at.UTC(), Regions: make(map[string]regionRef, len(c.man.Regions)+len(blobs))}
 	for code, ref := range c.man.Regions {
 		next.Regions[code] = ref
@@ -137,9 +166,9 @@ func (c *checkpointStore) save(ctx context.Context, seq uint64, at time.Time, bl
 	written := 0
 	for _, code := range codes {
 		blob := blobs[code]
-		slot := "a"
-		if c.man.Regions[code].Slot == "a" {
-			slot = "b"
+		slot := c.writer + "-a"
+		if c.man.Regions[code].Slot == slot {
+			slot = c.writer + "-b"
 		}
 		parts := 0
 		for off := 0; off < len(blob) || parts == 0; off += partSize {
@@ -171,5 +200,47 @@ func (c *checkpointStore) save(ctx context.Context, seq uint64, at time.Time, bl
 		return written, fmt.Errorf("write checkpoint manifest at sequence %d: %w", seq, err)
 	}
 	c.man, c.rev = next, rev
+	if !c.cleaned {
+		c.cleaned = true
+		// The server's clock: parts are stamped by it too.
+		if e, err := c.kv.Get(ctx, manifestKey); err == nil && e.Revision() == rev {
+			c.purgeOld(ctx, e.Created())
+		}
+	}
 	return written + len(data), nil
+}
+
+// purgeOld removes the parts the manifest does not reference that were
+// written before committed (earlier instances' slots; a crash's half-written
+// ones), and old delete markers. Failures only leave garbage behind: it
+// logs nothing and returns nothing.
+func (c *checkpointStore) purgeOld(ctx context.Context, committed time.Time) {
+	keep := map[string]bool{}
+	for code, ref := range c.man.Regions {
+		for n := 0; n < ref.Parts; n++ {
+			keep[partKey(code, ref.Slot, n)] = true
+		}
+	}
+	lister, err := c.kv.ListKeysFiltered(ctx, "process.state.>")
+	if err != nil {
+		return
+	}
+	var old []string
+	for k := range lister.Keys() {
+		if keep[k] {
+			continue
+		}
+		// Another instance's slot, or ours from the other letter: keep what
+		// was written after the commit (a processor starting meanwhile).
+		if e, err := c.kv.Get(ctx, k); err == nil && e.Created().Before(committed) {
+			old = append(old, k)
+		}
+	}
+	_ = lister.Stop()
+	for _, k := range old {
+		_ = c.kv.Purge(ctx, k)
+	}
+	if len(old) > 0 {
+		_ = c.kv.PurgeDeletes(ctx)
+	}
 }

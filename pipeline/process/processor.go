@@ -69,6 +69,10 @@ type Processor struct {
 
 	started atomic.Bool
 	dead    bool // a test crash: stop without a final checkpoint
+	// fatal is why the processor must stop (another processor committed a
+	// checkpoint over ours); stop cancels the consumer with it.
+	fatal error
+	stop  context.CancelCauseFunc
 	hooks   hooks
 }
 
@@ -126,7 +130,7 @@ func (p *Processor) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("open checkpoint bucket %s (created by stream.EnsureStreams): %w", schemas.BucketProcessState, err)
 	}
-	p.store = &checkpointStore{kv: kv}
+	p.store = newCheckpointStore(kv)
 	p.eng.lookup = StreamLookup(p.js, schemas.StreamEvents, p.cfg.AckWait/4)
 	if err := p.restore(ctx); err != nil {
 		if ctx.Err() != nil {
@@ -164,13 +168,22 @@ func (p *Processor) Run(ctx context.Context) error {
 		}
 		return err
 	}
+	// rctx also ends when the processor must stop (fatal).
+	rctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	p.mu.Lock()
+	p.stop = stop
+	p.mu.Unlock()
 	var wg sync.WaitGroup
 	if p.cfg.PublishInterval > 0 {
 		wg.Add(1)
-		go func() { defer wg.Done(); p.publishTicker(ctx) }()
+		go func() { defer wg.Done(); p.publishTicker(rctx) }()
 	}
-	err = cons.RunBatch(ctx, p.handle)
+	err = cons.RunBatch(rctx, p.handle)
 	wg.Wait()
+	if p.fatal != nil {
+		return p.fatal
+	}
 	if err != nil {
 		return err
 	}
@@ -404,6 +417,18 @@ func (p *Processor) handle(ctx context.Context, msgs []jetstream.Msg) error {
 	p.batches++
 	if p.batches >= p.cfg.CheckpointBatches || time.Since(p.lastCkpt) >= p.cfg.CheckpointInterval {
 		if err := p.checkpoint(ctx); err != nil {
+			if errors.Is(err, errCheckpointConflict) {
+				// Another processor committed over our checkpoint: it owns
+				// the state now. Stop without writing anything more; the
+				// batch in hand is not acknowledged and goes to it.
+				p.dead = true
+				p.fatal = fmt.Errorf("process: stopping: %w", err)
+				p.log.Error("another processor wrote the checkpoint; stopping (run one processor per stream)", "seq", p.appliedSeq, "err", err)
+				if p.stop != nil {
+					p.stop(p.fatal)
+				}
+				return p.fatal
+			}
 			if p.dead {
 				return err
 			}
