@@ -70,11 +70,24 @@ func NewContract() (*Contract, error) {
 // Decode checks raw (one JSON object) against the schema of its "type" and
 // decodes it. Errors are *ValidationError with one entry per problem, worded
 // for the producer: "person.national_id: does not match pattern ...".
+//
+// Every string of the event is also scanned for personal data outside the
+// person fields (FindPersonalData, pii.go): such an event is rejected with
+// one problem per field, naming the field and the kind of data, never the
+// value — and then with those problems only, since other reasons (a pattern
+// not matched, an unknown type) may quote the value.
 func (c *Contract) Decode(raw []byte) (*Event, error) {
-	if e, ok := c.fast.decode(raw); ok {
-		return e, nil
+	e, ok := c.fast.decode(raw)
+	if !ok {
+		var err error
+		if e, err = c.decodeSchema(raw); err != nil {
+			return nil, err
+		}
 	}
-	return c.decodeSchema(raw)
+	if p := PersonalDataProblems(e); len(p) > 0 {
+		return nil, &ValidationError{Problems: p}
+	}
+	return e, nil
 }
 
 // decodeSchema is Decode through the JSON Schema validator: every event the
@@ -91,6 +104,9 @@ func (c *Contract) decodeSchema(raw []byte) (*Event, error) {
 	ts, _ := obj["type"].(string)
 	s, ok := c.events[EventType(ts)]
 	if !ok {
+		if p := personalDataInTree(obj); len(p) > 0 {
+			return nil, &ValidationError{Problems: p}
+		}
 		reason := "required"
 		if _, present := obj["type"]; present {
 			reason = fmt.Sprintf("unknown event type %v (want %s)", obj["type"], typeList())
@@ -98,6 +114,9 @@ func (c *Contract) decodeSchema(raw []byte) (*Event, error) {
 		return nil, &ValidationError{Problems: []FieldError{{Field: "type", Reason: reason}}}
 	}
 	if err := s.Validate(inst); err != nil {
+		if p := personalDataInTree(obj); len(p) > 0 {
+			return nil, &ValidationError{Problems: p}
+		}
 		ve, ok := err.(*jsonschema.ValidationError)
 		if !ok {
 			return nil, &ValidationError{Problems: []FieldError{{Reason: err.Error()}}}

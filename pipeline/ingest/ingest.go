@@ -174,6 +174,11 @@ func (in *Ingester) Prepare(raws [][]byte, firstIndex int) (ok []Prepared, rejec
 			} else {
 				dl.Type, dl.EventID = peekTypeAndID(raw)
 			}
+			if schemas.ScanPersonalData(dl.EventID) != schemas.NoPersonalData {
+				// Rejected for it: neither the answer nor the dead
+				// letter's header may carry it.
+				dl.EventID = ""
+			}
 			rejected = append(rejected, dl)
 			in.m.rejected(dl.Type, reasonLabel(err))
 			continue
@@ -448,6 +453,9 @@ func peekTypeAndID(raw []byte) (typ, id string) {
 	}
 	typ, _ = v.Type.(string)
 	id, _ = v.EventID.(string)
+	if schemas.ScanPersonalData(id) != schemas.NoPersonalData {
+		id = "" // checked whole: a cut could split the match
+	}
 	if len(id) > schemas.MaxEventIDLen {
 		id = id[:schemas.MaxEventIDLen]
 	}

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"regexp"
 	"strings"
+
+	"github.com/epiwatch/epiwatch/schemas"
 )
 
 // Replacement texts. None contains a digit, so a replacement never joins the
@@ -155,14 +157,19 @@ func redactString(s string) string {
 	return string(redactText([]byte(s)))
 }
 
-// needsText is a cheap pre-check: every pattern needs a '"', '+' or a digit.
+// needsText is a cheap pre-check: every pattern needs a '"', '+', '@' or a
+// digit.
 func needsText(s string) bool {
-	return strings.ContainsAny(s, "\"+0123456789")
+	return strings.ContainsAny(s, "\"+@0123456789")
 }
 
-// redactText scrubs bytes that are not (or not known to be) JSON.
+// redactText scrubs bytes that are not (or not known to be) JSON. Last,
+// whatever the ingest scanner (schemas.FindPersonalData) still finds —
+// Kyrgyz domestic phone numbers, e-mail addresses — is replaced too, so a
+// dead letter keeps nothing an event was rejected for.
 func redactText(raw []byte) []byte {
 	out := idRun.ReplaceAllLiteral(raw, []byte(redactedID))
 	out = keyedPattern.ReplaceAll(out, []byte(`"$1"$2:"`+redacted+`"`))
-	return phonePattern.ReplaceAllLiteral(out, []byte(redactedPhone))
+	out = phonePattern.ReplaceAllLiteral(out, []byte(redactedPhone))
+	return []byte(schemas.RedactPersonalData(string(out)))
 }
