@@ -65,6 +65,10 @@ const (
 	// under the same id refuses to publish, so one person never has two
 	// pseudonyms in one deployment.
 	BucketPseudonymKeys = "epi_pseudonym_keys"
+	// BucketLeases holds the lease of each stateful component (process,
+	// decide): one active replica, the others hot standbys
+	// (stream.RunExclusive). Its TTL is the lease's.
+	BucketLeases = "epi_leases"
 )
 
 // HeaderDataThrough is a header of every indicator message: the newest day

@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 
 	"github.com/spf13/cobra"
 
@@ -12,6 +14,7 @@ import (
 	"github.com/epiwatch/epiwatch/pipeline/detect"
 	"github.com/epiwatch/epiwatch/pipeline/ingest"
 	"github.com/epiwatch/epiwatch/pipeline/process"
+	"github.com/epiwatch/epiwatch/pipeline/stream"
 )
 
 // processComponent is the live indicator processor.
@@ -21,7 +24,19 @@ func (a *app) processComponent() (component, error) {
 	if err != nil {
 		return component{}, &exitError{2, err}
 	}
-	return component{"process", p.Run}, nil
+	// One active replica; others wait as hot standbys (stream.RunExclusive).
+	return component{"process", func(ctx context.Context) error {
+		return stream.RunExclusive(ctx, a.js, "process", replicaName(), a.log, p.Run)
+	}}, nil
+}
+
+// replicaName names this process in leases: host, pid and a random part
+// (two containers may share a host name and a pid).
+func replicaName() string {
+	h, _ := os.Hostname()
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%s:%d:%x", h, os.Getpid(), b)
 }
 
 // detectComponent is the early-warning stage (aberration signals).
@@ -61,7 +76,9 @@ func (a *app) decideComponent() (component, http.Handler, error) {
 		}
 		auth = t
 	}
-	return component{"decide", d.Run}, d.LevelHandler(auth), nil
+	return component{"decide", func(ctx context.Context) error {
+		return stream.RunExclusive(ctx, a.js, "decide", replicaName(), a.log, d.Run)
+	}}, d.LevelHandler(auth), nil
 }
 
 // withMetrics adds the /metrics server for processes without the ingest API,

@@ -71,6 +71,9 @@ type StreamConfig struct {
 	DuplicateWindow time.Duration `mapstructure:"duplicate_window" yaml:"duplicate_window"`
 	EventsMaxBytes  int64         `mapstructure:"events_max_bytes" yaml:"events_max_bytes"`
 	EventsMaxAge    time.Duration `mapstructure:"events_max_age" yaml:"events_max_age"`
+	// LeaseTTL: how long the active process/decide replica's lease
+	// outlives its last renewal — the longest a standby waits.
+	LeaseTTL time.Duration `mapstructure:"lease_ttl" yaml:"lease_ttl"`
 }
 
 // HTTPConfig is the ingest API server.
@@ -138,7 +141,7 @@ func DefaultConfig() Config {
 		LogLevel:  "info",
 		LogFormat: "text",
 		NATS:      NATSConfig{Listen: "127.0.0.1:4222", SyncInterval: "always"},
-		Stream:    StreamConfig{Replicas: sc.Replicas, DuplicateWindow: sc.DuplicateWindow, EventsMaxBytes: sc.EventsMaxBytes, EventsMaxAge: sc.EventsMaxAge},
+		Stream:    StreamConfig{Replicas: sc.Replicas, DuplicateWindow: sc.DuplicateWindow, EventsMaxBytes: sc.EventsMaxBytes, EventsMaxAge: sc.EventsMaxAge, LeaseTTL: stream.DefaultLeaseTTL},
 		HTTP:      HTTPConfig{Addr: "127.0.0.1:8080", ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second},
 		Metrics:   MetricsConfig{Addr: "127.0.0.1:9464"},
 		Ingest:    IngestConfig{MaxBodyBytes: ic.MaxBodyBytes, MaxBatch: ic.MaxBatch, MaxConcurrentRequests: 512, MaxInFlightBytes: 1 << 30},
@@ -465,7 +468,7 @@ func (c *Config) SyncInterval() (time.Duration, error) {
 
 // StreamLayout converts to the stream package's config.
 func (c *Config) StreamLayout() stream.Config {
-	return stream.Config{Replicas: c.Stream.Replicas, DuplicateWindow: c.Stream.DuplicateWindow, EventsMaxBytes: c.Stream.EventsMaxBytes, EventsMaxAge: c.Stream.EventsMaxAge}
+	return stream.Config{Replicas: c.Stream.Replicas, DuplicateWindow: c.Stream.DuplicateWindow, EventsMaxBytes: c.Stream.EventsMaxBytes, EventsMaxAge: c.Stream.EventsMaxAge, LeaseTTL: c.Stream.LeaseTTL}
 }
 
 // NATSStoreDir is where the embedded server keeps JetStream.

@@ -244,11 +244,11 @@ func TestKubernetes(t *testing.T) {
 	if seen["ingest"] != 2 {
 		t.Errorf("deploy/k8s: ingest replicas %d, want 2 (stateless, behind a Service)", seen["ingest"])
 	}
-	if seen["process"] != 1 {
-		t.Errorf("deploy/k8s: process replicas %d, want 1 (it owns the checkpointed state)", seen["process"])
-	}
-	if d, ok := byKind["Deployment"]["epiwatch-process"]; ok && str(get(d.doc, "spec", "strategy", "type")) != "Recreate" {
-		t.Error("deploy/k8s: the process Deployment must use strategy Recreate, so two processors never run at once")
+	// One active replica and a hot standby, fenced by the lease.
+	for _, sub := range []string{"process", "decide"} {
+		if seen[sub] != 2 {
+			t.Errorf("deploy/k8s: %s replicas %d, want 2 (one active under the lease, one hot standby)", sub, seen[sub])
+		}
 	}
 	if _, ok := byKind["Job"]["epiwatch-migrate"]; !ok {
 		t.Error("deploy/k8s: migrate must be a Job")

@@ -73,7 +73,7 @@ type Processor struct {
 	// checkpoint over ours); stop cancels the consumer with it.
 	fatal error
 	stop  context.CancelCauseFunc
-	hooks   hooks
+	hooks hooks
 }
 
 // hooks are fault-injection points for tests.
@@ -219,6 +219,12 @@ func (p *Processor) shutdown(ctx context.Context) error {
 	defer p.mu.Unlock()
 	if p.dead {
 		return errCrashed
+	}
+	// Another replica holds the lease now and may have restored the last
+	// checkpoint already: a final one from here would overwrite its state.
+	if cause := context.Cause(ctx); errors.Is(cause, stream.ErrLeaseLost) {
+		p.log.Warn("lease lost: stopping without a final checkpoint", "checkpoint_seq", p.ckptSeq)
+		return cause
 	}
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.AckWait/2)
 	defer cancel()

@@ -31,6 +31,10 @@ type Config struct {
 	EventsMaxBytes int64
 	// EventsMaxAge keeps events for replay (0: forever).
 	EventsMaxAge time.Duration
+	// LeaseTTL is how long a stateful component's lease outlives its last
+	// renewal (DefaultLeaseTTL when 0): the longest a standby waits after
+	// the active replica died.
+	LeaseTTL time.Duration
 }
 
 // DefaultConfig returns the defaults used by `epiwatch run`.
@@ -144,6 +148,13 @@ func ApplyStreams(ctx context.Context, js jetstream.JetStream, c Config) ([]Drif
 	return ensure(ctx, js, c, true)
 }
 
+func leaseTTL(c Config) time.Duration {
+	if c.LeaseTTL > 0 {
+		return c.LeaseTTL
+	}
+	return DefaultLeaseTTL
+}
+
 // Drift is one stream limit whose value in the server differs from the
 // configuration.
 type Drift struct {
@@ -208,6 +219,7 @@ func ensure(ctx context.Context, js jetstream.JetStream, c Config, apply bool) (
 		{Bucket: schemas.BucketLevels, Description: "restriction level per region", History: 10, Storage: jetstream.FileStorage, Replicas: max(c.Replicas, 1)},
 		{Bucket: schemas.BucketAlertClaims, Description: "create-if-absent claims of alert deliveries", History: 1, Storage: jetstream.FileStorage, Replicas: max(c.Replicas, 1)},
 		{Bucket: schemas.BucketPseudonymKeys, Description: "fingerprint of the pseudonym key behind each key id (never the key)", History: 1, Storage: jetstream.FileStorage, Replicas: max(c.Replicas, 1)},
+		{Bucket: schemas.BucketLeases, Description: "one active replica of each stateful component", History: 1, Storage: jetstream.FileStorage, Replicas: max(c.Replicas, 1), TTL: leaseTTL(c)},
 	} {
 		if _, err := js.CreateOrUpdateKeyValue(ctx, b); err != nil {
 			return nil, fmt.Errorf("create or update key-value bucket %s: %w", b.Bucket, err)
