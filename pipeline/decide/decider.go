@@ -335,58 +335,16 @@ const replayLookback = 30 * 24 * time.Hour
 // message at start). The durable consumer then delivers what follows; a
 // record seen by both is stored once (history's key).
 func (d *Decider) replay(ctx context.Context) (int, error) {
-	s, err := d.js.Stream(ctx, schemas.StreamIndicators)
-	if err != nil {
-		return 0, fmt.Errorf("open stream %s (created by stream.EnsureStreams): %w", schemas.StreamIndicators, err)
-	}
-	info, err := s.Info(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("stream %s info: %w", schemas.StreamIndicators, err)
-	}
-	last := info.State.LastSeq
-	if info.State.Msgs == 0 {
-		return 0, nil
-	}
 	start := d.clock().Add(-time.Duration(d.cfg.WindowDays)*24*time.Hour - replayLookback)
-	oc, err := d.js.OrderedConsumer(ctx, schemas.StreamIndicators, jetstream.OrderedConsumerConfig{
-		FilterSubjects:    []string{schemas.SubjectIndicators + ".>"},
-		DeliverPolicy:     jetstream.DeliverByStartTimePolicy,
-		OptStartTime:      &start,
-		InactiveThreshold: 30 * time.Second,
-	})
-	if err != nil {
-		return 0, fmt.Errorf("replay %s: %w", schemas.StreamIndicators, err)
-	}
-	it, err := oc.Messages(jetstream.PullMaxMessages(1000))
-	if err != nil {
-		return 0, fmt.Errorf("replay %s: %w", schemas.StreamIndicators, err)
-	}
-	defer it.Stop()
 	n := 0
-	for {
-		// Everything up to last is stored already, so a pause means the
-		// start time excluded the rest (only old records are left).
-		nctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		m, err := it.Next(jetstream.NextContext(nctx))
-		cancel()
-		if ctx.Err() != nil {
-			return n, ctx.Err()
-		}
-		if errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) {
-			return n, nil
-		}
-		if err != nil {
-			return n, fmt.Errorf("replay %s: %w", schemas.StreamIndicators, err)
-		}
+	_, err := stream.ReadAll(ctx, d.js, schemas.StreamIndicators, schemas.SubjectIndicators+".>", &start, func(m jetstream.Msg) {
 		if in, err := decodeIndicator(m.Data()); err == nil { // the durable consumer dead-letters bad ones
 			d.hist.put(in)
 			d.hist.sawThrough(in.Region, dataThrough(m.Headers()))
 			n++
 		}
-		if meta, err := m.Metadata(); err == nil && meta.Sequence.Stream >= last {
-			return n, nil
-		}
-	}
+	})
+	return n, err
 }
 
 // handle stores one indicator record and, in data mode, decides the days it

@@ -13,7 +13,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -132,45 +131,9 @@ func (d *Detector) Run(ctx context.Context) error {
 // state (an ordered consumer, nothing acked). The durable consumer then
 // delivers what it has not acked; storing a record twice changes nothing.
 func (d *Detector) replay(ctx context.Context) (int, error) {
-	s, err := d.js.Stream(ctx, schemas.StreamIndicators)
-	if err != nil {
-		return 0, fmt.Errorf("open stream %s (created by stream.EnsureStreams): %w", schemas.StreamIndicators, err)
-	}
-	info, err := s.Info(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("stream %s info: %w", schemas.StreamIndicators, err)
-	}
-	if info.State.Msgs == 0 {
-		return 0, nil
-	}
-	last := info.State.LastSeq
-	oc, err := d.js.OrderedConsumer(ctx, schemas.StreamIndicators, jetstream.OrderedConsumerConfig{
-		FilterSubjects:    []string{schemas.SubjectIndicators + ".>"},
-		InactiveThreshold: 30 * time.Second,
-	})
-	if err != nil {
-		return 0, fmt.Errorf("replay %s: %w", schemas.StreamIndicators, err)
-	}
-	it, err := oc.Messages(jetstream.PullMaxMessages(2000))
-	if err != nil {
-		return 0, fmt.Errorf("replay %s: %w", schemas.StreamIndicators, err)
-	}
-	defer it.Stop()
 	n := 0
 	progress := time.Now()
-	for {
-		nctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		m, err := it.Next(jetstream.NextContext(nctx))
-		cancel()
-		if ctx.Err() != nil {
-			return n, ctx.Err()
-		}
-		if errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) {
-			return n, nil // the rest aged out meanwhile
-		}
-		if err != nil {
-			return n, fmt.Errorf("replay %s: %w", schemas.StreamIndicators, err)
-		}
+	_, err := stream.ReadAll(ctx, d.js, schemas.StreamIndicators, schemas.SubjectIndicators+".>", nil, func(m jetstream.Msg) {
 		var in schemas.Indicator
 		if json.Unmarshal(m.Data(), &in) == nil && in.Region != "" && !in.Date.IsZero() {
 			d.st.put(&in)
@@ -180,10 +143,8 @@ func (d *Detector) replay(ctx context.Context) (int, error) {
 			progress = time.Now()
 			d.log.Info("detector replaying indicators", "records", n)
 		}
-		if meta, err := m.Metadata(); err == nil && meta.Sequence.Stream >= last {
-			return n, nil
-		}
-	}
+	})
+	return n, err
 }
 
 // handle applies a batch of indicator records, recomputes the signals of
