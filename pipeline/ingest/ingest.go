@@ -149,6 +149,16 @@ type Prepared struct {
 	Index int
 	Event *schemas.Event
 	Data  []byte // pseudonymised JSON: the bytes the stream carries
+	// Raw is the event as received: an event_id stored before is compared
+	// with it again under the stored event's key (retries across a key
+	// rotation).
+	Raw []byte
+}
+
+// KeyedPseudonymizer is a Pseudonymizer that can also pseudonymise with a
+// given key of its ring (pseudo.Pseudonymizer is one).
+type KeyedPseudonymizer interface {
+	ApplyWithKey(e *schemas.Event, keyID string) error
 }
 
 // Prepare decodes, validates and pseudonymises raw events. It does no I/O.
@@ -183,7 +193,7 @@ func (in *Ingester) Prepare(raws [][]byte, firstIndex int) (ok []Prepared, rejec
 			in.m.rejected(dl.Type, reasonLabel(err))
 			continue
 		}
-		ok = append(ok, Prepared{Index: idx, Event: e, Data: data})
+		ok = append(ok, Prepared{Index: idx, Event: e, Data: data, Raw: raw})
 	}
 	return ok, rejected
 }
@@ -427,11 +437,53 @@ func (in *Ingester) sameAsStored(ctx context.Context, ok []Prepared, res []strea
 				errs[k] = fmt.Errorf("read back the stored event %s: %w", ok[i].Event.EventID, err)
 				return
 			}
-			same[k] = bytes.Equal(m.Data, ok[i].Data)
+			same[k] = bytes.Equal(m.Data, ok[i].Data) || in.sameUnderStoredKey(m.Data, ok[i])
 		}()
 	}
 	wg.Wait()
 	return same, errors.Join(errs...)
+}
+
+// sameUnderStoredKey reports whether p is the stored event pseudonymised
+// under another key of the ring: an unchanged retry of an event accepted
+// before a key rotation, whose stored pseudonyms carry the retired key's id.
+// The raw event is prepared again with that key and compared byte for byte,
+// so a changed event under a used event_id is still refused.
+func (in *Ingester) sameUnderStoredKey(stored []byte, p Prepared) bool {
+	kp, ok := in.pseudo.(KeyedPseudonymizer)
+	if !ok || p.Raw == nil {
+		return false
+	}
+	var se schemas.Event
+	if json.Unmarshal(stored, &se) != nil {
+		return false
+	}
+	keyID := ""
+	for _, ps := range []*schemas.Person{se.Person, se.IndexPerson, se.ContactPerson} {
+		if ps != nil && ps.KeyID != "" {
+			keyID = ps.KeyID
+			break
+		}
+	}
+	if keyID == "" || keyID == personKey(p.Event) {
+		return false // same key: the bytes differ for another reason
+	}
+	e, err := in.contract.Decode(p.Raw)
+	if err != nil || in.validator.Validate(e) != nil || kp.ApplyWithKey(e, keyID) != nil {
+		return false
+	}
+	again, err := json.Marshal(e)
+	return err == nil && bytes.Equal(again, stored)
+}
+
+// personKey is the key id of the first person of e ("" without persons).
+func personKey(e *schemas.Event) string {
+	for _, ps := range []*schemas.Person{e.Person, e.IndexPerson, e.ContactPerson} {
+		if ps != nil {
+			return ps.KeyID
+		}
+	}
+	return ""
 }
 
 func (in *Ingester) unavailable(err error) error {

@@ -131,7 +131,19 @@ func issuer(regionCountry, id string) string {
 // *schemas.ValidationError naming each field ("contact_person.national_id:
 // IIN check digit is wrong"); it never contains an identifier, a birth date
 // or a key.
-func (p *Pseudonymizer) Apply(e *schemas.Event) error {
+func (p *Pseudonymizer) Apply(e *schemas.Event) error { return p.apply(e, p.keys.active) }
+
+// ApplyWithKey is Apply with a key of the ring other than the active one: how
+// ingest recognises an unchanged retry of an event accepted before a key
+// rotation (its stored pseudonyms are under the retired key).
+func (p *Pseudonymizer) ApplyWithKey(e *schemas.Event, keyID string) error {
+	if !p.keys.Known(keyID) {
+		return fmt.Errorf("unknown key id %q (the key ring has %s)", keyID, strings.Join(p.keys.IDs(), ", "))
+	}
+	return p.apply(e, keyID)
+}
+
+func (p *Pseudonymizer) apply(e *schemas.Event, keyID string) error {
 	var probs []schemas.FieldError
 	regionCountry := ""
 	if r, ok := p.regions.Get(e.Region); ok {
@@ -146,7 +158,7 @@ func (p *Pseudonymizer) Apply(e *schemas.Event) error {
 		ps    *schemas.Person
 	}{{"person", e.Person}, {"index_person", e.IndexPerson}, {"contact_person", e.ContactPerson}} {
 		if fp.ps != nil {
-			probs = p.person(probs, fp.field, fp.ps, regionCountry, on.Time())
+			probs = p.person(probs, fp.field, fp.ps, regionCountry, on.Time(), keyID)
 			clearInputs(fp.ps)
 		}
 	}
@@ -157,7 +169,7 @@ func (p *Pseudonymizer) Apply(e *schemas.Event) error {
 }
 
 // person pseudonymises one person and appends its problems.
-func (p *Pseudonymizer) person(probs []schemas.FieldError, field string, ps *schemas.Person, regionCountry string, on time.Time) []schemas.FieldError {
+func (p *Pseudonymizer) person(probs []schemas.FieldError, field string, ps *schemas.Person, regionCountry string, on time.Time, keyID string) []schemas.FieldError {
 	bad := func(sub, reason string) {
 		probs = append(probs, schemas.FieldError{Field: field + "." + sub, Reason: scrub(reason, ps.NationalID)})
 	}
@@ -173,7 +185,7 @@ func (p *Pseudonymizer) person(probs []schemas.FieldError, field string, ps *sch
 			bad("national_id", err.Error())
 			return probs
 		}
-		ps.Pseudonym, ps.KeyID = p.keys.keys[p.keys.active].sum(country, ps.NationalID), p.keys.active
+		ps.Pseudonym, ps.KeyID = p.keys.keys[keyID].sum(country, ps.NationalID), keyID
 		switch info.Sex {
 		case nationalid.Male:
 			ps.Sex = SexMale
