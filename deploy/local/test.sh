@@ -37,6 +37,9 @@ go vet -tags chdb "${pkgs[@]}"
 # this shell would override them (env beats file), e.g. every test sharing one
 # data_dir. Only the ClickHouse address reaches them, through chtest.
 export EPIWATCH_TEST_CLICKHOUSE_ADDR="127.0.0.1:${CLICKHOUSE_TCP_PORT:-9000}"
+# setup.sh installed the local cluster's pieces: the cluster test
+# (deploy/local/clustertest) must run, not skip.
+export EPIWATCH_TEST_CLUSTER=require
 for v in $(env | sed -n 's/^\(EPIWATCH_[A-Z0-9_]*\)=.*/\1/p'); do
   case "$v" in EPIWATCH_TEST_*|EPIWATCH_KEEP_TEST_DB) ;; *) unset "$v" ;; esac
 done
