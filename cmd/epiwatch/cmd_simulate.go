@@ -39,6 +39,11 @@ type simulateOptions struct {
 	speed     float64
 	batch     int
 
+	// The reporting delay's day-of-week effect and drift
+	// (simulate.Config.WeekendDeferral, DelayDrift).
+	weekendDeferral float64
+	delayDrift      float64
+
 	// Reporting and its data-quality scenarios.
 	noComplete    bool
 	late          string
@@ -55,11 +60,14 @@ func newSimulateCmd() *cobra.Command {
 		Use:   "simulate",
 		Short: "Generate a realistic synthetic outbreak: write event files or send it to the ingest API",
 		Long: `Simulates a COVID-19-like outbreak in the chosen regions and produces the events real
-producers would send: cases (with reporting delays, some without onset date, some imported),
-traced contacts (some of whom fall ill later, under the same national ID), positive and
-negative lab tests, morning bed snapshots of every hospital (infectious, ICU, provisional
-beds) and vaccine doses. Persons carry valid IINs (Kazakhstan) or PINs (Kyrgyzstan), and
-often names, phones and addresses, which ingest removes.
+producers would send: cases (with reporting delays, some without onset date, some
+imported; with --weekend-deferral 0.4, 40 % of the reports due on a Saturday or Sunday
+come on the Monday, as real notification does; with --delay-drift the delay grows or
+shrinks over the run), traced contacts (some of whom fall ill later, under the same
+national ID), positive and negative lab tests, morning bed snapshots of every hospital
+(infectious, ICU, provisional beds) and vaccine doses. Persons carry valid IINs
+(Kazakhstan) or PINs (Kyrgyzstan), and often names, phones and addresses, which ingest
+removes.
 
 The producer is well behaved: on the first day it registers every hospital (a facility
 event with its capacity), and after each day's events it sends a report_complete per region
@@ -137,6 +145,8 @@ func (o *simulateOptions) addModelFlags(f *pflag.FlagSet) {
 	f.StringVar(&o.country, "country", def.Country, "country whose regions are simulated when --regions is not given: KZ or KG")
 	f.Float64Var(&o.scale, "scale", def.Scale, "multiplies population at risk, cases, tests, beds and doses (0.1 for a quick run, 10 for load)")
 	f.BoolVar(&o.noDelays, "no-delays", false, "report every case on its onset day, test results and contacts the same day")
+	f.Float64Var(&o.weekendDeferral, "weekend-deferral", def.WeekendDeferral, "day-of-week effect of reporting: share of case reports due on a Saturday or Sunday sent on the following Monday instead (0 = none; with delays only)")
+	f.Float64Var(&o.delayDrift, "delay-drift", def.DelayDrift, "`days` by which the mean onset-to-report delay changes linearly from the first simulated day to the last (e.g. 3: reporting slows from 3 to 6 days; -1.5: it speeds up to 1.5); the sd changes in proportion")
 	f.BoolVar(&o.stale, "stale", false, "let some hospitals stop reporting bed snapshots for 3–8 days")
 	f.StringArrayVar(&o.schedules, "schedule", nil, "R schedule of one region, REGION=DAY:R,DAY:R,… (day 0 = --start), e.g. KZ-75=0:1.6,40:0.8; repeatable")
 	f.BoolVar(&o.noComplete, "no-report-complete", !def.ReportComplete, "send no report_complete events (days a feed has no events are then missing, not zero)")
@@ -198,6 +208,7 @@ func (o simulateOptions) simConfig(now time.Time) (simulate.Config, error) {
 	sc := simulate.DefaultConfig()
 	sc.Days, sc.Seed, sc.Scale, sc.Country = o.days, o.seed, o.scale, strings.ToUpper(o.country)
 	sc.Delays = !o.noDelays
+	sc.WeekendDeferral, sc.DelayDrift = o.weekendDeferral, o.delayDrift
 	sc.StaleFacilities = o.stale
 	sc.ReportComplete = !o.noComplete
 	sc.DuplicateShare, sc.RetractShare = o.duplicates, o.retractions

@@ -30,6 +30,10 @@ type RStep struct {
 	R       float64 `json:"r"`
 }
 
+// WeekendDeferralTypical is a realistic Config.WeekendDeferral: 40 % of the
+// reports due at a weekend are sent on Monday.
+const WeekendDeferralTypical = 0.4
+
 // RSchedule is a piecewise-constant reproduction number R(t), steps in
 // increasing FromDay. Before the first step the first R applies.
 type RSchedule []RStep
@@ -146,8 +150,30 @@ type Config struct {
 	// its onset day with its test, and contacts the same day.
 	Delays bool
 	// DelayMean and DelaySD give the onset-to-report delay in days: a gamma
-	// rounded to whole days, at most 30.
+	// rounded to whole days, at most 30 (before WeekendDeferral).
 	DelayMean, DelaySD float64
+	// DelayDrift makes the delay distribution change over the outbreak: its
+	// mean moves linearly from DelayMean on the first simulated day to
+	// DelayMean+DelayDrift on the last (by onset day; positive: reporting
+	// slows down, negative: it speeds up), and its sd in proportion, so the
+	// distribution stretches or shrinks with a constant coefficient of
+	// variation (with DelayMean 0 the sd stays DelaySD). 0, the default,
+	// keeps one delay distribution throughout. It lets a nowcast be tested
+	// against a delay that is not what it was a few weeks earlier, as when a
+	// surge overwhelms the notification system.
+	DelayDrift float64
+	// WeekendDeferral is the day-of-week effect of reporting: the share of
+	// case reports due on a Saturday or a Sunday that are sent on the
+	// following Monday instead (public-health offices notify less at
+	// weekends, and catch up on Monday). Weekend reports are then fewer,
+	// Monday's more, and a case's delay depends on the weekday it falls
+	// ill. It applies with Delays only, after the gamma delay (which may so
+	// exceed 30 days by up to two). 0.4 (WeekendDeferralTypical) is an
+	// assumption of the order of the weekend dips of COVID-19 notification
+	// series; the default is still 0 (off) until the figures measured on the
+	// simulator (README) are re-measured with it. Only report dates move: cases by onset, the
+	// epidemic and its truth are the same with or without it.
+	WeekendDeferral float64
 	// OnsetMissing is the share of cases reported without an onset date.
 	OnsetMissing float64
 	// ProbableShare is the share of cases classified "probable" (no
@@ -281,6 +307,7 @@ func DefaultConfig() Config {
 		// before tracing scaled up).
 		DelayMean:              3,
 		DelaySD:                2,
+		WeekendDeferral:        0,
 		OnsetMissing:           0.2,
 		ProbableShare:          0.04,
 		ContactsMean:           4,
@@ -336,6 +363,8 @@ func (c *Config) check() error {
 		return fmt.Errorf("simulate: ascertainment must be in (0, 1], got %g", c.Ascertainment)
 	case !(c.DelayMean >= 0 && c.DelayMean <= 20 && c.DelaySD >= 0 && c.DelaySD <= 20):
 		return fmt.Errorf("simulate: delay mean and sd must be between 0 and 20 days, got %g and %g", c.DelayMean, c.DelaySD)
+	case !(c.DelayMean+c.DelayDrift >= 0 && c.DelayMean+c.DelayDrift <= 20):
+		return fmt.Errorf("simulate: delay drift %g takes the mean delay from %g to %g days; the mean must stay between 0 and 20 days", c.DelayDrift, c.DelayMean, c.DelayMean+c.DelayDrift)
 	case !(c.LengthOfStay >= 1 && c.LengthOfStay <= 60):
 		return fmt.Errorf("simulate: length of stay must be between 1 and 60 days, got %g", c.LengthOfStay)
 	case !(c.ContactsMean >= 0 && c.ContactsMean <= 50):
@@ -353,7 +382,7 @@ func (c *Config) check() error {
 		v    float64
 	}{{"onset missing", c.OnsetMissing}, {"probable share", c.ProbableShare}, {"link share", c.LinkShare},
 		{"contact test share", c.ContactTestShare}, {"antigen share", c.AntigenShare}, {"hospitalisation share", c.HospShare}, {"ICU share", c.ICUShare},
-		{"duplicate share", c.DuplicateShare}, {"retraction share", c.RetractShare}} {
+		{"duplicate share", c.DuplicateShare}, {"retraction share", c.RetractShare}, {"weekend deferral", c.WeekendDeferral}} {
 		if err := share(f.name, f.v); err != nil {
 			return err
 		}

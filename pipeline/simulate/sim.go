@@ -20,8 +20,10 @@ type Sim struct {
 	regions   []schemas.Region
 	schedules map[string]RSchedule
 	si        []float64
-	delayCDF  []float64
-	losCDF    []float64
+	// delayCDF is the onset-to-report delay by onset day index: one
+	// distribution for every day, or one a day with Config.DelayDrift.
+	delayCDF [][]float64
+	losCDF   []float64
 	// neighbour is, per region, the nearest other simulated region of its
 	// country ("" for none): where a case filed under the wrong region goes.
 	neighbour map[string]string
@@ -101,10 +103,62 @@ func New(cfg Config, regions *schemas.Regions) (*Sim, error) {
 	}
 	s.neighbour = neighbours(s.regions)
 	s.si = discreteSI(cfg.SI.Mean, cfg.SI.SD)
-	s.delayCDF = gammaDays(cfg.DelayMean, cfg.DelaySD, maxDelay)
+	s.delayCDF = delayCDFs(cfg)
 	// Length of stay: gamma with sd half the mean, at least one day.
 	s.losCDF = gammaDays(cfg.LengthOfStay, cfg.LengthOfStay/2, maxLOS)
 	return s, nil
+}
+
+// delayCDFs returns the onset-to-report delay distributions of cfg: one for
+// every onset day, or, with DelayDrift, one per day whose mean moves
+// linearly from DelayMean to DelayMean+DelayDrift over the run and whose sd
+// keeps the coefficient of variation DelaySD/DelayMean.
+func delayCDFs(cfg Config) [][]float64 {
+	if cfg.DelayDrift == 0 || cfg.Days < 2 {
+		return [][]float64{gammaDays(cfg.DelayMean, cfg.DelaySD, maxDelay)}
+	}
+	out := make([][]float64, cfg.Days)
+	for d := range out {
+		mean := cfg.DelayMean + cfg.DelayDrift*float64(d)/float64(cfg.Days-1)
+		sd := cfg.DelaySD
+		if cfg.DelayMean > 0 {
+			sd *= mean / cfg.DelayMean
+		}
+		out[d] = gammaDays(mean, sd, maxDelay)
+	}
+	return out
+}
+
+// delayAt is the delay distribution of cases with onset on day index d.
+func (s *Sim) delayAt(d int) []float64 {
+	if len(s.delayCDF) == 1 {
+		return s.delayCDF[0]
+	}
+	return s.delayCDF[min(max(d, 0), len(s.delayCDF)-1)]
+}
+
+// weekendDeferral returns the days a case report due on date is deferred
+// by (Config.WeekendDeferral): to the following Monday for that share of
+// the reports due on a Saturday (2 days) or a Sunday (1 day), else 0. It
+// draws from the region's own stream, so the effect moves report dates
+// only and changes no other draw of the run.
+func (rs *regionState) weekendDeferral(cfg *Config, date schemas.Date) int {
+	if cfg.WeekendDeferral == 0 {
+		return 0
+	}
+	var days int
+	switch date.Time().Weekday() {
+	case time.Saturday:
+		days = 2
+	case time.Sunday:
+		days = 1
+	default:
+		return 0
+	}
+	if rs.weekday.Float64() < cfg.WeekendDeferral {
+		return days
+	}
+	return 0
 }
 
 // Config returns the configuration.
@@ -303,7 +357,9 @@ type regionState struct {
 	// Independent random streams (see newRand). notices draws the
 	// reporting artefacts (duplicates, corrections), sporadic the cases of a
 	// sporadic region: neither changes the other streams.
-	epi, cases, tests, hosp, beds, vax, notices, sporadic *rand.Rand
+	// weekday draws the weekend deferral of case reports
+	// (Config.WeekendDeferral).
+	epi, cases, tests, hosp, beds, vax, notices, sporadic, weekday *rand.Rand
 
 	isSporadic   bool
 	nextSporadic int    // day index of the sporadic region's next case
@@ -335,6 +391,7 @@ func newRegionState(ru *run, reg schemas.Region, sched RSchedule, index int) *re
 		epi: newRand(seed, code, "epi"), cases: newRand(seed, code, "cases"), tests: newRand(seed, code, "tests"),
 		hosp: newRand(seed, code, "hosp"), beds: newRand(seed, code, "beds"), vax: newRand(seed, code, "vax"),
 		notices: newRand(seed, code, "notices"), sporadic: newRand(seed, code, "sporadic"),
+		weekday:    newRand(seed, code, "weekday"),
 		isSporadic: code == cfg.SporadicRegion, neighbour: ru.s.neighbour[code],
 		n:          float64(reg.Population) * cfg.Scale,
 		perMillion: float64(reg.Population) / 1e6 * cfg.Scale,
@@ -608,11 +665,20 @@ func (rs *regionState) newCase(ru *run, d int, imported bool) {
 	if p == nil {
 		p = ru.people.newPerson(r, rs, date, false)
 	}
-	delay := 0
+	// due is the day the case is diagnosed and its report due, report the
+	// day it is sent: later when a weekend report is deferred to Monday
+	// (Config.WeekendDeferral). The test and the contacts' exposure follow
+	// the diagnosis, so the deferral moves the report and the tracing only,
+	// and draws nothing else from r: every other draw of the run is the
+	// same with or without it.
+	delay, deferred := 0, 0
 	if cfg.Delays {
-		delay = drawDays(r, ru.s.delayCDF)
+		delay = drawDays(r, ru.s.delayAt(d))
+		deferred = rs.weekendDeferral(cfg, ru.date(d+delay))
 	}
-	report := d + delay
+	due := d + delay
+	report := due + deferred
+	delay += deferred
 	rs.nCase++
 	ev := schemas.Event{
 		EventID: ru.id("case", rs.reg.Code, rs.nCase), Type: schemas.TypeCase, Region: rs.reg.Code, Source: cfg.Source,
@@ -637,29 +703,31 @@ func (rs *regionState) newCase(ru *run, d int, imported bool) {
 		}
 		sample, result := d, d
 		if cfg.Delays {
-			sample += min(delay, r.IntN(2))
+			sample += min(due-d, r.IntN(2))
 			if kind == schemas.TestPCR {
-				result = sample + min(report-sample, 1+r.IntN(2))
+				result = sample + min(due-sample, 1+r.IntN(2))
 			} else {
 				result = sample
 			}
 		}
 		m := rs.labTest(ru, r, p, sample, result, kind, schemas.ResultPositive)
-		if result == report {
-			caseMinute = min(m+15+r.IntN(120), 1439)
+		if result == due {
+			if m := min(m+15+r.IntN(120), 1439); report == due {
+				caseMinute = m
+			}
 		}
 	}
 	rs.notify(ru, p, ev, report, caseMinute)
 
 	// Contacts, traced after the report; exposed from two days before onset
-	// up to isolation at the report.
+	// up to isolation at the diagnosis.
 	trace := report
 	if cfg.Delays {
 		trace += r.IntN(2)
 	}
 	for i, n := 0, poisson(r, rs.contactsMean); i < n; i++ {
 		cp := ru.people.newPerson(r, rs, date, false)
-		cday := d - 2 + r.IntN(report-d+3)
+		cday := d - 2 + r.IntN(due-d+3)
 		setting := settings[pick(r, settingShares)]
 		if imported && r.Float64() < 0.4 {
 			setting = "travel"

@@ -815,8 +815,11 @@ func TestConfigErrors(t *testing.T) {
 			c.SporadicRegion = "KZ-75"
 			c.Schedules = map[string]simulate.RSchedule{"KZ-75": {{0, 1.2}}}
 		},
-		"duplicates above 1":   func(c *simulate.Config) { c.DuplicateShare = 1.5 },
-		"negative retractions": func(c *simulate.Config) { c.RetractShare = -0.1 },
+		"duplicates above 1":       func(c *simulate.Config) { c.DuplicateShare = 1.5 },
+		"negative retractions":     func(c *simulate.Config) { c.RetractShare = -0.1 },
+		"weekend deferral above 1": func(c *simulate.Config) { c.WeekendDeferral = 1.2 },
+		"drift below 0 days":       func(c *simulate.Config) { c.DelayDrift = -c.DelayMean - 1 },
+		"drift beyond 20 days":     func(c *simulate.Config) { c.DelayDrift = 18 },
 	}
 	for name, mut := range bad {
 		cfg := simulate.DefaultConfig()
