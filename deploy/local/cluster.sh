@@ -361,6 +361,9 @@ start_all() {
     ! port_open "$p" || die "$n: something that is not ours already listens on 127.0.0.1:$p; stop it or set EPIWATCH_CLUSTER_PORT_OFFSET"
   done
   for n in zk-1 "${nats_nodes[@]}"; do mkdir -p "$base/$n"; launch "$n"; done
+  # ClickHouse 18.16 connects to ZooKeeper once at start for its DDL worker;
+  # started before ZooKeeper answers, it later crashes on ON CLUSTER DDL.
+  wait_nodes "$deadline" lax zk-1
   for n in "${ch_nodes[@]}"; do mkdir -p "$base/$n"; launch "$n"; done
   wait_nodes "$deadline" lax zk-1 "${nats_nodes[@]}" "${ch_nodes[@]}"
   # JetStream meta leader elected and every server current with it.
