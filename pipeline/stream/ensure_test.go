@@ -2,6 +2,7 @@ package stream_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -76,5 +77,25 @@ func TestEnsureStreamsKeepsOperatorLimits(t *testing.T) {
 	}
 	if drifts, err := stream.EnsureStreamsReport(ctx, ns.JS, cfg); err != nil || len(drifts) != 0 {
 		t.Errorf("after applying: drifts %v, %v", drifts, err)
+	}
+}
+
+// TestReplicasOnASingleServer: stream.replicas: 3 against one NATS server is
+// a clear error naming the setting, at once, not a hang.
+func TestReplicasOnASingleServer(t *testing.T) {
+	ns := streamtest.New(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := ns.JS.DeleteStream(ctx, schemas.StreamEvents); err != nil {
+		t.Fatal(err)
+	}
+	cfg := stream.DefaultConfig()
+	cfg.Replicas = 3
+	err := stream.EnsureStreams(ctx, ns.JS, cfg)
+	if err == nil || !strings.Contains(err.Error(), "stream.replicas is 3") || !strings.Contains(err.Error(), "not in a JetStream cluster") {
+		t.Fatalf("got %v, want an error naming stream.replicas", err)
+	}
+	if ctx.Err() != nil {
+		t.Fatal("it waited for the timeout")
 	}
 }

@@ -148,6 +148,19 @@ func ApplyStreams(ctx context.Context, js jetstream.JetStream, c Config) ([]Drif
 	return ensure(ctx, js, c, true)
 }
 
+// jsErrReplicasNotSupported is nats-server's JSStreamReplicasNotSupportedErr:
+// replicas above 1 asked of a server that is not in a JetStream cluster.
+const jsErrReplicasNotSupported = 10074
+
+// explainReplicas names the setting behind a refusal to replicate.
+func explainReplicas(err error, replicas int) error {
+	var apiErr *jetstream.APIError
+	if replicas > 1 && errors.As(err, &apiErr) && apiErr.ErrorCode == jsErrReplicasNotSupported {
+		return fmt.Errorf("stream.replicas is %d but the NATS server is not in a JetStream cluster: set stream.replicas: 1, or point nats.url at a cluster (%w)", replicas, err)
+	}
+	return err
+}
+
 func leaseTTL(c Config) time.Duration {
 	if c.LeaseTTL > 0 {
 		return c.LeaseTTL
@@ -190,7 +203,7 @@ func ensure(ctx context.Context, js jetstream.JetStream, c Config, apply bool) (
 		s, err := js.Stream(ctx, sc.Name)
 		if errors.Is(err, jetstream.ErrStreamNotFound) {
 			if _, err := js.CreateStream(ctx, sc); err != nil {
-				return nil, fmt.Errorf("create stream %s: %w", sc.Name, err)
+				return nil, fmt.Errorf("create stream %s: %w", sc.Name, explainReplicas(err, sc.Replicas))
 			}
 			continue
 		}
@@ -210,7 +223,7 @@ func ensure(ctx context.Context, js jetstream.JetStream, c Config, apply bool) (
 		}
 		if needsUpdate(have, want) {
 			if _, err := js.UpdateStream(ctx, want); err != nil {
-				return nil, fmt.Errorf("update stream %s: %w", sc.Name, err)
+				return nil, fmt.Errorf("update stream %s: %w", sc.Name, explainReplicas(err, want.Replicas))
 			}
 		}
 	}
@@ -222,7 +235,7 @@ func ensure(ctx context.Context, js jetstream.JetStream, c Config, apply bool) (
 		{Bucket: schemas.BucketLeases, Description: "one active replica of each stateful component", History: 1, Storage: jetstream.FileStorage, Replicas: max(c.Replicas, 1), TTL: leaseTTL(c)},
 	} {
 		if _, err := js.CreateOrUpdateKeyValue(ctx, b); err != nil {
-			return nil, fmt.Errorf("create or update key-value bucket %s: %w", b.Bucket, err)
+			return nil, fmt.Errorf("create or update key-value bucket %s: %w", b.Bucket, explainReplicas(err, b.Replicas))
 		}
 	}
 	return drifts, nil
