@@ -70,7 +70,7 @@ func nowcastSim(t *testing.T, format string) (string, schemas.Date) {
 
 func nowcastRows(t *testing.T, out string) [][]string {
 	t.Helper()
-	rows := rtTable(t, out)
+	rows := csvTable(t, out)
 	if len(rows) == 0 || strings.Join(rows[0], ",") != nowcastHeader {
 		t.Fatalf("header %v, want %s", rows[0], nowcastHeader)
 	}

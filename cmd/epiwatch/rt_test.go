@@ -10,16 +10,22 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/spf13/cobra"
 )
 
 // rtReference is the EpiEstim reference folder of package epi.
 var rtReference = filepath.Join("..", "..", "pipeline", "epi", "testdata", "epiestim")
 
-// runRt runs `epiwatch rt args...` on stdin and returns its output and the
-// exit code realMain would give (0, or the exitError's code, else 1).
+// runRt runs `epiwatch rt args...` on stdin (runCommand).
 func runRt(t *testing.T, stdin string, args ...string) (string, int, error) {
 	t.Helper()
-	c := newRtCmd()
+	return runCommand(newRtCmd(), stdin, args...)
+}
+
+// runCommand runs one subcommand on stdin and returns its output and the
+// exit code realMain would give (0, or the exitError's code, else 1).
+func runCommand(c *cobra.Command, stdin string, args ...string) (string, int, error) {
 	var out bytes.Buffer
 	c.SetArgs(args)
 	c.SetOut(&out)
@@ -38,7 +44,8 @@ func runRt(t *testing.T, stdin string, args ...string) (string, int, error) {
 	return out.String(), code, err
 }
 
-func rtTable(t *testing.T, s string) [][]string {
+// csvTable parses a command's CSV output.
+func csvTable(t *testing.T, s string) [][]string {
 	t.Helper()
 	recs, err := csv.NewReader(strings.NewReader(s)).ReadAll()
 	if err != nil {
@@ -68,12 +75,12 @@ func TestRtMatchesEpiEstim(t *testing.T) {
 			if code != 0 {
 				t.Fatalf("exit %d: %v", code, err)
 			}
-			got := rtTable(t, out)
+			got := csvTable(t, out)
 			raw, err := os.ReadFile(filepath.Join(rtReference, tt.ref))
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := rtTable(t, string(raw))
+			want := csvTable(t, string(raw))
 			// EpiEstim's columns first; epiwatch's own only after them.
 			if !strings.HasPrefix(strings.Join(got[0], ","), "t_start,t_end,mean,std,q025,q05,q25,median,q75,q95,q975,") {
 				t.Errorf("header %v", got[0])
@@ -117,7 +124,7 @@ func TestRtStdinAndRatio(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %v", code, err)
 	}
-	if rows := rtTable(t, out); len(rows) != 3 || rows[1][0] != "2" || rows[1][1] != "8" || rows[1][2] == "NA" {
+	if rows := csvTable(t, out); len(rows) != 3 || rows[1][0] != "2" || rows[1][1] != "8" || rows[1][2] == "NA" {
 		t.Errorf("output\n%s", out)
 	}
 }

@@ -1,9 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"encoding/csv"
-	"errors"
 	"math"
 	"os"
 	"path/filepath"
@@ -15,37 +12,10 @@ import (
 // signalsRuns is the surveillance reference folder of package signals.
 var signalsRuns = filepath.Join("..", "..", "pipeline", "signals", "testdata", "surveillance", "runs")
 
-// runSignals runs `epiwatch signals args...` on stdin and returns its
-// output and the exit code realMain would give (0, or the exitError's
-// code, else 1).
+// runSignals runs `epiwatch signals args...` on stdin (runCommand).
 func runSignals(t *testing.T, stdin string, args ...string) (string, int, error) {
 	t.Helper()
-	c := newSignalsCmd()
-	var out bytes.Buffer
-	c.SetArgs(args)
-	c.SetOut(&out)
-	c.SetErr(&bytes.Buffer{})
-	c.SetIn(strings.NewReader(stdin))
-	c.SilenceUsage, c.SilenceErrors = true, true
-	err := c.Execute()
-	code := 0
-	if err != nil {
-		code = 1
-		var ee *exitError
-		if errors.As(err, &ee) {
-			code = ee.code
-		}
-	}
-	return out.String(), code, err
-}
-
-func signalsTable(t *testing.T, s string) [][]string {
-	t.Helper()
-	recs, err := csv.NewReader(strings.NewReader(s)).ReadAll()
-	if err != nil {
-		t.Fatalf("output is not CSV: %v\n%s", err, s)
-	}
-	return recs
+	return runCommand(newSignalsCmd(), stdin, args...)
 }
 
 // TestSignalsMatchesSurveillance runs the command on every reference run's
@@ -84,12 +54,12 @@ func TestSignalsMatchesSurveillance(t *testing.T) {
 			if code != 0 {
 				t.Fatalf("exit %d: %v", code, err)
 			}
-			got := signalsTable(t, out)
+			got := csvTable(t, out)
 			raw, err := os.ReadFile(filepath.Join(dir, "expected.csv"))
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := signalsTable(t, string(raw))
+			want := csvTable(t, string(raw))
 			if len(got) != len(want) {
 				t.Fatalf("%d rows, R %d", len(got), len(want))
 			}
@@ -214,7 +184,7 @@ func TestSignalsSmall(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %v", code, err)
 	}
-	rows := signalsTable(t, out)
+	rows := csvTable(t, out)
 	if len(rows) != 3 || strings.Join(rows[1], ",") != "9,3,0,1" || rows[2][0] != "10" || rows[2][3] != "0" {
 		t.Fatalf("got\n%s", out)
 	}
