@@ -12,7 +12,6 @@ import (
 
 	"github.com/epiwatch/epiwatch/pipeline/ingest"
 	"github.com/epiwatch/epiwatch/pipeline/ingest/pseudo"
-	"github.com/epiwatch/epiwatch/pipeline/stream"
 	"github.com/epiwatch/epiwatch/pipeline/stream/streamtest"
 	"github.com/epiwatch/epiwatch/schemas"
 )
@@ -90,26 +89,7 @@ func piiFields(t *testing.T, typ schemas.EventType) []string {
 func TestPersonalDataNeverStored(t *testing.T) {
 	s := streamtest.New(t)
 	ctx := context.Background()
-	c, err := schemas.NewContract()
-	if err != nil {
-		t.Fatal(err)
-	}
-	regions := schemas.DefaultRegions()
-	ps, err := pseudo.New(pseudo.KeyConfig{ID: "k1", Key: strings.Repeat("ab", 32)}, nil, regions, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	events, err := s.JS.Stream(ctx, schemas.StreamEvents)
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := ingest.New(ingest.Config{MaxBodyBytes: 8 << 20, MaxBatch: 10000}, ingest.Deps{
-		Contract: c, Validator: &schemas.Validator{Regions: regions},
-		Pseudo: ps, Publisher: stream.NewPublisher(s.JS), Events: events,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	in := realIngester(t, s, ingest.Config{MaxBodyBytes: 8 << 20, MaxBatch: 10000}, pseudo.KeyConfig{ID: "k1", Key: strings.Repeat("ab", 32)})
 
 	var clean, corpus []string
 	var fields []string

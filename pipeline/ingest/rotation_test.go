@@ -19,31 +19,10 @@ import (
 func TestRetryAcrossKeyRotation(t *testing.T) {
 	s := streamtest.New(t)
 	ctx := context.Background()
-	regions := schemas.DefaultRegions()
 	k1 := pseudo.KeyConfig{ID: "k1", Key: strings.Repeat("ab", 32)}
 	k2 := pseudo.KeyConfig{ID: "k2", Key: strings.Repeat("cd", 32)}
 	ingester := func(active pseudo.KeyConfig, retired ...pseudo.KeyConfig) *ingest.Ingester {
-		t.Helper()
-		c, err := schemas.NewContract()
-		if err != nil {
-			t.Fatal(err)
-		}
-		ps, err := pseudo.New(active, retired, regions, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		events, err := s.JS.Stream(ctx, schemas.StreamEvents)
-		if err != nil {
-			t.Fatal(err)
-		}
-		in, err := ingest.New(ingest.Config{MaxBodyBytes: 1 << 20, MaxBatch: 100}, ingest.Deps{
-			Contract: c, Validator: &schemas.Validator{Regions: regions},
-			Pseudo: ps, Publisher: stream.NewPublisher(s.JS), Events: events,
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return in
+		return realIngester(t, s, ingest.Config{MaxBodyBytes: 1 << 20, MaxBatch: 100}, active, retired...)
 	}
 	const event = `{"event_id":"rot-1","type":"case","region":"KZ-75","source":"lab-1","person":{"national_id":"900101300017"},"report_date":"2020-07-01"}`
 	const changed = `{"event_id":"rot-1","type":"case","region":"KZ-75","source":"lab-1","person":{"national_id":"900101300017"},"report_date":"2020-07-02"}`
@@ -73,4 +52,31 @@ func TestRetryAcrossKeyRotation(t *testing.T) {
 	if n := len(streamtest.Messages(t, s.JS, schemas.StreamEvents)); n != 1 {
 		t.Errorf("%d events stored, want 1", n)
 	}
+}
+
+// realIngester is an ingester with the real contract, validator and
+// pseudonymiser (key ring active + retired) on s's events stream.
+func realIngester(t *testing.T, s *streamtest.Server, cfg ingest.Config, active pseudo.KeyConfig, retired ...pseudo.KeyConfig) *ingest.Ingester {
+	t.Helper()
+	c, err := schemas.NewContract()
+	if err != nil {
+		t.Fatal(err)
+	}
+	regions := schemas.DefaultRegions()
+	ps, err := pseudo.New(active, retired, regions, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, err := s.JS.Stream(context.Background(), schemas.StreamEvents)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := ingest.New(cfg, ingest.Deps{
+		Contract: c, Validator: &schemas.Validator{Regions: regions},
+		Pseudo: ps, Publisher: stream.NewPublisher(s.JS), Events: events,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return in
 }
