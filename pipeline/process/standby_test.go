@@ -3,6 +3,7 @@ package process
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"testing"
 	"time"
 
@@ -73,8 +74,16 @@ func TestStandbyTakesOver(t *testing.T) {
 	t.Parallel()
 	s := streamtest.New(t)
 	ctx := context.Background()
-	// A short lease for the test: the bucket's TTL is the lease's.
-	const ttl = 2 * time.Second
+	// A short lease for the test (the bucket's TTL is the lease's);
+	// EPIWATCH_TEST_LEASE_TTL=6s measures the production default.
+	ttl := 2 * time.Second
+	if v := os.Getenv("EPIWATCH_TEST_LEASE_TTL"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			t.Fatalf("EPIWATCH_TEST_LEASE_TTL: %v", err)
+		}
+		ttl = d
+	}
 	if err := s.JS.DeleteKeyValue(ctx, schemas.BucketLeases); err != nil {
 		t.Fatal(err)
 	}
