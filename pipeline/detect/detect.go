@@ -10,6 +10,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -192,7 +193,7 @@ func (d *Detector) handle(ctx context.Context, msgs []jetstream.Msg) error {
 	}
 	slices.SortFunc(keys, func(a, b rd) int {
 		if a.region != b.region {
-			return cmpStr(a.region, b.region)
+			return strings.Compare(a.region, b.region)
 		}
 		return int(a.day) - int(b.day)
 	})
@@ -209,16 +210,6 @@ func (d *Detector) handle(ctx context.Context, msgs []jetstream.Msg) error {
 		return &stream.BatchError{Rejected: rejected}
 	}
 	return nil
-}
-
-func cmpStr(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // publish sends the signals whose verdict differs from the last one sent.

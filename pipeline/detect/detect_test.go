@@ -176,7 +176,7 @@ func TestWeekly(t *testing.T) {
 		st.put(&r)
 	}
 	sunday := d0.AddDays(weeks*7 - 1)
-	if !isSunday(sunday) || sundayOf(d0) != d0.AddDays(6) || sundayOf(sunday) != sunday {
+	if sundayOf(sunday) != sunday || sundayOf(d0) != d0.AddDays(6) || sundayOf(sunday) != sunday {
 		t.Fatal("ISO week arithmetic")
 	}
 	sigs := st.weekly("KZ-75", sunday)

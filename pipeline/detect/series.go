@@ -209,11 +209,8 @@ func (s *state) verdict(g *schemas.Signal, res signals.Result) {
 
 func ptr(v float64) *float64 { return &v }
 
-// isSunday reports whether d ends an ISO week (Date 0, 1970-01-01, was a
-// Thursday).
-func isSunday(d schemas.Date) bool { return (int(d)+4)%7 == 0 }
-
-// sundayOf returns the Sunday that ends d's ISO week.
+// sundayOf returns the Sunday that ends d's ISO week (Date 0, 1970-01-01,
+// was a Thursday).
 func sundayOf(d schemas.Date) schemas.Date {
 	return d.AddDays((7 - (int(d)+4)%7) % 7)
 }
