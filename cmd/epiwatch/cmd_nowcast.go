@@ -173,7 +173,7 @@ func runNowcast(cmd *cobra.Command, path string, o nowcastOptions) error {
 		return &exitError{2, fmt.Errorf("--prior-mean/--prior-sd: %w", err)}
 	}
 
-	byRegion, noOnset, err := readNowcastCases(path, asOf)
+	byRegion, err := readNowcastCases(path, asOf)
 	if err != nil {
 		return &exitError{2, err}
 	}
@@ -229,7 +229,7 @@ func runNowcast(cmd *cobra.Command, path string, o nowcastOptions) error {
 		if err != nil {
 			return &exitError{2, fmt.Errorf("region %s: %w", region, err)}
 		}
-		if n := noOnset[region]; n > 0 {
+		if n := res.NoOnset; n > 0 {
 			known := n + int(nowcastSum(res.Reported))
 			fmt.Fprintf(errw, "%s: %d of %d confirmed cases known without onset date (%.0f %%) left out of the series by onset\n",
 				region, n, known, 100*float64(n)/float64(known))
@@ -267,13 +267,13 @@ func nowcastSum(x []float64) float64 {
 // readNowcastCases reads the case events of path known on asOf, by
 // region: confirmed cases reported by asOf, less those a retraction or a
 // superseding case known by asOf withdraws, each event_id once (the first,
-// as ingest keeps it). noOnset counts, per region, those without an onset
-// date (they are in byRegion too; the nowcast counts them apart). Every
-// error names the file and line.
-func readNowcastCases(path string, asOf schemas.Date) (byRegion map[string][]nowcast.Case, noOnset map[string]int, err error) {
+// as ingest keeps it); those without an onset date are in byRegion too (the
+// nowcast counts them apart, Result.NoOnset). Every error names the file
+// and line.
+func readNowcastCases(path string, asOf schemas.Date) (byRegion map[string][]nowcast.Case, err error) {
 	contract, err := schemas.NewContract()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	var cases []nowcastCase
 	seen := map[string]bool{}
@@ -281,9 +281,9 @@ func readNowcastCases(path string, asOf schemas.Date) (byRegion map[string][]now
 	if _, err := os.Stat(path); err != nil {
 		var pe *fs.PathError
 		if errors.As(err, &pe) {
-			return nil, nil, fmt.Errorf("%s: %v", pe.Path, pe.Err)
+			return nil, fmt.Errorf("%s: %v", pe.Path, pe.Err)
 		}
-		return nil, nil, err
+		return nil, err
 	}
 	err = ingest.ReadFile(path, 1000, func(recs []ingest.Record) error {
 		for _, rec := range recs {
@@ -317,17 +317,14 @@ func readNowcastCases(path string, asOf schemas.Date) (byRegion map[string][]now
 		return nil
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	byRegion, noOnset = map[string][]nowcast.Case{}, map[string]int{}
+	byRegion = map[string][]nowcast.Case{}
 	for _, c := range cases {
 		if !c.confirmed || withdrawn[c.id] {
 			continue
 		}
 		byRegion[c.region] = append(byRegion[c.region], c.c)
-		if c.c.Onset.IsZero() {
-			noOnset[c.region]++
-		}
 	}
-	return byRegion, noOnset, nil
+	return byRegion, nil
 }

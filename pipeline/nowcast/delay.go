@@ -50,21 +50,12 @@ type DelayModel struct {
 	cases    float64   // cases of the window that informed the fit (weighted)
 }
 
-// AsOf is the day the model was fitted on.
-func (m *DelayModel) AsOf() schemas.Date { return m.asOf }
-
 // Cases is the number of cases with an onset and a report within
 // MaxDelay that informed the fit (weighted by Config.DelayHalfLife).
 func (m *DelayModel) Cases() float64 { return m.cases }
 
-// PMF returns the delay distribution at the posterior mode of the cases
-// with onset on the given day (its weekday matters: the report days'
-// weekdays follow from it): p[d] = P(delay = d), d = 0..MaxDelay.
-func (m *DelayModel) PMF(onset schemas.Date) []float64 {
-	return m.pmf(m.logStay(m.mode, nil), weekdayOf(onset))
-}
-
-// pmf is PMF from logStay's table for an onset on weekday w0: F(D) = 1,
+// pmf is the delay distribution p[d] = P(delay = d), d = 0..MaxDelay, from
+// logStay's table for an onset on weekday w0: F(D) = 1,
 // F(d−1) = F(d)·(1 − g_d), p_d = F(d) − F(d−1).
 func (m *DelayModel) pmf(lq []float64, w0 int) []float64 {
 	p := make([]float64, m.maxDelay+1)

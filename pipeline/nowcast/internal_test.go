@@ -41,7 +41,7 @@ func TestQuantilesMatchSorting(t *testing.T) {
 				sortedQuantileLinear(sorted, 0.025), sortedQuantileLinear(sorted, 0.5), sortedQuantileLinear(sorted, 0.975))
 		}
 		var got, gotCount [5]float64
-		quantiles(slices.Clone(x), levels[:], false, got[:])
+		quantiles(slices.Clone(x), levels[:], got[:])
 		if name[0] != 'n' { // whole numbers
 			countQuantiles(slices.Clone(x), sorted[0], sorted[len(sorted)-1], levels[:], gotCount[:], nil)
 		}

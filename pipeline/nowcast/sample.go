@@ -186,31 +186,15 @@ func selectK(x []float64, k int) {
 }
 
 // quantiles fills out[i] with the ps[i]-quantile of x, ps increasing, as
-// sortedQuantile (linear false) or sortedQuantileLinear (true) would on
-// the sorted x, reordering x by selection instead of sorting it.
-func quantiles(x []float64, ps []float64, linear bool, out []float64) {
+// sortedQuantile would on the sorted x, reordering x by selection instead
+// of sorting it.
+func quantiles(x []float64, ps []float64, out []float64) {
 	n := len(x)
 	lo := 0 // x[:lo] holds only values ≤ every order statistic still wanted
 	for i, p := range ps {
-		var k int
-		var h float64
-		if linear {
-			h = p * float64(n-1)
-			k = int(math.Floor(h))
-		} else {
-			k = min(max(int(math.Ceil(p*float64(n)))-1, 0), n-1)
-		}
-		k = max(k, lo)
+		k := max(min(max(int(math.Ceil(p*float64(n)))-1, 0), n-1), lo)
 		selectK(x[lo:], k-lo)
-		v := x[k]
-		if linear && k+1 < n {
-			next := x[k+1]
-			for _, y := range x[k+2:] {
-				next = min(next, y)
-			}
-			v += (h - float64(k)) * (next - v)
-		}
-		out[i] = v
+		out[i] = x[k]
 		lo = k
 	}
 }
@@ -225,7 +209,7 @@ func quantiles3(x []float64) (q025, median, q975 float64) {
 	kh, fh := typ7(0.975, n)
 	tail := kl + 2 // order statistics 0..kl+1 from below, n-1-(kh-1)..n-1 from above
 	if tail > 16 || n-1-kh+1 > 16 || tail > n {
-		sortFloats(x)
+		slices.Sort(x)
 		return sortedQuantileLinear(x, 0.025), sortedQuantileLinear(x, 0.5), sortedQuantileLinear(x, 0.975)
 	}
 	var lo, hi [16]float64 // the smallest ascending, the largest descending
@@ -285,7 +269,7 @@ func typ7(p float64, n int) (int, float64) {
 func countQuantiles(x []float64, base, top float64, ps []float64, out []float64, hist []int32) []int32 {
 	span := int(top - base)
 	if span > 4*len(x) {
-		quantiles(x, ps, false, out)
+		quantiles(x, ps, out)
 		return hist
 	}
 	if cap(hist) < span+1 {
@@ -330,6 +314,3 @@ func sortedQuantileLinear(x []float64, p float64) float64 {
 	}
 	return x[i] + (h-float64(i))*(x[i+1]-x[i])
 }
-
-// sortFloats sorts in place; a named helper so the hot loops read plainly.
-func sortFloats(x []float64) { slices.Sort(x) }
