@@ -52,6 +52,26 @@ type Indicator struct {
 	HalvingDays  *float64 `json:"halving_days"`
 	Trend        string   `json:"trend"`
 
+	// The nowcast of a recent onset day (process.nowcast; R by onset date
+	// only): NowcastAsOf is the day up to which reports were known (the
+	// region's case feed's last day), zero (null) on days too old to be
+	// nowcast or when nowcasting is off. CasesNowcast* are the median and
+	// 95 % interval of the day's eventual count by onset (CasesByOnset is
+	// what is reported so far), NowcastCompleteness the share of it already
+	// reported. RNowcast* are R on the nowcast: Cori's posterior mixed over
+	// sampled completions of the series (Höhle & an der Heiden 2014), nil
+	// where R is not estimable; R* above stay EpiEstim's on the reported
+	// counts. A day whose reports are complete has a nowcast equal to them.
+	NowcastAsOf         Date     `json:"nowcast_as_of"`
+	CasesNowcastMedian  *float64 `json:"cases_nowcast_median"`
+	CasesNowcastQ025    *float64 `json:"cases_nowcast_q025"`
+	CasesNowcastQ975    *float64 `json:"cases_nowcast_q975"`
+	NowcastCompleteness *float64 `json:"nowcast_completeness"`
+	RNowcastMean        *float64 `json:"r_nowcast_mean"`
+	RNowcastQ025        *float64 `json:"r_nowcast_q025"`
+	RNowcastMedian      *float64 `json:"r_nowcast_median"`
+	RNowcastQ975        *float64 `json:"r_nowcast_q975"`
+
 	Cases7dPer100k *float64 `json:"cases_7d_per_100k"`
 
 	// Tests and TestsPositive are the day's conclusive diagnostic tests and

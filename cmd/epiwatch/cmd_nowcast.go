@@ -4,11 +4,9 @@ import (
 	"encoding/csv"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"io/fs"
 	"maps"
 	"math"
-	"math/rand/v2"
 	"os"
 	"slices"
 	"strconv"
@@ -211,24 +209,11 @@ func runNowcast(cmd *cobra.Command, path string, o nowcastOptions) error {
 		return err
 	}
 	for _, region := range want {
-		cases := byRegion[region]
-		delay, err := nc.FitDelay(cases, asOf, pooled)
+		reg, err := nc.Region(region, byRegion[region], asOf, o.days, pooled, rcfg, o.seed)
 		if err != nil {
-			return &exitError{2, fmt.Errorf("%s: region %s: %w", path, region, err)}
+			return &exitError{2, fmt.Errorf("%s: %w", path, err)}
 		}
-		// One random stream per region, so a region's numbers do not
-		// depend on which other regions the file holds.
-		h := fnv.New64a()
-		h.Write([]byte(region))
-		rng := rand.New(rand.NewPCG(o.seed, h.Sum64()))
-		res, err := nc.Nowcast(cases, asOf, o.days, delay, rng)
-		if err != nil {
-			return &exitError{2, fmt.Errorf("%s: region %s: %w", path, region, err)}
-		}
-		rs, err := res.R(rcfg, rng)
-		if err != nil {
-			return &exitError{2, fmt.Errorf("region %s: %w", region, err)}
-		}
+		res, rs := reg.Result, reg.R
 		if n := res.NoOnset; n > 0 {
 			known := n + int(nowcastSum(res.Reported))
 			fmt.Fprintf(errw, "%s: %d of %d confirmed cases known without onset date (%.0f %%) left out of the series by onset\n",

@@ -241,7 +241,7 @@ func (n *Nowcaster) triangle(cases []Case, asOf schemas.Date) (*triangle, error)
 		if d > D {
 			continue // beyond the model: assumed not to happen (see Config.MaxDelay)
 		}
-		counts[int(c.Onset-first)*(D+1)+d]++
+		counts[int(c.Onset-first)*(D+1)+d] += c.count()
 	}
 	rho := 1.0
 	if n.cfg.DelayHalfLife > 0 {

@@ -104,10 +104,21 @@ func (c Config) Validate() error {
 }
 
 // Case is one case as the nowcast sees it: its onset day (zero when
-// unknown), the day it was reported, and whether it was imported.
+// unknown), the day it was reported, and whether it was imported. N, when
+// above 1, makes the entry stand for N such cases (a cell of a reporting
+// triangle kept by the processor); 0 counts as 1.
 type Case struct {
 	Onset, Report schemas.Date
 	Imported      bool
+	N             int
+}
+
+// count is the number of cases the entry stands for.
+func (c Case) count() float64 {
+	if c.N <= 0 {
+		return 1
+	}
+	return float64(c.N)
 }
 
 // check reports a case the nowcast cannot place; i is its index in the
@@ -116,6 +127,8 @@ func (c Case) check(i int) error {
 	switch {
 	case c.Report.IsZero():
 		return fmt.Errorf("nowcast: case %d has no report date", i)
+	case c.N < 0:
+		return fmt.Errorf("nowcast: case %d stands for %d cases: want 0 (one) or more", i, c.N)
 	case !c.Onset.IsZero() && c.Onset > c.Report:
 		return fmt.Errorf("nowcast: case %d: onset %s after its report %s", i, c.Onset, c.Report)
 	}
@@ -228,13 +241,13 @@ func (n *Nowcaster) Nowcast(cases []Case, asOf schemas.Date, days int, delay *De
 			continue
 		}
 		if c.Onset.IsZero() {
-			res.NoOnset++
+			res.NoOnset += int(c.count())
 			continue
 		}
 		i := int(c.Onset - start)
-		res.Reported[i]++
+		res.Reported[i] += c.count()
 		if c.Imported {
-			res.ReportedImported[i]++
+			res.ReportedImported[i] += c.count()
 		}
 	}
 

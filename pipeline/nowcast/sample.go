@@ -267,11 +267,11 @@ func typ7(p float64, n int) (int, float64) {
 // pass instead of a selection per level), else by selection. hist is
 // scratch space, grown as needed and returned.
 func countQuantiles(x []float64, base, top float64, ps []float64, out []float64, hist []int32) []int32 {
-	span := int(top - base)
-	if span > 4*len(x) {
+	if !(top-base <= float64(4*len(x))) { // a wide range (or one past int)
 		quantiles(x, ps, out)
 		return hist
 	}
+	span := int(top - base)
 	if cap(hist) < span+1 {
 		hist = make([]int32, span+1)
 	}

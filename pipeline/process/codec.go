@@ -353,5 +353,6 @@ func decodeRegion(blob []byte) (*regionState, error) {
 	if d.err != nil {
 		return nil, fmt.Errorf("region state %s: %w", r.code, d.err)
 	}
+	r.rebuildTri()
 	return r, nil
 }

@@ -123,6 +123,8 @@ type Config struct {
 	// before redelivering it; a batch (apply, publish, checkpoint) must finish
 	// within half of it.
 	AckWait time.Duration `json:"ack_wait" mapstructure:"ack_wait"`
+	// Nowcast: the live nowcast of the recent onset days (NowcastConfig).
+	Nowcast NowcastConfig `json:"nowcast" mapstructure:"nowcast"`
 }
 
 // DefaultConfig returns the defaults.
@@ -155,6 +157,7 @@ func DefaultConfig() Config {
 		BatchSize:           1000,
 		MaxWait:             250 * time.Millisecond,
 		AckWait:             2 * time.Minute,
+		Nowcast:             DefaultNowcastConfig(),
 	}
 }
 
@@ -254,6 +257,11 @@ func (c Config) Validate() error {
 	}
 	if c.AckWait < 2*time.Second {
 		bad("ack_wait", "must be at least 2s, got %s", c.AckWait)
+	}
+	if c.Nowcast.Enabled {
+		if _, err := c.Nowcast.model(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	return errors.Join(errs...)
 }

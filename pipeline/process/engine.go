@@ -12,6 +12,7 @@ import (
 
 	"github.com/epiwatch/epiwatch/pipeline/beds"
 	"github.com/epiwatch/epiwatch/pipeline/epi"
+	"github.com/epiwatch/epiwatch/pipeline/nowcast"
 	"github.com/epiwatch/epiwatch/pipeline/thresholds"
 	"github.com/epiwatch/epiwatch/schemas"
 )
@@ -45,6 +46,7 @@ type engine struct {
 	cfg     Config
 	regions *schemas.Regions
 	r       rModel
+	nc      *ncModel // nil: no nowcast
 	states  map[string]*regionState
 	codes   []string // keys of states, sorted: deterministic output order
 
@@ -63,8 +65,12 @@ type engine struct {
 	double func(eventID string) bool
 }
 
-func newEngine(cfg Config, regions *schemas.Regions, r rModel) *engine {
-	return &engine{cfg: cfg, regions: regions, r: r, states: make(map[string]*regionState)}
+func newEngine(cfg Config, regions *schemas.Regions, r rModel) (*engine, error) {
+	nc, err := newNcModel(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &engine{cfg: cfg, regions: regions, r: r, nc: nc, states: make(map[string]*regionState)}, nil
 }
 
 func (g *engine) region(code string) *regionState {
@@ -203,6 +209,10 @@ func (g *engine) pending(out []schemas.Indicator) []schemas.Indicator {
 		if from == 0 || from > g.last {
 			continue
 		}
+		// The nowcast days depend on everything the region reported.
+		if nf := g.nowcastFrom(r); nf != 0 && nf < from {
+			from = nf
+		}
 		from = max(from, r.base)
 		jobs = append(jobs, regionJob{r: r, from: from})
 		days += int(g.last-from) + 1
@@ -270,6 +280,7 @@ type scratch struct {
 	local, imported, total []float64
 	ests                   []epi.Estimate
 	dumps                  []string
+	cases                  []nowcast.Case
 }
 
 func resizeStrings(b []string, n int) []string {
@@ -482,6 +493,11 @@ func (g *engine) computeRegion(sc *scratch, r *regionState, from, to schemas.Dat
 	method := g.r.method()
 	caseThrough, labThrough := r.feedThrough(tCase), r.feedThrough(tLabTest)
 
+	var nw *regionNowcast
+	if nf := g.nowcastFrom(r); nf != 0 && nf <= to {
+		nw = g.nowcastRegion(sc, r)
+	}
+
 	var vax [3]int64
 	var version uint64
 	var versionTS int64
@@ -600,6 +616,19 @@ func (g *engine) computeRegion(sc *scratch, r *regionState, from, to schemas.Dat
 			in.VaccinationDose1Pct = fs.ratioPct(vax[0], int64(pop))
 			in.VaccinationDose2Pct = fs.ratioPct(vax[1], int64(pop))
 			in.VaccinationDose3PlusPct = fs.ratioPct(vax[2], int64(pop))
+		}
+
+		if nw != nil && d >= nw.first && d <= nw.asOf {
+			window := 0.0
+			for w := d.AddDays(-g.cfg.RWindowDays + 1); w <= d; w++ {
+				if w >= nw.first {
+					window += nw.days[w-nw.first].Median
+				} else {
+					x := r.at(w)
+					window += float64(x.onsetLocal + x.onsetImported)
+				}
+			}
+			g.fillNowcast(&in, nw, window, &fs)
 		}
 
 		in.Provisional = int(to-d) < r.horizon

@@ -35,12 +35,20 @@ func rawStream(t testing.TB, evs []sent) []rawEvent {
 
 func newTestEngine(t testing.TB) *engine {
 	t.Helper()
-	cfg := DefaultConfig()
+	return newTestEngineCfg(t, DefaultConfig())
+}
+
+func newTestEngineCfg(t testing.TB, cfg Config) *engine {
+	t.Helper()
 	r, err := newRModel(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return newEngine(cfg, schemas.DefaultRegions(), r)
+	g, err := newEngine(cfg, schemas.DefaultRegions(), r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
 }
 
 // runEngine applies the stream in batches of the given sizes (cycled) and

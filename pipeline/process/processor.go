@@ -107,6 +107,10 @@ func New(cfg Config, deps Deps) (*Processor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("process config: %w", err)
 	}
+	eng, err := newEngine(cfg, deps.Regions, r)
+	if err != nil {
+		return nil, fmt.Errorf("process config: %w", err)
+	}
 	return &Processor{
 		cfg:  cfg,
 		js:   deps.JS,
@@ -114,7 +118,7 @@ func New(cfg Config, deps Deps) (*Processor, error) {
 		m:    newMetrics(deps.Registerer),
 		smet: deps.StreamMetrics,
 		pub:  stream.NewPublisher(deps.JS),
-		eng:  newEngine(cfg, deps.Regions, r),
+		eng:  eng,
 	}, nil
 }
 
@@ -252,7 +256,11 @@ func (p *Processor) restore(ctx context.Context) error {
 			// wins).
 			p.log.Warn("the checkpoint was written by an older version of epiwatch; rebuilding the state from the events stream",
 				"checkpoint_seq", seq, "region", code)
-			p.eng = newEngine(p.eng.cfg, p.eng.regions, p.eng.r)
+			eng, err := newEngine(p.eng.cfg, p.eng.regions, p.eng.r)
+			if err != nil {
+				return err
+			}
+			p.eng = eng
 			p.eng.lookup = StreamLookup(p.js, schemas.StreamEvents, p.cfg.AckWait/4)
 			p.store.forgetRegions() // the next checkpoint references new blobs only
 			p.ckptSeq, p.appliedSeq, p.lastCkpt = 0, 0, time.Now()

@@ -38,7 +38,11 @@ func NewReplayer(cfg Config, regions *schemas.Regions) (*Replayer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("process config: %w", err)
 	}
-	return &Replayer{eng: newEngine(cfg, regions, r)}, nil
+	eng, err := newEngine(cfg, regions, r)
+	if err != nil {
+		return nil, fmt.Errorf("process config: %w", err)
+	}
+	return &Replayer{eng: eng}, nil
 }
 
 // Decode decodes and checks one stored event as the live processor does; ts

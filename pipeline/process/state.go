@@ -142,6 +142,12 @@ type regionState struct {
 	// confirmed cases from onset to report date, conclusive tests from sample
 	// to result date.
 	caseDelay, testDelay delays
+	// tri is the reporting triangle of the counted cases with an onset
+	// date: per onset day, how many were reported d days after it (the
+	// last column: maxDelay and more), local and imported apart. The
+	// nowcast reads it (nowcastCases). It follows from cases and is
+	// rebuilt from them when a checkpoint is loaded, not checkpointed.
+	tri map[schemas.Date]*triRow
 
 	// dirtyFrom is the earliest day whose indicators changed since they were
 	// last published (0: none); changed says the region must be checkpointed.
@@ -162,6 +168,42 @@ func newRegionState(code string) *regionState {
 		cases:      make(map[idKey][]caseRef),
 		contactsOf: make(map[idKey][]contactRef),
 		vax:        make(map[vaxKey]schemas.Date),
+		tri:        make(map[schemas.Date]*triRow),
+	}
+}
+
+// triRow is one onset day of the reporting triangle: [0] local cases,
+// [1] imported, by delay in days.
+type triRow [2][maxDelay + 1]int32
+
+// addTri counts n (1 or -1) cases of onset day onset reported lag days
+// later in the triangle; a row that returns to zero is dropped.
+func (r *regionState) addTri(onset schemas.Date, lag int, imported bool, n int32) {
+	t := r.tri[onset]
+	if t == nil {
+		t = new(triRow)
+		r.tri[onset] = t
+	}
+	k := 0
+	if imported {
+		k = 1
+	}
+	t[k][min(lag, maxDelay)] += n
+	if *t == (triRow{}) {
+		delete(r.tri, onset)
+	}
+}
+
+// rebuildTri derives the triangle from the counted cases (after a
+// checkpoint was loaded).
+func (r *regionState) rebuildTri() {
+	clear(r.tri)
+	for _, refs := range r.cases {
+		for _, c := range refs {
+			if c.counted && !c.onset.IsZero() && c.report >= c.onset {
+				r.addTri(c.onset, int(c.report-c.onset), c.imported, 1)
+			}
+		}
 	}
 }
 
@@ -493,6 +535,7 @@ func (r *regionState) countCase(c caseRef, on bool, seq uint64, ts int64) {
 		return
 	}
 	if lag := int(c.report - c.onset); lag >= 0 {
+		r.addTri(c.onset, lag, c.imported, n)
 		lag = min(lag, maxDelay)
 		r.caseDelay[lag] += n
 		row.delaySum += n * int32(lag)
