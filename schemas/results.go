@@ -196,6 +196,18 @@ func (in *Indicator) MsgID(data []byte) string {
 	return fmt.Sprintf("ind:%s:%s:%d:%08x", in.Region, in.Date, in.Version, crc32.ChecksumIEEE(data))
 }
 
+// MsgIDAt is MsgID for a publication made from the state that applied the
+// events stream up to sequence applied, with the data through day through
+// (the message's HeaderDataThrough). A record can return to an earlier
+// content at the same version — a day provisional again, a nowcast day
+// whose numbers come back after a change and its undoing, a day that left
+// the nowcast days published as it was before it had one — and must then
+// be published anew, not dropped as the earlier message's duplicate; a
+// retry of the same publication is still dropped.
+func (in *Indicator) MsgIDAt(data []byte, through Date, applied uint64) string {
+	return fmt.Sprintf("%s:%s@%d", in.MsgID(data), through, applied)
+}
+
 // Decision actions.
 const (
 	ActionStrengthen = "strengthen"

@@ -209,9 +209,14 @@ func (g *engine) pending(out []schemas.Indicator) []schemas.Indicator {
 		if from == 0 || from > g.last {
 			continue
 		}
-		// The nowcast days depend on everything the region reported.
+		// The nowcast days depend on everything the region reported, and
+		// the days that left them since the last publication are
+		// published again without a nowcast.
 		if nf := g.nowcastFrom(r); nf != 0 && nf < from {
 			from = nf
+		}
+		if r.ncFrom != 0 && r.ncFrom < from {
+			from = r.ncFrom
 		}
 		from = max(from, r.base)
 		jobs = append(jobs, regionJob{r: r, from: from})
@@ -370,6 +375,7 @@ func (g *engine) markPublished() {
 	for _, r := range g.states {
 		r.dirtyFrom = 0
 		r.provFrom = g.provFrom(r)
+		r.ncFrom = g.nowcastFrom(r)
 	}
 	g.published = g.last
 }
@@ -380,6 +386,7 @@ func (g *engine) restored() {
 	g.setHorizons()
 	for _, r := range g.states {
 		r.provFrom = g.provFrom(r)
+		r.ncFrom = g.nowcastFrom(r)
 	}
 	g.published = g.last
 }

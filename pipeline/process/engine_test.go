@@ -75,10 +75,16 @@ func runEngine(t testing.TB, raw []rawEvent, sizes []int, restartEvery int) map[
 			k := in.Key()
 			data, _ := json.Marshal(in)
 			// A version can be computed again with other content only
-			// because the day became complete (or provisional) since.
+			// because the day became complete (or provisional) since, or
+			// its nowcast was made as of another day (or it left the
+			// nowcast days).
 			if old, ok := latestBy[k]; ok && old.Version == in.Version && string(bytesBy[k]) != string(data) {
 				o := old
 				o.Provisional = in.Provisional
+				o.NowcastAsOf, o.NowcastCompleteness = in.NowcastAsOf, in.NowcastCompleteness
+				o.CasesNowcastMedian, o.CasesNowcastQ025, o.CasesNowcastQ975 = in.CasesNowcastMedian, in.CasesNowcastQ025, in.CasesNowcastQ975
+				o.RNowcastMean, o.RNowcastQ025, o.RNowcastMedian, o.RNowcastQ975 = in.RNowcastMean, in.RNowcastQ025, in.RNowcastMedian, in.RNowcastQ975
+				o.Uncertain = in.Uncertain
 				if od, _ := json.Marshal(o); string(od) != string(data) {
 					t.Fatalf("%s version %d computed twice with different content:\n%s\n%s", k, in.Version, bytesBy[k], data)
 				}

@@ -3,10 +3,9 @@ package process
 import (
 	"encoding/binary"
 	"errors"
-	"hash/fnv"
 	"fmt"
+	"hash/fnv"
 	"math"
-	"time"
 
 	"github.com/epiwatch/epiwatch/pipeline/epi"
 	"github.com/epiwatch/epiwatch/pipeline/nowcast"
@@ -174,13 +173,19 @@ func (g *engine) nowcastCases(r *regionState, asOf schemas.Date, out []nowcast.C
 }
 
 // regionNowcast is a region's nowcast as the records carry it.
+//
+// A record's Version stays the highest sequence among the rows up to its
+// day: the nowcast depends on later rows too, so a record republished as of
+// a later day, or without its nowcast once the day leaves the nowcast
+// days, may carry the same version with other numbers. The later
+// publication wins (ClickHouse's ReplacingMergeTree keeps the last insert
+// of equal versions, the decider the last record), as for the provisional
+// flag; epiwatch.nowcast keeps each as-of day's numbers apart.
 type regionNowcast struct {
-	asOf    schemas.Date
-	version uint64 // the highest sequence among the rows up to asOf
-	ts      int64
-	first   schemas.Date // the first nowcast day
-	days    []nowcast.Day
-	r       []nowcast.REstimate
+	asOf  schemas.Date
+	first schemas.Date // the first nowcast day
+	days  []nowcast.Day
+	r     []nowcast.REstimate
 }
 
 // triangleSeed is the nowcast's random seed: a digest of the as-of day and
@@ -218,11 +223,6 @@ func (g *engine) nowcastRegion(sc *scratch, r *regionState) *regionNowcast {
 		return nil
 	}
 	out := &regionNowcast{asOf: asOf}
-	for d := r.base; d <= asOf; d++ {
-		if row := r.at(d); row.seq > out.version {
-			out.version, out.ts = row.seq, row.ts
-		}
-	}
 	sc.cases = g.nowcastCases(r, asOf, sc.cases[:0])
 	prior, err := g.nc.long.FitDelay(sc.cases, asOf, nil)
 	if err != nil {
@@ -256,10 +256,6 @@ func (g *engine) fillNowcast(in *schemas.Indicator, nw *regionNowcast, windowCas
 	}
 	day, est := nw.days[i], nw.r[i]
 	in.NowcastAsOf = nw.asOf
-	in.Version = max(in.Version, nw.version)
-	if t := time.Unix(0, nw.ts).UTC(); t.After(in.ComputedAt) {
-		in.ComputedAt = t
-	}
 	in.CasesNowcastMedian, in.CasesNowcastQ025, in.CasesNowcastQ975 = fs.p(day.Median), fs.p(day.Q025), fs.p(day.Q975)
 	in.NowcastCompleteness = fs.p(day.Completeness)
 	if !est.OK {

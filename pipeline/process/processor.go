@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,8 +44,15 @@ type Deps struct {
 // Idempotency keys: an event is applied once per event_id (a duplicate
 // published past JetStream's duplicate window, or a redelivery, changes
 // nothing); an indicator record is published with Nats-Msg-Id
-// "ind:<region>:<date>:<version>:<crc32 of the bytes>" (schemas.Indicator.MsgID),
-// so publishing it again is harmless here and in ClickHouse.
+// "ind:<region>:<date>:<version>:<crc32 of the bytes>:<data through>@<sequence
+// applied>/<run>" (schemas.Indicator.MsgIDAt and a random run id drawn at
+// New), so a retried publication is dropped by JetStream and publishing a
+// record again is harmless in ClickHouse. The run id makes a restarted
+// processor's republications new messages: its catch-up may publish a
+// record's intermediate content again, and the final content that the
+// crashed run had already published must then follow it in the stream, not
+// be dropped as a duplicate of the crashed run's message (equal versions are
+// ordered by the stream: the later publication wins).
 type Processor struct {
 	cfg   Config
 	js    jetstream.JetStream
@@ -54,6 +62,7 @@ type Processor struct {
 	pub   *stream.Publisher
 	eng   *engine
 	store *checkpointStore
+	run   string // this process's part of the records' message ids
 
 	// mu guards everything below: the batch handler and the publish ticker.
 	mu          sync.Mutex
@@ -119,6 +128,7 @@ func New(cfg Config, deps Deps) (*Processor, error) {
 		smet: deps.StreamMetrics,
 		pub:  stream.NewPublisher(deps.JS),
 		eng:  eng,
+		run:  fmt.Sprintf("%08x", rand.Uint32()),
 	}, nil
 }
 
@@ -576,7 +586,7 @@ func (p *Processor) publish(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("encode indicator %s: %w", in.Key(), err)
 		}
-		p.msgs = append(p.msgs, stream.Msg{Subject: schemas.IndicatorSubject(in.Region), ID: in.MsgID(data), Data: data, Header: through})
+		p.msgs = append(p.msgs, stream.Msg{Subject: schemas.IndicatorSubject(in.Region), ID: in.MsgIDAt(data, p.eng.last, p.appliedSeq) + "/" + p.run, Data: data, Header: through})
 	}
 	for off := 0; off < len(p.msgs); off += publishChunk {
 		chunk := p.msgs[off:min(off+publishChunk, len(p.msgs))]

@@ -158,6 +158,10 @@ type regionState struct {
 	// known yet). Both follow from the state; neither is checkpointed.
 	horizon  int
 	provFrom schemas.Date
+	// ncFrom is the first nowcast day at the last publication (0: none;
+	// engine.nowcastFrom): once the nowcast days move on, the days they
+	// left are republished without a nowcast. Not checkpointed either.
+	ncFrom schemas.Date
 }
 
 func newRegionState(code string) *regionState {

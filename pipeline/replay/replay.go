@@ -401,7 +401,7 @@ func (l *loop) flush(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("encode indicator %s: %w", in.Key(), err)
 		}
-		id := in.MsgID(data)
+		id := in.MsgIDAt(data, l.rp.Last(), l.res.LastSeq)
 		msg := &nats.Msg{Subject: schemas.IndicatorSubject(in.Region), Data: data, Header: nats.Header{schemas.HeaderDataThrough: {through}}}
 		f, err := l.js.PublishMsgAsync(msg,
 			jetstream.WithMsgID(id), jetstream.WithStallWait(time.Minute))
