@@ -151,7 +151,7 @@ func TestSimulationCoversTheViews(t *testing.T) {
 	t.Parallel()
 	tdb := newTestDatabase(t)
 	var empty []string
-	for _, view := range []string{"events", "cases", "contacts", "lab_tests", "bed_snapshots", "vaccinations", "regions", "indicators_latest", "decisions", "alerts", "signals"} {
+	for _, view := range []string{"events", "cases", "contacts", "lab_tests", "bed_snapshots", "vaccinations", "regions", "indicators_latest", "decisions", "alerts", "signals", "nowcast"} {
 		r, err := tdb.run(context.Background(), "SELECT 1 FROM "+view+" LIMIT 1")
 		if err != nil {
 			t.Fatalf("%s: %v", view, err)
@@ -173,6 +173,8 @@ func TestSimulationCoversTheViews(t *testing.T) {
 		{"a daily cases alarm in the region dashboard's region", fmt.Sprintf("SELECT 1 FROM signals WHERE region = '%s' AND stream = 'cases' AND alarm = 1 LIMIT 1", tdb.sim.regions[0])},
 		{"an alarm on the last day", fmt.Sprintf("SELECT 1 FROM signals WHERE date = toDate('%s') AND alarm = 1 LIMIT 1", tdb.sim.to)},
 		{"a signal without a verdict", "SELECT 1 FROM signals WHERE isNull(upper_bound) AND notEmpty(note) LIMIT 1"},
+		{"two nowcast vintages of one onset day", "SELECT 1 FROM nowcast GROUP BY region, date HAVING count() >= 2 LIMIT 1"},
+		{"an incomplete nowcast day", "SELECT 1 FROM nowcast WHERE completeness < 1 AND q975 > median AND median > reported LIMIT 1"},
 	} {
 		r, err := tdb.run(context.Background(), q.sql)
 		if err != nil {
@@ -181,5 +183,40 @@ func TestSimulationCoversTheViews(t *testing.T) {
 		if r.rows == 0 {
 			t.Errorf("the simulation has no %s", q.what)
 		}
+	}
+}
+
+// TestNowcastPanelShowsTheNewestVintage: the region dashboard's nowcast
+// panel draws one point per onset day of the region's newest nowcast, not
+// the older vintages the simulation also holds.
+func TestNowcastPanelShowsTheNewestVintage(t *testing.T) {
+	t.Parallel()
+	tdb := newTestDatabase(t)
+	exp := tdb.expander()
+	const title = "Cases by onset: reported and nowcast (recent days)"
+	var sql string
+	for _, p := range findDashboard(t, dashboards.RegionUID).Panels {
+		if p.Title == title && len(p.Targets) == 1 {
+			sql = p.Targets[0].RawSQL
+		}
+	}
+	if sql == "" {
+		t.Fatalf("no panel %q with one query on the region dashboard", title)
+	}
+	sql, err := exp.expand(sql)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := tdb.run(context.Background(), sql)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, sql)
+	}
+	if got.rows != nowcastDays {
+		t.Errorf("the nowcast panel returns %d rows, want %d (the newest vintage's onset days)\n%s", got.rows, nowcastDays, sql)
+	}
+	var vintages uint64
+	q := fmt.Sprintf("SELECT uniqExact(as_of) FROM nowcast WHERE region = '%s'", exp.vars["region"])
+	if err := tdb.conn.QueryRow(context.Background(), q).Scan(&vintages); err != nil || vintages < 2 {
+		t.Errorf("%s: %d vintages (%v); the test needs an older one to leave out", q, vintages, err)
 	}
 }

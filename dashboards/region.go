@@ -27,6 +27,7 @@ func Region() *dashboard.DashboardBuilder {
 		WithRow(row(id, "Cases and tests")).
 		WithPanel(regionCases(id)).
 		WithPanel(regionTests(id)).
+		WithPanel(regionNowcast(id)).
 		WithRow(row(id, "Beds")).
 		WithPanel(regionBeds(id)).
 		WithPanel(regionStale(id)).
@@ -144,6 +145,26 @@ func regionCases(id *ids) *timeseries.PanelBuilder {
 		OverrideByName("alarm_cases", []dashboard.DynamicConfigValue{displayName("signal alarm (EARS C2/C3)"), fixedColor("red"),
 			prop("custom.drawStyle", "points"), prop("custom.pointSize", 9), prop("custom.showPoints", "always"), prop("custom.fillOpacity", 0),
 			prop("custom.stacking", map[string]any{"mode": "none", "group": "alarms"})})
+}
+
+// regionNowcast draws the newest nowcast: the recent days' cases by onset
+// reported so far (bars), and the median of their eventual count (a line)
+// inside its 95 % interval (a band, as R's).
+func regionNowcast(id *ids) *timeseries.PanelBuilder {
+	line := prop("custom.drawStyle", "line")
+	band := []dashboard.DynamicConfigValue{line, prop("custom.lineWidth", 0), fixedColor("red")}
+	return seriesPanel(id).
+		Title("Cases by onset: reported and nowcast (recent days)").
+		Description("Cases are reported days after they fall ill, so the last days' counts by onset date are still incomplete and always seem to fall. The nowcast estimates what each recent day's count will be once every report is in, from the region's reporting delays. Bars: cases by onset reported so far; line: the nowcast's median; band: the 95 % interval of the eventual count. From the region's newest nowcast on or before the end of the range (its as_of: reports known up to that day); every earlier estimate is kept in the nowcast table.").
+		Datasource(ClickHouseDatasource()).
+		WithTarget(NewClickHouseTimeSeries(regionNowcastSQL).RefId("A")).
+		Height(9).Span(24).
+		Unit("short").Min(0).Decimals(0).
+		DrawStyle(common.GraphDrawStyleBars).FillOpacity(60).
+		OverrideByName("reported_by_onset", []dashboard.DynamicConfigValue{displayName("reported so far (onset date)"), fixedColor("blue")}).
+		OverrideByName("nowcast_median", []dashboard.DynamicConfigValue{displayName("nowcast (median)"), fixedColor("red"), line, prop("custom.fillOpacity", 0), prop("custom.lineWidth", 2)}).
+		OverrideByName("nowcast_q975", append([]dashboard.DynamicConfigValue{displayName("nowcast 97.5 %"), prop("custom.fillBelowTo", "nowcast_q025"), prop("custom.fillOpacity", 20)}, band...)).
+		OverrideByName("nowcast_q025", append([]dashboard.DynamicConfigValue{displayName("nowcast 2.5 %"), prop("custom.fillOpacity", 0)}, band...))
 }
 
 func regionTests(id *ids) *timeseries.PanelBuilder {

@@ -259,18 +259,29 @@ func (s simulation) derive(region string, reg schemas.Region, pop float64, serie
 		occ := pct(rd.bedsOccupied, rd.bedsTotal)
 		computed := day.AddDays(1).Time().Add(time.Hour)
 		provisional := d >= len(series)-3
-		indicators = append(indicators, []any{
-			region, day.Time(), uint64(d + 1), uint32(rd.cases), uint32(rd.local), uint32(rd.imported), uint32(rd.onset), uint32(c7),
-			"cori", rMean, rSD, rLo, rMed, rHi, rRatio, per100k(c7), uint32(rd.tests), uint32(rd.positive),
-			uint32(t7), uint32(p7), pct(p7, t7), per100k(t7),
-			uint32(rd.bedsTotal), uint32(rd.bedsOccupied), occ,
-			uint32(rd.icuTotal), uint32(rd.icuOccupied), pct(rd.icuOccupied, rd.icuTotal),
-			uint32(rd.provTotal), uint32(rd.provOccupied), pct(rd.provOccupied, rd.provTotal),
-			uint32(rd.stale), uint32(k7), ratio(k7, c7), pct(k7/10, k7),
-			uint32(rd.dose1), uint32(rd.dose2), uint32(rd.dose3),
-			pct(rd.dose1, int(pop)), pct(rd.dose2, int(pop)), pct(rd.dose3, int(pop)),
-			b2u(provisional), flags, reasons, computed,
-		})
+		row := func(version uint64, onset int, nc nowcastFields) []any {
+			return append([]any{
+				region, day.Time(), version, uint32(rd.cases), uint32(rd.local), uint32(rd.imported), uint32(onset), uint32(c7),
+				"cori", rMean, rSD, rLo, rMed, rHi, rRatio, per100k(c7), uint32(rd.tests), uint32(rd.positive),
+				uint32(t7), uint32(p7), pct(p7, t7), per100k(t7),
+				uint32(rd.bedsTotal), uint32(rd.bedsOccupied), occ,
+				uint32(rd.icuTotal), uint32(rd.icuOccupied), pct(rd.icuOccupied, rd.icuTotal),
+				uint32(rd.provTotal), uint32(rd.provOccupied), pct(rd.provOccupied, rd.provTotal),
+				uint32(rd.stale), uint32(k7), ratio(k7, c7), pct(k7/10, k7),
+				uint32(rd.dose1), uint32(rd.dose2), uint32(rd.dose3),
+				pct(rd.dose1, int(pop)), pct(rd.dose2, int(pop)), pct(rd.dose3, int(pop)),
+				b2u(provisional), flags, reasons, computed,
+			}, nc.values()...)
+		}
+		// The nowcast of the last nowcastDays onset days, as of the last
+		// day, and an older vintage a week before: nowcast_store gets both
+		// (through the migration's materialized view), the panel shows the
+		// newest. The older vintage is an earlier version of the day.
+		latest := s.nowcast(series, d, s.to, rMean, rLo, rMed, rHi)
+		indicators = append(indicators, row(uint64(d+1), rd.onset, latest))
+		if older := s.nowcast(series, d, s.to.AddDays(-7), rMean, rLo, rMed, rHi); !older.asOf.IsZero() {
+			indicators = append(indicators, row(uint64(d), older.reported, older))
+		}
 		records = append(records, schemas.Indicator{
 			Region: region, Date: day, Version: uint64(d + 1),
 			Cases: rd.cases, CasesLocal: rd.local, CasesImported: rd.imported, CasesByOnset: rd.onset, Cases7d: c7,
@@ -325,6 +336,55 @@ func (s simulation) derive(region string, reg schemas.Region, pop float64, serie
 		}
 	}
 	return indicators, records, decisions, alerts
+}
+
+// nowcastDays is how many recent onset days a simulated nowcast covers
+// (the processor's default window, roughly).
+const nowcastDays = 28
+
+// nowcastFields are an indicator row's nowcast columns (all NULL on a day
+// outside the nowcast window: asOf zero).
+type nowcastFields struct {
+	asOf                             schemas.Date
+	reported                         int
+	median, q025, q975, completeness *float64
+	rMean, rQ025, rMedian, rQ975     *float64
+}
+
+// values is the row's nowcast columns, in indicatorColumns order.
+func (n nowcastFields) values() []any {
+	var asOf *time.Time
+	if !n.asOf.IsZero() {
+		t := n.asOf.Time()
+		asOf = &t
+	}
+	return []any{asOf, n.median, n.q025, n.q975, n.completeness, n.rMean, n.rQ025, n.rMedian, n.rQ975}
+}
+
+// nowcast is a plausible nowcast of onset day d as of asOf, not a model:
+// a case's onset precedes its report by 2-6 days in the simulation, so a
+// day a week old is complete; younger days are reported in proportion to
+// their age. As of the simulation's last day, reported is what the series
+// counts and the median scales it up; as of an earlier day, reported is
+// that share of the series' count and the median is the count itself.
+func (s simulation) nowcast(series []regionDay, d int, asOf schemas.Date, rMean, rLo, rMed, rHi *float64) nowcastFields {
+	age := int(asOf - s.from.AddDays(d))
+	if age < 0 || age >= nowcastDays {
+		return nowcastFields{}
+	}
+	c := math.Min(1, float64(age+1)/7)
+	onset := float64(series[d].onset)
+	reported, median := onset, onset/c
+	if asOf != s.to {
+		reported, median = math.Round(onset*c), onset
+	}
+	half := 1.96 * math.Sqrt(median*(1-c)+1)
+	if c == 1 {
+		half = 0
+	}
+	lo, hi := math.Max(reported, median-half), median+half
+	return nowcastFields{asOf: asOf, reported: int(reported), median: &median, q025: &lo, q975: &hi, completeness: &c,
+		rMean: rMean, rQ025: rLo, rMedian: rMed, rQ975: rHi}
 }
 
 func ratio(num, den int) *float64 {
@@ -417,7 +477,9 @@ const indicatorColumns = `region, date, version, cases, cases_local, cases_impor
 	stale_facilities, contacts_7d, contacts_per_case, contacts_became_cases_pct,
 	vaccinated_dose1, vaccinated_dose2, vaccinated_dose3_plus,
 	vaccination_dose1_pct, vaccination_dose2_pct, vaccination_dose3_plus_pct,
-	provisional, flags, flag_reasons, computed_at`
+	provisional, flags, flag_reasons, computed_at,
+	nowcast_as_of, cases_nowcast_median, cases_nowcast_q025, cases_nowcast_q975, nowcast_completeness,
+	r_nowcast_mean, r_nowcast_q025, r_nowcast_median, r_nowcast_q975`
 
 const decisionColumns = `decision_id, region, region_name, date, decided_at, rule_set, rule_set_version, clause, action,
 	reason, r_method, r_mean, r_q025, r_q975, bed_occupancy_pct, data_as_of, flags,

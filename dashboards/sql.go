@@ -286,6 +286,23 @@ WHERE ` + dailyCasesSignal + ` AND method IN ('` + schemas.MethodEARSC2 + `', '`
 GROUP BY time
 ORDER BY time`
 
+// regionNowcastSQL is the region's newest nowcast on or before the end of
+// the range (the rows of its latest as_of): per recent onset day, the cases
+// reported so far and the median and 95 % interval of the eventual count.
+// Aliases differ from the columns (18.16's cyclic aliases).
+const regionNowcastSQL = `SELECT
+    date AS time,
+    reported AS reported_by_onset,
+    median AS nowcast_median,
+    q025 AS nowcast_q025,
+    q975 AS nowcast_q975
+FROM nowcast
+WHERE ` + inRegion + ` AND $__dateFilter(date) AND as_of =
+(
+    SELECT max(as_of) FROM nowcast WHERE ` + inRegion + ` AND as_of <= toDate($__toTime)
+)
+ORDER BY time`
+
 // regionTestsSQL counts tests by sample date and their positives.
 var regionTestsSQL = `SELECT
     assumeNotNull(sample_date) AS time,

@@ -80,6 +80,8 @@ func eventRow(e *schemas.Event, seq uint64, ingestedAt time.Time, payload []byte
 var indicatorsTable = table{"indicators_store", `region, date, version, cases, cases_local, cases_imported,
 	cases_by_onset, cases_7d, cases_repeat, r_method, r_mean, r_sd, r_q025, r_median, r_q975, r_ratio, r_status, r_cases,
 	r_prob_above_1, growth_rate, doubling_days, halving_days, trend,
+	nowcast_as_of, cases_nowcast_median, cases_nowcast_q025, cases_nowcast_q975, nowcast_completeness,
+	r_nowcast_mean, r_nowcast_q025, r_nowcast_median, r_nowcast_q975,
 	cases_7d_per_100k, tests, tests_positive, tests_7d, tests_positive_7d, positivity_7d_pct, tests_7d_per_100k, beds_total, beds_occupied,
 	bed_occupancy_pct, icu_total, icu_occupied, icu_occupancy_pct, provisional_total, provisional_occupied,
 	provisional_occupancy_pct, stale_facilities, closed_facilities, presumed_closed_facilities, unknown_facilities,
@@ -101,11 +103,17 @@ func strs(s []string) []string {
 	return s
 }
 
+// indicatorRow maps an indicator record to indicators_store's columns, in
+// indicatorsTable order. A record's nowcast (nowcast_as_of set) also becomes
+// a row of nowcast_store, by 011's materialized view: the sink writes the
+// indicators alone.
 func indicatorRow(in *schemas.Indicator) []any {
 	return []any{
 		in.Region, in.Date.Time(), in.Version, u32(in.Cases), u32(in.CasesLocal), u32(in.CasesImported),
 		u32(in.CasesByOnset), u32(in.Cases7d), u32(in.CasesRepeat), in.RMethod, in.RMean, in.RSD, in.RQ025, in.RMedian, in.RQ975, in.RRatio,
 		in.RStatus, u32(in.RCases), in.RProbAbove1, in.GrowthRate, in.DoublingDays, in.HalvingDays, in.Trend,
+		dateOrNil(in.NowcastAsOf), in.CasesNowcastMedian, in.CasesNowcastQ025, in.CasesNowcastQ975, in.NowcastCompleteness,
+		in.RNowcastMean, in.RNowcastQ025, in.RNowcastMedian, in.RNowcastQ975,
 		in.Cases7dPer100k, u32(in.Tests), u32(in.TestsPositive), u32(in.Tests7d), u32(in.TestsPositive7d), in.Positivity7dPct, in.Tests7dPer100k,
 		u32(in.BedsTotal), u32(in.BedsOccupied), in.BedOccupancyPct, u32(in.ICUTotal), u32(in.ICUOccupied),
 		in.ICUOccupancyPct, u32(in.ProvTotal), u32(in.ProvOccupied), in.ProvOccupancyPct, u32(in.StaleFacilities),

@@ -69,12 +69,22 @@ func checkEngine(t *testing.T, e Engine, db string) {
 		{"SELECT facility_id, facility_status, capacity_infectious FROM {db}.facilities", []string{"facility_id", "facility_status", "capacity_infectious"}, 1},
 		{"SELECT code FROM {db}.regions", []string{"code"}, 2},
 		{"SELECT region, date, r_mean, r_q025, r_q975, bed_occupancy_pct, icu_occupancy_pct, positivity_7d_pct, cases_7d_per_100k, computed_at FROM {db}.indicators_latest",
-			[]string{"region", "date", "r_mean", "r_q025", "r_q975", "bed_occupancy_pct", "icu_occupancy_pct", "positivity_7d_pct", "cases_7d_per_100k", "computed_at"}, 2},
+			[]string{"region", "date", "r_mean", "r_q025", "r_q975", "bed_occupancy_pct", "icu_occupancy_pct", "positivity_7d_pct", "cases_7d_per_100k", "computed_at"}, 4},
 		{"SELECT decision_id FROM {db}.decisions", []string{"decision_id"}, 1},
 		{"SELECT alert_id FROM {db}.alerts", []string{"alert_id"}, 1},
 		// Two versions of one signal: the view keeps the newest.
 		{"SELECT region, observed FROM {db}.signals WHERE observed = 40", []string{"region", "observed"}, 1},
 		{"SELECT region FROM {db}.signals", []string{"region"}, 1},
+		// Nowcast vintages (011's materialized view): two of one onset day,
+		// the retried block shown once, none from indicators without a
+		// nowcast; the values are the indicator record's.
+		{"SELECT region, date, as_of FROM {db}.nowcast", []string{"region", "date", "as_of"}, 3},
+		{"SELECT reported FROM {db}.nowcast WHERE date = '2020-06-29' AND as_of = '2020-07-02' AND version = 21 AND reported = 4 AND median = 5 AND q025 = 4 AND q975 = 7 AND completeness = 0.8 AND r_mean = 1.05 AND r_median = 1.05 AND r_q975 = 1.3",
+			[]string{"reported"}, 1},
+		{"SELECT reported FROM {db}.nowcast WHERE date = '2020-06-29' AND as_of = '2020-07-01' AND reported = 3 AND q975 = 9", []string{"reported"}, 1},
+		{"SELECT reported FROM {db}.nowcast WHERE date = '2020-06-30' AND isNull(r_mean)", []string{"reported"}, 1},
+		{"SELECT nowcast_as_of, cases_nowcast_median FROM {db}.indicators_latest WHERE date = '2020-06-29' AND nowcast_as_of = '2020-07-02' AND cases_nowcast_median = 5",
+			[]string{"nowcast_as_of", "cases_nowcast_median"}, 1},
 	}
 	for _, c := range counts {
 		cols, n, err := e.Query(ctx, ddl.Render(c.sql, db))
@@ -104,6 +114,15 @@ func checkEngine(t *testing.T, e Engine, db string) {
 			if n == 0 || len(cols) == 0 {
 				t.Errorf("%s: query %s returned %d rows, %d columns on the seed data", e.Name(), q.Name, n, len(cols))
 			}
+		}
+	}
+	// latest_nowcast.sql: only the newest vintage (2020-07-02: two onset days).
+	for _, q := range qs {
+		if q.Name != "latest_nowcast.sql" {
+			continue
+		}
+		if _, n, err := e.Query(ctx, ddl.Statements(ddl.Render(q.SQL, db))[0]); err != nil || n != 2 {
+			t.Errorf("%s: %d rows (%v), want the 2 onset days of the newest vintage", q.Name, n, err)
 		}
 	}
 	// The latest indicator version wins.
