@@ -46,6 +46,12 @@ type Config struct {
 	// override is recorded in the rule-set version ("1+r.statistic=bounds"),
 	// so decisions under it are told apart and get their own DecisionIDs.
 	RStatistic string `json:"r_statistic" mapstructure:"r_statistic"`
+	// RNowcast, when set, overrides the rule set's r.nowcast: "on" decides a
+	// day that is still provisional on its nowcast R (process.nowcast) as
+	// soon as that rests on enough cases, "off" waits for complete days.
+	// Empty keeps the rule set's own. Recorded in the rule-set version
+	// ("1+r.nowcast=on") like r_statistic.
+	RNowcast string `json:"r_nowcast" mapstructure:"r_nowcast"`
 	// Levels are the restriction levels: names (mildest first), the minimum
 	// whole days at a level before an ease takes effect (hysteresis), and
 	// the level a region without state starts at.
@@ -122,6 +128,11 @@ func (c Config) Validate() error {
 	case "", RStatisticMean, RStatisticBounds:
 	default:
 		bad("r_statistic", "must be %q, %q or empty (the rule set's own), got %q", RStatisticMean, RStatisticBounds, c.RStatistic)
+	}
+	switch c.RNowcast {
+	case "", "on", "off":
+	default:
+		bad("r_nowcast", "must be \"on\", \"off\" or empty (the rule set's own r.nowcast), got %q", c.RNowcast)
 	}
 	if err := c.Levels.Validate(); err != nil {
 		for _, e := range unjoin(err) {

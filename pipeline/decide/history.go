@@ -115,16 +115,17 @@ func (h *history) oldest(region string) schemas.Date {
 	return o
 }
 
-// latestComplete returns the newest day ≤ upTo with a record that is not
-// provisional (or any record, with useProvisional).
-func (h *history) latestComplete(region string, upTo schemas.Date, useProvisional bool) (schemas.Date, bool) {
+// latestComplete returns the newest day ≤ upTo whose record is decidable:
+// not provisional, or one the configuration decides although provisional
+// (decide.use_provisional, a nowcast R with r.nowcast).
+func (h *history) latestComplete(region string, upTo schemas.Date, decidable func(*schemas.Indicator) bool) (schemas.Date, bool) {
 	rh, ok := h.regions[region]
 	if !ok {
 		return 0, false
 	}
 	var best schemas.Date
 	for d, in := range rh.days {
-		if d <= upTo && d > best && (useProvisional || !in.Provisional) {
+		if d <= upTo && d > best && decidable(&in) {
 			best = d
 		}
 	}

@@ -86,6 +86,37 @@ func inputsOf(fields []metricField, day *schemas.Indicator, weekBefore *schemas.
 	return in
 }
 
+// FlagNowcast is recorded in a decision's flags when it was made on a day
+// still provisional, with R read from the day's nowcast (rule set option
+// r.nowcast). Like FlagProvisional it is not passed to the rule set.
+const FlagNowcast = "nowcast"
+
+// usesNowcast says whether a decision on day reads R from its nowcast: the
+// rule set decides provisional days on the nowcast R (r.nowcast), the day
+// is provisional, and its nowcast R is there and rests on enough cases
+// (the processor marks it uncertain otherwise, and the day then waits to
+// be complete like any other). Whether the day is decided before it is
+// complete is Decider.nowcastClear's question.
+func usesNowcast(rs *thresholds.RuleSet, day *schemas.Indicator) bool {
+	return rs.RNowcast && day != nil && day.Provisional && day.RNowcastMean != nil && day.RNowcastQ025 != nil &&
+		day.RNowcastQ975 != nil && !slices.Contains(day.Uncertain, "r_nowcast_mean")
+}
+
+// nowcastR replaces the day's R with its nowcast R in a rule set's inputs:
+// on a provisional day the complete-days R reads the not yet reported cases
+// as a decline, so none of its statistics is an input.
+func nowcastR(in thresholds.Inputs, day *schemas.Indicator) {
+	for _, m := range []string{thresholds.MetricRMean, thresholds.MetricRQ025, thresholds.MetricRQ975, "r_median", "r_prob_above_1"} {
+		delete(in, m)
+	}
+	in[thresholds.MetricRMean] = *day.RNowcastMean
+	in[thresholds.MetricRQ025] = *day.RNowcastQ025
+	in[thresholds.MetricRQ975] = *day.RNowcastQ975
+	if day.RNowcastMedian != nil {
+		in["r_median"] = *day.RNowcastMedian
+	}
+}
+
 // suppliedMetrics is every metric name inputsOf can supply.
 func suppliedMetrics(fields []metricField) []string {
 	out := []string{thresholds.MetricRestrictionLevel, thresholds.MetricPositivityPrev7dPct}

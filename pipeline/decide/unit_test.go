@@ -109,6 +109,8 @@ func TestHistory(t *testing.T) {
 		in     schemas.Indicator
 		stored bool
 	}
+	complete := func(in *schemas.Indicator) bool { return !in.Provisional }
+	anyDay := func(*schemas.Indicator) bool { return true }
 	tests := []struct {
 		name       string
 		ops        []op
@@ -153,7 +155,7 @@ func TestHistory(t *testing.T) {
 			if h.newest(r) != day(tc.wantNewest) {
 				t.Errorf("newest %s, want %s", h.newest(r), day(tc.wantNewest))
 			}
-			c, ok := h.latestComplete(r, day(100), false)
+			c, ok := h.latestComplete(r, day(100), complete)
 			if ok != (tc.complete >= 0) || (ok && c != day(tc.complete)) {
 				t.Errorf("latest complete %s %v, want day %d", c, ok, tc.complete)
 			}
@@ -161,10 +163,10 @@ func TestHistory(t *testing.T) {
 	}
 	h := newHistory(10)
 	h.put(provisional(ind(r, 4, 1, 1, 1)))
-	if c, ok := h.latestComplete(r, day(4), true); !ok || c != day(4) {
+	if c, ok := h.latestComplete(r, day(4), anyDay); !ok || c != day(4) {
 		t.Errorf("with use_provisional: %s %v", c, ok)
 	}
-	if _, ok := h.latestComplete(r, day(3), true); ok {
+	if _, ok := h.latestComplete(r, day(3), anyDay); ok {
 		t.Error("latestComplete ignored its upper bound")
 	}
 }

@@ -479,7 +479,7 @@ func (p *parser) ruleSet(root *yaml.Node) *RuleSet {
 }
 
 func (p *parser) rSpec(e entry, rs *RuleSet) {
-	f := p.fields(e.v, "r", "r", "method", "statistic")
+	f := p.fields(e.v, "r", "r", "method", "statistic", "nowcast")
 	if f == nil {
 		return
 	}
@@ -503,6 +503,20 @@ func (p *parser) rSpec(e entry, rs *RuleSet) {
 			}
 			if rs.RStatistic == RBounds && rs.RMethod == RRatio {
 				p.errf(st.v, "r", "statistic bounds needs method cori: the ratio R has no credible interval")
+			}
+		}
+	}
+	if nc, ok := f["nowcast"]; ok {
+		if s, ok := p.text(nc, "r"); ok {
+			switch s {
+			case "true":
+				rs.RNowcast = true
+			case "false":
+			default:
+				p.errf(nc.v, "r", "nowcast must be true or false, got %q", s)
+			}
+			if rs.RNowcast && rs.RMethod == RRatio {
+				p.errf(nc.v, "r", "nowcast needs method cori: the nowcast R is Cori's posterior on the completed counts")
 			}
 		}
 	}

@@ -93,7 +93,13 @@ clauses:
 		}},
 		{"unknown r method", head + "r:\n  method: rt\n  stat: mean\nclauses:\n  - {name: a, action: ease, when: {r: {lt: 1}}}\n", []string{
 			`rules.yaml:6: r: unknown method "rt" (want cori or ratio)`,
-			`rules.yaml:7: r: unknown key "stat" in r (want method or statistic)`,
+			`rules.yaml:7: r: unknown key "stat" in r (want method, statistic or nowcast)`,
+		}},
+		{"r nowcast", head + "r:\n  method: ratio\n  nowcast: true\nclauses:\n  - {name: a, action: ease, when: {r: {lt: 1}}}\n", []string{
+			`rules.yaml:7: r: nowcast needs method cori: the nowcast R is Cori's posterior on the completed counts`,
+		}},
+		{"r nowcast not a bool", head + "r: {nowcast: sometimes}\nclauses:\n  - {name: a, action: ease, when: {r: {lt: 1}}}\n", []string{
+			`rules.yaml:5: r: nowcast must be true or false, got "sometimes"`,
 		}},
 		{"otherwise", head + "clauses:\n  - {name: a, action: ease, when: {r: {lt: 1}}}\notherwise: {name: o, action: relax}\n", []string{
 			`rules.yaml:7: otherwise: unknown action "relax" (want strengthen, keep or ease)`,
@@ -209,8 +215,15 @@ func TestParseDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rs.File != "rules.yaml" || rs.Shape != ShapeClauses || rs.RMethod != RCori || rs.RStatistic != RMean {
-		t.Errorf("defaults: file %q shape %s method %s statistic %s", rs.File, rs.Shape, rs.RMethod, rs.RStatistic)
+	if rs.File != "rules.yaml" || rs.Shape != ShapeClauses || rs.RMethod != RCori || rs.RStatistic != RMean || rs.RNowcast {
+		t.Errorf("defaults: file %q shape %s method %s statistic %s nowcast %v", rs.File, rs.Shape, rs.RMethod, rs.RStatistic, rs.RNowcast)
+	}
+	nc, err := Parse("", []byte(head+"r: {statistic: bounds, nowcast: true}\nclauses:\n  - {name: a, action: ease, when: {r: {lt: 1}}}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !nc.RNowcast || nc.RStatistic != RBounds {
+		t.Errorf("r: {statistic: bounds, nowcast: true} parsed as nowcast %v statistic %s", nc.RNowcast, nc.RStatistic)
 	}
 	if got := Check(rs, 2, 50); got.Action != Keep || got.Clause != "no clause matched" {
 		t.Errorf("default otherwise: got %s / %q", got.Action, got.Clause)

@@ -65,6 +65,11 @@ type RuleSet struct {
 	RMethod RMethod
 	// RStatistic says which statistic of it: the mean or the bounds.
 	RStatistic RStatistic
+	// RNowcast (r.nowcast) lets the decider decide a day that is still
+	// provisional on the nowcast R (the record's r_nowcast_* fields) instead
+	// of waiting for the day to be complete. The rule set's statistic
+	// applies to it; the decider records that the nowcast was used.
+	RNowcast bool
 	// File is the name the rule set was parsed from (for messages).
 	File string
 	// Warnings are non-fatal remarks found while parsing, each with a line:
