@@ -767,3 +767,41 @@ func TestUncertainRIsUnknown(t *testing.T) {
 		})
 	}
 }
+
+// TestNowcastDecision: with r.nowcast on, a provisional day whose nowcast R
+// gives the same recommendation across its 95 % CrI is decided at once, on
+// the nowcast R (the complete-days R of the day reads low), and says so; a
+// provisional day whose nowcast CrI spans a threshold waits like any other.
+func TestNowcastDecision(t *testing.T) {
+	srv := streamtest.New(t)
+	cfg := testConfig(ModeData)
+	cfg.RNowcast = "on"
+	d, _ := newDecider(t, srv.JS, cfg, nil, time.Now)
+	start(t, d)
+	nowcastDay := func(in schemas.Indicator, mean, lo, hi float64) schemas.Indicator {
+		in = provisional(in)
+		in.NowcastAsOf = in.Date.AddDays(1)
+		in.RNowcastMean, in.RNowcastQ025, in.RNowcastMedian, in.RNowcastQ975 = fp(mean), fp(lo), fp(mean), fp(hi)
+		return in
+	}
+	// Day 0's own R (0.9, low because its cases are not all in) keeps at
+	// 60 % beds; its nowcast R 1.6 (1.4–1.9) strengthens across the interval.
+	publish(t, srv.JS, "", nowcastDay(ind("KZ-11", 0, 1, 0.9, 60), 1.6, 1.4, 1.9), ind("KZ-11", 1, 2, 1.6, 60))
+	// KZ-75's nowcast R 1.2 (0.9–1.6) spans 1.3: day 0 waits.
+	publish(t, srv.JS, "", nowcastDay(ind("KZ-75", 0, 1, 0.9, 60), 1.2, 0.9, 1.6), ind("KZ-75", 1, 2, 1.2, 60))
+	ds := waitDecisions(t, srv.JS, 1)
+	if len(ds) != 1 {
+		t.Fatalf("got %d decisions, want KZ-11's day 0 only:%s", len(ds), summary(ds))
+	}
+	dec := ds[0]
+	if dec.Region != "KZ-11" || dec.Date != day(0) || dec.Action != "strengthen" {
+		t.Fatalf("decision %s %s %s, want KZ-11 day 0 strengthen", dec.Region, dec.Date, dec.Action)
+	}
+	if !containsStr(dec.Flags, FlagNowcast) || !strings.HasSuffix(dec.RMethod, "/nowcast") || dec.RMean == nil || *dec.RMean != 1.6 ||
+		!strings.Contains(dec.Reason, "R from the nowcast as of "+day(1).String()) || !strings.Contains(dec.Reason, "the same recommendation across it") {
+		t.Errorf("the decision does not say it used the nowcast: flags %v method %q r_mean %v reason %q", dec.Flags, dec.RMethod, dec.RMean, dec.Reason)
+	}
+	if _, v := d.RuleSet(); !strings.HasSuffix(v, "+r.nowcast=on") {
+		t.Errorf("rule-set version %q does not record the override", v)
+	}
+}
