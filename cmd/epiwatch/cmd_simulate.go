@@ -61,8 +61,8 @@ func newSimulateCmd() *cobra.Command {
 		Short: "Generate a realistic synthetic outbreak: write event files or send it to the ingest API",
 		Long: `Simulates a COVID-19-like outbreak in the chosen regions and produces the events real
 producers would send: cases (with reporting delays, some without onset date, some
-imported; with --weekend-deferral 0.4, 40 % of the reports due on a Saturday or Sunday
-come on the Monday, as real notification does; with --delay-drift the delay grows or
+imported; 40 % of the reports due on a Saturday or Sunday come on the Monday, as real
+notification does, --weekend-deferral 0 for none; with --delay-drift the delay grows or
 shrinks over the run), traced contacts (some of whom fall ill later, under the same
 national ID), positive and negative lab tests, morning bed snapshots of every hospital
 (infectious, ICU, provisional beds) and vaccine doses. Persons carry valid IINs

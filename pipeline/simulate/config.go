@@ -170,9 +170,8 @@ type Config struct {
 	// ill. It applies with Delays only, after the gamma delay (which may so
 	// exceed 30 days by up to two). 0.4 (WeekendDeferralTypical) is an
 	// assumption of the order of the weekend dips of COVID-19 notification
-	// series; the default is still 0 (off) until the figures measured on the
-	// simulator (README) are re-measured with it. Only report dates move: cases by onset, the
-	// epidemic and its truth are the same with or without it.
+	// series, and the default; 0 turns it off. Only report dates move: cases
+	// by onset, the epidemic and its truth are the same with or without it.
 	WeekendDeferral float64
 	// OnsetMissing is the share of cases reported without an onset date.
 	OnsetMissing float64
@@ -307,7 +306,7 @@ func DefaultConfig() Config {
 		// before tracing scaled up).
 		DelayMean:              3,
 		DelaySD:                2,
-		WeekendDeferral:        0,
+		WeekendDeferral:        WeekendDeferralTypical,
 		OnsetMissing:           0.2,
 		ProbableShare:          0.04,
 		ContactsMean:           4,

@@ -32,11 +32,11 @@
 //   - a case event reported on onset + a reporting delay (a gamma rounded to
 //     whole days, default mean 3 days; none when Config.Delays is off), with
 //     the onset date missing for some, imported flagged, mostly confirmed and
-//     some probable. Reporting may have a day-of-week effect (with
-//     Config.WeekendDeferral 0.4, 40 % of the reports due on a Saturday or
-//     Sunday come on the Monday; off by default until the README's figures
-//     are re-measured with it), and the delay distribution may drift over
-//     the outbreak (Config.DelayDrift); both move report dates only;
+//     some probable. Reporting has a day-of-week effect (by default
+//     Config.WeekendDeferral 0.4: 40 % of the reports due on a Saturday or
+//     Sunday come on the Monday; 0 turns it off), and the delay
+//     distribution may drift over the outbreak (Config.DelayDrift); both
+//     move report dates only;
 //   - for confirmed cases a positive PCR or antigen test sampled on onset or
 //     the day after, its result (PCR: 1–2 days later) no later than the report;
 //   - Poisson(3–5) traced contacts exposed between two days before onset and
