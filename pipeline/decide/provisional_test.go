@@ -236,6 +236,7 @@ func TestDecisionModes(t *testing.T) {
 	}
 	pcfg := process.DefaultConfig()
 	pcfg.RDate = process.RByOnset
+	pcfg.Nowcast.Enabled = true
 	regions := []string{"KZ-75", "KZ-71", "KZ-79", "KZ-55", "KG-B", "KZ-11", "KZ-35", "KG-C"}
 	type mode struct {
 		name           string

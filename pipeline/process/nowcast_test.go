@@ -70,6 +70,7 @@ func TestNowcastLive(t *testing.T) {
 		t.Skip("simulates 3 regions over 110 days")
 	}
 	cfg := DefaultConfig()
+	cfg.Nowcast.Enabled = true
 	cfg.RDate = RByOnset
 	scfg := simulator.DefaultConfig()
 	scfg.Regions, scfg.Days, scfg.Seed, scfg.Scale = []string{"KZ-75", "KZ-61", "KZ-19", "KZ-71"}, 110, 41, 3
@@ -144,6 +145,7 @@ func TestNowcastLive(t *testing.T) {
 // publishes the same nowcast as the one that never stopped.
 func TestNowcastRestartEqual(t *testing.T) {
 	cfg := DefaultConfig()
+	cfg.Nowcast.Enabled = true
 	cfg.RDate = RByOnset
 	g := newTestEngineCfg(t, cfg)
 	var evs []schemas.Event
