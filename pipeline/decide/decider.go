@@ -633,10 +633,7 @@ func (d *Decider) dayPending(region string, day schemas.Date, cur LevelRecord, l
 	dec := d.baseDecision(region, day, d.decisionID(region, day))
 	lc := d.levelsFor(region)
 	level := currentLevel(cur.LevelState, lc)
-	var weekBefore *schemas.Indicator
-	if wb, ok := d.hist.get(region, day.AddDays(-7)); ok {
-		weekBefore = &wb
-	}
+	weekBefore := d.weekBefore(region, day)
 	in, ok := d.hist.get(region, day)
 	var action thresholds.Action
 	switch {
@@ -719,12 +716,8 @@ func (d *Decider) nowcastClear(in *schemas.Indicator, level int) bool {
 	if !usesNowcast(d.rs, in) {
 		return false
 	}
-	var weekBefore *schemas.Indicator
-	if wb, ok := d.hist.get(in.Region, in.Date.AddDays(-7)); ok {
-		weekBefore = &wb
-	}
 	flags := evalFlags(in.Flags)
-	base := inputsOf(d.fields, in, weekBefore, level)
+	base := inputsOf(d.fields, in, d.weekBefore(in.Region, in.Date), level)
 	nowcastR(base, in)
 	var first thresholds.Action
 	for i, r := range []float64{*in.RNowcastQ025, *in.RNowcastMean, *in.RNowcastQ975} {
@@ -740,6 +733,15 @@ func (d *Decider) nowcastClear(in *schemas.Indicator, level int) bool {
 		first = a
 	}
 	return true
+}
+
+// weekBefore is region's record of 7 days before day (nil: none), for the
+// week-before positivity.
+func (d *Decider) weekBefore(region string, day schemas.Date) *schemas.Indicator {
+	if wb, ok := d.hist.get(region, day.AddDays(-7)); ok {
+		return &wb
+	}
+	return nil
 }
 
 // incompleteWhy says why an incomplete day was waited for.

@@ -106,9 +106,8 @@ func usesNowcast(rs *thresholds.RuleSet, day *schemas.Indicator) bool {
 // on a provisional day the complete-days R reads the not yet reported cases
 // as a decline, so none of its statistics is an input.
 func nowcastR(in thresholds.Inputs, day *schemas.Indicator) {
-	for _, m := range []string{thresholds.MetricRMean, thresholds.MetricRQ025, thresholds.MetricRQ975, "r_median", "r_prob_above_1"} {
-		delete(in, m)
-	}
+	delete(in, "r_median")
+	delete(in, "r_prob_above_1")
 	in[thresholds.MetricRMean] = *day.RNowcastMean
 	in[thresholds.MetricRQ025] = *day.RNowcastQ025
 	in[thresholds.MetricRQ975] = *day.RNowcastQ975
