@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/epiwatch/epiwatch/dashboards"
-	"github.com/epiwatch/epiwatch/schemas/clickhouse/compat"
+	"github.com/epiwatch/epiwatch/internal/testkit/compat"
 )
 
 // TestPanelsOnCurrentEngine runs every ClickHouse query of every dashboard
@@ -33,7 +33,7 @@ func TestPanelsOnCurrentEngine(t *testing.T) {
 	if _, err := compat.ApplySchema(ctx, e, db); err != nil {
 		t.Fatal(err)
 	}
-	seed, err := os.ReadFile("../schemas/clickhouse/compat/testdata/seed.sql")
+	seed, err := os.ReadFile("../internal/testkit/compat/testdata/seed.sql")
 	if err != nil {
 		t.Fatal(err)
 	}

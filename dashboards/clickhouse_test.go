@@ -11,10 +11,10 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	chsink "github.com/epiwatch/epiwatch/consumers/clickhouse"
-	"github.com/epiwatch/epiwatch/consumers/clickhouse/chtest"
 	"github.com/epiwatch/epiwatch/dashboards"
+	"github.com/epiwatch/epiwatch/internal/testkit/chtest"
+	"github.com/epiwatch/epiwatch/internal/testkit/compat"
 	"github.com/epiwatch/epiwatch/schemas"
-	"github.com/epiwatch/epiwatch/schemas/clickhouse/compat"
 )
 
 // testDatabase is a fresh database on the real ClickHouse, migrated with the

@@ -43,7 +43,7 @@ const (
 )
 
 // BedStaleHours is the age after which a facility's latest bed snapshot no
-// longer counts towards ПЗК: the processor's default (pipeline/beds
+// longer counts towards ПЗК: the processor's default (pipeline/science/beds
 // DefaultMaxAge, 48 h; a test keeps them equal). Dashboards may not import
 // the pipeline, so the number is repeated here.
 const BedStaleHours = 48

@@ -13,7 +13,7 @@ import (
 
 	"github.com/epiwatch/epiwatch/dashboards"
 	"github.com/epiwatch/epiwatch/deploy/deploytest"
-	"github.com/epiwatch/epiwatch/pipeline/beds"
+	"github.com/epiwatch/epiwatch/pipeline/science/beds"
 )
 
 // grafanaPromVars are the Grafana variables the Prometheus panels use, with
@@ -106,7 +106,7 @@ func TestMetricNames(t *testing.T) {
 // processor's rule.
 func TestBedStaleHours(t *testing.T) {
 	if got := time.Duration(dashboards.BedStaleHours) * time.Hour; got != beds.DefaultMaxAge {
-		t.Errorf("dashboards.BedStaleHours = %v, pipeline/beds.DefaultMaxAge = %v: make them equal", got, beds.DefaultMaxAge)
+		t.Errorf("dashboards.BedStaleHours = %v, pipeline/science/beds.DefaultMaxAge = %v: make them equal", got, beds.DefaultMaxAge)
 	}
 	if !regexp.MustCompile(`> 48 AS stale`).MatchString(regionBedsSQLFromJSON(t)) {
 		t.Errorf("the beds table's SQL does not mark snapshots older than %d h stale", dashboards.BedStaleHours)

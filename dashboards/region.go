@@ -206,7 +206,7 @@ func regionQuality(id *ids) *table.PanelBuilder {
 func regionBeds(id *ids) *table.PanelBuilder {
 	return tablePanel(id).
 		Title("Beds by facility (latest report)").
-		Description("Each facility's latest bed report per bed kind up to the end of the time range. Stale: the report is older than 48 h, so the processor leaves the facility out of ПЗК (pipeline/beds DefaultMaxAge).").
+		Description("Each facility's latest bed report per bed kind up to the end of the time range. Stale: the report is older than 48 h, so the processor leaves the facility out of ПЗК (pipeline/science/beds DefaultMaxAge).").
 		Datasource(ClickHouseDatasource()).
 		WithTarget(NewClickHouseTable(regionBedsSQL).RefId("A")).
 		Height(10).Span(14).

@@ -11,16 +11,16 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/epiwatch/epiwatch/internal/testkit/streamtest"
 	"github.com/epiwatch/epiwatch/pipeline/detect"
 	"github.com/epiwatch/epiwatch/pipeline/stream"
-	"github.com/epiwatch/epiwatch/pipeline/stream/streamtest"
 	"github.com/epiwatch/epiwatch/schemas"
 )
 
 // simulation is a small, deterministic outbreak in a few regions over a few
 // months, written straight into the *_store tables with plain INSERTs: enough
 // that every panel of every dashboard has rows to show. Numbers are plausible,
-// not a model (the real generator is pipeline/simulate).
+// not a model (the real generator is internal/tools/simulate).
 type simulation struct {
 	regions  []string // the first one is the region dashboard's
 	from, to schemas.Date
@@ -50,7 +50,7 @@ func defaultSimulation() simulation {
 
 func (s simulation) days() int { return int(s.to-s.from) + 1 }
 
-// levelNames are the processor's default level names (pipeline/thresholds).
+// levelNames are the processor's default level names (pipeline/science/thresholds).
 var levelNames = []string{"", "1 - baseline", "2 - moderate", "3 - high", "4 - maximum"}
 
 type regionDay struct {

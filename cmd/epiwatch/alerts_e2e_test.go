@@ -22,9 +22,9 @@ import (
 	"time"
 
 	"github.com/epiwatch/epiwatch/consumers/alerts"
-	"github.com/epiwatch/epiwatch/consumers/alerts/alerttest"
-	"github.com/epiwatch/epiwatch/consumers/clickhouse/chtest"
-	"github.com/epiwatch/epiwatch/pipeline/simulate"
+	"github.com/epiwatch/epiwatch/internal/testkit/alerttest"
+	"github.com/epiwatch/epiwatch/internal/testkit/chtest"
+	"github.com/epiwatch/epiwatch/internal/tools/simulate"
 	"github.com/epiwatch/epiwatch/pipeline/stream"
 	"github.com/epiwatch/epiwatch/schemas"
 )

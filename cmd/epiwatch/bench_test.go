@@ -12,7 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	chsink "github.com/epiwatch/epiwatch/consumers/clickhouse"
-	"github.com/epiwatch/epiwatch/consumers/clickhouse/chtest"
+	"github.com/epiwatch/epiwatch/internal/testkit/chtest"
 )
 
 // benchRoot is the root command with `bench` under it, as main wires it.

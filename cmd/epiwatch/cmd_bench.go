@@ -26,8 +26,8 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	chsink "github.com/epiwatch/epiwatch/consumers/clickhouse"
+	"github.com/epiwatch/epiwatch/internal/tools/simulate"
 	"github.com/epiwatch/epiwatch/pipeline/ingest"
-	"github.com/epiwatch/epiwatch/pipeline/simulate"
 	"github.com/epiwatch/epiwatch/pipeline/stream"
 	"github.com/epiwatch/epiwatch/schemas"
 )

@@ -14,9 +14,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/epiwatch/epiwatch/pipeline/epi"
 	"github.com/epiwatch/epiwatch/pipeline/ingest"
-	"github.com/epiwatch/epiwatch/pipeline/nowcast"
+	"github.com/epiwatch/epiwatch/pipeline/science/epi"
+	"github.com/epiwatch/epiwatch/pipeline/science/nowcast"
 	"github.com/epiwatch/epiwatch/schemas"
 )
 

@@ -10,10 +10,10 @@ import (
 	"github.com/spf13/cobra"
 
 	chsink "github.com/epiwatch/epiwatch/consumers/clickhouse"
+	"github.com/epiwatch/epiwatch/internal/tools/replay"
 	"github.com/epiwatch/epiwatch/pipeline/decide"
-	"github.com/epiwatch/epiwatch/pipeline/replay"
+	"github.com/epiwatch/epiwatch/pipeline/science/thresholds"
 	"github.com/epiwatch/epiwatch/pipeline/stream"
-	"github.com/epiwatch/epiwatch/pipeline/thresholds"
 	"github.com/epiwatch/epiwatch/schemas"
 )
 

@@ -7,8 +7,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/epiwatch/epiwatch/pipeline/epi"
-	"github.com/epiwatch/epiwatch/pipeline/epi/rtcsv"
+	"github.com/epiwatch/epiwatch/internal/tools/rtcsv"
+	"github.com/epiwatch/epiwatch/pipeline/science/epi"
 )
 
 func newRtCmd() *cobra.Command {

@@ -10,7 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/epiwatch/epiwatch/pipeline/thresholds"
+	"github.com/epiwatch/epiwatch/pipeline/science/thresholds"
 )
 
 func newRulesCmd() *cobra.Command {
@@ -22,7 +22,7 @@ kz-2020-monotone, is Kazakhstan's 2020 plan (section 7, item 1) closed over its 
 worse R or a worse bed occupancy never gives a milder action; kz-2020-plan is the plan read
 literally (the law as written), which keeps at R 2.0 and 85 % beds where it strengthens at R 1.2.
 Other shipped sets (CDC Community Levels, Covid Act Now, WHO, Rospotrebnadzor) are listed by
-'rules list'. --rules takes a shipped id or a YAML file (see pipeline/thresholds/README.md).`,
+'rules list'. --rules takes a shipped id or a YAML file (see pipeline/science/thresholds/README.md).`,
 	}
 	var rulesFlag string
 	c.PersistentFlags().StringVar(&rulesFlag, "rules", thresholds.DefaultID, "rule set: a shipped id or a YAML file")

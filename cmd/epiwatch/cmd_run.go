@@ -14,8 +14,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/epiwatch/epiwatch/consumers/alerts"
+	"github.com/epiwatch/epiwatch/internal/tools/simulate"
 	"github.com/epiwatch/epiwatch/pipeline/decide"
-	"github.com/epiwatch/epiwatch/pipeline/simulate"
 	"github.com/epiwatch/epiwatch/schemas"
 )
 

@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/epiwatch/epiwatch/pipeline/signals/sigcsv"
+	"github.com/epiwatch/epiwatch/internal/tools/sigcsv"
 )
 
 func newSignalsCmd() *cobra.Command {

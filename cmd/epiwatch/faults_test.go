@@ -29,10 +29,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	chsink "github.com/epiwatch/epiwatch/consumers/clickhouse"
-	"github.com/epiwatch/epiwatch/consumers/clickhouse/chtest"
+	"github.com/epiwatch/epiwatch/internal/testkit/chtest"
+	"github.com/epiwatch/epiwatch/internal/testkit/streamtest"
 	"github.com/epiwatch/epiwatch/pipeline/ingest"
 	"github.com/epiwatch/epiwatch/pipeline/stream"
-	"github.com/epiwatch/epiwatch/pipeline/stream/streamtest"
 	"github.com/epiwatch/epiwatch/schemas"
 )
 

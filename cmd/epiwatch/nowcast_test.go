@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/epiwatch/epiwatch/pipeline/simulate"
+	"github.com/epiwatch/epiwatch/internal/tools/simulate"
 	"github.com/epiwatch/epiwatch/schemas"
 )
 

@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/epiwatch/epiwatch/consumers/clickhouse/chtest"
-	"github.com/epiwatch/epiwatch/pipeline/stream/streamtest"
+	"github.com/epiwatch/epiwatch/internal/testkit/chtest"
+	"github.com/epiwatch/epiwatch/internal/testkit/streamtest"
 	"github.com/epiwatch/epiwatch/schemas"
 )
 

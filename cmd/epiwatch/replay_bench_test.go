@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/epiwatch/epiwatch/consumers/clickhouse/chtest"
+	"github.com/epiwatch/epiwatch/internal/testkit/chtest"
+	"github.com/epiwatch/epiwatch/internal/tools/simulate"
 	"github.com/epiwatch/epiwatch/pipeline/ingest/pseudo"
-	"github.com/epiwatch/epiwatch/pipeline/simulate"
 	"github.com/epiwatch/epiwatch/pipeline/stream"
 	"github.com/epiwatch/epiwatch/schemas"
 )

@@ -9,15 +9,15 @@ import (
 	"time"
 
 	chsink "github.com/epiwatch/epiwatch/consumers/clickhouse"
-	"github.com/epiwatch/epiwatch/consumers/clickhouse/chtest"
+	"github.com/epiwatch/epiwatch/internal/testkit/chtest"
+	"github.com/epiwatch/epiwatch/internal/tools/simulate"
 	"github.com/epiwatch/epiwatch/pipeline/decide"
-	"github.com/epiwatch/epiwatch/pipeline/simulate"
 	"github.com/epiwatch/epiwatch/schemas"
 )
 
 // replayRules is a shipped rule set given as a file, as an analyst would.
 const (
-	replayRules        = "../../pipeline/thresholds/rulesets/us-cdc-2022-community-levels.yaml"
+	replayRules        = "../../pipeline/science/thresholds/rulesets/us-cdc-2022-community-levels.yaml"
 	replayRuleSet      = "us-cdc-2022-community-levels"
 	replayRuleSetVer   = "2022-02-25"
 	replaySimDays      = 40

@@ -15,7 +15,7 @@ import (
 )
 
 // rtReference is the EpiEstim reference folder of package epi.
-var rtReference = filepath.Join("..", "..", "pipeline", "epi", "testdata", "epiestim")
+var rtReference = filepath.Join("..", "..", "pipeline", "science", "epi", "testdata", "epiestim")
 
 // runRt runs `epiwatch rt args...` on stdin (runCommand).
 func runRt(t *testing.T, stdin string, args ...string) (string, int, error) {

@@ -10,7 +10,7 @@ import (
 )
 
 // signalsRuns is the surveillance reference folder of package signals.
-var signalsRuns = filepath.Join("..", "..", "pipeline", "signals", "testdata", "surveillance", "runs")
+var signalsRuns = filepath.Join("..", "..", "pipeline", "science", "signals", "testdata", "surveillance", "runs")
 
 // runSignals runs `epiwatch signals args...` on stdin (runCommand).
 func runSignals(t *testing.T, stdin string, args ...string) (string, int, error) {

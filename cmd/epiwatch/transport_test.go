@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/epiwatch/epiwatch/internal/testkit/streamtest"
 	"github.com/epiwatch/epiwatch/pipeline/ingest"
-	"github.com/epiwatch/epiwatch/pipeline/stream/streamtest"
 )
 
 // TestIngestTransport: beyond loopback the ingest API refuses plain HTTP

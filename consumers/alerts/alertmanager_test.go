@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/epiwatch/epiwatch/consumers/alerts/alerttest"
-	"github.com/epiwatch/epiwatch/pipeline/stream/streamtest"
+	"github.com/epiwatch/epiwatch/internal/testkit/alerttest"
+	"github.com/epiwatch/epiwatch/internal/testkit/streamtest"
 	"github.com/epiwatch/epiwatch/schemas"
 )
 

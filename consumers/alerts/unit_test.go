@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/epiwatch/epiwatch/internal/golden"
+	"github.com/epiwatch/epiwatch/internal/testkit/golden"
 	"github.com/epiwatch/epiwatch/schemas"
 )
 

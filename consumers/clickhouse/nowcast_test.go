@@ -11,8 +11,8 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/epiwatch/epiwatch/internal/testkit/streamtest"
 	"github.com/epiwatch/epiwatch/pipeline/stream"
-	"github.com/epiwatch/epiwatch/pipeline/stream/streamtest"
 	"github.com/epiwatch/epiwatch/schemas"
 )
 

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	chsink "github.com/epiwatch/epiwatch/consumers/clickhouse"
-	"github.com/epiwatch/epiwatch/consumers/clickhouse/chtest"
+	"github.com/epiwatch/epiwatch/internal/testkit/chtest"
 	"github.com/epiwatch/epiwatch/schemas"
 )
 

@@ -11,9 +11,9 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	chsink "github.com/epiwatch/epiwatch/consumers/clickhouse"
-	"github.com/epiwatch/epiwatch/consumers/clickhouse/chtest"
+	"github.com/epiwatch/epiwatch/internal/testkit/chtest"
+	"github.com/epiwatch/epiwatch/internal/testkit/streamtest"
 	"github.com/epiwatch/epiwatch/pipeline/stream"
-	"github.com/epiwatch/epiwatch/pipeline/stream/streamtest"
 	"github.com/epiwatch/epiwatch/schemas"
 )
 

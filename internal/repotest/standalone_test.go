@@ -13,7 +13,7 @@ import (
 // outside matches a reference to a folder beside the repository: the
 // development machine keeps reference outputs and source documents in a
 // sibling folder, shared/, which a user's clone never has. Whatever a test or
-// a document needs from there is copied in (pipeline/epi/testdata/epiestim,
+// a document needs from there is copied in (pipeline/science/epi/testdata/epiestim,
 // docs/sources.md).
 var outside = regexp.MustCompile(`\.\./shared|shared/(reference|seeds|hooks)|"shared",\s*"(reference|seeds)"`)
 
@@ -77,7 +77,7 @@ func TestOutsidePatternMatches(t *testing.T) {
 			t.Errorf("pattern misses %q", s)
 		}
 	}
-	for _, s := range []string{"pipeline/epi/testdata/epiestim", "docs/sources.md", "shared by every consumer"} {
+	for _, s := range []string{"pipeline/science/epi/testdata/epiestim", "docs/sources.md", "shared by every consumer"} {
 		if outside.MatchString(s) {
 			t.Errorf("pattern matches %q, which is inside the repository", s)
 		}

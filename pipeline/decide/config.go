@@ -11,7 +11,7 @@ import (
 	// without /usr/share/zoneinfo.
 	_ "time/tzdata"
 
-	"github.com/epiwatch/epiwatch/pipeline/thresholds"
+	"github.com/epiwatch/epiwatch/pipeline/science/thresholds"
 	"github.com/epiwatch/epiwatch/schemas"
 )
 

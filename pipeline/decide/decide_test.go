@@ -12,12 +12,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 	dto "github.com/prometheus/client_model/go"
 
-	"github.com/epiwatch/epiwatch/pipeline/stream/streamtest"
-	"github.com/epiwatch/epiwatch/pipeline/thresholds"
+	"github.com/epiwatch/epiwatch/internal/testkit/streamtest"
+	"github.com/epiwatch/epiwatch/pipeline/science/thresholds"
 	"github.com/epiwatch/epiwatch/schemas"
 )
 
-// Clause names of kz-2020-plan (pipeline/thresholds/rulesets/kz-2020-plan.yaml).
+// Clause names of kz-2020-plan (pipeline/science/thresholds/rulesets/kz-2020-plan.yaml).
 const (
 	clause1a   = "plan 1a: R > 1.3 and occupancy 50–70 %"
 	clause2    = "plan 2: no criterion met, keep"

@@ -12,9 +12,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/epiwatch/epiwatch/internal/testkit/streamtest"
+	"github.com/epiwatch/epiwatch/pipeline/science/thresholds"
 	"github.com/epiwatch/epiwatch/pipeline/stream"
-	"github.com/epiwatch/epiwatch/pipeline/stream/streamtest"
-	"github.com/epiwatch/epiwatch/pipeline/thresholds"
 	"github.com/epiwatch/epiwatch/schemas"
 )
 

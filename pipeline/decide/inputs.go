@@ -5,7 +5,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/epiwatch/epiwatch/pipeline/thresholds"
+	"github.com/epiwatch/epiwatch/pipeline/science/thresholds"
 	"github.com/epiwatch/epiwatch/schemas"
 )
 

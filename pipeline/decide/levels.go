@@ -10,8 +10,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/epiwatch/epiwatch/pipeline/science/thresholds"
 	"github.com/epiwatch/epiwatch/pipeline/stream"
-	"github.com/epiwatch/epiwatch/pipeline/thresholds"
 	"github.com/epiwatch/epiwatch/schemas"
 )
 

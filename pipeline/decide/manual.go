@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/epiwatch/epiwatch/pipeline/thresholds"
+	"github.com/epiwatch/epiwatch/pipeline/science/thresholds"
 	"github.com/epiwatch/epiwatch/schemas"
 )
 

@@ -11,10 +11,10 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/epiwatch/epiwatch/internal/testkit/streamtest"
+	"github.com/epiwatch/epiwatch/internal/tools/simulate"
 	"github.com/epiwatch/epiwatch/pipeline/process"
-	"github.com/epiwatch/epiwatch/pipeline/simulate"
-	"github.com/epiwatch/epiwatch/pipeline/stream/streamtest"
-	"github.com/epiwatch/epiwatch/pipeline/thresholds"
+	"github.com/epiwatch/epiwatch/pipeline/science/thresholds"
 	"github.com/epiwatch/epiwatch/schemas"
 )
 

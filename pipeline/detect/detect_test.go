@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/epiwatch/epiwatch/pipeline/signals"
+	"github.com/epiwatch/epiwatch/internal/testkit/streamtest"
+	"github.com/epiwatch/epiwatch/pipeline/science/signals"
 	"github.com/epiwatch/epiwatch/pipeline/stream"
-	"github.com/epiwatch/epiwatch/pipeline/stream/streamtest"
 	"github.com/epiwatch/epiwatch/schemas"
 )
 

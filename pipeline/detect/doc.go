@@ -1,7 +1,7 @@
 // Package detect is the early-warning stage: it reads the indicators stream,
 // keeps each region's daily counts (confirmed cases by report date, positive
 // tests by sample date, occupied infectious beds) and runs the aberration
-// detectors of pipeline/signals on them — EARS C2 and C3 every day,
+// detectors of pipeline/science/signals on them — EARS C2 and C3 every day,
 // Farrington and Noufaily on ISO-week totals once the region has three years
 // of history — publishing one versioned schemas.Signal per region, day,
 // series and method to the signals stream (landed in ClickHouse

@@ -6,7 +6,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/epiwatch/epiwatch/pipeline/signals"
+	"github.com/epiwatch/epiwatch/pipeline/science/signals"
 	"github.com/epiwatch/epiwatch/schemas"
 )
 

@@ -5,10 +5,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/epiwatch/epiwatch/internal/testkit/streamtest"
 	"github.com/epiwatch/epiwatch/pipeline/ingest"
 	"github.com/epiwatch/epiwatch/pipeline/ingest/pseudo"
 	"github.com/epiwatch/epiwatch/pipeline/stream"
-	"github.com/epiwatch/epiwatch/pipeline/stream/streamtest"
 	"github.com/epiwatch/epiwatch/schemas"
 )
 

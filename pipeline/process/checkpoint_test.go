@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/epiwatch/epiwatch/pipeline/stream/streamtest"
+	"github.com/epiwatch/epiwatch/internal/testkit/streamtest"
 	"github.com/epiwatch/epiwatch/schemas"
 )
 

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/epiwatch/epiwatch/pipeline/beds"
+	"github.com/epiwatch/epiwatch/pipeline/science/beds"
 )
 
 // Which date a case counts on for R (Config.RDate).

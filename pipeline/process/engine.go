@@ -10,10 +10,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/epiwatch/epiwatch/pipeline/beds"
-	"github.com/epiwatch/epiwatch/pipeline/epi"
-	"github.com/epiwatch/epiwatch/pipeline/nowcast"
-	"github.com/epiwatch/epiwatch/pipeline/thresholds"
+	"github.com/epiwatch/epiwatch/pipeline/science/beds"
+	"github.com/epiwatch/epiwatch/pipeline/science/epi"
+	"github.com/epiwatch/epiwatch/pipeline/science/nowcast"
+	"github.com/epiwatch/epiwatch/pipeline/science/thresholds"
 	"github.com/epiwatch/epiwatch/schemas"
 )
 

@@ -7,13 +7,13 @@ import (
 	"hash/fnv"
 	"math"
 
-	"github.com/epiwatch/epiwatch/pipeline/epi"
-	"github.com/epiwatch/epiwatch/pipeline/nowcast"
+	"github.com/epiwatch/epiwatch/pipeline/science/epi"
+	"github.com/epiwatch/epiwatch/pipeline/science/nowcast"
 	"github.com/epiwatch/epiwatch/schemas"
 )
 
 // NowcastConfig turns on the live nowcast of the recent onset days
-// (pipeline/nowcast): each region's records of the last Days onset days get
+// (pipeline/science/nowcast): each region's records of the last Days onset days get
 // the nowcast of their eventual case count and R on it (the nowcast_* and
 // r_nowcast_* fields), beside the R of the reported counts, which stays
 // EpiEstim's. It needs cases with onset dates.

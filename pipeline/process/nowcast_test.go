@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	simulator "github.com/epiwatch/epiwatch/pipeline/simulate"
+	simulator "github.com/epiwatch/epiwatch/internal/tools/simulate"
 	"github.com/epiwatch/epiwatch/schemas"
 )
 
@@ -61,7 +61,7 @@ func liveRun(t *testing.T, cfg Config, scfg simulator.Config) (*simulator.Sim, [
 //   - the 95 % interval covers the final count on 88–99.5 % of the recent
 //     region-days (the last 14), and the median's error over the last 7
 //     days is at most 0.4 of that of the counts reported so far. The
-//     back-test of pipeline/nowcast holds the command to 0.3; live, each
+//     back-test of pipeline/science/nowcast holds the command to 0.3; live, each
 //     region's delay is fitted alone (NowcastConfig.MinCases), and a
 //     region of a few cases a day (KZ-71 here) gains less: Poisson noise
 //     is most of what is left to guess.

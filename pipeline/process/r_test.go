@@ -5,12 +5,12 @@ import (
 	"math"
 	"testing"
 
-	"github.com/epiwatch/epiwatch/pipeline/epi"
-	"github.com/epiwatch/epiwatch/pipeline/stream/streamtest"
+	"github.com/epiwatch/epiwatch/internal/testkit/streamtest"
+	"github.com/epiwatch/epiwatch/pipeline/science/epi"
 	"github.com/epiwatch/epiwatch/schemas"
 )
 
-// checkR compares the published R with pipeline/epi called directly on the
+// checkR compares the published R with pipeline/science/epi called directly on the
 // same series (confirmed cases by report date, local and imported, index 0 =
 // day(0), the region's first day), for every day with a record.
 // It returns how many days had an estimate.

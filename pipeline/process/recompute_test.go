@@ -73,7 +73,7 @@ func TestParallelRecomputeSameRecords(t *testing.T) {
 // regions × 730 days: every indicator record (R with its median and 95 %
 // credible interval, and everything beside it) of every day, on every core
 // (the figure the README gives; see BenchmarkFullRecompute20x730OneCore and
-// pipeline/epi's benchmarks of R alone).
+// pipeline/science/epi's benchmarks of R alone).
 func BenchmarkFullRecompute20x730(b *testing.B) {
 	benchRecompute(b, 0)
 }

@@ -7,7 +7,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/epiwatch/epiwatch/pipeline/stream/streamtest"
+	"github.com/epiwatch/epiwatch/internal/testkit/streamtest"
 	"github.com/epiwatch/epiwatch/schemas"
 )
 

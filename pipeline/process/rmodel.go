@@ -3,7 +3,7 @@ package process
 import (
 	"fmt"
 
-	"github.com/epiwatch/epiwatch/pipeline/epi"
+	"github.com/epiwatch/epiwatch/pipeline/science/epi"
 )
 
 // rModel estimates R over the windows ending on each day of a region's

@@ -8,7 +8,7 @@ import (
 	"sort"
 	"time"
 
-	"github.com/epiwatch/epiwatch/pipeline/beds"
+	"github.com/epiwatch/epiwatch/pipeline/science/beds"
 	"github.com/epiwatch/epiwatch/schemas"
 )
 

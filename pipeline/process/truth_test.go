@@ -11,8 +11,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	simulator "github.com/epiwatch/epiwatch/internal/tools/simulate"
 	"github.com/epiwatch/epiwatch/pipeline/ingest/pseudo"
-	simulator "github.com/epiwatch/epiwatch/pipeline/simulate"
 	"github.com/epiwatch/epiwatch/pipeline/stream"
 	"github.com/epiwatch/epiwatch/schemas"
 )

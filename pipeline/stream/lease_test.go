@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/epiwatch/epiwatch/internal/testkit/streamtest"
 	"github.com/epiwatch/epiwatch/pipeline/stream"
-	"github.com/epiwatch/epiwatch/pipeline/stream/streamtest"
 	"github.com/epiwatch/epiwatch/schemas"
 )
 

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/epiwatch/epiwatch/internal/golden"
+	"github.com/epiwatch/epiwatch/internal/testkit/golden"
 	"github.com/epiwatch/epiwatch/pipeline/ingest"
 	"github.com/epiwatch/epiwatch/pipeline/ingest/pseudo"
 	"github.com/epiwatch/epiwatch/schemas"

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/epiwatch/epiwatch/internal/golden"
+	"github.com/epiwatch/epiwatch/internal/testkit/golden"
 )
 
 // Personal data planted in testdata/redact; none may survive.

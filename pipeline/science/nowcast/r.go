@@ -1,0 +1,185 @@
+package nowcast
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+
+	"github.com/epiwatch/epiwatch/pipeline/science/epi"
+	"github.com/epiwatch/epiwatch/schemas"
+)
+
+// RConfig is the Cori estimator R is computed with: the serial interval
+// weights w_0 = 0, w_1, … (epi.DiscreteSI or DiscreteSISupport), the gamma
+// prior on R (epi.DefaultPrior) and the window in days (EpiEstim's 7).
+type RConfig struct {
+	SI     []float64
+	Prior  epi.Prior
+	Window int
+}
+
+// REstimate is R on one nowcast day: the posterior of the Cori window of
+// Window days ending on that onset date, mixed over the completed series.
+type REstimate struct {
+	Date schemas.Date
+	// OK is false where EpiEstim gives NA (a window reaching the series'
+	// first day, or ending on or before the serial interval's mean); the
+	// numbers are then 0.
+	OK bool
+	// Exact is true when no completion changes the window — its days and
+	// every day their infectiousness counts are complete (or nothing more
+	// was drawn for them): the estimate is then epi's Cori estimate of the
+	// reported counts, bit for bit.
+	Exact bool
+	// Mean and the 2.5, 50 and 97.5 % quantiles of R (r_nowcast_mean,
+	// r_nowcast_q025, r_nowcast_median, r_nowcast_q975).
+	Mean, Q025, Median, Q975 float64
+}
+
+// R estimates the reproduction number by onset date on each of the
+// result's days, propagating the nowcast's uncertainty: for each of the M
+// completed series the window's posterior is Cori's gamma, Gamma(a₀ + ΣI,
+// scale 1/(1/b₀ + ΣΛ)), and R's posterior is the mixture of the M gammas
+// (the completions being draws from the nowcast's predictive distribution,
+// this is R's posterior given the data and the delay model). Its mean is the
+// mean of the gamma means; its quantiles are those of one draw from each
+// gamma (Hyndman & Fan type 7). Imported cases are completed in proportion
+// to the reported ones of their day (they are assumed to be reported like
+// the others); cases without an onset date are not in the series, which
+// leaves R unbiased when the onset is missing independently of the onset
+// day (a constant thinning scales ΣI and ΣΛ alike). rng draws the mixture.
+func (r *Result) R(cfg RConfig, rng *rand.Rand) ([]REstimate, error) {
+	if rng == nil {
+		return nil, errors.New("nowcast: no random source; pass a seeded *rand.Rand")
+	}
+	if cfg.Window < 1 {
+		return nil, fmt.Errorf("nowcast: R window of %d days: want at least 1 (EpiEstim's default is 7)", cfg.Window)
+	}
+	cori, err := epi.NewCori(cfg.SI, cfg.Prior)
+	if err != nil {
+		return nil, fmt.Errorf("nowcast: R: %w", err)
+	}
+	cori, err = cori.WithLevels(0.025, 0.5, 0.975)
+	if err != nil {
+		return nil, err
+	}
+	si := cfg.SI
+	for len(si) > 1 && si[len(si)-1] == 0 {
+		si = si[:len(si)-1]
+	}
+	K := len(si) - 1
+	w := cfg.Window
+	ratio := cfg.Prior.Mean / cfg.Prior.SD
+	a0, b0 := ratio*ratio, cfg.Prior.SD*cfg.Prior.SD/cfg.Prior.Mean // EpiEstim's a_prior, b_prior
+
+	T := len(r.Reported)
+	local := make([]float64, T)
+	for j := range local {
+		local[j] = r.Reported[j] - r.ReportedImported[j]
+	}
+	imported := r.ReportedImported
+	ts := T - r.tail
+	// diffFrom is the first series day some completion changes.
+	diffFrom := T
+	for i := 0; i < r.tail && diffFrom == T; i++ {
+		for m := 0; m < r.m; m++ {
+			if r.draws[m*r.tail+i] != r.Reported[ts+i] {
+				diffFrom = ts + i
+				break
+			}
+		}
+	}
+
+	// The windows no completion changes are estimated on the reported
+	// counts by epi (Range: the same numbers as Window, Λ computed once);
+	// the others are mixtures. A window is estimated when EpiEstim would:
+	// it starts after day 1 and ends after the serial interval's mean.
+	first := T - len(r.Days)
+	out := make([]REstimate, len(r.Days))
+	var mix []int // series days estimated as a mixture
+	exactTo := min(diffFrom, T) - 1
+	var exact []epi.Estimate
+	if exactTo >= first {
+		exact = cori.Range(nil, local, imported, first, exactTo, w)
+	}
+	for i := range out {
+		e := first + i
+		out[i].Date = r.Start.AddDays(e)
+		if e <= exactTo {
+			est := exact[i]
+			out[i].OK, out[i].Exact = est.OK, est.OK
+			if est.OK {
+				out[i].Mean, out[i].Q025, out[i].Median, out[i].Q975 = est.Mean, est.Quantiles[0], est.Quantiles[3], est.Quantiles[6]
+			}
+			continue
+		}
+		if e-w+1 >= 1 && float64(e+1) > cori.SIMean() {
+			out[i].OK = true
+			mix = append(mix, e)
+		}
+	}
+	if len(mix) == 0 {
+		return out, nil
+	}
+
+	// Λ of the reported counts from the first mixture window's start;
+	// a completion adds Σ_k w_k·δ_{t−k} for the days t−k it completes
+	// (δ = completed − reported, non-zero on a few tail days only).
+	from := mix[0] - w + 1
+	n := T - from
+	lamRep := make([]float64, n)
+	for j := from; j < T; j++ {
+		lam := 0.0
+		for k := 1; k <= K && k <= j; k++ {
+			lam += si[k] * r.Reported[j-k]
+		}
+		lamRep[j-from] = lam
+	}
+	lam := make([]float64, n)
+	loc := make([]float64, n)
+	cumI := make([]float64, n+1)
+	cumL := make([]float64, n+1)
+	samples := make([]float64, len(mix)*r.m)
+	means := make([]float64, len(mix))
+	for m := 0; m < r.m; m++ {
+		copy(lam, lamRep)
+		for j := from; j < T; j++ {
+			loc[j-from] = local[j]
+		}
+		row := r.draws[m*r.tail : (m+1)*r.tail]
+		for i, v := range row {
+			j := ts + i
+			delta := v - r.Reported[j]
+			if delta == 0 {
+				continue
+			}
+			if j >= from {
+				imp := 0.0
+				if r.Reported[j] > 0 {
+					imp = imported[j] * v / r.Reported[j]
+				}
+				loc[j-from] = v - imp
+			}
+			for k := max(1, from-j); k <= K && j+k < T; k++ {
+				lam[j+k-from] += si[k] * delta
+			}
+		}
+		for x := 0; x < n; x++ {
+			cumI[x+1] = cumI[x] + loc[x]
+			cumL[x+1] = cumL[x] + lam[x]
+		}
+		for x, e := range mix {
+			s, t := e-w+1-from, e+1-from
+			a := a0 + (cumI[t] - cumI[s])
+			b := 1 / (1/b0 + (cumL[t] - cumL[s]))
+			means[x] += a * b
+			samples[x*r.m+m] = b * gammaRand(rng, a)
+		}
+	}
+	for x, e := range mix {
+		o := &out[e-first]
+		o.Mean = means[x] / float64(r.m)
+		o.Q025, o.Median, o.Q975 = quantiles3(samples[x*r.m : (x+1)*r.m])
+	}
+	return out, nil
+}
