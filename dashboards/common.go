@@ -2,6 +2,9 @@ package dashboards
 
 import (
 	"errors"
+	"fmt"
+	"time"
+
 	"github.com/epiwatch/epiwatch/schemas"
 
 	"github.com/grafana/grafana-foundation-sdk/go/cog"
@@ -27,26 +30,48 @@ const (
 	PipelineUID = "epiwatch-pipeline"
 )
 
-// The decision rule's thresholds, drawn as reference lines and colour bands.
-// Source: Kazakhstan Government Resolution No. 489 of 30 July 2020, section 7
-// "Anti-epidemic measures", item 1 (docs/sources.md): strengthen when
-// R > 1.3 and ПЗК 50–70 %, or R 1.15–1.3 and ПЗК 70–90 %, or ПЗК ≥ 90 %; ease
-// when R ≤ 1 and ПЗК ≤ 50 %.
-const (
-	REase       = 1.0
-	RModerate   = 1.15
-	RStrengthen = 1.3
+// Plan is what the dashboards draw from outside their own package: the
+// decision rule's bands and the processor's bed staleness. It is read at
+// generation time from where those numbers live (dashboards/cmd/gen: the
+// shipped rule set kz-2020-plan and the beds package's default), so the
+// dashboards never keep a second copy of them.
+type Plan struct {
+	// R are the R values the rule set compares with, ascending: the ease
+	// bound, the moderate band's lower end, the strengthen bound (the plan:
+	// 1 / 1.15 / 1.3). Colours change at each.
+	R [3]float64
+	// OccupancyPct are the ПЗК percentages it compares with, ascending (the
+	// plan: 50 / 70 / 90).
+	OccupancyPct [3]float64
+	// BedMaxAge is the age after which a facility's latest bed snapshot no
+	// longer counts towards ПЗК (the processor's default bed_max_age): the
+	// beds table marks older snapshots stale.
+	BedMaxAge time.Duration
+}
 
-	OccupancyEasePct     = 50.0
-	OccupancyModeratePct = 70.0
-	OccupancyCriticalPct = 90.0
-)
+// Validate reports a Plan the dashboards cannot draw: bands out of order,
+// or a staleness age that is not a positive number of hours (the beds
+// table compares ages in hours).
+func (p Plan) Validate() error {
+	for _, b := range []struct {
+		name string
+		cuts [3]float64
+	}{{"R", p.R}, {"occupancy", p.OccupancyPct}} {
+		if !(b.cuts[0] < b.cuts[1] && b.cuts[1] < b.cuts[2]) {
+			return fmt.Errorf("dashboard plan: %s bands %v are not strictly ascending", b.name, b.cuts)
+		}
+	}
+	if p.BedMaxAge <= 0 || p.BedMaxAge%time.Hour != 0 {
+		return fmt.Errorf("dashboard plan: bed staleness %s is not a positive whole number of hours", p.BedMaxAge)
+	}
+	return nil
+}
 
-// BedStaleHours is the age after which a facility's latest bed snapshot no
-// longer counts towards ПЗК: the processor's default (pipeline/science/beds
-// DefaultMaxAge, 48 h; a test keeps them equal). Dashboards may not import
-// the pipeline, so the number is repeated here.
-const BedStaleHours = 48
+// bandsText is the bands as the descriptions quote them: "R 1.0 / 1.15 /
+// 1.3, ПЗК 50 / 70 / 90 %".
+func (p Plan) bandsText() string {
+	return fmt.Sprintf("R %.1f / %g / %g, ПЗК %g / %g / %g %%", p.R[0], p.R[1], p.R[2], p.OccupancyPct[0], p.OccupancyPct[1], p.OccupancyPct[2])
+}
 
 // Restriction level colours, mildest first; level 0 means "no decision yet".
 var levelColors = []string{"text", "green", "yellow", "orange", "red"}
@@ -87,14 +112,22 @@ func thresholdsBuilder(t dashboard.ThresholdsConfig) *dashboard.ThresholdsConfig
 	return dashboard.NewThresholdsConfigBuilder().Mode(t.Mode).Steps(t.Steps)
 }
 
-// rThresholds colour R by the plan's bands.
-func rThresholds() dashboard.ThresholdsConfig {
-	return thresholds("green", step{REase, "#EAB839"}, step{RModerate, "orange"}, step{RStrengthen, "red"})
+// bandThresholds colour a metric by three ascending cut points, each
+// divided by per (100 to colour a ratio by percentage bands): green below
+// the first, then yellow, orange, red.
+func bandThresholds(cuts [3]float64, per float64) dashboard.ThresholdsConfig {
+	for i := range cuts {
+		cuts[i] /= per
+	}
+	return thresholds("green", step{cuts[0], "#EAB839"}, step{cuts[1], "orange"}, step{cuts[2], "red"})
 }
 
+// rThresholds colour R by the plan's bands.
+func (p Plan) rThresholds() dashboard.ThresholdsConfig { return bandThresholds(p.R, 1) }
+
 // occupancyThresholds colour ПЗК (percent) by the plan's bands.
-func occupancyThresholds() dashboard.ThresholdsConfig {
-	return thresholds("green", step{OccupancyEasePct, "#EAB839"}, step{OccupancyModeratePct, "orange"}, step{OccupancyCriticalPct, "red"})
+func (p Plan) occupancyThresholds() dashboard.ThresholdsConfig {
+	return bandThresholds(p.OccupancyPct, 1)
 }
 
 // levelThresholds colour a restriction level number: 0 none, 1 green … 4 red.
@@ -114,14 +147,14 @@ func levelMappings() []dashboard.ValueMapping {
 	}}}
 }
 
-// actionMappings colour decision actions.
+// actionMappings colour decision actions (schemas.Action*).
 func actionMappings() []dashboard.ValueMapping {
 	return []dashboard.ValueMapping{{ValueMap: &dashboard.ValueMap{
 		Type: dashboard.MappingTypeValueToText,
 		Options: map[string]dashboard.ValueMappingResult{
-			"strengthen": {Color: cog.ToPtr("red"), Index: cog.ToPtr(int32(0))},
-			"keep":       {Color: cog.ToPtr("text"), Index: cog.ToPtr(int32(1))},
-			"ease":       {Color: cog.ToPtr("green"), Index: cog.ToPtr(int32(2))},
+			schemas.ActionStrengthen: {Color: cog.ToPtr("red"), Index: cog.ToPtr(int32(0))},
+			schemas.ActionKeep:       {Color: cog.ToPtr("text"), Index: cog.ToPtr(int32(1))},
+			schemas.ActionEase:       {Color: cog.ToPtr("green"), Index: cog.ToPtr(int32(2))},
 		},
 	}}}
 }
@@ -152,13 +185,13 @@ func originMappings() []dashboard.ValueMapping {
 	}}}
 }
 
-// statusMappings colour alert delivery statuses.
+// statusMappings colour alert delivery statuses (schemas.Alert*).
 func statusMappings() []dashboard.ValueMapping {
 	return []dashboard.ValueMapping{{ValueMap: &dashboard.ValueMap{
 		Type: dashboard.MappingTypeValueToText,
 		Options: map[string]dashboard.ValueMappingResult{
-			"sent":   {Color: cog.ToPtr("green"), Index: cog.ToPtr(int32(0))},
-			"failed": {Color: cog.ToPtr("red"), Index: cog.ToPtr(int32(1))},
+			schemas.AlertSent:   {Color: cog.ToPtr("green"), Index: cog.ToPtr(int32(0))},
+			schemas.AlertFailed: {Color: cog.ToPtr("red"), Index: cog.ToPtr(int32(1))},
 		},
 	}}}
 }

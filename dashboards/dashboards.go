@@ -1,8 +1,10 @@
 // Package dashboards builds epiwatch's Grafana dashboards as code with the
 // grafana-foundation-sdk, from the table names of the ClickHouse contract
-// (schemas/clickhouse) and the metric names the pipeline declares. The
-// generated JSON is committed in json/ and provisioned into Grafana by
-// deploy/grafana/provisioning; regenerate it after changing a builder:
+// (schemas/clickhouse), the metric names the pipeline declares, and a Plan
+// (the rule set's bands, the bed staleness) the generator reads from the
+// shipped rule set. The generated JSON is committed in json/ and provisioned
+// into Grafana by deploy/grafana/provisioning; regenerate it after changing a
+// builder:
 //
 //	go generate ./dashboards
 //
@@ -27,12 +29,16 @@ type Dashboard struct {
 	Builder func() *dashboard.DashboardBuilder
 }
 
-// All lists the dashboards in file order.
-func All() []Dashboard {
+// All lists the dashboards in file order, drawn with plan's bands and
+// staleness.
+func All(plan Plan) []Dashboard {
+	with := func(build func(Plan) *dashboard.DashboardBuilder) func() *dashboard.DashboardBuilder {
+		return func() *dashboard.DashboardBuilder { return build(plan) }
+	}
 	return []Dashboard{
-		{"national.json", National},
-		{"region.json", Region},
-		{"pipeline.json", Pipeline},
+		{"national.json", with(National)},
+		{"region.json", with(Region)},
+		{"pipeline.json", with(Pipeline)},
 	}
 }
 

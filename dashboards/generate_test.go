@@ -15,14 +15,26 @@ import (
 	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
 
 	"github.com/epiwatch/epiwatch/dashboards"
+	"github.com/epiwatch/epiwatch/dashboards/internal/fromrules"
 )
+
+// plan is what dashboards/cmd/gen draws with: the bands of the shipped rule
+// set and the beds package's staleness.
+func plan(t testing.TB) dashboards.Plan {
+	t.Helper()
+	p, err := fromrules.Plan()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
 
 const regenerate = "regenerate with: go generate ./dashboards (or go run ./dashboards/cmd/gen from the repository root)"
 
 // TestCommittedJSON keeps dashboards/json equal to what the builders produce.
 func TestCommittedJSON(t *testing.T) {
 	want := map[string]bool{}
-	for _, d := range dashboards.All() {
+	for _, d := range dashboards.All(plan(t)) {
 		want[d.File] = true
 		got, err := dashboards.Render(d)
 		if err != nil {
@@ -61,7 +73,7 @@ func firstDiffLine(a, b []byte) int {
 func TestJSONRoundTrip(t *testing.T) {
 	plugins.RegisterDefaultPlugins()
 	cog.NewRuntime().RegisterDataqueryVariant(dashboards.ClickHouseVariantConfig())
-	for _, d := range dashboards.All() {
+	for _, d := range dashboards.All(plan(t)) {
 		raw, err := os.ReadFile(filepath.Join("json", d.File))
 		if err != nil {
 			t.Fatal(err)
@@ -185,7 +197,7 @@ type target struct {
 func loadAll(t *testing.T) []dash {
 	t.Helper()
 	var out []dash
-	for _, d := range dashboards.All() {
+	for _, d := range dashboards.All(plan(t)) {
 		raw, err := os.ReadFile(filepath.Join("json", d.File))
 		if err != nil {
 			t.Fatalf("%v; %s", err, regenerate)

@@ -12,14 +12,14 @@ import (
 // National is the national situation: every region's restriction level, R
 // with its credible interval, ПЗК, incidence and positivity, a map coloured
 // by level, and the latest decisions and alerts.
-func National() *dashboard.DashboardBuilder {
+func National(p Plan) *dashboard.DashboardBuilder {
 	id := &ids{}
 	return newDashboard("epiwatch — national situation", NationalUID,
 		"Every region's restriction level and the indicators the national plan's rule compares (R and infectious-bed occupancy, ПЗК), from ClickHouse.",
 		"epidemiology", "now-90d", "5m").
 		WithVariable(countryVariable()).
 		WithRow(row(id, "Regions")).
-		WithPanel(regionsTable(id)).
+		WithPanel(regionsTable(id, p)).
 		WithPanel(regionsMap(id)).
 		WithRow(row(id, "Trend")).
 		WithPanel(nationalCases(id)).
@@ -43,10 +43,10 @@ func countryVariable() *dashboard.QueryVariableBuilder {
 }
 
 // regionsTable is the sortable table of regions.
-func regionsTable(id *ids) *table.PanelBuilder {
+func regionsTable(id *ids, p Plan) *table.PanelBuilder {
 	return tablePanel(id).
 		Title("Regions: restriction level, R, ПЗК, incidence, positivity").
-		Description("Latest indicators of every region on or before the end of the time range, and its current restriction level (the latest decision's). R is the posterior mean with its 95 % credible interval (Cori et al. 2013); ПЗК is infectious-bed occupancy over fresh facilities. Colours follow the plan's bands: R 1.0 / 1.15 / 1.3, ПЗК 50 / 70 / 90 %. Empty means not available (no data, or R not estimable). Click a region to open its dashboard.").
+		Description("Latest indicators of every region on or before the end of the time range, and its current restriction level (the latest decision's). R is the posterior mean with its 95 % credible interval (Cori et al. 2013); ПЗК is infectious-bed occupancy over fresh facilities. Colours follow the plan's bands: "+p.bandsText()+". Empty means not available (no data, or R not estimable). Click a region to open its dashboard.").
 		Datasource(ClickHouseDatasource()).
 		WithTarget(NewClickHouseTable(nationalRegionsSQL).RefId("A")).
 		Height(14).Span(14).
@@ -59,10 +59,10 @@ func regionsTable(id *ids) *table.PanelBuilder {
 		OverrideByName("name", []dashboard.DynamicConfigValue{displayName("Name")}).
 		OverrideByName("level", []dashboard.DynamicConfigValue{displayName("Level"), thresholdsProp(levelThresholds()), mappingsProp(levelMappings()), colorBackground(), width(70)}).
 		OverrideByName("level_name", []dashboard.DynamicConfigValue{displayName("Restriction level")}).
-		OverrideByName("r_mean", []dashboard.DynamicConfigValue{displayName("R"), decimals(2), thresholdsProp(rThresholds()), colorBackground()}).
+		OverrideByName("r_mean", []dashboard.DynamicConfigValue{displayName("R"), decimals(2), thresholdsProp(p.rThresholds()), colorBackground()}).
 		OverrideByName("r_q025", []dashboard.DynamicConfigValue{displayName("R 2.5 %"), decimals(2)}).
-		OverrideByName("r_q975", []dashboard.DynamicConfigValue{displayName("R 97.5 %"), decimals(2), thresholdsProp(rThresholds()), colorText()}).
-		OverrideByName("bed_occupancy_pct", []dashboard.DynamicConfigValue{displayName("ПЗК %"), decimals(1), thresholdsProp(occupancyThresholds()), colorBackground()}).
+		OverrideByName("r_q975", []dashboard.DynamicConfigValue{displayName("R 97.5 %"), decimals(2), thresholdsProp(p.rThresholds()), colorText()}).
+		OverrideByName("bed_occupancy_pct", []dashboard.DynamicConfigValue{displayName("ПЗК %"), decimals(1), thresholdsProp(p.occupancyThresholds()), colorBackground()}).
 		OverrideByName("cases_7d_per_100k", []dashboard.DynamicConfigValue{displayName("Cases 7 d / 100k"), decimals(1)}).
 		OverrideByName("positivity_7d_pct", []dashboard.DynamicConfigValue{displayName("Positivity 7 d %"), decimals(1)}).
 		OverrideByName("stale_facilities", []dashboard.DynamicConfigValue{displayName("Stale facilities"),

@@ -88,7 +88,7 @@ func promPanel(id *ids, title, description, unitName string, span uint32, target
 // Pipeline is the health of the running pipeline, from Prometheus: ingest
 // and rejects, JetStream consumer lag and redeliveries, processor lag, the
 // ClickHouse sink, alert deliveries.
-func Pipeline() *dashboard.DashboardBuilder {
+func Pipeline(p Plan) *dashboard.DashboardBuilder {
 	id := &ids{}
 	return newDashboard("epiwatch — pipeline health", PipelineUID,
 		"The running pipeline's metrics from Prometheus.",
@@ -158,12 +158,12 @@ func Pipeline() *dashboard.DashboardBuilder {
 		WithRow(row(id, "Regions (live gauges)")).
 		WithPanel(promPanel(id, "R, upper end of the 95 % interval, by region", "The processor's latest R 97.5 % quantile per region; the alert rule fires when it stays above 1.3 for a day.", "none", 8,
 			promQuery("A", "max by (region) ("+mRegionRUpper+")", "{{region}}")).
-			Thresholds(thresholdsBuilder(rThresholds())).
+			Thresholds(thresholdsBuilder(p.rThresholds())).
 			ThresholdsStyle(common.NewGraphThresholdsStyleConfigBuilder().Mode(common.GraphThresholdsStyleModeDashed))).
 		WithPanel(promPanel(id, "Bed occupancy (ПЗК) by region", "The processor's latest infectious-bed occupancy per region (ratio 0–1).", "percentunit", 8,
 			promQuery("A", "max by (region) ("+mRegionOccupancy+")", "{{region}}")).
 			Max(1).
-			Thresholds(thresholdsBuilder(thresholds("green", step{OccupancyEasePct / 100, "#EAB839"}, step{OccupancyModeratePct / 100, "orange"}, step{OccupancyCriticalPct / 100, "red"}))).
+			Thresholds(thresholdsBuilder(bandThresholds(p.OccupancyPct, 100))).
 			ThresholdsStyle(common.NewGraphThresholdsStyleConfigBuilder().Mode(common.GraphThresholdsStyleModeDashed))).
 		WithPanel(promPanel(id, "Restriction level by region", "Each region's current restriction level (1 mildest).", "none", 8,
 			promQuery("A", "max by (region) ("+mRegionRestriction+")", "{{region}}")).

@@ -1,35 +1,39 @@
 package dashboards
 
 import (
+	"fmt"
+
 	"github.com/grafana/grafana-foundation-sdk/go/cog"
 	"github.com/grafana/grafana-foundation-sdk/go/common"
 	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
 	"github.com/grafana/grafana-foundation-sdk/go/stat"
 	"github.com/grafana/grafana-foundation-sdk/go/table"
 	"github.com/grafana/grafana-foundation-sdk/go/timeseries"
+
+	"github.com/epiwatch/epiwatch/schemas"
 )
 
 // Region is one region in depth: R with its band and the plan's reference
 // lines, ПЗК with its bands, cases, tests, beds by facility, contacts,
 // vaccination, and the decision and alert history.
-func Region() *dashboard.DashboardBuilder {
+func Region(p Plan) *dashboard.DashboardBuilder {
 	id := &ids{}
 	return newDashboard("epiwatch — region", RegionUID,
 		"One region's indicators, data and decisions, from ClickHouse.",
 		"epidemiology", "now-90d", "5m").
 		WithVariable(regionVariable()).
 		WithRow(row(id, "Now")).
-		WithPanel(regionNow(id)).
+		WithPanel(regionNow(id, p)).
 		WithRow(row(id, "The decision rule's inputs")).
-		WithPanel(regionR(id)).
-		WithPanel(regionOccupancy(id)).
+		WithPanel(regionR(id, p)).
+		WithPanel(regionOccupancy(id, p)).
 		WithPanel(regionQuality(id)).
 		WithRow(row(id, "Cases and tests")).
 		WithPanel(regionCases(id)).
 		WithPanel(regionTests(id)).
 		WithPanel(regionNowcast(id)).
 		WithRow(row(id, "Beds")).
-		WithPanel(regionBeds(id)).
+		WithPanel(regionBeds(id, p)).
 		WithPanel(regionStale(id)).
 		WithRow(row(id, "Contacts and vaccination")).
 		WithPanel(regionContacts(id)).
@@ -53,7 +57,7 @@ func regionVariable() *dashboard.QueryVariableBuilder {
 		Current(dashboard.VariableOption{Text: dashboard.StringOrArrayOfString{String: cog.ToPtr("KZ-75")}, Value: dashboard.StringOrArrayOfString{String: cog.ToPtr("KZ-75")}})
 }
 
-func regionNow(id *ids) *stat.PanelBuilder {
+func regionNow(id *ids, p Plan) *stat.PanelBuilder {
 	return stat.NewPanelBuilder().
 		Id(id.next()).
 		Title("${region} now").
@@ -70,31 +74,31 @@ func regionNow(id *ids) *stat.PanelBuilder {
 		Orientation(common.VizOrientationAuto).
 		OverrideByName("current_level", []dashboard.DynamicConfigValue{displayName("Level"), thresholdsProp(levelThresholds()), mappingsProp(levelMappings()), decimals(0)}).
 		OverrideByName("current_level_name", []dashboard.DynamicConfigValue{displayName("Restriction level"), fixedColor("transparent")}).
-		OverrideByName("r_mean", []dashboard.DynamicConfigValue{displayName("R"), decimals(2), thresholdsProp(rThresholds())}).
+		OverrideByName("r_mean", []dashboard.DynamicConfigValue{displayName("R"), decimals(2), thresholdsProp(p.rThresholds())}).
 		OverrideByName("r_q025", []dashboard.DynamicConfigValue{displayName("R 2.5 %"), decimals(2), fixedColor("transparent")}).
-		OverrideByName("r_q975", []dashboard.DynamicConfigValue{displayName("R 97.5 %"), decimals(2), thresholdsProp(rThresholds())}).
+		OverrideByName("r_q975", []dashboard.DynamicConfigValue{displayName("R 97.5 %"), decimals(2), thresholdsProp(p.rThresholds())}).
 		OverrideByName("r_prob_above_1", []dashboard.DynamicConfigValue{displayName("P(R > 1)"), unit("percentunit"), decimals(0),
 			thresholdsProp(thresholds("green", step{0.4, "transparent"}, step{0.6, "orange"}, step{0.95, "red"}))}).
 		OverrideByName("trend_label", []dashboard.DynamicConfigValue{displayName("Trend"), fixedColor("transparent")}).
 		OverrideByName("doubling_time", []dashboard.DynamicConfigValue{displayName("Doubling (−halving) time"), unit("d"), decimals(0), fixedColor("transparent")}).
-		OverrideByName("bed_occupancy_pct", []dashboard.DynamicConfigValue{displayName("ПЗК"), unit("percent"), decimals(1), thresholdsProp(occupancyThresholds())}).
+		OverrideByName("bed_occupancy_pct", []dashboard.DynamicConfigValue{displayName("ПЗК"), unit("percent"), decimals(1), thresholdsProp(p.occupancyThresholds())}).
 		OverrideByName("cases_7d_per_100k", []dashboard.DynamicConfigValue{displayName("Cases 7 d / 100k"), decimals(1), fixedColor("transparent")}).
 		OverrideByName("positivity_7d_pct", []dashboard.DynamicConfigValue{displayName("Positivity 7 d"), unit("percent"), decimals(1), fixedColor("transparent")}).
 		OverrideByName("stale_facilities", []dashboard.DynamicConfigValue{displayName("Stale facilities"), decimals(0), thresholdsProp(thresholds("transparent", step{1, "orange"}))})
 }
 
 // regionR draws R's posterior mean inside its 95 % credible band, with the
-// plan's reference lines at 1.0, 1.15 and 1.3.
-func regionR(id *ids) *timeseries.PanelBuilder {
+// plan's reference lines (Plan.R).
+func regionR(id *ids, p Plan) *timeseries.PanelBuilder {
 	band := []dashboard.DynamicConfigValue{prop("custom.lineWidth", 0), prop("custom.fillOpacity", 0), fixedColor("blue")}
 	return seriesPanel(id).
 		Title("Reproduction number R with 95 % credible interval").
-		Description("R over the 7-day window ending on each day (Cori et al. 2013, as EpiEstim), its 95 % credible interval as a band, and the officials' ratio R (cases of the last 4 days over the 4 before). Dashed lines: the plan's thresholds 1.0 (ease at or below), 1.15 and 1.3. Gaps: R not estimable (too few cases).").
+		Description("R over the 7-day window ending on each day (Cori et al. 2013, as EpiEstim), its 95 % credible interval as a band, and the officials' ratio R (cases of the last 4 days over the 4 before). Dashed lines: the plan's thresholds "+fmt.Sprintf("%.1f (ease at or below), %g and %g", p.R[0], p.R[1], p.R[2])+". Gaps: R not estimable (too few cases).").
 		Datasource(ClickHouseDatasource()).
 		WithTarget(NewClickHouseTimeSeries(regionRSQL).RefId("A")).
 		Height(10).Span(12).
 		Unit("none").Decimals(2).Min(0).AxisSoftMax(2).
-		Thresholds(thresholdsBuilder(rThresholds())).
+		Thresholds(thresholdsBuilder(p.rThresholds())).
 		ThresholdsStyle(common.NewGraphThresholdsStyleConfigBuilder().Mode(common.GraphThresholdsStyleModeDashed)).
 		LineWidth(2).SpanNulls(common.BoolOrFloat64{Bool: cog.ToPtr(false)}).
 		OverrideByName("r_mean", []dashboard.DynamicConfigValue{displayName("R (posterior mean)"), fixedColor("blue")}).
@@ -104,7 +108,7 @@ func regionR(id *ids) *timeseries.PanelBuilder {
 }
 
 // regionOccupancy draws ПЗК inside the plan's bands at 50, 70 and 90 %.
-func regionOccupancy(id *ids) *timeseries.PanelBuilder {
+func regionOccupancy(id *ids, p Plan) *timeseries.PanelBuilder {
 	return seriesPanel(id).
 		Title("Bed occupancy (ПЗК) with the plan's bands").
 		Description("Infectious-bed occupancy (ПЗК, the percentage of the COVID-19 infectious bed fund occupied) over facilities with a fresh report, with ICU and provisional-bed occupancy. Bands: the plan's 50, 70 and 90 %.").
@@ -112,7 +116,7 @@ func regionOccupancy(id *ids) *timeseries.PanelBuilder {
 		WithTarget(NewClickHouseTimeSeries(regionOccupancySQL).RefId("A")).
 		Height(10).Span(12).
 		Unit("percent").Decimals(1).Min(0).Max(100).
-		Thresholds(thresholdsBuilder(occupancyThresholds())).
+		Thresholds(thresholdsBuilder(p.occupancyThresholds())).
 		ThresholdsStyle(common.NewGraphThresholdsStyleConfigBuilder().Mode(common.GraphThresholdsStyleModeLineAndArea)).
 		LineWidth(2).
 		OverrideByName("bed_occupancy_pct", []dashboard.DynamicConfigValue{displayName("ПЗК (infectious beds)"), fixedColor("blue"), prop("custom.lineWidth", 3)}).
@@ -186,7 +190,15 @@ func regionTests(id *ids) *timeseries.PanelBuilder {
 func regionQuality(id *ids) *table.PanelBuilder {
 	return tablePanel(id).
 		Title("Provisional days and data-quality flags").
-		Description("Days the processor marks provisional (younger than the configured quantile of the region's reporting delay: counts still expected to grow; decisions wait for them by default) and days with data-quality flags, with the processor's reasons: stale_feed (a feed — cases, tests — has not reported through the day: missing, not zero, so R or positivity is not computed), few_cases / few_tests (R or positivity from too few observations: shown, but unknown for decisions), backlog_dump (old cases arriving at once), negative_correction (a bed report corrected down), missing_input (no case or test report for a week, or no fresh bed report), beds_stale, presumed_closed (a facility silent for two weeks, left out), unknown_facility, over_capacity. Repeats are notifications of a person already counted in the same episode. A rule set says what each flag does to a decision; by default a flagged day can hold or strengthen a level, never ease it.").
+		Description("Days the processor marks provisional (younger than the configured quantile of the region's reporting delay: counts still expected to grow; decisions wait for them by default) and days with data-quality flags, with the processor's reasons: "+
+			schemas.FlagStaleFeed+" (a feed — cases, tests — has not reported through the day: missing, not zero, so R or positivity is not computed), "+
+			schemas.FlagFewCases+" / "+schemas.FlagFewTests+" (R or positivity from too few observations: shown, but unknown for decisions), "+
+			schemas.FlagBacklogDump+" (old cases arriving at once), "+
+			schemas.FlagNegativeCorrection+" (a bed report corrected down), "+
+			schemas.FlagMissingInput+" (no case or test report for a week, or no fresh bed report), "+
+			schemas.IndicatorFlagStaleBeds+", "+
+			schemas.FlagPresumedClosed+" (a facility silent for two weeks, left out), "+
+			schemas.FlagUnknownFacility+", "+schemas.FlagOverCapacity+". Repeats are notifications of a person already counted in the same episode. A rule set says what each flag does to a decision; by default a flagged day can hold or strengthen a level, never ease it.").
 		Datasource(ClickHouseDatasource()).
 		WithTarget(NewClickHouseTable(regionQualitySQL).RefId("A")).
 		Height(8).Span(24).
@@ -203,12 +215,12 @@ func regionQuality(id *ids) *table.PanelBuilder {
 		OverrideByName("bed_occupancy_pct", []dashboard.DynamicConfigValue{displayName("ПЗК %"), decimals(1), width(80)})
 }
 
-func regionBeds(id *ids) *table.PanelBuilder {
+func regionBeds(id *ids, p Plan) *table.PanelBuilder {
 	return tablePanel(id).
 		Title("Beds by facility (latest report)").
-		Description("Each facility's latest bed report per bed kind up to the end of the time range. Stale: the report is older than 48 h, so the processor leaves the facility out of ПЗК (pipeline/science/beds DefaultMaxAge).").
+		Description("Each facility's latest bed report per bed kind up to the end of the time range. Stale: the report is older than "+fmt.Sprint(p.BedMaxAge.Hours())+" h, so the processor leaves the facility out of ПЗК (pipeline/science/beds DefaultMaxAge).").
 		Datasource(ClickHouseDatasource()).
-		WithTarget(NewClickHouseTable(regionBedsSQL).RefId("A")).
+		WithTarget(NewClickHouseTable(regionBedsSQL(p.BedMaxAge)).RefId("A")).
 		Height(10).Span(14).
 		SortBy(sortBy("Stale", true)).
 		OverrideByName("facility_id", []dashboard.DynamicConfigValue{displayName("Facility id"), width(110)}).
@@ -216,7 +228,7 @@ func regionBeds(id *ids) *table.PanelBuilder {
 		OverrideByName("bed_kind", []dashboard.DynamicConfigValue{displayName("Beds"), width(90)}).
 		OverrideByName("occupied", []dashboard.DynamicConfigValue{displayName("Occupied"), width(90)}).
 		OverrideByName("total", []dashboard.DynamicConfigValue{displayName("Total"), width(80)}).
-		OverrideByName("occupancy_pct", []dashboard.DynamicConfigValue{displayName("Occupancy %"), decimals(1), thresholdsProp(occupancyThresholds()), prop("custom.cellOptions", map[string]any{"type": "gauge", "mode": "basic"}), prop("min", 0), prop("max", 100)}).
+		OverrideByName("occupancy_pct", []dashboard.DynamicConfigValue{displayName("Occupancy %"), decimals(1), thresholdsProp(p.occupancyThresholds()), prop("custom.cellOptions", map[string]any{"type": "gauge", "mode": "basic"}), prop("min", 0), prop("max", 100)}).
 		OverrideByName("last_snapshot", []dashboard.DynamicConfigValue{displayName("Last report"), width(170)}).
 		OverrideByName("age_hours", []dashboard.DynamicConfigValue{displayName("Age"), unit("h"), decimals(1), width(80)}).
 		OverrideByName("stale", []dashboard.DynamicConfigValue{displayName("Stale"), width(70), colorBackground(),

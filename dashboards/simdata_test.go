@@ -253,8 +253,8 @@ func (s simulation) derive(region string, reg schemas.Region, pop float64, serie
 		per100k := func(n int) *float64 { v := float64(n) / pop * 1e5; return &v }
 		flags, reasons := []string{}, []string{}
 		if rd.stale > 0 {
-			flags = append(flags, "beds_stale")
-			reasons = append(reasons, fmt.Sprintf("beds_stale: %d facility bed reports older than 48h0m0s at the end of the day, left out of ПЗК", rd.stale))
+			flags = append(flags, schemas.IndicatorFlagStaleBeds)
+			reasons = append(reasons, fmt.Sprintf(schemas.IndicatorFlagStaleBeds+": %d facility bed reports older than 48h0m0s at the end of the day, left out of ПЗК", rd.stale))
 		}
 		occ := pct(rd.bedsOccupied, rd.bedsTotal)
 		computed := day.AddDays(1).Time().Add(time.Hour)

@@ -3,6 +3,7 @@ package dashboards
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/epiwatch/epiwatch/schemas"
 )
@@ -146,7 +147,7 @@ const nationalDecisionsSQL = `SELECT
     set_by,
     reason
 FROM decisions
-WHERE $__timeFilter(decided_at) AND (level_from != level_to OR action = 'strengthen') AND ` + inCountry + `
+WHERE $__timeFilter(decided_at) AND (level_from != level_to OR action = '` + schemas.ActionStrengthen + `') AND ` + inCountry + `
 ORDER BY decided_at DESC, seq DESC
 LIMIT 200`
 
@@ -317,9 +318,10 @@ ORDER BY time`
 var regionPositivitySQL = regionSeriesSQL("positivity_7d_pct")
 
 // regionBedsSQL is each facility's latest snapshot per bed kind up to the end
-// of the range, with its age; a snapshot older than BedStaleHours is stale
-// (left out of ПЗК by the processor).
-var regionBedsSQL = `SELECT
+// of the range, with its age; a snapshot older than maxAge (Plan.BedMaxAge)
+// is stale (left out of ПЗК by the processor).
+func regionBedsSQL(maxAge time.Duration) string {
+	return `SELECT
     facility_id,
     facility,
     bed_kind,
@@ -328,7 +330,7 @@ var regionBedsSQL = `SELECT
     if(total > 0, round(100 * occupied / total, 1), NULL) AS occupancy_pct,
     last_snapshot,
     round((toUInt32($__toTime) - toUInt32(last_snapshot)) / 3600, 1) AS age_hours,
-    age_hours > ` + fmt.Sprint(BedStaleHours) + ` AS stale
+    age_hours > ` + fmt.Sprint(maxAge.Hours()) + ` AS stale
 FROM
 (
     SELECT
@@ -343,6 +345,7 @@ FROM
     GROUP BY facility_id, bed_kind
 )
 ORDER BY stale DESC, occupancy_pct DESC, facility_id, bed_kind`
+}
 
 // regionQualitySQL lists the region's provisional and flagged days with the
 // processor's reasons.

@@ -88,9 +88,9 @@ const HeaderDataThrough = "Epiwatch-Data-Through"
 // that filter yet" as the expected last subject sequence, which makes the
 // stream itself refuse an event_id it holds already, for ever and in the
 // same write as the event. (A KV bucket of digests did that in a second
-// fsynced write per event; a filter with the id after wildcards costs the
-// server as much again, measured.) Operators still select by type or region
-// with wildcards: epi.events.*.case.>, epi.events.*.*.KZ-75.
+// fsynced write per event, and a filter with the id after wildcards costs
+// the server more; README, "Performance".) Operators still select by type
+// or region with wildcards: epi.events.*.case.>, epi.events.*.*.KZ-75.
 func EventSubject(eventID string, t EventType, region string) string {
 	return SubjectEvents + "." + EventIDToken(eventID) + "." + string(t) + "." + region
 }

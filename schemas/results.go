@@ -149,38 +149,6 @@ const (
 	RStatusNotEstimable = "not_estimable"
 )
 
-// Data-quality flags of indicator records (Indicator.Flags). Each says what
-// is wrong with the day's data; a rule set says what the flags it reads do
-// to a decision (by default: never ease), and the informational ones are
-// shown but change no decision by themselves.
-const (
-	// FlagStaleFeed: a feed (cases, tests) has not reported through the day:
-	// missing, not zero.
-	FlagStaleFeed = "stale_feed"
-	// FlagFewCases: R from too few cases (RStatusFewCases). Informational:
-	// decisions treat the uncertain metrics as unknown instead.
-	FlagFewCases = "few_cases"
-	// FlagFewTests: positivity from fewer than process.positivity_min_tests
-	// tests. Informational, like FlagFewCases.
-	FlagFewTests = "few_tests"
-	// FlagPresumedClosed: facilities silent for longer than
-	// process.bed_presumed_closed_after, left out of ПЗК and no longer
-	// counted as stale. Informational: an operator confirms with a facility
-	// event.
-	FlagPresumedClosed = "presumed_closed"
-	// FlagUnknownFacility: bed reports from facilities missing from the
-	// region's registry (counted: leaving them out could understate ПЗК).
-	FlagUnknownFacility = "unknown_facility"
-	// FlagOverCapacity: a facility reported more beds than its registered
-	// capacity: a mistyped report.
-	FlagOverCapacity = "over_capacity"
-)
-
-// InformationalFlags are the flags a rule set never reads: what they warn
-// of is already in the inputs (uncertain metrics are withheld; a presumed
-// closed facility is out of ПЗК).
-var InformationalFlags = []string{FlagFewCases, FlagFewTests, FlagPresumedClosed}
-
 // Key is the identity of an indicator record across versions.
 func (in *Indicator) Key() string { return in.Region + "/" + in.Date.String() }
 

@@ -12,13 +12,14 @@ import (
 	"github.com/spf13/cobra"
 
 	chsink "github.com/epiwatch/epiwatch/consumers/clickhouse"
+	"github.com/epiwatch/epiwatch/internal/app"
 	"github.com/epiwatch/epiwatch/internal/testkit/chtest"
 )
 
 // benchRoot is the root command with `bench` under it, as main wires it.
 func benchRoot() *cobra.Command {
 	root := &cobra.Command{Use: "epiwatch", SilenceUsage: true, SilenceErrors: true}
-	addConfigFlags(root.PersistentFlags())
+	app.AddFlags(root.PersistentFlags())
 	root.AddCommand(newBenchCmd())
 	return root
 }
@@ -92,28 +93,5 @@ func TestBenchSmall(t *testing.T) {
 	}
 	if left != 0 {
 		t.Errorf("database %s was not dropped", db)
-	}
-}
-
-func TestHeapPerEvent(t *testing.T) {
-	for _, c := range []struct {
-		name              string
-		perMinute         []uint64
-		rate              float64
-		accepted, refused int
-		want              float64
-	}{
-		{"no samples", nil, 1000, 100, 0, 0},
-		{"one sample", []uint64{1 << 20}, 1000, 60000, 0, 0},
-		{"nothing accepted", []uint64{100, 200}, 1000, 0, 10, 0},
-		// 2 minutes between the first and last sample at 1,000/s: 120,000 events.
-		{"growth", []uint64{100 << 20, 110 << 20, 100<<20 + 12_000_000}, 1000, 180000, 0, 100},
-		// A quarter refused: 90,000 of the 120,000 offered were accepted.
-		{"refusals", []uint64{0, 4_500_000, 9_000_000}, 1000, 135000, 45000, 100},
-		{"shrinking", []uint64{2_000_000, 800_000}, 100, 6000, 0, -200},
-	} {
-		if got := heapPerEvent(c.perMinute, c.rate, c.accepted, c.refused); got != c.want {
-			t.Errorf("%s: %v, want %v", c.name, got, c.want)
-		}
 	}
 }

@@ -1,28 +1,10 @@
 package main
 
 import (
-	"context"
-	"net/http"
-
 	"github.com/spf13/cobra"
 
-	"github.com/epiwatch/epiwatch/consumers/alerts"
+	"github.com/epiwatch/epiwatch/internal/app"
 )
-
-// alertComponent builds the alerter from alerts.* and returns it with its
-// acknowledgement handler (POST /v1/alerts/{alert_id}/ack), which the caller
-// mounts under /v1/alerts/ on a listener headquarters can reach.
-func (a *app) alertComponent() (component, http.Handler, error) {
-	al, err := alerts.New(a.cfg.Alerts, a.js, a.log, a.reg, a.sm)
-	if err != nil {
-		return component{}, nil, &exitError{2, err}
-	}
-	c := a.cfg.Alerts
-	a.log.Info("alerts configured", "alertmanager_url", c.AlertmanagerURL, "webhooks", len(c.Webhooks),
-		"escalate_after", c.EscalateAfter, "max_decision_age", c.MaxDecisionAge,
-		"digest", c.Digest.Enabled, "digest_trigger", c.Digest.Trigger, "digest_at", c.Digest.At, "digest_timezone", c.Digest.Timezone)
-	return component{"alerts", al.Run}, al.AckHandler(), nil
-}
 
 func newAlertCmd() *cobra.Command {
 	return &cobra.Command{
@@ -44,26 +26,6 @@ Serves /metrics, /healthz, /readyz and the acknowledgement endpoint /v1/alerts/ 
 metrics.addr; expose only /v1/alerts/ to headquarters (e.g. through a reverse proxy) and set
 alerts.ack_base_url to the public address.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return withNATS(cmd, "alert", func(a *app) error {
-				c, ack, err := a.alertComponent()
-				if err != nil {
-					return err
-				}
-				srv := a.metricsServer(nil)
-				mux := http.NewServeMux()
-				mux.Handle("/v1/alerts/", ack)
-				mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-					if err := a.ready(r.Context()); err != nil {
-						http.Error(w, err.Error(), http.StatusServiceUnavailable)
-						return
-					}
-					_, _ = w.Write([]byte("ok\n"))
-				})
-				mux.Handle("/", srv.Handler)
-				srv.Handler = mux
-				return runAll(cmd.Context(), []component{c, {"http", func(ctx context.Context) error { return serveHTTP(ctx, srv, a.log, "", "") }}})
-			})
-		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return app.RunAlert(cmd.Context(), envOf(cmd)) },
 	}
 }

@@ -3,12 +3,10 @@ package main
 import (
 	"fmt"
 	"strconv"
-	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/epiwatch/epiwatch/pipeline/stream"
+	"github.com/epiwatch/epiwatch/internal/app"
 )
 
 func newDeadLetterCmd() *cobra.Command {
@@ -31,22 +29,7 @@ re-validated: re-send them from the source system.`,
 		Short: "List dead letters (sequence, time, stage, type, event_id, reason)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return withNATS(cmd, "deadletter", func(a *app) error {
-				dls, err := stream.ListDeadLetters(cmd.Context(), a.js, from, limit, stage)
-				if err != nil {
-					return err
-				}
-				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "SEQ\tTIME\tSTAGE\tTYPE\tEVENT_ID\tREASON")
-				for _, d := range dls {
-					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", d.Seq, d.Time.UTC().Format(time.RFC3339), d.Stage, d.Type, d.EventID, shorten(d.Reason, 120))
-				}
-				if err := tw.Flush(); err != nil {
-					return err
-				}
-				fmt.Fprintf(cmd.ErrOrStderr(), "%d dead letter(s)\n", len(dls))
-				return nil
-			})
+			return app.ListDeadLetters(cmd.Context(), envOf(cmd), from, limit, stage)
 		},
 	}
 	list.Flags().Uint64Var(&from, "from", 0, "first sequence to show")
@@ -58,23 +41,11 @@ re-validated: re-send them from the source system.`,
 		Short: "Print one dead letter: its reason, origin and stored bytes",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			seq, err := strconv.ParseUint(args[0], 10, 64)
+			seqs, err := parseSeqs(args)
 			if err != nil {
-				return &exitError{2, fmt.Errorf("SEQ %q is not a sequence number", args[0])}
+				return err
 			}
-			return withNATS(cmd, "deadletter", func(a *app) error {
-				d, err := stream.GetDeadLetter(cmd.Context(), a.js, seq)
-				if err != nil {
-					return err
-				}
-				w := cmd.OutOrStdout()
-				fmt.Fprintf(w, "sequence: %d\ntime:     %s\nstage:    %s\ntype:     %s\nevent_id: %s\nreason:   %s\n", d.Seq, d.Time.UTC().Format(time.RFC3339), d.Stage, d.Type, d.EventID, d.Reason)
-				if d.Origin != "" {
-					fmt.Fprintf(w, "origin:   %s\n", d.Origin)
-				}
-				fmt.Fprintf(w, "data:\n%s\n", d.Data)
-				return nil
-			})
+			return app.ShowDeadLetter(cmd.Context(), envOf(cmd), seqs[0])
 		},
 	}
 
@@ -86,64 +57,28 @@ re-validated: re-send them from the source system.`,
 			if len(args) == 0 && !all {
 				return &exitError{2, fmt.Errorf("name sequences to replay, or --all")}
 			}
-			return withNATS(cmd, "deadletter", func(a *app) error {
-				var dls []stream.StoredDeadLetter
-				if all {
-					var err error
-					dls, err = stream.ListDeadLetters(cmd.Context(), a.js, 0, 0, stage)
-					if err != nil {
-						return err
-					}
-				}
-				for _, s := range args {
-					seq, err := strconv.ParseUint(s, 10, 64)
-					if err != nil {
-						return &exitError{2, fmt.Errorf("SEQ %q is not a sequence number", s)}
-					}
-					d, err := stream.GetDeadLetter(cmd.Context(), a.js, seq)
-					if err != nil {
-						return err
-					}
-					dls = append(dls, d)
-				}
-				in, err := a.newIngester()
-				if err != nil {
-					return err
-				}
-				pub := stream.NewPublisher(a.js)
-				var ok, again int
-				for _, d := range dls {
-					switch {
-					case d.Stage == stream.StageIngest:
-						sum, err := in.Submit(cmd.Context(), [][]byte{d.Data})
-						if err != nil {
-							return err
-						}
-						if sum.Rejected > 0 {
-							again++
-							fmt.Fprintf(cmd.ErrOrStderr(), "%d: still rejected: %s\n", d.Seq, sum.Results[0].Reason)
-							continue
-						}
-					case d.Origin != "":
-						res, err := pub.PublishSync(cmd.Context(), stream.Msg{Subject: d.Origin, ID: "replay:dlq:" + strconv.FormatUint(d.Seq, 10), Data: d.Data})
-						if err != nil {
-							return err
-						}
-						_ = res
-					default:
-						again++
-						fmt.Fprintf(cmd.ErrOrStderr(), "%d: no origin recorded; cannot replay\n", d.Seq)
-						continue
-					}
-					ok++
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "replayed %d, still failing %d\n", ok, again)
-				return nil
-			})
+			seqs, err := parseSeqs(args)
+			if err != nil {
+				return err
+			}
+			return app.ReplayDeadLetters(cmd.Context(), envOf(cmd), seqs, all, stage)
 		},
 	}
 	replay.Flags().BoolVar(&all, "all", false, "replay every dead letter (of --stage, if given)")
 	replay.Flags().StringVar(&stage, "stage", "", "with --all: only this stage")
 	c.AddCommand(list, show, replay)
 	return c
+}
+
+// parseSeqs reads dead-letter sequence numbers.
+func parseSeqs(args []string) ([]uint64, error) {
+	seqs := make([]uint64, len(args))
+	for i, s := range args {
+		seq, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			return nil, &exitError{2, fmt.Errorf("SEQ %q is not a sequence number", s)}
+		}
+		seqs[i] = seq
+	}
+	return seqs, nil
 }

@@ -1,92 +1,10 @@
 package main
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/json"
-	"fmt"
-	"net/http"
-	"os"
-
 	"github.com/spf13/cobra"
 
-	"github.com/epiwatch/epiwatch/pipeline/decide"
-	"github.com/epiwatch/epiwatch/pipeline/detect"
-	"github.com/epiwatch/epiwatch/pipeline/ingest"
-	"github.com/epiwatch/epiwatch/pipeline/process"
-	"github.com/epiwatch/epiwatch/pipeline/stream"
+	"github.com/epiwatch/epiwatch/internal/app"
 )
-
-// processComponent is the live indicator processor.
-func (a *app) processComponent() (component, error) {
-	regions := a.regions
-	p, err := process.New(a.cfg.Process, process.Deps{JS: a.js, Regions: regions, Logger: a.log, Registerer: a.reg, StreamMetrics: a.sm})
-	if err != nil {
-		return component{}, &exitError{2, err}
-	}
-	// One active replica; others wait as hot standbys (stream.RunExclusive).
-	return component{"process", func(ctx context.Context) error {
-		return stream.RunExclusive(ctx, a.js, "process", replicaName(), a.log, p.Run)
-	}}, nil
-}
-
-// replicaName names this process in leases: host, pid and a random part
-// (two containers may share a host name and a pid).
-func replicaName() string {
-	h, _ := os.Hostname()
-	var b [3]byte
-	_, _ = rand.Read(b[:])
-	return fmt.Sprintf("%s:%d:%x", h, os.Getpid(), b)
-}
-
-// detectComponent is the early-warning stage (aberration signals).
-func (a *app) detectComponent() (component, error) {
-	d, err := detect.New(a.cfg.Detect, detect.Deps{JS: a.js, Logger: a.log, Registerer: a.reg, StreamMetrics: a.sm})
-	if err != nil {
-		return component{}, &exitError{2, err}
-	}
-	return component{"detect", d.Run}, nil
-}
-
-// newDecider builds the decision maker from decide.*.
-func (a *app) newDecider() (*decide.Decider, error) {
-	regions := a.regions
-	d, err := decide.New(a.cfg.Decide, decide.Deps{JS: a.js, Regions: regions, Logger: a.log, Registerer: a.reg, StreamMetrics: a.sm})
-	if err != nil {
-		return nil, &exitError{2, err}
-	}
-	return d, nil
-}
-
-// decideComponent is the decision maker, and its manual-level API
-// (/v1/levels/, served on the ingest listener by `run`, on metrics.addr by
-// `decide`).
-func (a *app) decideComponent() (component, http.Handler, error) {
-	d, err := a.newDecider()
-	if err != nil {
-		return component{}, nil, err
-	}
-	rs, version := d.RuleSet()
-	a.log.Info("decisions configured", "rule_set", rs.ID, "version", version, "mode", a.cfg.Decide.Mode, "at", a.cfg.Decide.At, "timezone", a.cfg.Decide.Timezone)
-	var auth decide.LevelAuthorizer
-	if len(a.cfg.Ingest.Tokens) > 0 {
-		t, err := ingest.NewTokens(a.cfg.Ingest.Tokens)
-		if err != nil {
-			return component{}, nil, &exitError{2, err}
-		}
-		auth = t
-	}
-	return component{"decide", func(ctx context.Context) error {
-		return stream.RunExclusive(ctx, a.js, "decide", replicaName(), a.log, d.Run)
-	}}, d.LevelHandler(auth), nil
-}
-
-// withMetrics adds the /metrics server for processes without the ingest API,
-// with extra handlers on the same listener.
-func (a *app) withMetrics(extra map[string]http.Handler, comps ...component) []component {
-	ms := a.metricsServer(extra)
-	return append(comps, component{"metrics", func(ctx context.Context) error { return serveHTTP(ctx, ms, a.log, "", "") }})
-}
 
 func newProcessCmd() *cobra.Command {
 	return &cobra.Command{
@@ -103,15 +21,7 @@ State and the stream sequence it covers are checkpointed together in JetStream K
 restart resumes where it stopped without double counting. Run one replica (the state is per
 process); /metrics is served on metrics.addr. Settings: the process.* configuration keys.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return withNATS(cmd, "process", func(a *app) error {
-				c, err := a.processComponent()
-				if err != nil {
-					return err
-				}
-				return runAll(cmd.Context(), a.withMetrics(nil, c))
-			})
-		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return app.RunProcess(cmd.Context(), envOf(cmd)) },
 	}
 }
 
@@ -132,15 +42,7 @@ restriction level: the alerter lists the day's alarms in each region's daily dig
 Restarting rebuilds the state from the indicators stream. /metrics is served on
 metrics.addr. Settings: the detect.* configuration keys.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return withNATS(cmd, "detect", func(a *app) error {
-				c, err := a.detectComponent()
-				if err != nil {
-					return err
-				}
-				return runAll(cmd.Context(), a.withMetrics(nil, c))
-			})
-		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return app.RunDetect(cmd.Context(), envOf(cmd)) },
 	}
 }
 
@@ -167,30 +69,10 @@ as JSON and exits. It is recorded like a scheduled one (same idempotency key per
   epiwatch decide --region KZ-75       # Almaty city, now`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return withNATS(cmd, "decide", func(a *app) error {
-				if region != "" {
-					regions := a.regions
-					if !regions.Known(region) {
-						return &exitError{2, fmt.Errorf("unknown region %q (ISO 3166-2 code such as KZ-75; see schemas/regions.csv)", region)}
-					}
-					d, err := a.newDecider()
-					if err != nil {
-						return err
-					}
-					dec, err := d.DecideNow(cmd.Context(), region)
-					if err != nil {
-						return err
-					}
-					enc := json.NewEncoder(cmd.OutOrStdout())
-					enc.SetIndent("", "  ")
-					return enc.Encode(dec)
-				}
-				c, levels, err := a.decideComponent()
-				if err != nil {
-					return err
-				}
-				return runAll(cmd.Context(), a.withMetrics(map[string]http.Handler{"/v1/levels/": levels}, c))
-			})
+			if region != "" {
+				return app.DecideNow(cmd.Context(), envOf(cmd), region)
+			}
+			return app.RunDecide(cmd.Context(), envOf(cmd))
 		},
 	}
 	c.Flags().StringVar(&region, "region", "", "decide this region now and print the decision (ISO 3166-2 code)")

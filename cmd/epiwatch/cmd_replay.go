@@ -1,24 +1,13 @@
 package main
 
 import (
-	"context"
-	"fmt"
-	"os"
-	"time"
-
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
-	chsink "github.com/epiwatch/epiwatch/consumers/clickhouse"
-	"github.com/epiwatch/epiwatch/internal/tools/replay"
-	"github.com/epiwatch/epiwatch/pipeline/decide"
-	"github.com/epiwatch/epiwatch/pipeline/science/thresholds"
-	"github.com/epiwatch/epiwatch/pipeline/stream"
-	"github.com/epiwatch/epiwatch/schemas"
+	"github.com/epiwatch/epiwatch/internal/app"
 )
 
 func newReplayCmd() *cobra.Command {
-	var fromFlag, rules, into, workDir string
+	var o app.ReplayOptions
 	c := &cobra.Command{
 		Use:   "replay --from DATE --rules FILE|ID --into NAME",
 		Short: "Re-run the processor and a rule set over the stored events into a separate ClickHouse database",
@@ -53,137 +42,19 @@ The records go through a scratch JetStream in a temporary directory (--work-dir)
 real decider and the ClickHouse sink, both pointed at NAME. decided_at is the replay's
 start time. Progress goes to stderr, a summary to stdout. Compare, e.g.:
 
-` + chsink.CompareDecisionsSQL("epiwatch", "replay_autumn2020"),
+` + app.CompareDecisionsSQL("epiwatch", "replay_autumn2020"),
 		Example: `  epiwatch replay --from 2020-09-01 --rules us-cdc-2022-community-levels --into replay_autumn2020
   epiwatch replay --from 2020-09-01 --rules ./stricter.yaml --into replay_stricter`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if fromFlag == "" || into == "" {
-				return &exitError{2, fmt.Errorf("replay needs --from DATE (the first day decided) and --into NAME (the ClickHouse database to write)")}
-			}
-			from, err := schemas.ParseDate(fromFlag)
-			if err != nil {
-				return &exitError{2, fmt.Errorf("--from %q: want a date YYYY-MM-DD: %w", fromFlag, err)}
-			}
-			a, err := newApp(cmd)
-			if err != nil {
-				return err
-			}
-			defer a.close()
-			live := a.cfg.ClickHouse.Database
-			if err := chsink.CheckReplayName(into, live); err != nil {
-				return &exitError{2, fmt.Errorf("--into: %w", err)}
-			}
-			dcfg := a.cfg.Decide
-			if rules != "" {
-				dcfg.RuleSet = rules
-			}
-			dcfg.Mode = decide.ModeData
-			if err := dcfg.Validate(); err != nil {
-				return &exitError{2, err}
-			}
-			if _, err := thresholds.Open(dcfg.RuleSet, os.ReadFile); err != nil {
-				return &exitError{2, fmt.Errorf("--rules: %w", err)}
-			}
-			if err := a.cfg.Process.Validate(); err != nil {
-				return &exitError{2, err}
-			}
-			return a.replay(cmd, replayArgs{from: from, rules: dcfg.RuleSet, into: into, workDir: workDir, decide: dcfg})
+			o.Version = version
+			return app.Replay(cmd.Context(), envOf(cmd), o)
 		},
 	}
 	f := c.Flags()
-	f.StringVar(&fromFlag, "from", "", "first data day decided, YYYY-MM-DD (events before it still feed the indicators)")
-	f.StringVar(&rules, "rules", "", "rule set: a shipped id or a YAML file (default decide.rule_set)")
-	f.StringVar(&into, "into", "", "ClickHouse database to (re)build; never the live one")
-	f.StringVar(&workDir, "work-dir", "", "directory for the scratch JetStream store (default the system's temporary directory)")
+	f.StringVar(&o.From, "from", "", "first data day decided, YYYY-MM-DD (events before it still feed the indicators)")
+	f.StringVar(&o.Rules, "rules", "", "rule set: a shipped id or a YAML file (default decide.rule_set)")
+	f.StringVar(&o.Into, "into", "", "ClickHouse database to (re)build; never the live one")
+	f.StringVar(&o.WorkDir, "work-dir", "", "directory for the scratch JetStream store (default the system's temporary directory)")
 	return c
-}
-
-type replayArgs struct {
-	from    schemas.Date
-	rules   string
-	into    string
-	workDir string
-	decide  decide.Config
-}
-
-func (a *app) replay(cmd *cobra.Command, args replayArgs) error {
-	ctx := cmd.Context()
-	if err := a.connectSource(); err != nil {
-		return err
-	}
-	conn, err := a.openClickHouse(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	live := a.cfg.ClickHouse.Database
-	rep, err := chsink.PrepareReplay(ctx, conn, args.into, live, a.regions)
-	if err != nil {
-		return &exitError{1, err}
-	}
-	a.log.Info("replay database ready", "database", rep.Database, "schema_version", rep.Current)
-
-	started := time.Now()
-	res, err := replay.Run(ctx, replay.Config{
-		From: args.from, Process: a.cfg.Process, Decide: args.decide, WorkDir: args.workDir,
-	}, replay.Deps{
-		Source: a.js, Regions: a.regions, Logger: a.log,
-		Land: func(ctx context.Context, js jetstream.JetStream) error {
-			sink, err := chsink.NewSink(a.cfg.ClickHouse.Sink, conn, args.into, js, a.log, nil, nil)
-			if err != nil {
-				return err
-			}
-			return sink.Run(ctx)
-		},
-		LandConsumers: []replay.Consumer{
-			{Stream: schemas.StreamIndicators, Durable: schemas.ConsumerSinkIndicators},
-			{Stream: schemas.StreamDecisions, Durable: schemas.ConsumerSinkDecisions},
-		},
-		Clock: func() time.Time { return started },
-	})
-	if err != nil {
-		if ctx.Err() != nil {
-			return fmt.Errorf("replay into %s interrupted; its content is incomplete (run it again to replace it): %w", args.into, err)
-		}
-		return fmt.Errorf("replay into %s failed; its content is incomplete (run it again to replace it): %w", args.into, err)
-	}
-	run := chsink.ReplayRun{
-		StartedAt: res.StartedAt, FinishedAt: time.Now(), From: args.from, Rules: args.rules,
-		RuleSet: res.RuleSet, RuleSetVersion: res.RuleSetVersion, LiveDatabase: live,
-		Events: res.Events, EventsRejected: res.Rejected, FirstSeq: res.FirstSeq, LastSeq: res.LastSeq,
-		Indicators: res.Indicators, Decisions: res.Decisions, Seconds: res.Total.Seconds(), Version: version,
-	}
-	if err := chsink.RecordReplay(ctx, conn, args.into, run); err != nil {
-		return err
-	}
-	out := cmd.OutOrStdout()
-	fmt.Fprintf(out, "replayed %d events (sequences %d..%d, data days %s..%s) in %s: %.0f events/s\n",
-		res.Events, res.FirstSeq, res.LastSeq, res.FirstDay, res.LastDay, res.Total.Round(time.Millisecond), res.EventsPerSecond())
-	if res.Rejected > 0 || res.Duplicates > 0 {
-		fmt.Fprintf(out, "  %d events not applicable (dead-lettered live too), %d repeated event_ids\n", res.Rejected, res.Duplicates)
-	}
-	fmt.Fprintf(out, "  %d indicator records, %d decisions of rule set %s@%s from %s for %d regions\n",
-		res.Indicators, res.Decisions, res.RuleSet, res.RuleSetVersion, args.from, res.Regions)
-	fmt.Fprintf(out, "  written to ClickHouse database %s (live: %s); compare with the query in 'epiwatch replay --help'\n", args.into, live)
-	return nil
-}
-
-// connectSource connects to the live NATS without creating or updating
-// anything there (the replay only reads the events stream).
-func (a *app) connectSource() error {
-	url := a.cfg.NATS.URL
-	if url == "" {
-		url = "nats://" + a.cfg.NATS.Listen
-	}
-	opts, err := a.natsOptions()
-	if err != nil {
-		return &exitError{2, err}
-	}
-	nc, js, err := stream.Connect(url, "epiwatch-replay", opts...)
-	if err != nil {
-		return fmt.Errorf("replay reads the live events stream: start 'epiwatch run' (its embedded NATS listens on nats.listen) or set nats.url: %w", err)
-	}
-	a.nc, a.js = nc, js
-	return nil
 }

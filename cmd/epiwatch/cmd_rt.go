@@ -2,21 +2,14 @@ package main
 
 import (
 	"fmt"
-	"io"
-	"os"
 
 	"github.com/spf13/cobra"
 
 	"github.com/epiwatch/epiwatch/internal/tools/rtcsv"
-	"github.com/epiwatch/epiwatch/pipeline/science/epi"
 )
 
 func newRtCmd() *cobra.Command {
-	var (
-		siMean, siSD, priorMean, priorSD, maxCV float64
-		siFile, windowsFile, method             string
-		window, ratioDays, minCases             int
-	)
+	var o rtcsv.Options
 	c := &cobra.Command{
 		Use:   "rt [FILE|-]",
 		Short: "Estimate the reproduction number R from a daily incidence CSV, as EpiEstim does",
@@ -71,119 +64,25 @@ windows out of range) exits with status 2 and a message naming the file and line
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			changed := func(names ...string) string {
-				for _, n := range names {
-					if cmd.Flags().Changed(n) {
-						return n
-					}
-				}
-				return ""
-			}
-			switch method {
-			case "cori":
-				if f := changed("ratio-days"); f != "" {
-					return &exitError{2, fmt.Errorf("--%s applies to --method ratio only", f)}
-				}
-			case "ratio":
-				if f := changed("si-mean", "si-sd", "si-distr", "window", "windows", "prior-mean", "prior-sd"); f != "" {
-					return &exitError{2, fmt.Errorf("--%s applies to --method cori only", f)}
-				}
-				if ratioDays < 1 {
-					return &exitError{2, fmt.Errorf("--ratio-days must be at least 1, got %d", ratioDays)}
-				}
-			default:
-				return &exitError{2, fmt.Errorf("--method %q: use cori or ratio", method)}
-			}
-			if siFile != "" {
-				if f := changed("si-mean", "si-sd"); f != "" {
-					return &exitError{2, fmt.Errorf("--%s and --si-distr both give the serial interval; use one", f)}
-				}
-			}
-			if windowsFile != "" && changed("window") != "" {
-				return &exitError{2, fmt.Errorf("--window and --windows both give the windows; use one")}
-			}
-
-			name := "-"
 			if len(args) == 1 {
-				name = args[0]
+				o.Input = args[0]
 			}
-			in, err := rtReadInput(cmd, name, func(r io.Reader, label string) (rtcsv.Incidence, error) {
-				return rtcsv.ReadIncidence(r, label)
-			})
-			if err != nil {
-				return &exitError{2, err}
-			}
-			out := cmd.OutOrStdout()
-			if method == "ratio" {
-				return rtcsv.WriteRatio(out, in.Total(), ratioDays)
-			}
-
-			cfg := rtcsv.CoriConfig{
-				SIMean: siMean, SISD: siSD,
-				WindowDays: window,
-				Prior:      epi.Prior{Mean: priorMean, SD: priorSD},
-			}
-			if siFile != "" {
-				if cfg.SI, err = rtReadFile(siFile, rtcsv.ReadSI); err != nil {
-					return &exitError{2, err}
-				}
-			}
-			if windowsFile != "" {
-				cfg.Windows, err = rtReadFile(windowsFile, func(r io.Reader, label string) ([]epi.Window, error) {
-					return rtcsv.ReadWindows(r, label, in.Days())
-				})
-				if err != nil {
-					return &exitError{2, err}
-				}
-			}
-			es, err := rtcsv.Cori(in, cfg)
-			if err != nil {
-				return &exitError{2, fmt.Errorf("%s: %w", rtDisplayName(name), err)}
-			}
-			x := rtcsv.Extra{SIMean: siMean, SISD: siSD, Local: in.Local, MinCases: minCases, MaxCV: maxCV}
-			if cfg.SI != nil {
-				x.SIMean, x.SISD = epi.SIMean(cfg.SI), epi.SISD(cfg.SI)
-			}
-			return rtcsv.WriteEstimates(out, es, x)
+			o.Changed = cmd.Flags().Changed
+			return toolExit(rtcsv.Run(o, cmd.InOrStdin(), cmd.OutOrStdout()))
 		},
 	}
 	c.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &exitError{2, err} })
 	f := c.Flags()
-	f.StringVar(&method, "method", "cori", "cori (Cori et al. 2013, as EpiEstim) or ratio (the officials' ratio R)")
-	f.Float64Var(&siMean, "si-mean", 4.7, "serial interval mean in days (the default is COVID-19's, Nishiura et al. 2020)")
-	f.Float64Var(&siSD, "si-sd", 2.9, "serial interval sd in days")
-	f.StringVar(&siFile, "si-distr", "", "serial interval distribution, a CSV `FILE` (k,w), instead of --si-mean/--si-sd")
-	f.IntVar(&window, "window", 7, "sliding window length in `days`")
-	f.StringVar(&windowsFile, "windows", "", "estimation windows, a CSV `FILE` (t_start,t_end), instead of sliding --window days")
-	f.Float64Var(&priorMean, "prior-mean", 5, "mean of the gamma prior on R")
-	f.Float64Var(&priorSD, "prior-sd", 5, "sd of the gamma prior on R")
-	f.IntVar(&ratioDays, "ratio-days", 4, "`days` in each period of --method ratio")
-	f.IntVar(&minCases, "min-cases", 12, "status few_cases below this many local cases in a window (EpiEstim's guidance)")
-	f.Float64Var(&maxCV, "max-cv", 0.3, "status few_cases above this posterior coefficient of variation (EpiEstim's guidance)")
+	f.StringVar(&o.Method, "method", "cori", "cori (Cori et al. 2013, as EpiEstim) or ratio (the officials' ratio R)")
+	f.Float64Var(&o.SIMean, "si-mean", 4.7, "serial interval mean in days (the default is COVID-19's, Nishiura et al. 2020)")
+	f.Float64Var(&o.SISD, "si-sd", 2.9, "serial interval sd in days")
+	f.StringVar(&o.SIFile, "si-distr", "", "serial interval distribution, a CSV `FILE` (k,w), instead of --si-mean/--si-sd")
+	f.IntVar(&o.Window, "window", 7, "sliding window length in `days`")
+	f.StringVar(&o.WindowsFile, "windows", "", "estimation windows, a CSV `FILE` (t_start,t_end), instead of sliding --window days")
+	f.Float64Var(&o.PriorMean, "prior-mean", 5, "mean of the gamma prior on R")
+	f.Float64Var(&o.PriorSD, "prior-sd", 5, "sd of the gamma prior on R")
+	f.IntVar(&o.RatioDays, "ratio-days", 4, "`days` in each period of --method ratio")
+	f.IntVar(&o.MinCases, "min-cases", 12, "status few_cases below this many local cases in a window (EpiEstim's guidance)")
+	f.Float64Var(&o.MaxCV, "max-cv", 0.3, "status few_cases above this posterior coefficient of variation (EpiEstim's guidance)")
 	return c
-}
-
-// rtReadInput opens name ("-" is standard input) and reads it with read.
-func rtReadInput[T any](cmd *cobra.Command, name string, read func(io.Reader, string) (T, error)) (T, error) {
-	if name == "-" {
-		return read(cmd.InOrStdin(), rtDisplayName(name))
-	}
-	return rtReadFile(name, read)
-}
-
-func rtReadFile[T any](name string, read func(io.Reader, string) (T, error)) (T, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		var zero T
-		return zero, err // *PathError names the file
-	}
-	defer f.Close()
-	return read(f, name)
-}
-
-func rtDisplayName(name string) string {
-	if name == "-" {
-		return "<stdin>"
-	}
-	return name
 }

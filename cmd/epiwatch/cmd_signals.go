@@ -2,9 +2,6 @@ package main
 
 import (
 	"fmt"
-	"io"
-	"os"
-	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -13,7 +10,8 @@ import (
 )
 
 func newSignalsCmd() *cobra.Command {
-	p := sigcsv.DefaultParams("")
+	o := sigcsv.Options{Params: sigcsv.DefaultParams("")}
+	p := &o.Params
 	c := &cobra.Command{
 		Use:   "signals [FILE|-] --method METHOD",
 		Short: "Detect aberrations (early warnings) in a count series, as the R package surveillance does",
@@ -65,63 +63,11 @@ exits with status 2 and a one-line message naming the file and line.`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			changed := func(names ...string) string {
-				for _, n := range names {
-					if cmd.Flags().Changed(n) {
-						return n
-					}
-				}
-				return ""
-			}
-			switch {
-			case p.Method == "":
-				return &exitError{2, fmt.Errorf("give --method: one of %s (see 'epiwatch signals --help')", strings.Join(sigcsv.Methods, ", "))}
-			case !slices.Contains(sigcsv.Methods, p.Method):
-				return &exitError{2, fmt.Errorf("--method %q: use one of %s", p.Method, strings.Join(sigcsv.Methods, ", "))}
-			case p.IsEARS():
-				if f := changed("freq", "b", "w"); f != "" {
-					return &exitError{2, fmt.Errorf("--%s applies to farrington and noufaily only, not %s", f, p.Method)}
-				}
-			default:
-				if f := changed("baseline"); f != "" {
-					return &exitError{2, fmt.Errorf("--baseline applies to the EARS methods only; %s uses --b years and --w periods around each", p.Method)}
-				}
-				if p.Freq == 0 {
-					return &exitError{2, fmt.Errorf("%s needs --freq, the number of periods per year: 52 for weekly counts, 12 for monthly, 365 for daily", p.Method)}
-				}
-			}
-			if f := changed("alpha"); f != "" && !(p.Alpha > 0 && p.Alpha < 1) {
-				return &exitError{2, fmt.Errorf("--alpha %v: must be between 0 and 1 (exclusive)", p.Alpha)}
-			}
-			if p.From < 0 {
-				return &exitError{2, fmt.Errorf("--from %d: periods are numbered from 1", p.From)}
-			}
-
-			name := "-"
 			if len(args) == 1 {
-				name = args[0]
+				o.Input = args[0]
 			}
-			label := name
-			var in io.Reader = cmd.InOrStdin()
-			if name == "-" {
-				label = "<stdin>"
-			} else {
-				f, err := os.Open(name)
-				if err != nil {
-					return &exitError{2, err} // *PathError names the file
-				}
-				defer f.Close()
-				in = f
-			}
-			counts, err := sigcsv.ReadCounts(in, label)
-			if err != nil {
-				return &exitError{2, err}
-			}
-			rs, err := p.Run(counts)
-			if err != nil {
-				return &exitError{2, fmt.Errorf("%s: %w", label, err)}
-			}
-			return sigcsv.WriteResults(cmd.OutOrStdout(), rs)
+			o.Changed = cmd.Flags().Changed
+			return toolExit(sigcsv.Run(o, cmd.InOrStdin(), cmd.OutOrStdout()))
 		},
 	}
 	c.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &exitError{2, err} })

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/epiwatch/epiwatch/internal/app"
 	"github.com/epiwatch/epiwatch/pipeline/stream"
 	"github.com/epiwatch/epiwatch/schemas"
 )
@@ -45,7 +46,7 @@ func eventsStored(t *testing.T, natsURL string) uint64 {
 func TestImportFromAnotherDirectoryKeepsOnePseudonym(t *testing.T) {
 	p := startPipeline(t, "pseudonym:\n  key_id: k1\n")
 	dataDir := filepath.Dir(p.cfgFile) // the config's data_dir
-	pipelineKey := filepath.Join(dataDir, generatedKeyFile)
+	pipelineKey := filepath.Join(dataDir, app.GeneratedKeyFile)
 	if _, err := os.Stat(pipelineKey); err != nil {
 		t.Fatalf("the pipeline generated no key: %v", err)
 	}
@@ -71,12 +72,12 @@ func TestImportFromAnotherDirectoryKeepsOnePseudonym(t *testing.T) {
 		t.Fatalf("import with its own generated key exited %d, want 2:\n%s%s", code, out.String(), errb.String())
 	}
 	msg := errb.String()
-	for _, want := range []string{pipelineKey, filepath.Join(other, "data", generatedKeyFile), "two pseudonyms", "--data-dir"} {
+	for _, want := range []string{pipelineKey, filepath.Join(other, "data", app.GeneratedKeyFile), "two pseudonyms", "--data-dir"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("the refusal does not name %q:\n%s", want, msg)
 		}
 	}
-	if _, err := os.Stat(filepath.Join(other, "data", generatedKeyFile)); !os.IsNotExist(err) {
+	if _, err := os.Stat(filepath.Join(other, "data", app.GeneratedKeyFile)); !os.IsNotExist(err) {
 		t.Errorf("the refused import left its generated key behind (stat: %v)", err)
 	}
 	if after := eventsStored(t, p.natsURL); after != before {
@@ -113,7 +114,7 @@ func TestImportExitStatus(t *testing.T) {
 		args []string
 		want int
 	}{
-		{[]string{"import", "--config", p.cfgFile, file}, exitRejected},
+		{[]string{"import", "--config", p.cfgFile, file}, app.ExitRejected},
 		{[]string{"import", "--config", p.cfgFile, "--allow-rejects", file}, 0},
 	} {
 		var out, errb bytes.Buffer

@@ -1,8 +1,8 @@
 // Command epiwatch is the epidemiological surveillance pipeline: ingest →
 // JetStream → processors → ClickHouse and alerts. `epiwatch run` runs every
 // component in one process; the other subcommands run one each, or are
-// tools around them. This package only wires: configuration → constructors →
-// Run(ctx). No logic lives here.
+// tools around them. This package only parses flags and calls one function
+// of internal/app (the services) or internal/tools (the tools) per command.
 package main
 
 import (
@@ -10,19 +10,21 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/epiwatch/epiwatch/internal/app"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
 var version = "dev"
 
-// exitError carries a process exit code (2 = bad input or usage).
+// exitError carries a process exit code (2 = bad input or usage), as
+// app.ExitError does for the services.
 type exitError struct {
 	code int
 	err  error
@@ -46,6 +48,9 @@ func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return 0
+	}
+	if ae := (*app.ExitError)(nil); errors.As(err, &ae) { // the services' exit codes
+		err = &exitError{ae.Code, ae.Err}
 	}
 	var ee *exitError
 	if errors.As(err, &ee) {
@@ -80,7 +85,7 @@ Quick start: deploy/local/quickstart.sh (see README.md).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	addConfigFlags(root.PersistentFlags())
+	app.AddFlags(root.PersistentFlags())
 	root.AddCommand(
 		newRunCmd(),
 		newIngestCmd(),
@@ -152,22 +157,17 @@ func newConfigCmd() *cobra.Command {
 		Short: "Print the effective configuration (file < env < flags) with secrets masked",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, v, err := loadConfig(cmd.Flags(), os.Getenv)
-			if err != nil {
-				return &exitError{2, err}
-			}
-			return printConfig(cmd.OutOrStdout(), v)
+			return app.PrintConfig(envOf(cmd))
 		},
 	})
 	return c
 }
 
-func newLogger(cfg Config, w io.Writer) *slog.Logger {
-	var lvl slog.Level
-	_ = lvl.UnmarshalText([]byte(strings.ToUpper(cfg.LogLevel)))
-	opts := &slog.HandlerOptions{Level: lvl}
-	if cfg.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
+// envOf is what a command hands internal/app: its flags, the process
+// environment and its output.
+func envOf(cmd *cobra.Command) app.Env {
+	return app.Env{Flags: cmd.Flags(), Getenv: os.Getenv, Stdout: cmd.OutOrStdout(), Stderr: cmd.ErrOrStderr()}
 }
+
+// newApp loads the configuration of cmd's flags, environment and file.
+func newApp(cmd *cobra.Command) (*app.App, error) { return app.New(envOf(cmd)) }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/epiwatch/epiwatch/internal/tools/nowcastcsv"
 	"github.com/epiwatch/epiwatch/internal/tools/simulate"
 	"github.com/epiwatch/epiwatch/schemas"
 )
@@ -71,8 +72,8 @@ func nowcastSim(t *testing.T, format string) (string, schemas.Date) {
 func nowcastRows(t *testing.T, out string) [][]string {
 	t.Helper()
 	rows := csvTable(t, out)
-	if len(rows) == 0 || strings.Join(rows[0], ",") != nowcastHeader {
-		t.Fatalf("header %v, want %s", rows[0], nowcastHeader)
+	if len(rows) == 0 || strings.Join(rows[0], ",") != nowcastcsv.Header {
+		t.Fatalf("header %v, want %s", rows[0], nowcastcsv.Header)
 	}
 	return rows[1:]
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/epiwatch/epiwatch/internal/app"
 	"github.com/epiwatch/epiwatch/internal/testkit/chtest"
 	"github.com/epiwatch/epiwatch/internal/testkit/streamtest"
 	"github.com/epiwatch/epiwatch/schemas"
@@ -145,7 +146,7 @@ func TestQuickStartSummaryIsEachRegionsLatestDecision(t *testing.T) {
 		if row.day != want.Date.String() || row.level != want.LevelToName || row.action != want.Action ||
 			!sameFigure(row.r, want.RMean, 2) || !sameFigure(row.occ, want.BedOccupancyPct, 1) {
 			t.Errorf("%s: summary says %+v, latest decision is %s %s %s R %s ПЗК %s (%s)", r, row,
-				want.Date, want.LevelToName, want.Action, fmtOpt(want.RMean, 2), fmtOpt(want.BedOccupancyPct, 1), want.DecisionID)
+				want.Date, want.LevelToName, want.Action, app.FormatFigure(want.RMean, 2), app.FormatFigure(want.BedOccupancyPct, 1), want.DecisionID)
 		}
 		// The same decision in ClickHouse, by its id.
 		var day time.Time

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	chsink "github.com/epiwatch/epiwatch/consumers/clickhouse"
+	"github.com/epiwatch/epiwatch/internal/app"
 	"github.com/epiwatch/epiwatch/internal/testkit/chtest"
 	"github.com/epiwatch/epiwatch/internal/tools/simulate"
 	"github.com/epiwatch/epiwatch/pipeline/decide"
@@ -96,7 +97,7 @@ func TestReplayIntoSideDatabase(t *testing.T) {
 	if err := p.db.Conn.QueryRow(ctx, "SELECT max(date) FROM "+into+".indicators_latest").Scan(&lastDay); err != nil {
 		t.Fatal(err)
 	}
-	ends, err := lastDecided(ctx, p.db.Conn, into, dcfg, sc.Regions, schemas.DateOf(lastDay))
+	ends, err := app.DecidedThrough(ctx, p.db.Conn, into, dcfg, sc.Regions, schemas.DateOf(lastDay))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,7 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/nats-io/nats.go/jetstream"
+	"github.com/epiwatch/epiwatch/pipeline/stream"
 )
 
 // HeaderAckToken carries the ack token when an Authorization header is not
@@ -62,7 +62,7 @@ func (a *Alerter) serveAck(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	e, err := kv.Get(ctx, claimKey(id))
-	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) || errors.Is(err, jetstream.ErrInvalidKey) {
+	if errors.Is(err, stream.ErrKeyNotFound) { // absent, deleted, or not a valid key
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "unknown alert id " + id})
 		return
 	}
@@ -71,7 +71,7 @@ func (a *Alerter) serveAck(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var c claim
-	if err := json.Unmarshal(e.Value(), &c); err != nil {
+	if err := json.Unmarshal(e.Value, &c); err != nil {
 		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "stored alert unreadable"})
 		return
 	}

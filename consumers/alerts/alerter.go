@@ -14,8 +14,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/epiwatch/epiwatch/pipeline/stream"
@@ -26,7 +24,7 @@ import (
 // with Run; serve AckHandler where headquarters can reach it.
 type Alerter struct {
 	cfg    Config
-	js     jetstream.JetStream
+	bus    *stream.Bus
 	log    *slog.Logger
 	m      *metrics
 	sm     *stream.Metrics
@@ -38,7 +36,7 @@ type Alerter struct {
 	now    func() time.Time
 
 	kvMu sync.Mutex
-	kv   jetstream.KeyValue
+	kv   *stream.KV
 
 	// ackWait is the consumer's AckWait; the handler keeps a message in
 	// progress every ackWait/3 while it delivers.
@@ -55,13 +53,37 @@ type hook struct {
 	channel string
 }
 
-// New checks cfg, loads the webhook secrets and registers the metrics on
-// reg. sm (the consumer metrics of the process) may be nil. It does no I/O on
-// NATS: Run and AckHandler open what they need.
-func New(cfg Config, js jetstream.JetStream, log *slog.Logger, reg prometheus.Registerer, sm *stream.Metrics) (*Alerter, error) {
+// Deps are the alerter's connections and shared services.
+type Deps struct {
+	// Bus is the connection to JetStream; the streams and the claims bucket
+	// must exist (stream.EnsureStreams).
+	Bus *stream.Bus
+	// Logger may be nil (discard).
+	Logger *slog.Logger
+	// Registerer receives the alert metrics; nil registers them on a
+	// registry of their own.
+	Registerer prometheus.Registerer
+	// StreamMetrics, if not nil, records the consumer's delivery metrics.
+	StreamMetrics *stream.Metrics
+}
+
+// New checks cfg, loads the webhook secrets and registers the metrics.
+//
+// Deprecated: use NewFromDeps (to be renamed New once cmd/epiwatch calls it).
+func New(cfg Config, js stream.JetStream, log *slog.Logger, reg prometheus.Registerer, sm *stream.Metrics) (*Alerter, error) {
+	return NewFromDeps(cfg, Deps{Bus: stream.NewBus(js), Logger: log, Registerer: reg, StreamMetrics: sm})
+}
+
+// NewFromDeps checks cfg, loads the webhook secrets and registers the
+// metrics. It does no I/O on NATS: Run and AckHandler open what they need.
+func NewFromDeps(cfg Config, deps Deps) (*Alerter, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if deps.Bus == nil {
+		return nil, errors.New("alerts: Deps.Bus is required")
+	}
+	log, reg := deps.Logger, deps.Registerer
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -73,8 +95,8 @@ func New(cfg Config, js jetstream.JetStream, log *slog.Logger, reg prometheus.Re
 		return nil, fmt.Errorf("register alert metrics: %w", err)
 	}
 	a := &Alerter{
-		cfg: cfg, js: js, log: log.With("component", "alerts"), m: m, sm: sm,
-		pub:     stream.NewPublisher(js),
+		cfg: cfg, bus: deps.Bus, log: log.With("component", "alerts"), m: m, sm: deps.StreamMetrics,
+		pub:     deps.Bus.Publisher(),
 		client:  &http.Client{Timeout: cfg.Timeout},
 		hooks:   map[string]*hook{},
 		owner:   instanceID(),
@@ -103,15 +125,15 @@ func instanceID() string {
 }
 
 // bucket opens the claims bucket (created by stream.EnsureStreams) once.
-func (a *Alerter) bucket(ctx context.Context) (jetstream.KeyValue, error) {
+func (a *Alerter) bucket(ctx context.Context) (*stream.KV, error) {
 	a.kvMu.Lock()
 	defer a.kvMu.Unlock()
 	if a.kv != nil {
 		return a.kv, nil
 	}
-	kv, err := a.js.KeyValue(ctx, schemas.BucketAlertClaims)
+	kv, err := a.bus.KV(ctx, schemas.BucketAlertClaims)
 	if err != nil {
-		return nil, fmt.Errorf("open key-value bucket %s (stream.EnsureStreams creates it): %w", schemas.BucketAlertClaims, err)
+		return nil, err
 	}
 	a.kv = kv
 	return kv, nil
@@ -142,7 +164,7 @@ func (a *Alerter) Run(ctx context.Context) error {
 	if _, err := a.bucket(ctx); err != nil {
 		return err
 	}
-	cons, err := stream.NewConsumer(ctx, a.js, a.ConsumerSpec(), a.log, a.sm)
+	cons, err := a.bus.Consumer(ctx, a.ConsumerSpec(), a.log, a.sm)
 	if err != nil {
 		return err
 	}
@@ -181,9 +203,9 @@ func (a *Alerter) targets(region string) []target {
 // Malformed decisions are dead-lettered; a channel that could not be reached
 // makes the whole message be redelivered later, when the channels already
 // done find their claims final and send nothing.
-func (a *Alerter) handle(ctx context.Context, m jetstream.Msg) error {
+func (a *Alerter) handle(ctx context.Context, m stream.Msg) error {
 	var d schemas.Decision
-	if err := json.Unmarshal(m.Data(), &d); err != nil {
+	if err := json.Unmarshal(m.Data, &d); err != nil {
 		return stream.Permanent(fmt.Errorf("decode decision: %w", err))
 	}
 	if d.DecisionID == "" || d.Region == "" {
@@ -230,7 +252,7 @@ func (a *Alerter) handle(ctx context.Context, m jetstream.Msg) error {
 
 // keepInProgress tells JetStream every interval that m is still being worked
 // on, so a delivery with retries is not redelivered meanwhile.
-func keepInProgress(m jetstream.Msg, every time.Duration) (stop func()) {
+func keepInProgress(m stream.Msg, every time.Duration) (stop func()) {
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -256,6 +278,21 @@ func (a *Alerter) stale() time.Duration {
 }
 
 // request builds the HTTP request of one alert.
+//
+// Alertmanager (alerts.alertmanager_url) gets POST {url}/api/v2/alerts with
+// the labels alertname="EpiwatchRestrictionLevel", region, region_name, level,
+// level_name, action, rule_set and severity (level 1 info, 2 warning, 3+
+// critical), and the annotations summary, description (R with its 95 %
+// credible interval, infectious-bed occupancy (ПЗК), the trend read from that
+// interval, data date, flags, dashboard link), dashboard, alert_id,
+// decision_id, kind and trend. startsAt is the decision time and endsAt
+// alerts.resolve_after after sending, so the alert resolves by itself.
+// Alertmanager routes by the region label (deploy/alertmanager). It merges
+// alerts with equal labels: a second strengthen at the same level while the
+// first alert still fires is not notified again before repeat_interval.
+//
+// A webhook (alerts.webhooks) whose regions include the decision's region
+// ("*": all) gets a signed POST of a JSON WebhookPayload (see Verify).
 func (a *Alerter) request(d *schemas.Decision, kind, id string, t target, escalated bool) (request, error) {
 	if t.hook == nil {
 		body, err := json.Marshal([]amAlert{alertmanagerAlert(d, kind, id, a.cfg.DashboardURL, a.now(), a.cfg.ResolveAfter)})
@@ -282,9 +319,9 @@ func (a *Alerter) request(d *schemas.Decision, kind, id string, t target, escala
 }
 
 // deliver sends one alert (decision × channel, or its escalation) at most
-// once as far as the claim can tell; see the package documentation for the
+// once as far as the claim can tell; see deliverClaim for the
 // one window where the receiver's idempotency check is what saves us.
-func (a *Alerter) deliver(ctx context.Context, kv jetstream.KeyValue, d *schemas.Decision, kind string, t target, escalated bool) error {
+func (a *Alerter) deliver(ctx context.Context, kv *stream.KV, d *schemas.Decision, kind string, t target, escalated bool) error {
 	id := alertID(d.DecisionID, t.channel)
 	if escalated {
 		id = escalationID(id)
@@ -295,7 +332,25 @@ func (a *Alerter) deliver(ctx context.Context, kv jetstream.KeyValue, d *schemas
 
 // deliverClaim claims, sends and records the alert fresh describes (a
 // decision alert, its escalation, or a digest).
-func (a *Alerter) deliverClaim(ctx context.Context, kv jetstream.KeyValue, fresh claim, t target) error {
+//
+// Each delivery (decision × channel) is claimed in the KV bucket
+// schemas.BucketAlertClaims under claimKey(alert_id), alert_id = decision_id +
+// ":" + channel (see claim). A decision delivered again — a JetStream
+// redelivery, a replay, a second replica, a restart — finds the claim final
+// and sends nothing (it only republishes the final record if that is not yet
+// known to be out). A round whose attempts all failed transiently releases the
+// claim (state retry) and naks the decision, so JetStream redelivers it with
+// backoff; after alerts.give_up_after the alert is recorded failed for good.
+//
+// The window, honestly: the claim is marked sent after the receiver answered.
+// If the alerter dies between the receiver's 2xx and that KV write, or NATS
+// refuses the write, the claim stays pending; once it is older than any
+// delivery round can last, the next delivery of the decision takes it over and
+// sends again with the same idempotency key and body. A receiver that
+// deduplicates by idempotency_key (Alertmanager itself merges equal label
+// sets) sees one alert; one that does not may see two. Nothing is sent twice
+// outside that window.
+func (a *Alerter) deliverClaim(ctx context.Context, kv *stream.KV, fresh claim, t target) error {
 	id, kind, escalated := fresh.AlertID, fresh.Kind, fresh.Escalation
 	log := a.log.With("alert_id", id, "region", fresh.Region)
 	// Claim writes after the attempt must happen even when shutdown began.
@@ -389,13 +444,18 @@ func (a *Alerter) deliverClaim(ctx context.Context, kv jetstream.KeyValue, fresh
 }
 
 // recordMsgID is the Nats-Msg-Id of a final record.
+//
+// Every outcome is published as a schemas.AlertRecord on epi.alerts.<region>
+// (stream EPI_ALERTS; the ClickHouse sink lands it in epiwatch.alerts) with
+// Nats-Msg-Id alert_id + ":sent" / ":failed", or alert_id + ":failed:<round>"
+// for a round that will be retried.
 func recordMsgID(r schemas.AlertRecord) string { return r.AlertID + ":" + r.Status }
 
 // ensureRecorded publishes a final claim's record unless that is known to
 // have happened, then notes it. A re-publish carries the same bytes and
 // Nats-Msg-Id (and ClickHouse's alerts table replaces equal keys), so it is
 // harmless.
-func (a *Alerter) ensureRecorded(ctx context.Context, kv jetstream.KeyValue, c claim, rev uint64) error {
+func (a *Alerter) ensureRecorded(ctx context.Context, kv *stream.KV, c claim, rev uint64) error {
 	if c.Record == nil || c.Recorded {
 		return nil
 	}
@@ -415,7 +475,7 @@ func (a *Alerter) publishRecord(ctx context.Context, r schemas.AlertRecord, msgI
 	if err != nil {
 		return stream.PubResult{}, err
 	}
-	h := nats.Header{}
+	h := stream.Header{}
 	h.Set("Content-Type", "application/json")
 	return a.pub.PublishSync(ctx, stream.Msg{Subject: schemas.AlertSubject(r.Region), ID: msgID, Data: data, Header: h})
 }

@@ -8,8 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
+	"github.com/epiwatch/epiwatch/pipeline/stream"
 	"github.com/epiwatch/epiwatch/schemas"
 )
 
@@ -116,7 +115,7 @@ var errBusy = errors.New("delivery in progress elsewhere")
 // stale is left alone (errBusy); an older one is taken over — its holder died
 // mid-delivery and may or may not have sent, so the re-send carries the same
 // idempotency key.
-func (a *Alerter) acquire(ctx context.Context, kv jetstream.KeyValue, fresh claim, stale time.Duration) (claim, uint64, bool, error) {
+func (a *Alerter) acquire(ctx context.Context, kv *stream.KV, fresh claim, stale time.Duration) (claim, uint64, bool, error) {
 	key := fresh.key()
 	now := a.now().UTC()
 	fresh.State, fresh.Owner, fresh.ClaimedAt, fresh.UpdatedAt = statePending, a.owner, now, now
@@ -125,28 +124,28 @@ func (a *Alerter) acquire(ctx context.Context, kv jetstream.KeyValue, fresh clai
 		if err == nil {
 			return fresh, rev, true, nil
 		}
-		if !errors.Is(err, jetstream.ErrKeyExists) {
+		if !errors.Is(err, stream.ErrKeyExists) {
 			return claim{}, 0, false, fmt.Errorf("claim %s: %w", fresh.AlertID, err)
 		}
 		e, err := kv.Get(ctx, key)
-		if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
+		if errors.Is(err, stream.ErrKeyNotFound) {
 			continue
 		}
 		if err != nil {
 			return claim{}, 0, false, fmt.Errorf("read claim %s: %w", fresh.AlertID, err)
 		}
 		var c claim
-		if err := json.Unmarshal(e.Value(), &c); err != nil {
+		if err := json.Unmarshal(e.Value, &c); err != nil {
 			return claim{}, 0, false, fmt.Errorf("decode claim %s: %w", fresh.AlertID, err)
 		}
 		if c.final() {
-			return c, e.Revision(), false, nil
+			return c, e.Revision, false, nil
 		}
 		if c.State == statePending && c.Owner != a.owner && now.Sub(c.UpdatedAt) < stale {
 			return claim{}, 0, false, fmt.Errorf("claim %s held by %s since %s: %w", fresh.AlertID, c.Owner, c.UpdatedAt.Format(time.RFC3339), errBusy)
 		}
 		c.State, c.Owner, c.UpdatedAt = statePending, a.owner, now
-		rev, err = kv.Update(ctx, key, mustJSON(c), e.Revision())
+		rev, err = kv.Update(ctx, key, mustJSON(c), e.Revision)
 		if err == nil {
 			return c, rev, true, nil
 		}
@@ -161,7 +160,7 @@ func (a *Alerter) acquire(ctx context.Context, kv jetstream.KeyValue, fresh clai
 // store writes c over revision rev; on a conflict (a takeover after we were
 // thought dead) it re-reads and, unless the other writer already finished,
 // writes again: what we sent has been sent. It returns the new revision.
-func (a *Alerter) store(ctx context.Context, kv jetstream.KeyValue, c claim, rev uint64) (uint64, error) {
+func (a *Alerter) store(ctx context.Context, kv *stream.KV, c claim, rev uint64) (uint64, error) {
 	key := c.key()
 	for range 5 {
 		c.UpdatedAt = a.now().UTC()
@@ -177,16 +176,16 @@ func (a *Alerter) store(ctx context.Context, kv jetstream.KeyValue, c claim, rev
 			return 0, fmt.Errorf("re-read claim %s: %w", c.AlertID, gerr)
 		}
 		var cur claim
-		if json.Unmarshal(e.Value(), &cur) == nil && cur.final() && !c.final() {
-			return e.Revision(), nil
+		if json.Unmarshal(e.Value, &cur) == nil && cur.final() && !c.final() {
+			return e.Revision, nil
 		}
-		rev = e.Revision()
+		rev = e.Revision
 	}
 	return 0, fmt.Errorf("update claim %s: contended", c.AlertID)
 }
 
 func isConflict(err error) bool {
-	return errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists)
+	return errors.Is(err, stream.ErrWrongRevision) || errors.Is(err, stream.ErrKeyExists)
 }
 
 func mustJSON(v any) []byte {

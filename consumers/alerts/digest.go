@@ -13,9 +13,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
+	"github.com/epiwatch/epiwatch/pipeline/stream"
 	"github.com/epiwatch/epiwatch/schemas"
 )
 
@@ -81,6 +79,24 @@ func latestSignals(sigs []schemas.Signal) map[string]schemas.Signal {
 // digestOf builds region's digest of day from its signals (stream order)
 // and its decision (nil: none known). It returns nil when the day has no
 // alarm: an empty day sends nothing.
+//
+// Signal alarms (schemas.Signal on EPI_SIGNALS, early warnings that never
+// change a level) do not page: once a day per region the alerter sends one
+// digest (kind digest) listing the data day's alarms — the signals of that
+// region and day whose latest version has Alarm set — largest Excess first (no
+// Excess last), with the region's trend and P(R > 1) from its decision for
+// that day, or else its latest decision.
+//
+// Alertmanager gets alertname="EpiwatchDailyDigest" with the labels region,
+// region_name, date, kind="digest" and severity="info" (route it to a
+// non-paging receiver), the annotations summary, description (the ranked
+// alarms), alert_id, digest_id, kind, trend, r_prob_above_1 and dashboard;
+// webhooks get a signed DigestPayload (kind "digest"). Digests are neither
+// acknowledged nor escalated. Each delivery is claimed like a decision alert,
+// but under digestKey, with alert_id "digest:<region>:<YYYY-MM-DD>:<channel>"
+// and decision_id (in the record) "digest:<region>:<YYYY-MM-DD>". The claim
+// keeps the digest's content, so a takeover after a crash re-sends the same
+// bytes with the same idempotency key.
 func digestOf(region string, day schemas.Date, sigs []schemas.Signal, dec *schemas.Decision) *Digest {
 	var alarms []DigestAlarm
 	for _, s := range latestSignals(sigs) {
@@ -116,42 +132,25 @@ func digestOf(region string, day schemas.Date, sigs []schemas.Signal, dec *schem
 // published at or after since, in stream order, and returns when it has
 // seen the last one there was when it started.
 func (a *Alerter) readSubject(ctx context.Context, streamName, subject string, since time.Time, fn func(data []byte)) error {
-	cons, err := a.js.OrderedConsumer(ctx, streamName, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{subject},
-		DeliverPolicy:  jetstream.DeliverByStartTimePolicy,
-		OptStartTime:   &since,
-	})
+	r, err := a.bus.Reader(ctx, streamName, stream.ReadSpec{Filter: []string{subject}, Since: &since, PullAhead: 256})
 	if err != nil {
 		return fmt.Errorf("read %s: %w", subject, err)
 	}
-	if info := cons.CachedInfo(); info == nil || info.NumPending == 0 {
+	defer r.Stop()
+	if r.Pending() == 0 {
 		return nil
 	}
 	for {
-		batch, err := cons.Fetch(256, jetstream.FetchMaxWait(2*time.Second))
+		m, err := r.Next(ctx, 2*time.Second)
+		if errors.Is(err, stream.ErrNoMessage) {
+			return fmt.Errorf("read %s: no message within 2s although some are pending", subject)
+		}
 		if err != nil {
 			return fmt.Errorf("read %s: %w", subject, err)
 		}
-		n := 0
-		for m := range batch.Messages() {
-			n++
-			fn(m.Data())
-			md, err := m.Metadata()
-			if err != nil {
-				return fmt.Errorf("read %s: %w", subject, err)
-			}
-			if md.NumPending == 0 {
-				return nil
-			}
-		}
-		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
-			return fmt.Errorf("read %s: %w", subject, err)
-		}
-		if n == 0 {
-			return fmt.Errorf("read %s: no message within 2s although some are pending", subject)
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
+		fn(m.Data)
+		if m.Pending == 0 {
+			return nil
 		}
 	}
 }
@@ -194,12 +193,8 @@ func (a *Alerter) decisionFor(ctx context.Context, region string, day schemas.Da
 	if latest != nil {
 		return latest, nil
 	}
-	st, err := a.js.Stream(ctx, schemas.StreamDecisions)
-	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", schemas.StreamDecisions, err)
-	}
-	m, err := st.GetLastMsgForSubject(ctx, schemas.DecisionSubject(region))
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
+	m, err := a.bus.LastMsg(ctx, schemas.StreamDecisions, schemas.DecisionSubject(region))
+	if errors.Is(err, stream.ErrMsgNotFound) {
 		return nil, nil
 	}
 	if err != nil {
@@ -284,6 +279,16 @@ func (a *Alerter) digestDay(ctx context.Context, day schemas.Date) error {
 // it sends today's at once; the claims keep that to one per region and day.
 // A day whose digests could not all be delivered is tried again every
 // MaxBackoff until it succeeds (or its claims give up).
+//
+// alerts.digest.trigger says when: "schedule" (default) runs this loop;
+// "decision" sends the digest of data day D when the region's decision for D
+// reaches the alerter (after alerts.max_decision_age is applied) — the mode
+// for `epiwatch run --simulate`, whose simulated past days never meet a
+// wall-clock schedule; signals of D published after that decision are then not
+// in it. Either way the digest is built by reading EPI_SIGNALS (and, on
+// schedule, EPI_DECISIONS) with an ordered consumer from
+// alerts.digest.lookback before now, so nothing is kept in memory and a
+// restart loses nothing.
 func (a *Alerter) digestLoop(ctx context.Context) {
 	loc, _ := time.LoadLocation(a.cfg.Digest.Timezone)
 	at, _ := parseClock(a.cfg.Digest.At)

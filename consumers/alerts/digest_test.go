@@ -23,7 +23,7 @@ func publishSignal(t *testing.T, js jetstream.JetStream, s schemas.Signal) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if _, err := stream.NewPublisher(js).PublishSync(ctx, stream.Msg{Subject: schemas.SignalSubject(s.Region), ID: s.MsgID(data), Data: data}); err != nil {
+	if _, err := stream.NewBus(js).Publisher().PublishSync(ctx, stream.Msg{Subject: schemas.SignalSubject(s.Region), ID: s.MsgID(data), Data: data}); err != nil {
 		t.Fatalf("publish signal: %v", err)
 	}
 }

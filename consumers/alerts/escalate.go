@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
+	"github.com/epiwatch/epiwatch/pipeline/stream"
 )
 
 // escalateLoop runs escalate every EscalateCheck until ctx ends.
@@ -36,12 +36,23 @@ func (a *Alerter) escalateLoop(ctx context.Context) {
 // active Alertmanager silence matching the alert's labels) and it has not
 // been escalated. Several alerters may run this at once: the escalation has
 // its own create-if-absent claim, so only one sends.
+//
+// Headquarters acknowledge a webhook alert with AckHandler; the
+// acknowledgement is stored under ackKey(decision_id) and covers every alert
+// of the decision. An active Alertmanager silence whose matchers match the
+// decision's labels (e.g. region="KZ-75") counts too; it is read from GET
+// /api/v2/silences when an alert becomes due and stored as an acknowledgement.
+// That check is best effort: if Alertmanager does not answer, the alert
+// escalates. The re-send goes to second_url with alert_id + ":escalated" and
+// payload escalated: true, is recorded with Escalated set, and happens every
+// alerts.escalate_check at most. A failed primary delivery is unacknowledged
+// too, so it escalates.
 func (a *Alerter) escalate(ctx context.Context) error {
 	kv, err := a.bucket(ctx)
 	if err != nil {
 		return err
 	}
-	claims, err := readAll(ctx, kv, "*")
+	claims, err := kv.All(ctx, "*")
 	if err != nil {
 		return fmt.Errorf("read alert claims: %w", err)
 	}
@@ -49,7 +60,7 @@ func (a *Alerter) escalate(ctx context.Context) error {
 	var due []claim
 	for _, e := range claims {
 		var c claim
-		if json.Unmarshal(e.Value(), &c) != nil || c.Escalation {
+		if json.Unmarshal(e.Value, &c) != nil || c.Escalation {
 			continue
 		}
 		h := a.hooks[c.Channel]
@@ -62,7 +73,7 @@ func (a *Alerter) escalate(ctx context.Context) error {
 		}
 		if esc, ok := claims[claimKey(escalationID(c.AlertID))]; ok {
 			var ec claim
-			if json.Unmarshal(esc.Value(), &ec) == nil && ec.final() && ec.Recorded {
+			if json.Unmarshal(esc.Value, &ec) == nil && ec.final() && ec.Recorded {
 				continue // escalated already
 			}
 		}
@@ -71,7 +82,7 @@ func (a *Alerter) escalate(ctx context.Context) error {
 	if len(due) == 0 {
 		return nil
 	}
-	acks, err := readAll(ctx, kv, "ack.*")
+	acks, err := kv.All(ctx, "ack.*")
 	if err != nil {
 		return fmt.Errorf("read acknowledgements: %w", err)
 	}
@@ -105,42 +116,18 @@ func (a *Alerter) escalate(ctx context.Context) error {
 
 // recordAck stores an acknowledgement of a decision; a second one changes
 // nothing. It reports whether this call stored it.
-func (a *Alerter) recordAck(ctx context.Context, kv jetstream.KeyValue, k ack, source string) (bool, error) {
+func (a *Alerter) recordAck(ctx context.Context, kv *stream.KV, k ack, source string) (bool, error) {
 	_, err := kv.Create(ctx, ackKey(k.DecisionID), mustJSON(k))
 	switch {
 	case err == nil:
 		a.m.acks.WithLabelValues(source).Inc()
 		a.log.Info("alert acknowledged", "decision_id", k.DecisionID, "alert_id", k.AlertID, "by", k.By)
 		return true, nil
-	case errors.Is(err, jetstream.ErrKeyExists):
+	case errors.Is(err, stream.ErrKeyExists):
 		return false, nil
 	}
 	a.log.Warn("could not store acknowledgement", "decision_id", k.DecisionID, "err", err)
 	return false, fmt.Errorf("store acknowledgement of %s: %w", k.DecisionID, err)
-}
-
-// readAll returns the current entries of the keys matching filter.
-func readAll(ctx context.Context, kv jetstream.KeyValue, filter string) (map[string]jetstream.KeyValueEntry, error) {
-	w, err := kv.Watch(ctx, filter, jetstream.IgnoreDeletes())
-	if err != nil {
-		return nil, err
-	}
-	defer func() { _ = w.Stop() }()
-	out := map[string]jetstream.KeyValueEntry{}
-	for {
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case e, ok := <-w.Updates():
-			if !ok {
-				return nil, errors.New("watcher closed")
-			}
-			if e == nil { // the current values are all in
-				return out, nil
-			}
-			out[e.Key()] = e
-		}
-	}
 }
 
 // amSilence is the part of an Alertmanager API v2 gettableSilence we read.

@@ -45,7 +45,7 @@ func publish(t *testing.T, js jetstream.JetStream, d schemas.Decision, msgID str
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if _, err := stream.NewPublisher(js).PublishSync(ctx, stream.Msg{Subject: schemas.DecisionSubject(d.Region), ID: msgID, Data: data}); err != nil {
+	if _, err := stream.NewBus(js).Publisher().PublishSync(ctx, stream.Msg{Subject: schemas.DecisionSubject(d.Region), ID: msgID, Data: data}); err != nil {
 		t.Fatalf("publish decision: %v", err)
 	}
 }
@@ -72,10 +72,10 @@ type running struct {
 // until stop or the end of the test.
 func start(t *testing.T, srv *streamtest.Server, cfg Config, tweak ...func(*Alerter)) *running {
 	t.Helper()
-	_, js := srv.Connect("alerter")
+	bus := srv.Open("alerter")
 	reg := prometheus.NewRegistry()
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	a, err := New(cfg, js, log, reg, stream.NewMetrics(reg))
+	a, err := NewFromDeps(cfg, Deps{Bus: bus, Logger: log, Registerer: reg, StreamMetrics: stream.NewMetrics(reg)})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

@@ -36,6 +36,21 @@ func Sign(secret []byte, timestamp string, body []byte) string {
 // must match the raw body (before any JSON parsing) and the timestamp must be
 // within maxSkew of now, which bounds replays. The comparison is
 // constant-time.
+//
+// Each request carries
+//
+//	X-Epiwatch-Timestamp: <Unix seconds of this attempt>
+//	X-Epiwatch-Signature: sha256=<hex HMAC-SHA256(secret, timestamp + "." + body)>
+//	Idempotency-Key: <alert_id>
+//
+// A receiver recomputes the HMAC over the raw body bytes exactly as received
+// (before parsing), compares it in constant time, refuses timestamps more than
+// a few minutes from its clock (replays), and then drops a payload whose
+// idempotency_key it has processed before: retries and the rare re-send
+// described at deliverClaim carry the same key and the same body. Verify does
+// all but the last step for a Go receiver. The receiver answers 2xx once it
+// has the alert; 5xx, 408 and 429 (with Retry-After) make the alerter retry,
+// any other 4xx is recorded as failed for good.
 func Verify(secret []byte, timestamp, signature string, body []byte, now time.Time, maxSkew time.Duration) error {
 	sec, err := strconv.ParseInt(timestamp, 10, 64)
 	if err != nil {

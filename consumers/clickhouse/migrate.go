@@ -88,19 +88,19 @@ func Migrate(ctx context.Context, conn driver.Conn, db string, regions *schemas.
 
 // LoadRegions writes the region reference; the newest load wins in the view.
 func LoadRegions(ctx context.Context, conn driver.Conn, db string, regions *schemas.Regions) (int, error) {
-	b, err := conn.PrepareBatch(ctx, fmt.Sprintf("INSERT INTO %s.regions_store (code, country, name_en, name_ru, kind, population, lat, lon, version)", quoteIdent(db)))
+	b, err := conn.PrepareBatch(ctx, fmt.Sprintf("INSERT INTO %s.%s (%s)", quoteIdent(db), regionsTable.name, regionsTable.columns))
 	if err != nil {
 		return 0, fmt.Errorf("load regions: %w", err)
 	}
 	version := uint64(time.Now().UnixNano())
 	all := regions.All()
 	for _, r := range all {
-		if err := b.Append(r.Code, r.Country, r.NameEN, r.NameRU, r.Kind, uint32(r.Population), r.Lat, r.Lon, version); err != nil {
+		if err := b.Append(regionRow(r, version)...); err != nil {
 			return 0, fmt.Errorf("load region %s: %w", r.Code, err)
 		}
 	}
 	if err := b.Send(); err != nil {
-		return 0, fmt.Errorf("load regions into %s.regions_store: %w", db, err)
+		return 0, fmt.Errorf("load regions into %s.%s: %w", db, regionsTable.name, err)
 	}
 	return len(all), nil
 }

@@ -66,7 +66,7 @@ func TestSinkNowcastVintages(t *testing.T) {
 		{"KZ-75", "2020-07-11", "2020-07-13", 130, 1, 2.5, 1, 7, 0.4, f(1.1), f(0.7), f(1.08), f(1.5), at("2020-07-13 18:00:00")},
 	}
 
-	pub := stream.NewPublisher(s.JS)
+	pub := s.Bus.Publisher()
 	var msgs []stream.Msg
 	for i := range records {
 		data, err := json.Marshal(&records[i])

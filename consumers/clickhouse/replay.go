@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -14,30 +13,12 @@ import (
 	ddl "github.com/epiwatch/epiwatch/schemas/clickhouse"
 )
 
-// ReplayRunsTable is the table that marks a database as a replay's
-// (`epiwatch replay --into NAME`) and records each completed replay: only a
-// database holding it is ever dropped and rebuilt by PrepareReplay. Plain
-// MergeTree, one row per finished replay; runs on 18.16 and current releases.
-const ReplayRunsTable = `CREATE TABLE IF NOT EXISTS {db}.replay_runs
-(
-    started_at DateTime('UTC'),
-    finished_at DateTime('UTC'),
-    from_date Date,
-    rules String,
-    rule_set String,
-    rule_set_version String,
-    live_database String,
-    events UInt64,
-    events_rejected UInt64,
-    first_seq UInt64,
-    last_seq UInt64,
-    indicators UInt64,
-    decisions UInt64,
-    seconds Float64,
-    epiwatch_version String
-)
-ENGINE = MergeTree
-ORDER BY started_at`
+// replayRunsTable is replay_runs, the table that marks a database as a
+// replay's and records each completed replay; its DDL is
+// schemas/clickhouse/replay_runs.sql (ddl.ReplayRuns), and
+// TestColumnListsMatchTheDDL keeps this column list equal to it.
+var replayRunsTable = table{"replay_runs", `started_at, finished_at, from_date, rules, rule_set, rule_set_version,
+	live_database, events, events_rejected, first_seq, last_seq, indicators, decisions, seconds, epiwatch_version`}
 
 // ReplayRun is one row of replay_runs.
 type ReplayRun struct {
@@ -79,7 +60,7 @@ func PrepareReplay(ctx context.Context, conn driver.Conn, db, live string, regio
 		return nil, err
 	}
 	if exists {
-		if len(tables) > 0 && !slices.Contains(tables, "replay_runs") {
+		if len(tables) > 0 && !slices.Contains(tables, replayRunsTable.name) {
 			return nil, fmt.Errorf("ClickHouse database %s exists and was not created by epiwatch replay (it has %d tables, e.g. %s, and no replay_runs); choose another --into name, or drop it yourself if it is unused", db, len(tables), tables[0])
 		}
 		cctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
@@ -95,8 +76,8 @@ func PrepareReplay(ctx context.Context, conn driver.Conn, db, live string, regio
 	}
 	cctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	if err := conn.Exec(cctx, ddl.Render(ReplayRunsTable, db)); err != nil {
-		return rep, fmt.Errorf("create %s.replay_runs: %w", db, err)
+	if err := conn.Exec(cctx, ddl.Render(ddl.ReplayRuns(), db)); err != nil {
+		return rep, fmt.Errorf("create %s.%s: %w", db, replayRunsTable.name, err)
 	}
 	return rep, nil
 }
@@ -149,19 +130,17 @@ func databaseTables(ctx context.Context, conn driver.Conn, db string) (tables []
 func RecordReplay(ctx context.Context, conn driver.Conn, db string, run ReplayRun) error {
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	cols := []string{"started_at", "finished_at", "from_date", "rules", "rule_set", "rule_set_version", "live_database",
-		"events", "events_rejected", "first_seq", "last_seq", "indicators", "decisions", "seconds", "epiwatch_version"}
-	b, err := conn.PrepareBatch(cctx, fmt.Sprintf("INSERT INTO %s.replay_runs (%s)", quoteIdent(db), strings.Join(cols, ", ")))
+	b, err := conn.PrepareBatch(cctx, fmt.Sprintf("INSERT INTO %s.%s (%s)", quoteIdent(db), replayRunsTable.name, replayRunsTable.columns))
 	if err != nil {
-		return fmt.Errorf("record the replay in %s.replay_runs: %w", db, err)
+		return fmt.Errorf("record the replay in %s.%s: %w", db, replayRunsTable.name, err)
 	}
 	if err := b.Append(run.StartedAt.UTC(), run.FinishedAt.UTC(), run.From.Time(), run.Rules, run.RuleSet, run.RuleSetVersion, run.LiveDatabase,
 		run.Events, run.EventsRejected, run.FirstSeq, run.LastSeq, run.Indicators, run.Decisions, run.Seconds, run.Version); err != nil {
 		_ = b.Abort()
-		return fmt.Errorf("record the replay in %s.replay_runs: %w", db, err)
+		return fmt.Errorf("record the replay in %s.%s: %w", db, replayRunsTable.name, err)
 	}
 	if err := b.Send(); err != nil {
-		return fmt.Errorf("record the replay in %s.replay_runs: %w", db, err)
+		return fmt.Errorf("record the replay in %s.%s: %w", db, replayRunsTable.name, err)
 	}
 	return nil
 }

@@ -6,10 +6,19 @@ import (
 	"github.com/epiwatch/epiwatch/schemas"
 )
 
-// table describes how one stream lands in one table.
+// table is a table the package writes and the column list it writes, in
+// the DDL's order (TestColumnListsMatchTheDDL compares the two).
 type table struct {
-	name    string // *_store table
+	name    string // the table written (a *_store table, or replay_runs)
 	columns string // the column list: 18.16 rejects INSERT without one
+}
+
+// regionsTable is the region reference, written by LoadRegions in
+// regionRow order.
+var regionsTable = table{"regions_store", `code, country, name_en, name_ru, kind, population, lat, lon, version`}
+
+func regionRow(r schemas.Region, version uint64) []any {
+	return []any{r.Code, r.Country, r.NameEN, r.NameRU, r.Kind, uint32(r.Population), r.Lat, r.Lon, version}
 }
 
 var eventsTable = table{"events_store", `event_id, type, region, event_date, source, ingested_at, seq,

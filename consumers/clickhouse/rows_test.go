@@ -9,10 +9,12 @@ import (
 	chsink "github.com/epiwatch/epiwatch/consumers/clickhouse"
 	"github.com/epiwatch/epiwatch/internal/testkit/chtest"
 	"github.com/epiwatch/epiwatch/schemas"
+	ddl "github.com/epiwatch/epiwatch/schemas/clickhouse"
 )
 
-// TestColumnListsMatchTheDDL: the sink names, for every table it writes,
-// exactly the columns the migrations create, in the migrations' order, so
+// TestColumnListsMatchTheDDL: the sink (and RecordReplay) names, for every
+// table it writes, exactly the columns the DDL in schemas/clickhouse creates
+// (the migrations and replay_runs.sql), in the DDL's order, so
 // a column added to one and not the other fails here rather than in
 // production (18.16 needs the explicit list; a missing column would be a
 // default nobody meant).
@@ -22,7 +24,10 @@ func TestColumnListsMatchTheDDL(t *testing.T) {
 	if _, err := chsink.Migrate(ctx, db.Conn, db.Name, schemas.DefaultRegions()); err != nil {
 		t.Fatal(err)
 	}
-	if len(chsink.StoreColumns) != 5 {
+	if err := db.Conn.Exec(ctx, ddl.Render(ddl.ReplayRuns(), db.Name)); err != nil {
+		t.Fatal(err)
+	}
+	if len(chsink.StoreColumns) != 7 {
 		t.Fatalf("%d tables", len(chsink.StoreColumns))
 	}
 	for name, columns := range chsink.StoreColumns {
@@ -32,7 +37,7 @@ func TestColumnListsMatchTheDDL(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var ddl []string
+		var described []string
 		for rows.Next() {
 			cols := make([]any, len(rows.Columns()))
 			for i := range cols {
@@ -41,15 +46,21 @@ func TestColumnListsMatchTheDDL(t *testing.T) {
 			if err := rows.Scan(cols...); err != nil {
 				t.Fatal(err)
 			}
-			ddl = append(ddl, *cols[0].(*string))
+			described = append(described, *cols[0].(*string))
 		}
 		rows.Close()
-		var sink []string
-		for _, c := range strings.Split(columns, ",") {
-			sink = append(sink, strings.TrimSpace(c))
-		}
-		if !slices.Equal(ddl, sink) {
-			t.Errorf("%s:\n DDL  %v\n sink %v", name, ddl, sink)
+		if sink := splitColumns(columns); !slices.Equal(described, sink) {
+			t.Errorf("%s:\n DDL  %v\n sink %v", name, described, sink)
 		}
 	}
+}
+
+// splitColumns turns a column list as the package writes it ("a, b,\n\tc")
+// into names.
+func splitColumns(columns string) []string {
+	var out []string
+	for _, c := range strings.Split(columns, ",") {
+		out = append(out, strings.TrimSpace(c))
+	}
+	return out
 }

@@ -13,7 +13,6 @@ import (
 
 	ch "github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
@@ -37,8 +36,8 @@ type SinkConfig struct {
 
 // DefaultSinkConfig returns the defaults. Each insert creates a part per
 // monthly partition, and on 18.16 that file work (not CPU) is most of an
-// insert's cost: epiwatch bench --sync 1s landed 13-15k events/s with 5,000
-// rows per batch, 18-20k with 20,000, 15k with 50,000 (its fetch waits).
+// insert's cost, so the batch is large: 20,000 rows landed the most events
+// per second of the sizes tried (README, "Performance").
 func DefaultSinkConfig() SinkConfig {
 	return SinkConfig{BatchSize: 20000, FlushInterval: time.Second, RetryMax: 15 * time.Second, AckWait: time.Minute}
 }
@@ -49,14 +48,43 @@ type Sink struct {
 	conn driver.Conn
 	db   string
 	caps Capabilities
-	js   jetstream.JetStream
+	bus  *stream.Bus
 	log  *slog.Logger
 	sm   *stream.Metrics
 	m    *sinkMetrics
 }
 
+// Deps are the sink's connections and shared services.
+type Deps struct {
+	// Conn is the ClickHouse connection (Open); Database the database the
+	// tables are in (Migrate creates them).
+	Conn     driver.Conn
+	Database string
+	// Bus is the connection to JetStream; the streams must exist
+	// (stream.EnsureStreams).
+	Bus *stream.Bus
+	// Logger may be nil (discard).
+	Logger *slog.Logger
+	// Registerer receives the sink's metrics; nil registers nothing.
+	Registerer prometheus.Registerer
+	// StreamMetrics, if not nil, records the consumers' delivery metrics.
+	StreamMetrics *stream.Metrics
+}
+
 // NewSink returns a sink writing into database db.
-func NewSink(cfg SinkConfig, conn driver.Conn, db string, js jetstream.JetStream, log *slog.Logger, reg prometheus.Registerer, sm *stream.Metrics) (*Sink, error) {
+//
+// Deprecated: use New; NewSink remains for cmd/epiwatch until it moves.
+func NewSink(cfg SinkConfig, conn driver.Conn, db string, js stream.JetStream, log *slog.Logger, reg prometheus.Registerer, sm *stream.Metrics) (*Sink, error) {
+	return New(cfg, Deps{Conn: conn, Database: db, Bus: stream.NewBus(js), Logger: log, Registerer: reg, StreamMetrics: sm})
+}
+
+// New returns a sink writing into deps.Database. It asks ClickHouse for its
+// capabilities; Run consumes.
+func New(cfg SinkConfig, deps Deps) (*Sink, error) {
+	if deps.Conn == nil || deps.Bus == nil {
+		return nil, errors.New("clickhouse sink: Deps.Conn and Deps.Bus are required")
+	}
+	conn, db, log := deps.Conn, deps.Database, deps.Logger
 	def := DefaultSinkConfig()
 	if cfg.BatchSize <= 0 {
 		cfg.BatchSize = def.BatchSize
@@ -75,11 +103,11 @@ func NewSink(cfg SinkConfig, conn driver.Conn, db string, js jetstream.JetStream
 		log = slog.New(slog.DiscardHandler)
 	}
 	log.Info("ClickHouse sink", "server", caps.Version, "insert_dedup_token", caps.DedupToken, "database", db)
-	return &Sink{cfg: cfg, conn: conn, db: db, caps: caps, js: js, log: log, sm: sm, m: newSinkMetrics(reg)}, nil
+	return &Sink{cfg: cfg, conn: conn, db: db, caps: caps, bus: deps.Bus, log: log, sm: deps.StreamMetrics, m: newSinkMetrics(deps.Registerer)}, nil
 }
 
 // rowFunc decodes one message into its partition key and row.
-type rowFunc func(m jetstream.Msg, meta *jetstream.MsgMetadata) (partition string, row []any, err error)
+type rowFunc func(m stream.Msg) (partition string, row []any, err error)
 
 // route is one stream → table pairing.
 type route struct {
@@ -93,19 +121,19 @@ func (s *Sink) routes() []route {
 	// goroutine one message at a time.
 	var dec schemas.EventDecoder
 	return []route{
-		{schemas.ConsumerSinkEvents, schemas.StreamEvents, eventsTable, func(m jetstream.Msg, meta *jetstream.MsgMetadata) (string, []any, error) {
-			e, err := dec.Unmarshal(m.Data())
+		{schemas.ConsumerSinkEvents, schemas.StreamEvents, eventsTable, func(m stream.Msg) (string, []any, error) {
+			e, err := dec.Unmarshal(m.Data)
 			if err != nil {
 				return "", nil, fmt.Errorf("decode event: %w", err)
 			}
 			if e.EventID == "" || !e.Type.Valid() || e.Date().IsZero() {
 				return "", nil, errors.New("event lacks event_id, type or date")
 			}
-			return month(e.Date().Time()), eventRow(e, meta.Sequence.Stream, meta.Timestamp, m.Data()), nil
+			return month(e.Date().Time()), eventRow(e, m.Seq, m.Time, m.Data), nil
 		}},
-		{schemas.ConsumerSinkIndicators, schemas.StreamIndicators, indicatorsTable, func(m jetstream.Msg, meta *jetstream.MsgMetadata) (string, []any, error) {
+		{schemas.ConsumerSinkIndicators, schemas.StreamIndicators, indicatorsTable, func(m stream.Msg) (string, []any, error) {
 			var in schemas.Indicator
-			if err := json.Unmarshal(m.Data(), &in); err != nil {
+			if err := json.Unmarshal(m.Data, &in); err != nil {
 				return "", nil, fmt.Errorf("decode indicator: %w", err)
 			}
 			if in.Region == "" || in.Date.IsZero() {
@@ -113,19 +141,19 @@ func (s *Sink) routes() []route {
 			}
 			return month(in.Date.Time()), indicatorRow(&in), nil
 		}},
-		{schemas.ConsumerSinkDecisions, schemas.StreamDecisions, decisionsTable, func(m jetstream.Msg, meta *jetstream.MsgMetadata) (string, []any, error) {
+		{schemas.ConsumerSinkDecisions, schemas.StreamDecisions, decisionsTable, func(m stream.Msg) (string, []any, error) {
 			var d schemas.Decision
-			if err := json.Unmarshal(m.Data(), &d); err != nil {
+			if err := json.Unmarshal(m.Data, &d); err != nil {
 				return "", nil, fmt.Errorf("decode decision: %w", err)
 			}
 			if d.DecisionID == "" || d.Date.IsZero() {
 				return "", nil, errors.New("decision lacks decision_id or date")
 			}
-			return month(d.Date.Time()), decisionRow(&d, meta.Sequence.Stream), nil
+			return month(d.Date.Time()), decisionRow(&d, m.Seq), nil
 		}},
-		{schemas.ConsumerSinkSignals, schemas.StreamSignals, signalsTable, func(m jetstream.Msg, meta *jetstream.MsgMetadata) (string, []any, error) {
+		{schemas.ConsumerSinkSignals, schemas.StreamSignals, signalsTable, func(m stream.Msg) (string, []any, error) {
 			var g schemas.Signal
-			if err := json.Unmarshal(m.Data(), &g); err != nil {
+			if err := json.Unmarshal(m.Data, &g); err != nil {
 				return "", nil, fmt.Errorf("decode signal: %w", err)
 			}
 			if g.Region == "" || g.Date.IsZero() || g.Stream == "" || g.Method == "" {
@@ -133,15 +161,15 @@ func (s *Sink) routes() []route {
 			}
 			return month(g.Date.Time()), signalRow(&g), nil
 		}},
-		{schemas.ConsumerSinkAlerts, schemas.StreamAlerts, alertsTable, func(m jetstream.Msg, meta *jetstream.MsgMetadata) (string, []any, error) {
+		{schemas.ConsumerSinkAlerts, schemas.StreamAlerts, alertsTable, func(m stream.Msg) (string, []any, error) {
 			var a schemas.AlertRecord
-			if err := json.Unmarshal(m.Data(), &a); err != nil {
+			if err := json.Unmarshal(m.Data, &a); err != nil {
 				return "", nil, fmt.Errorf("decode alert record: %w", err)
 			}
 			if a.AlertID == "" || a.At.IsZero() {
 				return "", nil, errors.New("alert record lacks alert_id or time")
 			}
-			return month(a.At), alertRow(&a, meta.Sequence.Stream), nil
+			return month(a.At), alertRow(&a, m.Seq), nil
 		}},
 	}
 }
@@ -154,7 +182,7 @@ func (s *Sink) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	errs := make(chan error, len(s.routes()))
 	for _, r := range s.routes() {
-		c, err := stream.NewConsumer(ctx, s.js, stream.ConsumerSpec{
+		c, err := s.bus.Consumer(ctx, stream.ConsumerSpec{
 			Stream: r.streamName, Durable: r.durable, Stage: stream.StageSink,
 			Description: "lands " + r.streamName + " in ClickHouse " + r.t.name,
 			BatchSize:   s.cfg.BatchSize, MaxWait: s.cfg.FlushInterval, RetryMax: s.cfg.RetryMax, AckWait: s.cfg.AckWait,
@@ -180,16 +208,11 @@ func (s *Sink) Run(ctx context.Context) error {
 // insert is atomic; one spanning partitions is not), and reports undecodable
 // messages for the dead-letter stream.
 func (s *Sink) handler(r route) stream.BatchHandler {
-	return func(ctx context.Context, msgs []jetstream.Msg) error {
+	return func(ctx context.Context, msgs []stream.Msg) error {
 		groups := map[string]*group{}
 		rejected := map[int]error{}
 		for i, m := range msgs {
-			meta, err := m.Metadata()
-			if err != nil {
-				rejected[i] = fmt.Errorf("message metadata: %w", err)
-				continue
-			}
-			part, row, err := r.rows(m, meta)
+			part, row, err := r.rows(m)
 			if err != nil {
 				rejected[i] = err
 				continue
@@ -200,7 +223,7 @@ func (s *Sink) handler(r route) stream.BatchHandler {
 				groups[part] = g
 			}
 			g.rows = append(g.rows, row)
-			g.h.Write(strconv.AppendUint(nil, meta.Sequence.Stream, 10))
+			g.h.Write(strconv.AppendUint(nil, m.Seq, 10))
 			g.h.Write([]byte{','})
 		}
 		// The partitions' inserts run side by side: on ClickHouse before

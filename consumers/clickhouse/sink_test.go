@@ -39,7 +39,7 @@ func caseEvent(i int) schemas.Event {
 // Nats-Msg-Id, as a producer retry after the duplicate window would.
 func publish(t *testing.T, s *streamtest.Server, from, to int, dup bool) {
 	t.Helper()
-	pub := stream.NewPublisher(s.JS)
+	pub := s.Bus.Publisher()
 	var msgs []stream.Msg
 	for i := from; i < to; i++ {
 		e := caseEvent(i)
@@ -76,8 +76,8 @@ type runningSink struct {
 
 func startSink(t *testing.T, s *streamtest.Server, conn driver.Conn, db string, batch int) *runningSink {
 	t.Helper()
-	_, js := s.Connect("sink")
-	sk, err := chsink.NewSink(chsink.SinkConfig{BatchSize: batch, FlushInterval: 100 * time.Millisecond, RetryMax: time.Second}, conn, db, js, nil, nil, nil)
+	sk, err := chsink.New(chsink.SinkConfig{BatchSize: batch, FlushInterval: 100 * time.Millisecond, RetryMax: time.Second},
+		chsink.Deps{Conn: conn, Database: db, Bus: s.Open("sink")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +146,7 @@ func TestSinkDeadLettersGarbage(t *testing.T) {
 	s := streamtest.New(t)
 	conn, db := migrated(t)
 	publish(t, s, 0, 10, false)
-	pub := stream.NewPublisher(s.JS)
+	pub := s.Bus.Publisher()
 	if r := pub.Publish(context.Background(), stream.Msg{Subject: schemas.EventSubject("garbage", schemas.TypeCase, "KZ-75"), ID: "garbage", Data: []byte("{not json")}); r.Err != nil {
 		t.Fatal(r.Err)
 	}

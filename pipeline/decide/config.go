@@ -20,11 +20,22 @@ const (
 	// ModeSchedule decides every region once a day at Config.At in
 	// Config.Timezone, on its latest complete day. The dwell clock counts
 	// local calendar days.
+	//
+	// The latest complete day is the newest day at least Config.CompleteAfterDays
+	// before today whose record is not provisional. If that day is more than
+	// Config.MaxStaleness days old, or there is none, the decision is keep with
+	// the reason "stale input: newest data is N days old" — never a guess. A round
+	// with no new complete day since the last decision records nothing new (that
+	// day's decision stands); a stale keep is recorded once per day.
 	ModeSchedule = "schedule"
 	// ModeData decides a region's data day D as soon as indicators for day
 	// D+Config.CompleteAfterDays exist: each data day once, in order. For
 	// simulation and replay, where simulated days pass in seconds; the dwell
 	// clock counts data days.
+	//
+	// A provisional day is waited for (its complete version) until the data are
+	// MaxStaleness days newer, then decided as keep; a missing day is decided as
+	// keep with the flag missing_input.
 	ModeData = "data"
 )
 

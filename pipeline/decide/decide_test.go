@@ -101,7 +101,7 @@ func TestDataMode(t *testing.T) {
 			}
 		})
 	}
-	if f := ds[13].Flags; len(f) != 1 || f[0] != thresholds.FlagStaleBeds {
+	if f := ds[13].Flags; len(f) != 1 || f[0] != schemas.FlagStaleBeds {
 		t.Errorf("day 13 flags %v, want [stale_beds]", f)
 	}
 	if p := audit(ds); len(p) > 0 {
@@ -201,7 +201,7 @@ func TestProvisionalWaitedOut(t *testing.T) {
 			}
 			first := ds[0]
 			if useProv {
-				if first.Action != "strengthen" || !containsStr(first.Flags, FlagProvisional) {
+				if first.Action != "strengthen" || !containsStr(first.Flags, schemas.FlagProvisional) {
 					t.Errorf("day 0 with use_provisional: %s flags %v", first.Action, first.Flags)
 				}
 			} else if first.Action != "keep" || first.Clause != ClauseProvisionalInput || !strings.Contains(first.Reason, "still incomplete (provisional") {
@@ -288,7 +288,7 @@ func TestScheduleMode(t *testing.T) {
 			t.Errorf("%s: got %s %s %q on %s → %d, reason %q; want %s %s %q on %s → %d, reason with %q",
 				tc.region, got.DecisionID, got.Action, got.Clause, got.Date, got.LevelTo, got.Reason, tc.id, tc.action, tc.clause, tc.date, tc.to, tc.reason)
 		}
-		if tc.action == "keep" && !containsStr(got.Flags, thresholds.FlagMissingInput) {
+		if tc.action == "keep" && !containsStr(got.Flags, schemas.FlagMissingInput) {
 			t.Errorf("%s: stale keep without missing_input flag: %v", tc.region, got.Flags)
 		}
 	}
@@ -539,7 +539,7 @@ func TestMissingDayAndBadRecord(t *testing.T) {
 		t.Fatalf("%s", summary(ds))
 	}
 	gap := ds[1]
-	if gap.Date != day(1) || gap.Action != "keep" || gap.Clause != clauseMiss || !containsStr(gap.Flags, thresholds.FlagMissingInput) ||
+	if gap.Date != day(1) || gap.Action != "keep" || gap.Clause != clauseMiss || !containsStr(gap.Flags, schemas.FlagMissingInput) ||
 		!strings.Contains(gap.Reason, "no indicator for 2021-07-02") || gap.LevelFrom != 2 || gap.LevelTo != 2 {
 		t.Errorf("missing day: %+v", gap)
 	}
@@ -797,7 +797,7 @@ func TestNowcastDecision(t *testing.T) {
 	if dec.Region != "KZ-11" || dec.Date != day(0) || dec.Action != "strengthen" {
 		t.Fatalf("decision %s %s %s, want KZ-11 day 0 strengthen", dec.Region, dec.Date, dec.Action)
 	}
-	if !containsStr(dec.Flags, FlagNowcast) || !strings.HasSuffix(dec.RMethod, "/nowcast") || dec.RMean == nil || *dec.RMean != 1.6 ||
+	if !containsStr(dec.Flags, schemas.FlagNowcast) || !strings.HasSuffix(dec.RMethod, "/nowcast") || dec.RMean == nil || *dec.RMean != 1.6 ||
 		!strings.Contains(dec.Reason, "R from the nowcast as of "+day(1).String()) || !strings.Contains(dec.Reason, "the same recommendation across it") {
 		t.Errorf("the decision does not say it used the nowcast: flags %v method %q r_mean %v reason %q", dec.Flags, dec.RMethod, dec.RMean, dec.Reason)
 	}

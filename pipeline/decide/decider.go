@@ -14,8 +14,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/epiwatch/epiwatch/pipeline/science/thresholds"
@@ -39,9 +37,13 @@ const StageDecide = "decide"
 
 // Deps are the decider's connections and shared services.
 type Deps struct {
-	// JS is the JetStream context; the streams and the levels bucket must
-	// exist (stream.EnsureStreams).
-	JS jetstream.JetStream
+	// Bus is the connection to JetStream; the streams and the levels bucket
+	// must exist (stream.EnsureStreams).
+	Bus *stream.Bus
+	// JS is the client's JetStream context, used when Bus is nil.
+	//
+	// Deprecated: set Bus.
+	JS stream.JetStream
 	// Regions is the region reference: names for decisions, and the regions
 	// the daily schedule decides (plus any region indicators arrive for).
 	Regions *schemas.Regions
@@ -69,7 +71,7 @@ type Deps struct {
 // keeps add ":stale" and use the day they were due), which is its Nats-Msg-Id
 // and its ClickHouse key; a region's level moves at most once per data day
 // (LevelRecord.LastDay) and every move is a compare-and-set on the region's
-// KV revision. See the package documentation for the order of writes.
+// KV revision. See claim for the order of writes.
 type Decider struct {
 	cfg     Config
 	rs      *thresholds.RuleSet
@@ -77,7 +79,7 @@ type Decider struct {
 	loc     *time.Location
 	atHour  int
 	atMin   int
-	js      jetstream.JetStream
+	bus     *stream.Bus
 	regions *schemas.Regions
 	log     *slog.Logger
 	m       *metrics
@@ -99,14 +101,13 @@ type Decider struct {
 
 	// mu serialises everything below: the consumer's handler, the schedule
 	// and DecideNow.
-	mu        sync.Mutex
-	loaded    bool
-	kv        jetstream.KeyValue
-	decisions jetstream.Stream
-	hist      *history
-	levels    map[string]*regionLevel
-	crashed   bool
-	hooks     hooks
+	mu      sync.Mutex
+	loaded  bool
+	kv      *stream.KV
+	hist    *history
+	levels  map[string]*regionLevel
+	crashed bool
+	hooks   hooks
 }
 
 // hooks are fault-injection points for tests.
@@ -129,8 +130,11 @@ func New(cfg Config, deps Deps) (*Decider, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("decide config: %w", err)
 	}
-	if deps.JS == nil {
-		return nil, errors.New("decide: Deps.JS is required")
+	if deps.Bus == nil && deps.JS != nil {
+		deps.Bus = stream.NewBus(deps.JS)
+	}
+	if deps.Bus == nil {
+		return nil, errors.New("decide: Deps.Bus is required")
 	}
 	if deps.Regions == nil {
 		return nil, errors.New("decide: Deps.Regions is required (schemas.DefaultRegions())")
@@ -198,8 +202,8 @@ func New(cfg Config, deps Deps) (*Decider, error) {
 	h, mi, _ := parseAt(cfg.At)
 	return &Decider{
 		cfg: cfg, rs: rs, version: version, loc: loc, atHour: h, atMin: mi,
-		js: deps.JS, regions: deps.Regions, log: log, m: newMetrics(deps.Registerer), smet: deps.StreamMetrics,
-		clock: clock, pub: stream.NewPublisher(deps.JS), fields: fields,
+		bus: deps.Bus, regions: deps.Regions, log: log, m: newMetrics(deps.Registerer), smet: deps.StreamMetrics,
+		clock: clock, pub: deps.Bus.Publisher(), fields: fields,
 		poll: 30 * time.Second, maxWait: 250 * time.Millisecond, opTimeout: 15 * time.Second,
 		hist: newHistory(cfg.WindowDays), levels: make(map[string]*regionLevel),
 	}, nil
@@ -236,7 +240,7 @@ func (d *Decider) Run(ctx context.Context) error {
 		}
 		return err
 	}
-	cons, err := stream.NewConsumer(ctx, d.js, stream.ConsumerSpec{
+	cons, err := d.bus.Consumer(ctx, stream.ConsumerSpec{
 		Stream:         schemas.StreamIndicators,
 		Durable:        schemas.ConsumerDecide,
 		Description:    "decider: per-region indicator window for restriction decisions",
@@ -302,27 +306,16 @@ func (d *Decider) prepare(ctx context.Context) error {
 	if d.loaded {
 		return nil
 	}
-	if d.kv == nil {
-		kv, err := d.js.KeyValue(ctx, schemas.BucketLevels)
-		if err != nil {
-			return fmt.Errorf("open bucket %s (created by stream.EnsureStreams): %w", schemas.BucketLevels, err)
-		}
-		d.kv = kv
+	if err := d.open(ctx); err != nil {
+		return err
 	}
 	n, err := d.replay(ctx)
 	if err != nil {
 		return err
 	}
-	keys, err := d.kv.ListKeys(ctx)
+	regions, err := d.kv.Keys(ctx)
 	if err != nil {
 		return fmt.Errorf("list %s: %w", schemas.BucketLevels, err)
-	}
-	var regions []string
-	for k := range keys.Keys() {
-		regions = append(regions, k)
-	}
-	if err := keys.Stop(); err != nil {
-		d.log.Debug("stop key lister", "err", err)
 	}
 	for _, r := range regions {
 		if _, err := d.loadLevel(ctx, r); err != nil {
@@ -347,10 +340,10 @@ const replayLookback = 30 * 24 * time.Hour
 func (d *Decider) replay(ctx context.Context) (int, error) {
 	start := d.clock().Add(-time.Duration(d.cfg.WindowDays)*24*time.Hour - replayLookback)
 	n := 0
-	_, err := stream.ReadAll(ctx, d.js, schemas.StreamIndicators, schemas.SubjectIndicators+".>", &start, func(m jetstream.Msg) {
-		if in, err := decodeIndicator(m.Data()); err == nil { // the durable consumer dead-letters bad ones
+	_, err := d.bus.ReadAll(ctx, schemas.StreamIndicators, schemas.SubjectIndicators+".>", &start, func(m stream.Msg) {
+		if in, err := decodeIndicator(m.Data); err == nil { // the durable consumer dead-letters bad ones
 			d.hist.put(in)
-			d.hist.sawThrough(in.Region, dataThrough(m.Headers()))
+			d.hist.sawThrough(in.Region, dataThrough(m.Header))
 			n++
 		}
 	})
@@ -361,8 +354,8 @@ func (d *Decider) replay(ctx context.Context) (int, error) {
 // makes complete. An invalid record is dead-lettered; a failed decision naks
 // the record so its redelivery retries the decision (storing it again is a
 // no-op).
-func (d *Decider) handle(ctx context.Context, m jetstream.Msg) error {
-	in, err := decodeIndicator(m.Data())
+func (d *Decider) handle(ctx context.Context, m stream.Msg) error {
+	in, err := decodeIndicator(m.Data)
 	if err != nil {
 		return stream.Permanent(err)
 	}
@@ -372,7 +365,7 @@ func (d *Decider) handle(ctx context.Context, m jetstream.Msg) error {
 		return errCrashed
 	}
 	d.hist.put(in)
-	d.hist.sawThrough(in.Region, dataThrough(m.Headers()))
+	d.hist.sawThrough(in.Region, dataThrough(m.Header))
 	if d.cfg.Mode == ModeData {
 		return d.advance(ctx, in.Region)
 	}
@@ -380,7 +373,7 @@ func (d *Decider) handle(ctx context.Context, m jetstream.Msg) error {
 }
 
 // dataThrough reads schemas.HeaderDataThrough (0 when absent or unreadable).
-func dataThrough(h nats.Header) schemas.Date {
+func dataThrough(h stream.Header) schemas.Date {
 	d, err := schemas.ParseDate(h.Get(schemas.HeaderDataThrough))
 	if err != nil {
 		return 0
@@ -638,14 +631,14 @@ func (d *Decider) dayPending(region string, day schemas.Date, cur LevelRecord, l
 	var action thresholds.Action
 	switch {
 	case !ok:
-		dec.Flags = []string{thresholds.FlagMissingInput}
+		dec.Flags = []string{schemas.FlagMissingInput}
 		res := thresholds.Evaluate(d.rs, inputsOf(d.fields, nil, weekBefore, level), dec.Flags)
 		action, dec.Clause = thresholds.Keep, res.Clause
 		dec.Reason = fmt.Sprintf("no indicator for %s: %s", day, res.Reason)
 	case waitedOut:
 		dec.Flags = evalFlags(in.Flags)
 		if in.Provisional {
-			dec.Flags = append(dec.Flags, FlagProvisional)
+			dec.Flags = append(dec.Flags, schemas.FlagProvisional)
 		}
 		action, dec.Clause = thresholds.Keep, ClauseProvisionalInput
 		dec.Reason = fmt.Sprintf("keep: %s is still incomplete (%s) with data up to %s", day, incompleteWhy(in, d.cfg.UseProvisional, d.rs.RNowcast), dec.DataAsOf)
@@ -654,7 +647,7 @@ func (d *Decider) dayPending(region string, day schemas.Date, cur LevelRecord, l
 		res := d.evaluate(&in, weekBefore, level, dec.Flags)
 		action, dec.Clause, dec.Reason = res.Action, res.Clause, res.Reason
 		if in.Provisional {
-			dec.Flags = append(dec.Flags, FlagProvisional)
+			dec.Flags = append(dec.Flags, schemas.FlagProvisional)
 		}
 	}
 	nowcast := ok && !waitedOut && usesNowcast(d.rs, &in)
@@ -663,7 +656,7 @@ func (d *Decider) dayPending(region string, day schemas.Date, cur LevelRecord, l
 		dec.RStatus, dec.RCases, dec.RProbAbove1, dec.Trend = in.RStatus, in.RCases, in.RProbAbove1, in.Trend
 		if nowcast {
 			// The decision records the R it compared.
-			dec.Flags = append(dec.Flags, FlagNowcast)
+			dec.Flags = append(dec.Flags, schemas.FlagNowcast)
 			dec.RMethod += "/nowcast"
 			dec.RMean, dec.RQ025, dec.RQ975, dec.RProbAbove1 = in.RNowcastMean, in.RNowcastQ025, in.RNowcastQ975, nil
 			dec.Reason += fmt.Sprintf("; R from the nowcast as of %s (%s is still provisional): %.2f, 95 %% CrI %.2f–%.2f",
@@ -769,7 +762,7 @@ func dataReasons(in schemas.Indicator) string {
 	for i, f := range in.Flags {
 		switch f {
 		case schemas.FlagStaleFeed, schemas.FlagFewCases, schemas.FlagFewTests, schemas.FlagPresumedClosed,
-			schemas.FlagUnknownFacility, schemas.FlagOverCapacity, FlagMissingInput, thresholds.FlagBacklogDump:
+			schemas.FlagUnknownFacility, schemas.FlagOverCapacity, schemas.FlagMissingInput, schemas.FlagBacklogDump:
 			if i < len(in.FlagReasons) {
 				out = append(out, in.FlagReasons[i])
 			}
@@ -778,15 +771,11 @@ func dataReasons(in schemas.Indicator) string {
 	return strings.Join(out, "; ")
 }
 
-// FlagMissingInput is the processor's missing-input flag (the same word in
-// every package: schemas and thresholds).
-const FlagMissingInput = thresholds.FlagMissingInput
-
 // stalePending is the keep recorded when a region has no recent complete
 // day. It decides no data day (LastDay is unchanged).
 func (d *Decider) stalePending(region string, ref schemas.Date, id, reason string, cur LevelRecord, levelNow time.Time) PendingDecision {
 	dec := d.baseDecision(region, ref, id)
-	dec.Flags = []string{thresholds.FlagMissingInput}
+	dec.Flags = []string{schemas.FlagMissingInput}
 	dec.Clause, dec.Reason = ClauseStaleInput, reason
 	return d.move(dec, cur, thresholds.Keep, levelNow, d.levelsFor(region), 0)
 }

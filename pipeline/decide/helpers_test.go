@@ -45,7 +45,7 @@ func withFlags(in schemas.Indicator, f ...string) schemas.Indicator { in.Flags =
 // stream sequence acknowledged (a duplicate's is that of the stored copy).
 func publish(t *testing.T, js jetstream.JetStream, suffix string, ins ...schemas.Indicator) uint64 {
 	t.Helper()
-	p := stream.NewPublisher(js)
+	p := stream.NewBus(js).Publisher()
 	var last uint64
 	for _, in := range ins {
 		b, err := json.Marshal(in)
@@ -65,7 +65,7 @@ func publish(t *testing.T, js jetstream.JetStream, suffix string, ins ...schemas
 // schemas.HeaderDataThrough header.
 func publishThrough(t *testing.T, js jetstream.JetStream, through schemas.Date, ins ...schemas.Indicator) {
 	t.Helper()
-	p := stream.NewPublisher(js)
+	p := stream.NewBus(js).Publisher()
 	h := nats.Header{schemas.HeaderDataThrough: {through.String()}}
 	for _, in := range ins {
 		b, err := json.Marshal(in)
@@ -106,7 +106,7 @@ func newDecider(t *testing.T, js jetstream.JetStream, cfg Config, regions *schem
 	if regions == nil {
 		regions = schemas.DefaultRegions()
 	}
-	d, err := New(cfg, Deps{JS: js, Regions: regions, Registerer: reg, Clock: clock})
+	d, err := New(cfg, Deps{Bus: stream.NewBus(js), Regions: regions, Registerer: reg, Clock: clock})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

@@ -13,6 +13,10 @@ import (
 // Idempotency key: (region, date). A record replaces the stored one only if
 // its Version is higher, so a redelivered or replayed record changes nothing
 // and late versions win regardless of arrival order.
+//
+// The decider rebuilds its window (decide.window_days per region) at start by
+// replaying the indicators stream; the durable consumer schemas.ConsumerDecide
+// delivers the rest.
 type history struct {
 	window  int
 	regions map[string]*regionHistory

@@ -9,19 +9,6 @@ import (
 	"github.com/epiwatch/epiwatch/schemas"
 )
 
-// FlagProvisional is recorded in a decision's flags when it used a day the
-// processor marked provisional (only with decide.use_provisional). It is not
-// passed to the rule set: the operator chose to trust such days.
-const FlagProvisional = "provisional"
-
-// flagAliases maps processor flag names to the data-quality flags rule sets
-// configure (thresholds.KnownFlags), so that a rule file's flags: section
-// applies to them. The processor writes "beds_stale" (process.FlagBedsStale);
-// thresholds calls the same condition "stale_beds".
-var flagAliases = map[string]string{
-	"beds_stale": thresholds.FlagStaleBeds,
-}
-
 // metricField is one numeric field of schemas.Indicator, named by its JSON
 // name, which is the metric name rule sets use.
 type metricField struct {
@@ -86,11 +73,6 @@ func inputsOf(fields []metricField, day *schemas.Indicator, weekBefore *schemas.
 	return in
 }
 
-// FlagNowcast is recorded in a decision's flags when it was made on a day
-// still provisional, with R read from the day's nowcast (rule set option
-// r.nowcast). Like FlagProvisional it is not passed to the rule set.
-const FlagNowcast = "nowcast"
-
 // usesNowcast says whether a decision on day reads R from its nowcast: the
 // rule set decides provisional days on the nowcast R (r.nowcast), the day
 // is provisional, and its nowcast R is there and rests on enough cases
@@ -127,18 +109,17 @@ func suppliedMetrics(fields []metricField) []string {
 }
 
 // evalFlags turns an indicator's flags into the flags given to the rule set:
-// aliases resolved, informational flags left out (schemas.InformationalFlags:
+// indicator spellings turned into the rule sets' (schemas.RuleFlag),
+// informational flags left out (schemas.IsInformationalFlag:
 // what they warn of is already in the inputs), duplicates removed, order
 // kept.
 func evalFlags(flags []string) []string {
 	var out []string
 	for _, f := range flags {
-		if slices.Contains(schemas.InformationalFlags, f) {
+		if schemas.IsInformationalFlag(f) {
 			continue
 		}
-		if a, ok := flagAliases[f]; ok {
-			f = a
-		}
+		f = schemas.RuleFlag(f)
 		if !slices.Contains(out, f) {
 			out = append(out, f)
 		}

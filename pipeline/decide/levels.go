@@ -8,8 +8,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/epiwatch/epiwatch/pipeline/science/thresholds"
 	"github.com/epiwatch/epiwatch/pipeline/stream"
 	"github.com/epiwatch/epiwatch/schemas"
@@ -96,17 +94,17 @@ const maxConflicts = 5
 // readLevel reads a region's record from KV.
 func (d *Decider) readLevel(ctx context.Context, region string) (*regionLevel, error) {
 	e, err := d.kv.Get(ctx, region)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
+	if errors.Is(err, stream.ErrKeyNotFound) {
 		return &regionLevel{}, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read level of %s from %s: %w", region, schemas.BucketLevels, err)
 	}
 	var rl regionLevel
-	if err := json.Unmarshal(e.Value(), &rl.rec); err != nil {
-		return nil, fmt.Errorf("level of %s in %s (revision %d) is not valid JSON: %w; fix or delete the key", region, schemas.BucketLevels, e.Revision(), err)
+	if err := json.Unmarshal(e.Value, &rl.rec); err != nil {
+		return nil, fmt.Errorf("level of %s in %s (revision %d) is not valid JSON: %w; fix or delete the key", region, schemas.BucketLevels, e.Revision, err)
 	}
-	rl.rev = e.Revision()
+	rl.rev = e.Revision
 	return &rl, nil
 }
 
@@ -123,7 +121,7 @@ func (d *Decider) writeLevel(ctx context.Context, region string, rec LevelRecord
 	} else {
 		nrev, err = d.kv.Update(ctx, region, b, rev)
 	}
-	if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+	if errors.Is(err, stream.ErrKeyExists) || errors.Is(err, stream.ErrWrongRevision) {
 		return 0, fmt.Errorf("write level of %s at revision %d: %w", region, rev, errConflict)
 	}
 	if err != nil {
@@ -178,6 +176,27 @@ func (d *Decider) loadLevel(ctx context.Context, region string) (*regionLevel, e
 // makes a crash harmless: the next load finds the pending decision and
 // completes it — publishing it only if the stream does not have it — instead
 // of deciding the day again, so the level moves once per decision.
+//
+// In full, the region's LevelRecord is the single point of coordination and
+// one decision is
+//
+//  1. compute: evaluate the rule set and thresholds.Next from the committed
+//     record;
+//  2. claim: write the record with Pending = the full decision and the level
+//     state it leads to (compare-and-set on the revision; Create for the
+//     first), so two deciders cannot both decide the region;
+//  3. publish the decision on epi.decisions.<region> with Nats-Msg-Id =
+//     DecisionID, unless the region's newest message there already is it;
+//  4. commit: write the new level state, LastDay and LastDecisionID, clearing
+//     Pending (compare-and-set).
+//
+// Whoever loads a record with a pending decision completes steps 3–4 for it
+// before anything else. A crash after 2 publishes the claimed decision on
+// restart; a crash after 3 finds it on the stream and only commits. Either way
+// the level moves once and the stream holds one message per DecisionID.
+// Deciding the same day again is a no-op (LastDay), and the same decision
+// published twice is dropped by JetStream (Nats-Msg-Id) and by ClickHouse
+// (ReplacingMergeTree keyed by decision_id).
 func (d *Decider) claim(ctx context.Context, region string, compute func(cur LevelRecord) (PendingDecision, bool)) (schemas.Decision, bool, error) {
 	// Once started, a decision runs to its commit even if shutdown begins:
 	// cancel + drain leaves no claim behind while NATS is reachable.
@@ -290,7 +309,7 @@ func (d *Decider) published(ctx context.Context, region, id string) (bool, error
 	if err != nil || m == nil {
 		return false, err
 	}
-	if m.Header.Get(jetstream.MsgIDHeader) == id {
+	if m.ID == id {
 		return true, nil
 	}
 	var dec schemas.Decision
@@ -311,27 +330,20 @@ func (d *Decider) lastDecision(ctx context.Context, region string) (schemas.Deci
 	}
 	var dec schemas.Decision
 	if err := json.Unmarshal(m.Data, &dec); err != nil {
-		return schemas.Decision{}, fmt.Errorf("decision at %s sequence %d: %w", schemas.StreamDecisions, m.Sequence, err)
+		return schemas.Decision{}, fmt.Errorf("decision at %s sequence %d: %w", schemas.StreamDecisions, m.Seq, err)
 	}
 	return dec, nil
 }
 
 // lastMsg returns the region's newest message on the decisions stream, or
 // nil if it has none.
-func (d *Decider) lastMsg(ctx context.Context, region string) (*jetstream.RawStreamMsg, error) {
-	if d.decisions == nil {
-		s, err := d.js.Stream(ctx, schemas.StreamDecisions)
-		if err != nil {
-			return nil, fmt.Errorf("open stream %s (created by stream.EnsureStreams): %w", schemas.StreamDecisions, err)
-		}
-		d.decisions = s
-	}
-	m, err := d.decisions.GetLastMsgForSubject(ctx, schemas.DecisionSubject(region))
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
+func (d *Decider) lastMsg(ctx context.Context, region string) (*stream.Msg, error) {
+	m, err := d.bus.LastMsg(ctx, schemas.StreamDecisions, schemas.DecisionSubject(region))
+	if errors.Is(err, stream.ErrMsgNotFound) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read last decision of %s: %w", region, err)
 	}
-	return m, nil
+	return &m, nil
 }

@@ -46,9 +46,9 @@ func (d *Decider) open(ctx context.Context) error {
 	if d.kv != nil {
 		return nil
 	}
-	kv, err := d.js.KeyValue(ctx, schemas.BucketLevels)
+	kv, err := d.bus.KV(ctx, schemas.BucketLevels)
 	if err != nil {
-		return fmt.Errorf("open bucket %s (created by stream.EnsureStreams): %w", schemas.BucketLevels, err)
+		return err
 	}
 	d.kv = kv
 	return nil

@@ -339,14 +339,14 @@ func TestDecisionModes(t *testing.T) {
 		t.Errorf("decisions on complete days were contradicted by the final data %d times, on all days %d: waiting for complete data should at least halve that", complete.f.revised, all.f.revised)
 	}
 	for _, d := range complete.ds {
-		if slices.Contains(d.Flags, FlagProvisional) || slices.Contains(d.Flags, FlagNowcast) {
+		if slices.Contains(d.Flags, schemas.FlagProvisional) || slices.Contains(d.Flags, schemas.FlagNowcast) {
 			t.Fatalf("decision %s used a provisional day with use_provisional and r.nowcast off", d.DecisionID)
 		}
 	}
 	// Contradicted no more than 3 % of the time (the bound).
 	usedNowcast := 0
 	for _, d := range nowcast.ds {
-		if slices.Contains(d.Flags, FlagNowcast) {
+		if slices.Contains(d.Flags, schemas.FlagNowcast) {
 			usedNowcast++
 			if !strings.Contains(d.Reason, "R from the nowcast as of") || !strings.HasSuffix(d.RMethod, "/nowcast") {
 				t.Errorf("decision %s on the nowcast does not say so: method %q, reason %q", d.DecisionID, d.RMethod, d.Reason)

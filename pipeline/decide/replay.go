@@ -6,8 +6,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/nats-io/nats.go/jetstream"
-
+	"github.com/epiwatch/epiwatch/pipeline/stream"
 	"github.com/epiwatch/epiwatch/schemas"
 )
 
@@ -23,7 +22,7 @@ import (
 // Idempotency key: the region code. The record is created only if the
 // region has none (KV Create), so calling StartAt again, or after the
 // decider has decided the region, changes nothing.
-func StartAt(ctx context.Context, kv jetstream.KeyValue, region string, from schemas.Date) error {
+func StartAt(ctx context.Context, kv *stream.KV, region string, from schemas.Date) error {
 	if from.IsZero() {
 		return errors.New("decide: StartAt needs a day")
 	}
@@ -31,7 +30,7 @@ func StartAt(ctx context.Context, kv jetstream.KeyValue, region string, from sch
 	if err != nil {
 		return fmt.Errorf("encode start record of %s: %w", region, err)
 	}
-	if _, err := kv.Create(ctx, region, b); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
+	if _, err := kv.Create(ctx, region, b); err != nil && !errors.Is(err, stream.ErrKeyExists) {
 		return fmt.Errorf("store start record of %s in %s: %w", region, schemas.BucketLevels, err)
 	}
 	return nil

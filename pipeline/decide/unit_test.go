@@ -8,6 +8,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/epiwatch/epiwatch/pipeline/science/thresholds"
+	"github.com/epiwatch/epiwatch/pipeline/stream"
 	"github.com/epiwatch/epiwatch/schemas"
 )
 
@@ -50,16 +51,19 @@ func TestConfigValidate(t *testing.T) {
 // fakeJS satisfies jetstream.JetStream for constructors that do no I/O.
 type fakeJS struct{ jetstream.JetStream }
 
+// noIO is a bus for constructors that do no I/O.
+var noIO = stream.NewBus(fakeJS{})
+
 func TestNewRequiresDeps(t *testing.T) {
-	if _, err := New(DefaultConfig(), Deps{Regions: schemas.DefaultRegions()}); err == nil || !strings.Contains(err.Error(), "Deps.JS") {
-		t.Errorf("missing JS: %v", err)
+	if _, err := New(DefaultConfig(), Deps{Regions: schemas.DefaultRegions()}); err == nil || !strings.Contains(err.Error(), "Deps.Bus") {
+		t.Errorf("missing bus: %v", err)
 	}
-	if _, err := New(DefaultConfig(), Deps{JS: fakeJS{}}); err == nil || !strings.Contains(err.Error(), "Deps.Regions") {
+	if _, err := New(DefaultConfig(), Deps{Bus: noIO}); err == nil || !strings.Contains(err.Error(), "Deps.Regions") {
 		t.Errorf("missing regions: %v", err)
 	}
 	bad := DefaultConfig()
 	bad.Mode = "cron"
-	if _, err := New(bad, Deps{JS: fakeJS{}, Regions: schemas.DefaultRegions()}); err == nil || !strings.Contains(err.Error(), "decide.mode") {
+	if _, err := New(bad, Deps{Bus: noIO, Regions: schemas.DefaultRegions()}); err == nil || !strings.Contains(err.Error(), "decide.mode") {
 		t.Errorf("invalid config: %v", err)
 	}
 }
@@ -78,7 +82,7 @@ func TestRuleSetResolution(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := DefaultConfig()
 			cfg.RuleSet, cfg.RStatistic = tc.ruleSet, tc.stat
-			d, err := New(cfg, Deps{JS: fakeJS{}, Regions: schemas.DefaultRegions()})
+			d, err := New(cfg, Deps{Bus: noIO, Regions: schemas.DefaultRegions()})
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("error %v, want one naming %s", err, tc.wantErr)

@@ -14,7 +14,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/epiwatch/epiwatch/pipeline/stream"
@@ -26,9 +25,13 @@ const Stage = "detect"
 
 // Deps are the detector's connections.
 type Deps struct {
-	// JS is the JetStream context; the streams must exist
+	// Bus is the connection to JetStream; the streams must exist
 	// (stream.EnsureStreams).
-	JS jetstream.JetStream
+	Bus *stream.Bus
+	// JS is the client's JetStream context, used when Bus is nil.
+	//
+	// Deprecated: set Bus.
+	JS stream.JetStream
 	// Logger may be nil (discard).
 	Logger *slog.Logger
 	// Registerer receives the detector's metrics; nil registers nothing.
@@ -40,7 +43,7 @@ type Deps struct {
 // Detector is the early-warning stage (see the package documentation).
 type Detector struct {
 	cfg  Config
-	js   jetstream.JetStream
+	bus  *stream.Bus
 	log  *slog.Logger
 	smet *stream.Metrics
 	pub  *stream.Publisher
@@ -64,15 +67,18 @@ func New(cfg Config, deps Deps) (*Detector, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("detect config: %w", err)
 	}
-	if deps.JS == nil {
-		return nil, errors.New("detect: no JetStream connection")
+	if deps.Bus == nil && deps.JS != nil {
+		deps.Bus = stream.NewBus(deps.JS)
+	}
+	if deps.Bus == nil {
+		return nil, errors.New("detect: Deps.Bus is required")
 	}
 	log := deps.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	d := &Detector{
-		cfg: cfg, js: deps.JS, log: log, smet: deps.StreamMetrics, pub: stream.NewPublisher(deps.JS),
+		cfg: cfg, bus: deps.Bus, log: log, smet: deps.StreamMetrics, pub: deps.Bus.Publisher(),
 		st: newState(cfg), sent: map[string]uint32{}, maxWait: 500 * time.Millisecond,
 		published: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "epiwatch_signals_published_total",
@@ -97,6 +103,13 @@ func New(cfg Config, deps Deps) (*Detector, error) {
 // (durable consumer schemas.ConsumerDetect) until ctx is cancelled,
 // publishing the signals each batch changes before acking it. Run may be
 // called once.
+//
+// Delivery: a durable consumer on the indicators stream, acked after the
+// signals a batch changed are published. The state is rebuilt at start by
+// reading the indicators stream (only the latest version of each region's day
+// counts), so a crash republishes at most the signals of unacked records: the
+// same bytes under the same Nats-Msg-Id, dropped by JetStream, and the same
+// version, replaced by ClickHouse's ReplacingMergeTree.
 func (d *Detector) Run(ctx context.Context) error {
 	if !d.started.CompareAndSwap(false, true) {
 		return errors.New("detect: Run called twice")
@@ -109,7 +122,7 @@ func (d *Detector) Run(ctx context.Context) error {
 		return err
 	}
 	d.log.Info("detector ready", "methods", d.cfg.Methods, "series", d.cfg.Streams, "indicators_replayed", n, "regions", len(d.st.regions))
-	cons, err := stream.NewConsumer(ctx, d.js, stream.ConsumerSpec{
+	cons, err := d.bus.Consumer(ctx, stream.ConsumerSpec{
 		Stream:         schemas.StreamIndicators,
 		Durable:        schemas.ConsumerDetect,
 		Description:    "detector: aberration signals on each region's daily series",
@@ -134,9 +147,9 @@ func (d *Detector) Run(ctx context.Context) error {
 func (d *Detector) replay(ctx context.Context) (int, error) {
 	n := 0
 	progress := time.Now()
-	_, err := stream.ReadAll(ctx, d.js, schemas.StreamIndicators, schemas.SubjectIndicators+".>", nil, func(m jetstream.Msg) {
+	_, err := d.bus.ReadAll(ctx, schemas.StreamIndicators, schemas.SubjectIndicators+".>", nil, func(m stream.Msg) {
 		var in schemas.Indicator
-		if json.Unmarshal(m.Data(), &in) == nil && in.Region != "" && !in.Date.IsZero() {
+		if json.Unmarshal(m.Data, &in) == nil && in.Region != "" && !in.Date.IsZero() {
 			d.st.put(&in)
 			n++
 		}
@@ -152,7 +165,7 @@ func (d *Detector) replay(ctx context.Context) (int, error) {
 // the days they can change and publishes those whose verdict changed.
 // Undecodable records are dead-lettered; a failed publish retries the
 // batch (recomputing gives the same records, which JetStream de-duplicates).
-func (d *Detector) handle(ctx context.Context, msgs []jetstream.Msg) error {
+func (d *Detector) handle(ctx context.Context, msgs []stream.Msg) error {
 	rejected := map[int]error{}
 	type rd struct {
 		region string
@@ -161,7 +174,7 @@ func (d *Detector) handle(ctx context.Context, msgs []jetstream.Msg) error {
 	touched := map[rd]bool{}
 	for i, m := range msgs {
 		var in schemas.Indicator
-		if err := json.Unmarshal(m.Data(), &in); err != nil {
+		if err := json.Unmarshal(m.Data, &in); err != nil {
 			rejected[i] = fmt.Errorf("decode indicator: %w", err)
 			continue
 		}

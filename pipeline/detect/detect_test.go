@@ -202,7 +202,7 @@ func TestWeekly(t *testing.T) {
 func TestStage(t *testing.T) {
 	ns := streamtest.New(t)
 	ctx := context.Background()
-	pub := stream.NewPublisher(ns.JS)
+	pub := ns.Bus.Publisher()
 	send := func(ins ...schemas.Indicator) {
 		t.Helper()
 		for _, in := range ins {
@@ -226,7 +226,7 @@ func TestStage(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Methods = []string{schemas.MethodEARSC2, schemas.MethodEARSC3}
 	runDetector := func() func() {
-		d, err := New(cfg, Deps{JS: ns.JS})
+		d, err := New(cfg, Deps{Bus: ns.Bus})
 		if err != nil {
 			t.Fatal(err)
 		}

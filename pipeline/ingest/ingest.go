@@ -13,10 +13,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/synadia-io/orbit.go/jetstreamext"
 
 	"github.com/epiwatch/epiwatch/pipeline/stream"
 	"github.com/epiwatch/epiwatch/schemas"
@@ -99,7 +96,7 @@ type Ingester struct {
 	validator *schemas.Validator
 	pseudo    Pseudonymizer
 	pub       *stream.Publisher
-	events    jetstream.Stream
+	bus       *stream.Bus
 	log       *slog.Logger
 	m         *metrics
 }
@@ -109,19 +106,34 @@ type Deps struct {
 	Contract  *schemas.Contract
 	Validator *schemas.Validator
 	Pseudo    Pseudonymizer
+	// Bus publishes the events and reads back the events stream when an
+	// event_id arrives again, so that one reused with different content is
+	// rejected instead of silently dropped as a duplicate.
+	Bus *stream.Bus
+	// Publisher, when Bus is nil, is what the events are published with
+	// (its bus reads them back).
+	//
+	// Deprecated: set Bus.
 	Publisher *stream.Publisher
-	// Events is the events stream, read back when an event_id arrives
-	// again, so that one reused with different content is rejected instead
-	// of silently dropped as a duplicate.
-	Events   jetstream.Stream
+	// Events is ignored: the events stream is read through the bus.
+	//
+	// Deprecated: set Bus.
+	Events   stream.JSStream
 	Logger   *slog.Logger
 	Registry prometheus.Registerer // nil: no metrics
 }
 
 // New returns an Ingester.
 func New(cfg Config, d Deps) (*Ingester, error) {
-	if d.Contract == nil || d.Validator == nil || d.Pseudo == nil || d.Publisher == nil || d.Events == nil {
-		return nil, errors.New("ingest: contract, validator, pseudonymizer, publisher and events stream are required")
+	pub := d.Publisher
+	switch {
+	case d.Bus == nil && pub != nil:
+		d.Bus = pub.Bus()
+	case d.Bus != nil && pub == nil:
+		pub = d.Bus.Publisher()
+	}
+	if d.Contract == nil || d.Validator == nil || d.Pseudo == nil || d.Bus == nil {
+		return nil, errors.New("ingest: contract, validator, pseudonymizer and bus are required")
 	}
 	def := DefaultConfig()
 	if cfg.MaxBodyBytes <= 0 {
@@ -137,8 +149,8 @@ func New(cfg Config, d Deps) (*Ingester, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	d.Publisher.Timeout = cfg.PublishTimeout
-	return &Ingester{cfg: cfg, contract: d.Contract, validator: d.Validator, pseudo: d.Pseudo, pub: d.Publisher, events: d.Events, log: log, m: newMetrics(d.Registry)}, nil
+	pub.Timeout = cfg.PublishTimeout
+	return &Ingester{cfg: cfg, contract: d.Contract, validator: d.Validator, pseudo: d.Pseudo, pub: pub, bus: d.Bus, log: log, m: newMetrics(d.Registry)}, nil
 }
 
 // Config returns the effective configuration.
@@ -227,10 +239,7 @@ func (in *Ingester) Submit(ctx context.Context, raws [][]byte) (*Summary, error)
 			Subject: schemas.EventSubject(p.Event.EventID, p.Event.Type, p.Event.Region),
 			ID:      p.Event.ID(),
 			Data:    p.Data,
-			Header: nats.Header{
-				jetstream.ExpectedLastSubjSeqHeader:     {"0"},
-				jetstream.ExpectedLastSubjSeqSubjHeader: {schemas.EventIDFilter(p.Event.EventID)},
-			},
+			Header:  stream.ExpectFirst(schemas.EventIDFilter(p.Event.EventID)),
 		}
 	}
 	start := time.Now()
@@ -244,7 +253,7 @@ func (in *Ingester) Submit(ctx context.Context, raws [][]byte) (*Summary, error)
 		switch {
 		case r.Err == nil && !r.Duplicate:
 			in.settle(sum, ok[i], StatusAccepted)
-		case r.Err == nil || storedBefore(r.Err):
+		case r.Err == nil || stream.IsStoredBefore(r.Err): // the stream holds the event_id already
 			again = append(again, i)
 		default:
 			return nil, in.unavailable(r.Err)
@@ -303,9 +312,9 @@ func (in *Ingester) checkCorrections(ctx context.Context, ok []Prepared) ([]Prep
 		}
 		t, found := earlier[target]
 		if !found {
-			m, err := in.events.GetLastMsgForSubject(ctx, schemas.EventIDFilter(target))
+			m, err := in.bus.LastMsg(ctx, schemas.StreamEvents, schemas.EventIDFilter(target))
 			switch {
-			case errors.Is(err, jetstream.ErrMsgNotFound):
+			case errors.Is(err, stream.ErrMsgNotFound):
 			case err != nil:
 				return nil, nil, fmt.Errorf("read the event %s corrects (%s): %w", e.EventID, target, err)
 			default:
@@ -367,29 +376,10 @@ func (in *Ingester) publish(ctx context.Context, msgs []stream.Msg) ([]stream.Pu
 		case stream.IsUnavailable(err) || stream.IsStreamFull(err):
 			return nil, err
 		}
-		in.m.batchFallback(fallbackReason(err))
+		in.m.batchFallback(stream.AtomicRefusal(err))
 		res = append(res, in.pub.PublishBatch(ctx, chunk)...)
 	}
 	return res, nil
-}
-
-// fallbackReason names why an atomic batch was refused, for the metric.
-func fallbackReason(err error) string {
-	var apiErr *jetstream.APIError
-	if !errors.As(err, &apiErr) {
-		return "other"
-	}
-	switch apiErr.ErrorCode {
-	case jetstreamext.JSErrCodeBatchPublishDuplicateMsgID:
-		return "duplicate_id"
-	case jetstream.JSErrCodeStreamWrongLastSequence, jetstream.JSErrCodeStreamWrongLastSequenceConstant:
-		return "event_id_stored"
-	case jetstreamext.JSErrCodeBatchPublishNotEnabled:
-		return "atomic_disabled"
-	case jetstreamext.JSErrCodeAtomicPublishTooManyInflight, jetstreamext.JSErrCodeBatchPublishTooManyInflight:
-		return "too_many_inflight"
-	}
-	return "other"
 }
 
 // settle records an accepted or duplicate event in the answer.
@@ -401,13 +391,6 @@ func (in *Ingester) settle(sum *Summary, p Prepared, status string) {
 	}
 	in.m.accepted(string(p.Event.Type), status)
 	sum.Results[p.Index] = Result{Index: p.Index, EventID: p.Event.EventID, Status: status}
-}
-
-// storedBefore reports whether a publish was refused because the stream
-// holds the event_id already (the expected last subject sequence was not 0).
-func storedBefore(err error) bool {
-	var apiErr *jetstream.APIError
-	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence || apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
 }
 
 // sameAsStored reads back the stored event of each ok[i], i in idx, and
@@ -426,12 +409,12 @@ func (in *Ingester) sameAsStored(ctx context.Context, ok []Prepared, res []strea
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			var m *jetstream.RawStreamMsg
+			var m stream.Msg
 			var err error
 			if res[i].Err == nil {
-				m, err = in.events.GetMsg(ctx, res[i].Seq)
+				m, err = in.bus.GetMsg(ctx, schemas.StreamEvents, res[i].Seq)
 			} else {
-				m, err = in.events.GetLastMsgForSubject(ctx, schemas.EventIDFilter(ok[i].Event.EventID))
+				m, err = in.bus.LastMsg(ctx, schemas.StreamEvents, schemas.EventIDFilter(ok[i].Event.EventID))
 			}
 			if err != nil {
 				errs[k] = fmt.Errorf("read back the stored event %s: %w", ok[i].Event.EventID, err)

@@ -49,13 +49,9 @@ func newIngesterWith(t *testing.T, cfg ingest.Config, reg prometheus.Registerer)
 	if err != nil {
 		t.Fatal(err)
 	}
-	events, err := s.JS.Stream(context.Background(), schemas.StreamEvents)
-	if err != nil {
-		t.Fatal(err)
-	}
 	in, err := ingest.New(cfg, ingest.Deps{
 		Contract: c, Validator: &schemas.Validator{Regions: schemas.DefaultRegions()},
-		Pseudo: testPseudo{}, Publisher: stream.NewPublisher(s.JS), Events: events, Registry: reg,
+		Pseudo: testPseudo{}, Bus: s.Bus, Registry: reg,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -8,8 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
+	"github.com/epiwatch/epiwatch/pipeline/stream"
 	"github.com/epiwatch/epiwatch/schemas"
 )
 
@@ -50,10 +49,18 @@ func (e *KeyMismatchError) Error() string {
 // processes starting together agree on one); every later process must
 // present the same fingerprint. It returns a *KeyMismatchError for the
 // first key that differs, before anything is published.
-func CheckKeys(ctx context.Context, js jetstream.JetStream, keys []KeyFingerprint) error {
-	kv, err := js.KeyValue(ctx, schemas.BucketPseudonymKeys)
+//
+// Deprecated: use VerifyKeys; CheckKeys remains for cmd/epiwatch until it
+// passes a *stream.Bus.
+func CheckKeys(ctx context.Context, js stream.JetStream, keys []KeyFingerprint) error {
+	return VerifyKeys(ctx, stream.NewBus(js), keys)
+}
+
+// VerifyKeys is CheckKeys on the bus.
+func VerifyKeys(ctx context.Context, bus *stream.Bus, keys []KeyFingerprint) error {
+	kv, err := bus.KV(ctx, schemas.BucketPseudonymKeys)
 	if err != nil {
-		return fmt.Errorf("open key-value bucket %s (stream.EnsureStreams creates it): %w", schemas.BucketPseudonymKeys, err)
+		return err
 	}
 	for _, k := range keys {
 		if k.RegisteredAt.IsZero() {
@@ -67,7 +74,7 @@ func CheckKeys(ctx context.Context, js jetstream.JetStream, keys []KeyFingerprin
 		if err == nil {
 			continue
 		}
-		if !errors.Is(err, jetstream.ErrKeyExists) {
+		if !errors.Is(err, stream.ErrKeyExists) {
 			return fmt.Errorf("register pseudonym key %q in %s: %w", k.KeyID, schemas.BucketPseudonymKeys, err)
 		}
 		e, err := kv.Get(ctx, k.KeyID)
@@ -75,7 +82,7 @@ func CheckKeys(ctx context.Context, js jetstream.JetStream, keys []KeyFingerprin
 			return fmt.Errorf("read the registered pseudonym key %q from %s: %w", k.KeyID, schemas.BucketPseudonymKeys, err)
 		}
 		var reg KeyFingerprint
-		if err := json.Unmarshal(e.Value(), &reg); err != nil {
+		if err := json.Unmarshal(e.Value, &reg); err != nil {
 			return fmt.Errorf("registered pseudonym key %q in %s: %w", k.KeyID, schemas.BucketPseudonymKeys, err)
 		}
 		if !strings.EqualFold(reg.Fingerprint, k.Fingerprint) {

@@ -8,7 +8,6 @@ import (
 	"github.com/epiwatch/epiwatch/internal/testkit/streamtest"
 	"github.com/epiwatch/epiwatch/pipeline/ingest"
 	"github.com/epiwatch/epiwatch/pipeline/ingest/pseudo"
-	"github.com/epiwatch/epiwatch/pipeline/stream"
 	"github.com/epiwatch/epiwatch/schemas"
 )
 
@@ -67,13 +66,9 @@ func realIngester(t *testing.T, s *streamtest.Server, cfg ingest.Config, active 
 	if err != nil {
 		t.Fatal(err)
 	}
-	events, err := s.JS.Stream(context.Background(), schemas.StreamEvents)
-	if err != nil {
-		t.Fatal(err)
-	}
 	in, err := ingest.New(cfg, ingest.Deps{
 		Contract: c, Validator: &schemas.Validator{Regions: regions},
-		Pseudo: ps, Publisher: stream.NewPublisher(s.JS), Events: events,
+		Pseudo: ps, Bus: s.Bus,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -13,7 +13,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
+	"github.com/epiwatch/epiwatch/pipeline/stream"
 )
 
 // Checkpoint layout in the key-value bucket schemas.BucketProcessState
@@ -72,7 +72,7 @@ type manifest struct {
 // checkpointStore reads and writes checkpoints. It remembers the manifest it
 // last read or wrote, and its revision.
 type checkpointStore struct {
-	kv  jetstream.KeyValue
+	kv  *stream.KV
 	man manifest
 	rev uint64
 	// writer names this instance's slots (random, set by newCheckpointStore
@@ -83,7 +83,7 @@ type checkpointStore struct {
 }
 
 // newCheckpointStore opens the store with a fresh writer id.
-func newCheckpointStore(kv jetstream.KeyValue) *checkpointStore {
+func newCheckpointStore(kv *stream.KV) *checkpointStore {
 	return &checkpointStore{kv: kv, writer: newWriterID()}
 }
 
@@ -104,7 +104,7 @@ var errCheckpointConflict = errors.New("checkpoint manifest was changed by someo
 // blob. No checkpoint yet is seq 0 and no blobs.
 func (c *checkpointStore) load(ctx context.Context) (uint64, map[string][]byte, error) {
 	entry, err := c.kv.Get(ctx, manifestKey)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
+	if errors.Is(err, stream.ErrKeyNotFound) {
 		c.man, c.rev = manifest{Format: manifestFormat, Regions: map[string]regionRef{}}, 0
 		return 0, nil, nil
 	}
@@ -112,8 +112,8 @@ func (c *checkpointStore) load(ctx context.Context) (uint64, map[string][]byte, 
 		return 0, nil, fmt.Errorf("read checkpoint manifest %s: %w", manifestKey, err)
 	}
 	var m manifest
-	if err := json.Unmarshal(entry.Value(), &m); err != nil {
-		return 0, nil, fmt.Errorf("checkpoint manifest %s (revision %d): %w", manifestKey, entry.Revision(), err)
+	if err := json.Unmarshal(entry.Value, &m); err != nil {
+		return 0, nil, fmt.Errorf("checkpoint manifest %s (revision %d): %w", manifestKey, entry.Revision, err)
 	}
 	if m.Format != manifestFormat {
 		return 0, nil, fmt.Errorf("checkpoint manifest %s has format %d, this processor reads %d: delete the bucket's keys to rebuild from the stream", manifestKey, m.Format, manifestFormat)
@@ -131,7 +131,7 @@ func (c *checkpointStore) load(ctx context.Context) (uint64, map[string][]byte, 
 			if err != nil {
 				return 0, nil, fmt.Errorf("read checkpoint part %s: %w", k, err)
 			}
-			buf.Write(e.Value())
+			buf.Write(e.Value)
 		}
 		sum := sha256.Sum256(buf.Bytes())
 		if buf.Len() != ref.Bytes || hex.EncodeToString(sum[:]) != ref.SHA256 {
@@ -139,7 +139,7 @@ func (c *checkpointStore) load(ctx context.Context) (uint64, map[string][]byte, 
 		}
 		blobs[code] = buf.Bytes()
 	}
-	c.man, c.rev = m, entry.Revision()
+	c.man, c.rev = m, entry.Revision
 	return m.Seq, blobs, nil
 }
 
@@ -194,7 +194,7 @@ func (c *checkpointStore) save(ctx context.Context, seq uint64, at time.Time, bl
 		rev, err = c.kv.Update(ctx, manifestKey, data, c.rev)
 	}
 	if err != nil {
-		if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+		if errors.Is(err, stream.ErrKeyExists) || errors.Is(err, stream.ErrWrongRevision) {
 			return written, fmt.Errorf("write checkpoint manifest at sequence %d: %w", seq, errCheckpointConflict)
 		}
 		return written, fmt.Errorf("write checkpoint manifest at sequence %d: %w", seq, err)
@@ -203,8 +203,8 @@ func (c *checkpointStore) save(ctx context.Context, seq uint64, at time.Time, bl
 	if !c.cleaned {
 		c.cleaned = true
 		// The server's clock: parts are stamped by it too.
-		if e, err := c.kv.Get(ctx, manifestKey); err == nil && e.Revision() == rev {
-			c.purgeOld(ctx, e.Created())
+		if e, err := c.kv.Get(ctx, manifestKey); err == nil && e.Revision == rev {
+			c.purgeOld(ctx, e.Created)
 		}
 	}
 	return written + len(data), nil
@@ -221,22 +221,21 @@ func (c *checkpointStore) purgeOld(ctx context.Context, committed time.Time) {
 			keep[partKey(code, ref.Slot, n)] = true
 		}
 	}
-	lister, err := c.kv.ListKeysFiltered(ctx, "process.state.>")
+	keys, err := c.kv.Keys(ctx, "process.state.>")
 	if err != nil {
 		return
 	}
 	var old []string
-	for k := range lister.Keys() {
+	for _, k := range keys {
 		if keep[k] {
 			continue
 		}
 		// Another instance's slot, or ours from the other letter: keep what
 		// was written after the commit (a processor starting meanwhile).
-		if e, err := c.kv.Get(ctx, k); err == nil && e.Created().Before(committed) {
+		if e, err := c.kv.Get(ctx, k); err == nil && e.Created.Before(committed) {
 			old = append(old, k)
 		}
 	}
-	_ = lister.Stop()
 	for _, k := range old {
 		_ = c.kv.Purge(ctx, k)
 	}

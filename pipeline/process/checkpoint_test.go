@@ -16,7 +16,7 @@ func TestCheckpointStore(t *testing.T) {
 	t.Parallel()
 	s := streamtest.New(t)
 	ctx := context.Background()
-	kv, err := s.JS.KeyValue(ctx, schemas.BucketProcessState)
+	kv, err := s.Bus.KV(ctx, schemas.BucketProcessState)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,35 +13,30 @@ import (
 	"github.com/epiwatch/epiwatch/pipeline/science/beds"
 	"github.com/epiwatch/epiwatch/pipeline/science/epi"
 	"github.com/epiwatch/epiwatch/pipeline/science/nowcast"
-	"github.com/epiwatch/epiwatch/pipeline/science/thresholds"
 	"github.com/epiwatch/epiwatch/schemas"
-)
-
-// Indicator flags (schemas.Indicator.Flags) set by the processor.
-const (
-	// FlagBedsStale: at least one facility's bed report was too old to count
-	// (StaleFacilities > 0); ПЗК covers the fresh facilities only.
-	FlagBedsStale = "beds_stale"
-	// FlagNoPopulation: the region is not in the region reference, so the
-	// per-100k and coverage figures are not available.
-	FlagNoPopulation = "no_population"
-	// FlagBacklogDump: a day in the record's 7-day window reported far more
-	// cases than the days before it, and old ones (see Config.BacklogFactor):
-	// a backlog arriving, which inflates R and incidence, not a surge.
-	FlagBacklogDump = thresholds.FlagBacklogDump
-	// FlagNegativeCorrection: a bed snapshot of the day was corrected to
-	// fewer occupied beds. (Case, test and contact counts never go down:
-	// the event contract has no retraction; a count is a set of events.)
-	FlagNegativeCorrection = thresholds.FlagNegativeCorrection
-	// FlagMissingInput: a region that reported before has no case or test
-	// report in the record's 7-day window, or no fresh infectious-bed
-	// snapshot: an absence of data, not an absence of disease.
-	FlagMissingInput = thresholds.FlagMissingInput
 )
 
 // engine is the processor's pure core: events in, indicator records out. It
 // has no clock and no I/O, which is what lets the crash test and the
 // benchmark drive it with or without NATS.
+//
+// The state is a function of the set of distinct events applied, keyed by
+// event_id: a duplicate (published again past JetStream's duplicate window) or
+// a redelivery changes nothing. Every day row remembers the highest stream
+// sequence among the events that changed it; a record's Version is the highest
+// over the days it depends on (the region's days up to its date), and its
+// ComputedAt is that event's JetStream timestamp. The content of a record is
+// therefore a function of (region, date, Version): however the stream is cut
+// into batches, and however often the processor crashes and replays, the same
+// record is published with the same bytes and the same Nats-Msg-Id
+// (Indicator.MsgID). Nothing reads the wall clock except metrics and the
+// checkpoint schedule.
+//
+// A late event (a case reported today for ten days ago) or a corrected bed
+// snapshot marks its day and every later day for recomputation: 7-day windows,
+// R (whose infectiousness term reaches back through the whole serial
+// interval), cumulative coverage and "latest snapshot as of" all depend on
+// earlier days, never on later ones.
 type engine struct {
 	cfg     Config
 	regions *schemas.Regions
@@ -664,7 +659,7 @@ func (g *engine) computeRegion(sc *scratch, r *regionState, from, to schemas.Dat
 			flag(schemas.FlagFewTests, "positivity from %d tests in 7 days (fewer than %d): unknown for decisions", tests7, g.cfg.PositivityMinTests)
 		}
 		if in.StaleFacilities > 0 {
-			flag(FlagBedsStale, "%d facility bed reports older than %s at the end of the day, left out of ПЗК", in.StaleFacilities, bedCfg.MaxAge)
+			flag(schemas.IndicatorFlagStaleBeds, "%d facility bed reports older than %s at the end of the day, left out of ПЗК", in.StaleFacilities, bedCfg.MaxAge)
 		}
 		if len(occ.PresumedClosed) > 0 {
 			flag(schemas.FlagPresumedClosed, "%s silent for more than %s: presumed closed, left out of ПЗК and not counted as stale; confirm with a facility event",
@@ -678,21 +673,21 @@ func (g *engine) computeRegion(sc *scratch, r *regionState, from, to schemas.Dat
 		}
 		for w := d - 6; w <= d; w++ {
 			if why := dumps[int(w-dumpFrom)]; why != "" {
-				flag(FlagBacklogDump, "%s", why)
+				flag(schemas.FlagBacklogDump, "%s", why)
 				break
 			}
 		}
 		if row.bedCorrections > 0 {
-			flag(FlagNegativeCorrection, "%s", correctionReason(r.beds.Corrections(d)))
+			flag(schemas.FlagNegativeCorrection, "%s", correctionReason(r.beds.Corrections(d)))
 		}
 		if since := d.AddDays(-6); cases7 == 0 && tests7 == 0 && reportedBefore(r, since) {
-			flag(FlagMissingInput, "no case or test report dated %s to %s", since, d)
+			flag(schemas.FlagMissingInput, "no case or test report dated %s to %s", since, d)
 		}
 		if b := r.first[tBedSnapshot]; b != 0 && b <= d && occ.Infectious.Facilities == 0 {
-			flag(FlagMissingInput, "no fresh infectious-bed snapshot (%d facilities stale)", len(occ.Stale))
+			flag(schemas.FlagMissingInput, "no fresh infectious-bed snapshot (%d facilities stale)", len(occ.Stale))
 		}
 		if pop <= 0 {
-			flag(FlagNoPopulation, "region %s is not in the region reference", r.code)
+			flag(schemas.FlagNoPopulation, "region %s is not in the region reference", r.code)
 		}
 		out = append(out, in)
 	}

@@ -48,7 +48,7 @@ func TestSecondProcessorStops(t *testing.T) {
 	if err := other.stop(t); err != nil {
 		t.Fatalf("the remaining processor's shutdown: %v", err)
 	}
-	kv, err := s.JS.KeyValue(context.Background(), schemas.BucketProcessState)
+	kv, err := s.Bus.KV(context.Background(), schemas.BucketProcessState)
 	if err != nil {
 		t.Fatal(err)
 	}

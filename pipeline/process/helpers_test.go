@@ -100,7 +100,7 @@ func publishEvents(t testing.TB, js jetstream.JetStream, evs []sent) (lastSeq ui
 		}
 		msgs[i] = stream.Msg{Subject: schemas.EventSubject(id, s.ev.Type, s.ev.Region), ID: id, Data: data}
 	}
-	pub := stream.NewPublisher(js)
+	pub := stream.NewBus(js).Publisher()
 	for off := 0; off < len(msgs); off += 1000 {
 		for i, r := range pub.PublishBatch(context.Background(), msgs[off:min(off+1000, len(msgs))]) {
 			if r.Err != nil {
@@ -145,7 +145,7 @@ func startProcessor(t testing.TB, url string, cfg Config, setup func(*Processor,
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	p, err := New(cfg, Deps{JS: js, Regions: schemas.DefaultRegions(), Registerer: reg})
+	p, err := New(cfg, Deps{Bus: stream.NewBus(js), Regions: schemas.DefaultRegions(), Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}

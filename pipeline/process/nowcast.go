@@ -47,8 +47,9 @@ type NowcastConfig struct {
 // nowcast days is republished at its earlier version, and a sink that
 // crashes can land the republication before an older redelivered one, so
 // an old day may keep a stale nowcast in indicators_latest
-// (TestCrashSinkAndProcessor found it); it also costs the processor
-// about 5.7× (BenchmarkEngine). Both are open in issue 22.
+// (TestCrashSinkAndProcessor found it); it also slows the processor
+// several-fold (BenchmarkEngine; README, "Performance"). Both are open in
+// issue 22.
 func DefaultNowcastConfig() NowcastConfig {
 	d := nowcast.DefaultConfig()
 	return NowcastConfig{

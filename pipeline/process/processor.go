@@ -11,8 +11,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/epiwatch/epiwatch/pipeline/stream"
@@ -21,9 +19,13 @@ import (
 
 // Deps are the processor's connections and shared services.
 type Deps struct {
-	// JS is the JetStream context; the streams and the checkpoint bucket must
-	// exist (stream.EnsureStreams).
-	JS jetstream.JetStream
+	// Bus is the connection to JetStream; the streams and the checkpoint
+	// bucket must exist (stream.EnsureStreams).
+	Bus *stream.Bus
+	// JS is the client's JetStream context, used when Bus is nil.
+	//
+	// Deprecated: set Bus.
+	JS stream.JetStream
 	// Regions gives populations for the per-100k and coverage figures.
 	Regions *schemas.Regions
 	// Logger may be nil (discard).
@@ -55,7 +57,7 @@ type Deps struct {
 // ordered by the stream: the later publication wins).
 type Processor struct {
 	cfg   Config
-	js    jetstream.JetStream
+	bus   *stream.Bus
 	log   *slog.Logger
 	m     *metrics
 	smet  *stream.Metrics
@@ -102,8 +104,11 @@ func New(cfg Config, deps Deps) (*Processor, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("process config: %w", err)
 	}
-	if deps.JS == nil {
-		return nil, errors.New("process: Deps.JS is required")
+	if deps.Bus == nil && deps.JS != nil {
+		deps.Bus = stream.NewBus(deps.JS)
+	}
+	if deps.Bus == nil {
+		return nil, errors.New("process: Deps.Bus is required")
 	}
 	if deps.Regions == nil {
 		return nil, errors.New("process: Deps.Regions is required (schemas.DefaultRegions())")
@@ -122,11 +127,11 @@ func New(cfg Config, deps Deps) (*Processor, error) {
 	}
 	return &Processor{
 		cfg:  cfg,
-		js:   deps.JS,
+		bus:  deps.Bus,
 		log:  log.With("component", "process"),
 		m:    newMetrics(deps.Registerer),
 		smet: deps.StreamMetrics,
-		pub:  stream.NewPublisher(deps.JS),
+		pub:  deps.Bus.Publisher(),
 		eng:  eng,
 		run:  fmt.Sprintf("%08x", rand.Uint32()),
 	}, nil
@@ -140,19 +145,19 @@ func (p *Processor) Run(ctx context.Context) error {
 	if !p.started.CompareAndSwap(false, true) {
 		return errors.New("process: Run called twice")
 	}
-	kv, err := p.js.KeyValue(ctx, schemas.BucketProcessState)
+	kv, err := p.bus.KV(ctx, schemas.BucketProcessState)
 	if err != nil {
-		return fmt.Errorf("open checkpoint bucket %s (created by stream.EnsureStreams): %w", schemas.BucketProcessState, err)
+		return fmt.Errorf("open checkpoint bucket: %w", err)
 	}
 	p.store = newCheckpointStore(kv)
-	p.eng.lookup = StreamLookup(p.js, schemas.StreamEvents, p.cfg.AckWait/4)
+	p.eng.lookup = StreamLookup(p.bus, schemas.StreamEvents, p.cfg.AckWait/4)
 	if err := p.restore(ctx); err != nil {
 		if ctx.Err() != nil {
 			return nil // stopped while starting: nothing applied, nothing to save
 		}
 		return err
 	}
-	cons, err := stream.NewConsumer(ctx, p.js, stream.ConsumerSpec{
+	cons, err := p.bus.Consumer(ctx, stream.ConsumerSpec{
 		Stream:      schemas.StreamEvents,
 		Durable:     schemas.ConsumerProcess,
 		Description: "indicator processor: per-region series, R, ПЗК, rates",
@@ -169,14 +174,14 @@ func (p *Processor) Run(ctx context.Context) error {
 	}
 	// Messages acknowledged after the last checkpoint will not be delivered
 	// again, yet the restored state lacks them: read them back first.
-	info, err := cons.Info(ctx)
+	info, err := cons.State(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil
 		}
 		return fmt.Errorf("consumer %s info: %w", schemas.ConsumerProcess, err)
 	}
-	if err := p.catchUp(ctx, info.Delivered.Stream); err != nil {
+	if err := p.catchUp(ctx, info.Delivered); err != nil {
 		if ctx.Err() != nil {
 			return p.shutdown(ctx)
 		}
@@ -271,7 +276,7 @@ func (p *Processor) restore(ctx context.Context) error {
 				return err
 			}
 			p.eng = eng
-			p.eng.lookup = StreamLookup(p.js, schemas.StreamEvents, p.cfg.AckWait/4)
+			p.eng.lookup = StreamLookup(p.bus, schemas.StreamEvents, p.cfg.AckWait/4)
 			p.store.forgetRegions() // the next checkpoint references new blobs only
 			p.ckptSeq, p.appliedSeq, p.lastCkpt = 0, 0, time.Now()
 			p.done = doneSeqs{}
@@ -307,29 +312,22 @@ func (p *Processor) catchUp(ctx context.Context, target uint64) error {
 	}
 	from := p.appliedSeq + 1
 	p.log.Info("catching up from checkpoint", "from", from, "to", target)
-	oc, err := p.js.OrderedConsumer(ctx, schemas.StreamEvents, jetstream.OrderedConsumerConfig{
-		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:   from,
-		// A Fetch (re)creates the server-side consumer, retrying with
+	r, err := p.bus.Reader(ctx, schemas.StreamEvents, stream.ReadSpec{
+		FromSeq: from,
+		// A fetch (re)creates the server-side consumer, retrying with
 		// backoff — by default forever, deaf to ctx: a connection closed
 		// under it would hang Run. Bounded, the fetch fails instead.
-		MaxResetAttempts: catchUpResetAttempts,
+		ResetAttempts: catchUpResetAttempts,
 	})
 	if err != nil {
 		return fmt.Errorf("catch up %d..%d: ordered consumer: %w", from, target, err)
 	}
+	defer r.Stop()
 	empty := 0
 	for p.appliedSeq < target && ctx.Err() == nil {
-		if nc := p.js.Conn(); nc != nil && nc.IsClosed() {
-			return fmt.Errorf("catch up %d..%d: %w", from, target, nats.ErrConnectionClosed)
-		}
-		batch, err := oc.Fetch(min(p.cfg.BatchSize, int(target-p.appliedSeq)), jetstream.FetchMaxWait(time.Second))
+		msgs, err := r.Fetch(min(p.cfg.BatchSize, int(target-p.appliedSeq)), time.Second)
 		if err != nil {
-			return fmt.Errorf("catch up %d..%d: fetch: %w", from, target, err)
-		}
-		var msgs []jetstream.Msg
-		for m := range batch.Messages() {
-			msgs = append(msgs, m)
+			return fmt.Errorf("catch up %d..%d: %w", from, target, err)
 		}
 		if len(msgs) == 0 {
 			// The stream no longer holds the rest (limits): carry on live.
@@ -375,7 +373,7 @@ func (p *Processor) catchUp(ctx context.Context, target uint64) error {
 // Acknowledging before the records are published is safe: a checkpoint is
 // only ever taken with nothing pending, and a restart re-applies every event
 // after the checkpoint, which marks the same days again.
-func (p *Processor) handle(ctx context.Context, msgs []jetstream.Msg) error {
+func (p *Processor) handle(ctx context.Context, msgs []stream.Msg) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.dead {
@@ -385,36 +383,31 @@ func (p *Processor) handle(ctx context.Context, msgs []jetstream.Msg) error {
 	var dls []stream.DeadLetter
 	waiting := uint64(0) // events in the stream after this batch, as the server counted them
 	for i, m := range msgs {
-		meta, err := m.Metadata()
-		if err != nil {
-			rejected = addRejected(rejected, i, fmt.Errorf("message metadata: %w", err))
-			continue
-		}
-		waiting = meta.NumPending
-		seq := meta.Sequence.Stream
+		waiting = m.Pending
+		seq := m.Seq
 		// No skip by sequence: a message at or below the checkpoint may be
 		// one that was delivered but never applied (a fetch that gave up
 		// under load leaves it unacknowledged, to be redelivered after
 		// later ones were applied and checkpointed). The event_id set,
 		// checkpointed with the state, tells applied from not.
-		e, applied, err := p.eng.applyMsg(m.Data(), seq, meta.Timestamp)
+		e, applied, err := p.eng.applyMsg(m.Data, seq, m.Time)
 		if err != nil && !IsPermanent(err) {
 			// A corrected event could not be read back: retry the batch
 			// (what it applied so far is skipped as seen).
-			return fmt.Errorf("apply %s: %w", m.Subject(), err)
+			return fmt.Errorf("apply %s: %w", m.Subject, err)
 		}
 		p.appliedSeq = max(p.appliedSeq, seq)
 		p.done.mark(seq)
 		switch {
 		case err != nil:
 			rejected = addRejected(rejected, i, err)
-			dl := stream.DeadLetter{Stage: stream.StageProcess, Reason: err.Error(), Data: m.Data(), Subject: m.Subject(), Sequence: seq, Index: -1}
-			dl.Type = schemas.EventSubjectType(m.Subject())
+			dl := stream.DeadLetter{Stage: stream.StageProcess, Reason: err.Error(), Data: m.Data, Subject: m.Subject, Sequence: seq, Index: -1}
+			dl.Type = schemas.EventSubjectType(m.Subject)
 			dls = append(dls, dl)
 			p.m.rejected.Inc()
 		case applied:
 			p.m.applied.WithLabelValues(string(e.Type)).Inc()
-			p.lagTimes = append(p.lagTimes, meta.Timestamp)
+			p.lagTimes = append(p.lagTimes, m.Time)
 		default:
 			p.m.skipped.WithLabelValues("duplicate").Inc()
 		}
@@ -518,17 +511,13 @@ func (p *Processor) closeGaps(ctx context.Context) {
 	if len(p.done.above) == 0 {
 		return
 	}
-	st, err := p.js.Stream(ctx, schemas.StreamEvents)
-	if err != nil {
-		return
-	}
 	for range gapChecks {
 		if len(p.done.above) == 0 {
 			return
 		}
 		next := p.done.low + 1
-		_, err := st.GetMsg(ctx, next)
-		if !errors.Is(err, jetstream.ErrMsgNotFound) {
+		_, err := p.bus.GetMsg(ctx, schemas.StreamEvents, next)
+		if !errors.Is(err, stream.ErrMsgNotFound) {
 			return // held (not delivered yet), or the read failed: wait
 		}
 		p.done.mark(next)
@@ -540,21 +529,13 @@ func (p *Processor) closeGaps(ctx context.Context) {
 // timeout: how a correction finds the counts of the event it withdraws. A
 // stored event that does not decode was never applied, and reads as absent.
 // Not safe for concurrent use (the engine and the replay are sequential).
-func StreamLookup(js jetstream.JetStream, streamName string, timeout time.Duration) func(eventID string) (*schemas.Event, error) {
-	var st jetstream.Stream
+func StreamLookup(bus *stream.Bus, streamName string, timeout time.Duration) func(eventID string) (*schemas.Event, error) {
 	var dec schemas.EventDecoder
 	return func(id string) (*schemas.Event, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
-		if st == nil {
-			s, err := js.Stream(ctx, streamName)
-			if err != nil {
-				return nil, fmt.Errorf("open stream %s: %w", streamName, err)
-			}
-			st = s
-		}
-		m, err := st.GetLastMsgForSubject(ctx, schemas.EventIDFilter(id))
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
+		m, err := bus.LastMsg(ctx, streamName, schemas.EventIDFilter(id))
+		if errors.Is(err, stream.ErrMsgNotFound) {
 			return nil, nil
 		}
 		if err != nil {
@@ -579,7 +560,7 @@ func (p *Processor) publish(ctx context.Context) error {
 	}
 	p.inds = p.eng.pending(p.inds[:0])
 	p.msgs = p.msgs[:0]
-	through := nats.Header{schemas.HeaderDataThrough: {p.eng.last.String()}}
+	through := stream.Header{schemas.HeaderDataThrough: {p.eng.last.String()}}
 	for i := range p.inds {
 		in := &p.inds[i]
 		data, err := json.Marshal(in)
@@ -617,6 +598,18 @@ func (p *Processor) publish(ctx context.Context) error {
 // checkpoint publishes what is pending, then writes the changed regions and
 // a manifest covering appliedSeq. A checkpoint never holds unpublished
 // records: that is what makes acknowledging before publishing safe.
+//
+// The state and the stream sequence it covers are written together to the
+// key-value bucket schemas.BucketProcessState (layout in checkpoint.go). A
+// checkpoint is taken every Config.CheckpointBatches batches or
+// Config.CheckpointInterval, and at a clean shutdown. Batches are acknowledged
+// before the next checkpoint (and, while working through a backlog, before
+// their records are published, see Config.PublishInterval), so the durable
+// consumer will not deliver them again; a restart therefore re-reads the
+// events after the checkpoint up to the last one the consumer delivered (an
+// ordered consumer) before consuming again, and re-applying them marks the
+// same days for publication. Delivered events at or below the checkpoint are
+// skipped without decoding.
 func (p *Processor) checkpoint(ctx context.Context) error {
 	if err := p.publish(ctx); err != nil {
 		return err

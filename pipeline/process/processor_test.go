@@ -137,8 +137,8 @@ func TestKnownInput(t *testing.T) {
 	approx(t, "bed_occupancy_pct", in.BedOccupancyPct, 60)
 	approx(t, "icu_occupancy_pct", in.ICUOccupancyPct, 75)
 	approx(t, "provisional_occupancy_pct", in.ProvOccupancyPct, 25)
-	if len(in.Flags) != 1 || in.Flags[0] != FlagBedsStale {
-		t.Errorf("flags = %v, want [%s]", in.Flags, FlagBedsStale)
+	if len(in.Flags) != 1 || in.Flags[0] != schemas.IndicatorFlagStaleBeds {
+		t.Errorf("flags = %v, want [%s]", in.Flags, schemas.IndicatorFlagStaleBeds)
 	}
 	// Contacts: 20 in the week over 10 cases; 5 became cases.
 	if in.Contacts7d != 20 {
@@ -387,7 +387,7 @@ func TestCleanShutdownAndRestart(t *testing.T) {
 func TestUndecodableEventIsDeadLetteredAndDoesNotBlock(t *testing.T) {
 	t.Parallel()
 	s := streamtest.New(t)
-	pub := stream.NewPublisher(s.JS)
+	pub := s.Bus.Publisher()
 	ctx := context.Background()
 	publishEvents(t, s.JS, events(caseEv("c1", "KZ-75", 0)))
 	if r := pub.Publish(ctx, stream.Msg{Subject: schemas.EventSubject("garbage", schemas.TypeCase, "KZ-75"), ID: "garbage", Data: []byte(`{"event_id":`)}); r.Err != nil {

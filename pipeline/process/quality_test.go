@@ -198,13 +198,13 @@ func TestBacklogDump(t *testing.T) {
 			f.apply(evs...)
 			for n := 7; n <= 30; n++ {
 				in := f.latest(r, n)
-				got := slices.Contains(in.Flags, FlagBacklogDump)
+				got := slices.Contains(in.Flags, schemas.FlagBacklogDump)
 				want := slices.Contains(tc.flagged, n)
 				if got != want {
 					t.Errorf("day %d: backlog_dump %v, want %v (flags %v)", n, got, want, in.Flags)
 				}
-				if got && !strings.Contains(reasonOf(in, FlagBacklogDump), day(20).String()+" reported 220 cases") {
-					t.Errorf("day %d: reason %q does not name the dump", n, reasonOf(in, FlagBacklogDump))
+				if got && !strings.Contains(reasonOf(in, schemas.FlagBacklogDump), day(20).String()+" reported 220 cases") {
+					t.Errorf("day %d: reason %q does not name the dump", n, reasonOf(in, schemas.FlagBacklogDump))
 				}
 			}
 		})
@@ -239,11 +239,11 @@ func TestNegativeCorrection(t *testing.T) {
 				f.apply(e) // one batch each: the second changes a published day
 			}
 			in := f.latest(r, 5)
-			if got := slices.Contains(in.Flags, FlagNegativeCorrection); got != tc.want {
+			if got := slices.Contains(in.Flags, schemas.FlagNegativeCorrection); got != tc.want {
 				t.Fatalf("negative_correction %v, want %v (flags %v)", got, tc.want, in.Flags)
 			}
-			if tc.want && !strings.Contains(reasonOf(in, FlagNegativeCorrection), "from 80 to 60") {
-				t.Errorf("reason %q", reasonOf(in, FlagNegativeCorrection))
+			if tc.want && !strings.Contains(reasonOf(in, schemas.FlagNegativeCorrection), "from 80 to 60") {
+				t.Errorf("reason %q", reasonOf(in, schemas.FlagNegativeCorrection))
 			}
 		})
 	}
@@ -271,7 +271,7 @@ func TestMissingInput(t *testing.T) {
 		if got := strings.Contains(reasons, "no fresh infectious-bed snapshot"); got != noBeds {
 			t.Errorf("day %d: no-beds flag %v, want %v (%s)", n, got, noBeds, reasons)
 		}
-		if got := slices.Contains(in.Flags, FlagMissingInput); got != (noReports || noBeds) {
+		if got := slices.Contains(in.Flags, schemas.FlagMissingInput); got != (noReports || noBeds) {
 			t.Errorf("day %d: flags %v", n, in.Flags)
 		}
 		if len(in.Flags) != len(in.FlagReasons) && !(noReports && noBeds) {

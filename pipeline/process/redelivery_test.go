@@ -5,9 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/epiwatch/epiwatch/internal/testkit/streamtest"
+	"github.com/epiwatch/epiwatch/pipeline/stream"
 	"github.com/epiwatch/epiwatch/schemas"
 )
 
@@ -26,27 +25,24 @@ func TestRedeliveryBelowCheckpointIsApplied(t *testing.T) {
 		caseEv("c2", "KZ-75", 3),
 		caseEv("c3", "KZ-75", 3),
 	))
-	oc, err := s.JS.OrderedConsumer(ctx, schemas.StreamEvents, jetstream.OrderedConsumerConfig{})
+	r, err := s.Bus.Reader(ctx, schemas.StreamEvents, stream.ReadSpec{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	batch, err := oc.Fetch(3, jetstream.FetchMaxWait(5*time.Second))
+	defer r.Stop()
+	msgs, err := r.Fetch(3, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
-	}
-	var msgs []jetstream.Msg
-	for m := range batch.Messages() {
-		msgs = append(msgs, m)
 	}
 	if len(msgs) != 3 {
 		t.Fatalf("fetched %d messages, want 3", len(msgs))
 	}
 
-	p, err := New(testConfig(), Deps{JS: s.JS, Regions: schemas.DefaultRegions()})
+	p, err := New(testConfig(), Deps{Bus: s.Bus, Regions: schemas.DefaultRegions()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	kv, err := s.JS.KeyValue(ctx, schemas.BucketProcessState)
+	kv, err := s.Bus.KV(ctx, schemas.BucketProcessState)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,12 +75,12 @@ func TestRedeliveryBelowCheckpointIsApplied(t *testing.T) {
 	// processor dies (kill -9) before the next checkpoint. A new processor
 	// restores the checkpoint and catches up from its low-watermark: the
 	// acknowledged event is not lost, and 2 and 3 are not counted twice.
-	p2, err := New(testConfig(), Deps{JS: s.JS, Regions: schemas.DefaultRegions()})
+	p2, err := New(testConfig(), Deps{Bus: s.Bus, Regions: schemas.DefaultRegions()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	p2.store = &checkpointStore{kv: kv}
-	p2.eng.lookup = StreamLookup(s.JS, schemas.StreamEvents, time.Second)
+	p2.eng.lookup = StreamLookup(s.Bus, schemas.StreamEvents, time.Second)
 	if err := p2.restore(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -255,18 +255,18 @@ func TestFacilities(t *testing.T) {
 	f := newFeeder(t)
 	f.apply(append(base, closing, open1)...)
 	in := f.latest(r, 300)
-	if in.StaleFacilities != 0 || slices.Contains(in.Flags, FlagBedsStale) || in.ClosedFacilities != 1 || in.BedsTotal != 100 {
+	if in.StaleFacilities != 0 || slices.Contains(in.Flags, schemas.IndicatorFlagStaleBeds) || in.ClosedFacilities != 1 || in.BedsTotal != 100 {
 		t.Errorf("day 300, F2 closed on day 10: stale %d, flags %v, closed %d, beds %d", in.StaleFacilities, in.Flags, in.ClosedFacilities, in.BedsTotal)
 	}
 
 	// Without the closing event: stale for two weeks, then presumed closed.
 	g := newFeeder(t)
 	g.apply(base...)
-	if in := g.latest(r, 15); in.StaleFacilities != 1 || !slices.Contains(in.Flags, FlagBedsStale) {
+	if in := g.latest(r, 15); in.StaleFacilities != 1 || !slices.Contains(in.Flags, schemas.IndicatorFlagStaleBeds) {
 		t.Errorf("day 15, F2 silent since day 9: stale %d flags %v", in.StaleFacilities, in.Flags)
 	}
 	in = g.latest(r, 30)
-	if in.StaleFacilities != 0 || slices.Contains(in.Flags, FlagBedsStale) || in.PresumedClosedFacilities != 1 ||
+	if in.StaleFacilities != 0 || slices.Contains(in.Flags, schemas.IndicatorFlagStaleBeds) || in.PresumedClosedFacilities != 1 ||
 		!strings.Contains(reasonOf(in, schemas.FlagPresumedClosed), "f2") {
 		t.Errorf("day 30, F2 silent for 21 days: stale %d, presumed closed %d, flags %v %v", in.StaleFacilities, in.PresumedClosedFacilities, in.Flags, in.FlagReasons)
 	}

@@ -32,13 +32,13 @@ func startReplica(t *testing.T, url, name string, cfg Config) *replica {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := New(cfg, Deps{JS: js, Regions: schemas.DefaultRegions(), Registerer: prometheus.NewRegistry()})
+	p, err := New(cfg, Deps{Bus: stream.NewBus(js), Regions: schemas.DefaultRegions(), Registerer: prometheus.NewRegistry()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &replica{p: p, nc: nc, cancel: cancel, done: make(chan struct{})}
-	go func() { r.err = stream.RunExclusive(ctx, js, "process", name, nil, p.Run); close(r.done) }()
+	go func() { r.err = stream.NewBus(js).RunExclusive(ctx, "process", name, nil, p.Run); close(r.done) }()
 	t.Cleanup(func() {
 		cancel()
 		select {

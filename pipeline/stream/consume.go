@@ -47,13 +47,13 @@ func (b *BatchError) Error() string {
 
 // Handler handles one message. It never acks: nil → ack, Permanent → term +
 // dead letter, other errors → nak with backoff.
-type Handler func(ctx context.Context, m jetstream.Msg) error
+type Handler func(ctx context.Context, m Msg) error
 
 // BatchHandler handles a batch. nil → ack all; *BatchError → ack all but the
 // rejected, which are dead-lettered; any other error → the whole batch is
 // retried with backoff while kept in progress (the handler must be
 // idempotent, e.g. replacing rows keyed by event_id).
-type BatchHandler func(ctx context.Context, msgs []jetstream.Msg) error
+type BatchHandler func(ctx context.Context, msgs []Msg) error
 
 // ConsumerSpec declares a durable pull consumer and how it is driven.
 type ConsumerSpec struct {
@@ -112,6 +112,8 @@ type Consumer struct {
 }
 
 // NewConsumer creates or updates the durable consumer. metrics may be nil.
+//
+// Deprecated: use Bus.Consumer.
 func NewConsumer(ctx context.Context, js jetstream.JetStream, spec ConsumerSpec, log *slog.Logger, metrics *Metrics) (*Consumer, error) {
 	spec.defaults()
 	cfg := jetstream.ConsumerConfig{
@@ -140,15 +142,32 @@ func NewConsumer(ctx context.Context, js jetstream.JetStream, spec ConsumerSpec,
 }
 
 // Info returns the consumer's server-side state (pending, redelivered).
+//
+// Deprecated: use State; Info remains for cmd/epiwatch until it moves.
 func (c *Consumer) Info(ctx context.Context) (*jetstream.ConsumerInfo, error) {
 	return c.cons.Info(ctx)
+}
+
+// State returns the consumer's server-side progress (delivered, pending,
+// redelivered).
+func (c *Consumer) State(ctx context.Context) (ConsumerState, error) {
+	info, err := c.cons.Info(ctx)
+	if err != nil {
+		return ConsumerState{}, err
+	}
+	return consumerState(info), nil
 }
 
 // Run handles messages one at a time until ctx is cancelled.
 func (c *Consumer) Run(ctx context.Context, h Handler) error {
 	return c.loop(ctx, func(ctx context.Context, msgs []jetstream.Msg) {
 		for _, m := range msgs {
-			err := h(ctx, m)
+			msg, err := received(m)
+			if err == nil {
+				err = h(ctx, msg)
+			} else {
+				err = Permanent(err)
+			}
 			c.settle(ctx, m, err)
 		}
 	})
@@ -159,13 +178,28 @@ func (c *Consumer) Run(ctx context.Context, h Handler) error {
 // redelivered meanwhile) until it succeeds or ctx ends; then it is nak'ed and
 // redelivered to whoever runs next.
 func (c *Consumer) RunBatch(ctx context.Context, h BatchHandler) error {
-	return c.loop(ctx, func(ctx context.Context, msgs []jetstream.Msg) {
+	return c.loop(ctx, func(ctx context.Context, all []jetstream.Msg) {
+		// A message without metadata (never from a stream) is dead-lettered;
+		// the handler gets the others, msgs[i] being in[i].
+		msgs := make([]jetstream.Msg, 0, len(all))
+		in := make([]Msg, 0, len(all))
+		for _, m := range all {
+			msg, err := received(m)
+			if err != nil {
+				c.settle(ctx, m, Permanent(err))
+				continue
+			}
+			msgs, in = append(msgs, m), append(in, msg)
+		}
+		if len(in) == 0 {
+			return
+		}
 		delay := c.spec.RetryMin
 		for attempt := 1; ; attempt++ {
 			// The handler runs to completion even when shutdown starts, so a
 			// batch half-written at cancel is finished, then acked.
 			hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.spec.AckWait/2)
-			err := h(hctx, msgs)
+			err := h(hctx, in)
 			cancel()
 			var be *BatchError
 			switch {

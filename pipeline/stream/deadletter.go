@@ -107,6 +107,8 @@ type StoredDeadLetter struct {
 
 // ListDeadLetters returns up to limit dead letters with sequence ≥ from,
 // optionally only those of one stage.
+//
+// Deprecated: use Bus.ListDeadLetters.
 func ListDeadLetters(ctx context.Context, js jetstream.JetStream, from uint64, limit int, stage string) ([]StoredDeadLetter, error) {
 	st, err := js.Stream(ctx, schemas.StreamDeadLetter)
 	if err != nil {
@@ -138,6 +140,8 @@ func ListDeadLetters(ctx context.Context, js jetstream.JetStream, from uint64, l
 }
 
 // GetDeadLetter returns one dead letter by sequence.
+//
+// Deprecated: use Bus.GetDeadLetter.
 func GetDeadLetter(ctx context.Context, js jetstream.JetStream, seq uint64) (StoredDeadLetter, error) {
 	st, err := js.Stream(ctx, schemas.StreamDeadLetter)
 	if err != nil {

@@ -35,6 +35,8 @@ const DefaultLeaseTTL = 6 * time.Second
 // The lease is NATS KV's own compare-and-set and TTL, not an election of
 // ours; its token (the revision at acquisition) fences the checkpoint and
 // decision writes that already carry compare-and-sets of their own.
+//
+// Deprecated: use Bus.RunExclusive.
 func RunExclusive(ctx context.Context, js jetstream.JetStream, name, holder string, log *slog.Logger, fn func(ctx context.Context) error) error {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)

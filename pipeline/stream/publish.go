@@ -12,14 +12,57 @@ import (
 	"github.com/synadia-io/orbit.go/jetstreamext"
 )
 
-// Msg is one message to publish.
+// Msg is one message: to publish, or as a stream delivered or holds it.
+// Handlers receive it by value; it is the project's own type so that no
+// stage depends on the JetStream client.
 type Msg struct {
 	Subject string
 	// ID is the Nats-Msg-Id: the source record's own id (event_id), so that a
 	// retried publish, even from another process, is recognised as the same.
 	ID     string
 	Data   []byte
-	Header nats.Header
+	Header Header
+
+	// Set on messages read from a stream, zero on those to publish.
+	Seq  uint64    // stream sequence
+	Time time.Time // when the stream stored it
+	// Delivered counts the deliveries of this message to the consumer (1
+	// the first time); Pending is how many messages the consumer had not
+	// delivered yet when this one was (its lag). Both 0 on direct reads.
+	Delivered, Pending uint64
+
+	raw jetstream.Msg // the delivery, for InProgress; nil unless consumed
+}
+
+// Header holds a message's headers (nats.go's map type, so that callers
+// need not import the client).
+type Header = nats.Header
+
+// InProgress tells JetStream that the handler is still working on m, so it
+// is not redelivered meanwhile (a handler with long retries calls it every
+// AckWait/3 or so). It is not an acknowledgement: the consumer still acks
+// or naks by the handler's result. A no-op on messages not consumed.
+func (m Msg) InProgress() error {
+	if m.raw == nil {
+		return nil
+	}
+	return m.raw.InProgress()
+}
+
+// received converts a delivered message.
+func received(m jetstream.Msg) (Msg, error) {
+	meta, err := m.Metadata()
+	if err != nil {
+		return Msg{}, fmt.Errorf("message metadata: %w", err)
+	}
+	h := m.Headers()
+	return Msg{Subject: m.Subject(), ID: h.Get(jetstream.MsgIDHeader), Data: m.Data(), Header: h,
+		Seq: meta.Sequence.Stream, Time: meta.Timestamp, Delivered: meta.NumDelivered, Pending: meta.NumPending, raw: m}, nil
+}
+
+// stored converts a message read directly from a stream.
+func stored(m *jetstream.RawStreamMsg) Msg {
+	return Msg{Subject: m.Subject, ID: m.Header.Get(jetstream.MsgIDHeader), Data: m.Data, Header: m.Header, Seq: m.Sequence, Time: m.Time}
 }
 
 // PubResult is the outcome of one publish.
@@ -37,6 +80,8 @@ type Publisher struct {
 }
 
 // NewPublisher returns a publisher on js.
+//
+// Deprecated: use Bus.Publisher.
 func NewPublisher(js jetstream.JetStream) *Publisher {
 	return &Publisher{js: js, Timeout: 10 * time.Second}
 }
@@ -268,5 +313,50 @@ func (p *Publisher) PublishSync(ctx context.Context, m Msg) (PubResult, error) {
 		case <-time.After(delay):
 		}
 		delay *= 2
+	}
+}
+
+// Pending is a publish awaiting its acknowledgement (PublishAsync).
+type Pending struct{ f jetstream.PubAckFuture }
+
+// PublishAsync publishes m without waiting for its acknowledgement, for a
+// producer that pipelines many publishes across its own batches (one
+// connection keeps their order) and checks them with Done and Wait. stall
+// bounds the wait for room in the connection's window of unacknowledged
+// publishes (AsyncMaxPending).
+func (p *Publisher) PublishAsync(m Msg, stall time.Duration) (Pending, error) {
+	opts := []jetstream.PublishOpt{jetstream.WithStallWait(stall)}
+	if m.ID != "" {
+		opts = append(opts, jetstream.WithMsgID(m.ID))
+	}
+	f, err := p.js.PublishMsgAsync(&nats.Msg{Subject: m.Subject, Data: m.Data, Header: ownHeader(m)}, opts...)
+	if err != nil {
+		return Pending{}, fmt.Errorf("publish %s: %w", m.Subject, err)
+	}
+	return Pending{f}, nil
+}
+
+// Done reports, without waiting, whether the acknowledgement came; err is
+// the publish's failure.
+func (f Pending) Done() (bool, error) {
+	select {
+	case <-f.f.Ok():
+		return true, nil
+	case err := <-f.f.Err():
+		return true, err
+	default:
+		return false, nil
+	}
+}
+
+// Wait waits for the acknowledgement until ctx ends.
+func (f Pending) Wait(ctx context.Context) error {
+	select {
+	case <-f.f.Ok():
+		return nil
+	case err := <-f.f.Err():
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }

@@ -1,6 +1,7 @@
 package stream
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -10,55 +11,146 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// ReadAll hands each message of streamName on filter to each, from start
-// (nil: the first message) up to the stream's last message when ReadAll
-// began, through an ordered consumer (nothing acknowledged). It is how a
-// stage rebuilds its in-memory state at start before its durable consumer
-// delivers what follows; it returns the messages read. A pause of 2 s with
-// nothing delivered means the rest aged out meanwhile and ends the read.
-func ReadAll(ctx context.Context, js jetstream.JetStream, streamName, filter string, start *time.Time, each func(jetstream.Msg)) (int, error) {
-	s, err := js.Stream(ctx, streamName)
-	if err != nil {
-		return 0, fmt.Errorf("open stream %s (created by stream.EnsureStreams): %w", streamName, err)
+// ReadSpec says where a Reader starts and what it reads.
+type ReadSpec struct {
+	// Filter lists the subjects read (none: all).
+	Filter []string
+	// FromSeq is the first sequence read; Since, if set instead, the time
+	// of the first message read. Neither: the stream's first message.
+	FromSeq uint64
+	Since   *time.Time
+	// ResetAttempts bounds the attempts (1 s, 2 s, 4 s… apart) to recreate
+	// the server-side consumer after it was lost: by default the client
+	// retries for ever, deaf to ctx, and a closed connection would hang the
+	// reader. 0 keeps the default.
+	ResetAttempts int
+	// PullAhead is how many messages Next keeps pulling ahead (0: 500).
+	PullAhead int
+}
+
+// Reader reads a stream in order through an ordered consumer: nothing is
+// acknowledged and nothing stays behind on the server. It is how a stage
+// rebuilds its state, catches up, or reads a subject's history.
+type Reader struct {
+	js   jetstream.JetStream
+	name string
+	oc   jetstream.Consumer
+	spec ReadSpec
+	it   jetstream.MessagesContext
+}
+
+// Reader starts reading streamName as spec says. Stop it when done.
+func (b *Bus) Reader(ctx context.Context, streamName string, spec ReadSpec) (*Reader, error) {
+	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: spec.Filter, MaxResetAttempts: spec.ResetAttempts, InactiveThreshold: 30 * time.Second}
+	switch {
+	case spec.FromSeq > 0:
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, spec.FromSeq
+	case spec.Since != nil:
+		cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, spec.Since
 	}
-	info, err := s.Info(ctx)
+	oc, err := b.js.OrderedConsumer(ctx, streamName, cfg)
 	if err != nil {
-		return 0, fmt.Errorf("stream %s info: %w", streamName, err)
+		return nil, fmt.Errorf("read %s: %w", streamName, err)
 	}
-	if info.State.Msgs == 0 {
+	return &Reader{js: b.js, name: streamName, oc: oc, spec: spec}, nil
+}
+
+// Pending is how many messages the reader had ahead of it when it started.
+func (r *Reader) Pending() uint64 {
+	if info := r.oc.CachedInfo(); info != nil {
+		return info.NumPending
+	}
+	return 0
+}
+
+// Fetch returns up to n messages, waiting until it has n or wait has passed
+// (Next, instead, returns each as it comes). Fewer (or none) is not an
+// error: a fetch that ends early hands over what it got. An error means
+// the fetch could not be made, or the connection is closed.
+func (r *Reader) Fetch(n int, wait time.Duration) ([]Msg, error) {
+	if nc := r.js.Conn(); nc != nil && nc.IsClosed() {
+		return nil, fmt.Errorf("read %s: %w", r.name, nats.ErrConnectionClosed)
+	}
+	batch, err := r.oc.Fetch(n, jetstream.FetchMaxWait(wait))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: fetch: %w", r.name, err)
+	}
+	var msgs []Msg
+	for m := range batch.Messages() {
+		msg, err := received(m)
+		if err != nil {
+			return msgs, fmt.Errorf("read %s: %w", r.name, err)
+		}
+		msgs = append(msgs, msg)
+	}
+	return msgs, nil
+}
+
+// ErrNoMessage is Next finding nothing within its wait: the reader has read
+// everything the stream holds (or the rest aged out meanwhile).
+var ErrNoMessage = errors.New("no message within the wait")
+
+// Next returns the next message, waiting at most wait; ErrNoMessage if none
+// came. Messages are pulled ahead (ReadSpec.PullAhead) while the caller
+// works on the previous ones.
+func (r *Reader) Next(ctx context.Context, wait time.Duration) (Msg, error) {
+	if r.it == nil {
+		it, err := r.oc.Messages(jetstream.PullMaxMessages(cmp.Or(r.spec.PullAhead, 500)))
+		if err != nil {
+			return Msg{}, fmt.Errorf("read %s: %w", r.name, err)
+		}
+		r.it = it
+	}
+	nctx, cancel := context.WithTimeout(ctx, wait)
+	m, err := r.it.Next(jetstream.NextContext(nctx))
+	cancel()
+	if ctx.Err() != nil {
+		return Msg{}, ctx.Err()
+	}
+	if errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) {
+		return Msg{}, ErrNoMessage
+	}
+	if err != nil {
+		return Msg{}, fmt.Errorf("read %s: %w", r.name, err)
+	}
+	return received(m)
+}
+
+// Stop releases the reader.
+func (r *Reader) Stop() {
+	if r.it != nil {
+		r.it.Stop()
+	}
+}
+
+// readAll is Bus.ReadAll: a Reader from start up to the stream's last
+// message when it began. A pause of 2 s with nothing delivered means the
+// rest aged out meanwhile and ends the read.
+func readAll(ctx context.Context, b *Bus, streamName, filter string, start *time.Time, each func(Msg)) (int, error) {
+	st, err := b.StreamInfo(ctx, streamName)
+	if err != nil {
+		return 0, err
+	}
+	if st.Msgs == 0 {
 		return 0, nil
 	}
-	last := info.State.LastSeq
-	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter}, InactiveThreshold: 30 * time.Second}
-	if start != nil {
-		cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, start
-	}
-	oc, err := js.OrderedConsumer(ctx, streamName, cfg)
+	r, err := b.Reader(ctx, streamName, ReadSpec{Filter: []string{filter}, Since: start, PullAhead: 2000})
 	if err != nil {
-		return 0, fmt.Errorf("read %s: %w", streamName, err)
+		return 0, err
 	}
-	it, err := oc.Messages(jetstream.PullMaxMessages(2000))
-	if err != nil {
-		return 0, fmt.Errorf("read %s: %w", streamName, err)
-	}
-	defer it.Stop()
+	defer r.Stop()
 	n := 0
 	for {
-		nctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		m, err := it.Next(jetstream.NextContext(nctx))
-		cancel()
-		if ctx.Err() != nil {
-			return n, ctx.Err()
-		}
-		if errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) {
+		m, err := r.Next(ctx, 2*time.Second)
+		if errors.Is(err, ErrNoMessage) {
 			return n, nil
 		}
 		if err != nil {
-			return n, fmt.Errorf("read %s: %w", streamName, err)
+			return n, err
 		}
 		each(m)
 		n++
-		if meta, err := m.Metadata(); err == nil && meta.Sequence.Stream >= last {
+		if m.Seq >= st.LastSeq {
 			return n, nil
 		}
 	}

@@ -1,7 +1,9 @@
-// Package stream is epiwatch's JetStream wiring: it declares the streams and
-// buckets, publishes with Nats-Msg-Id de-duplication, and consumes with one
-// explicit ack policy (nil → ack; permanent error → term + dead letter;
-// anything else → nak with backoff) so that no handler acks by itself.
+// Package stream is epiwatch's one door to JetStream (Bus): it declares the
+// streams and buckets, publishes with Nats-Msg-Id de-duplication, consumes
+// with one explicit ack policy (nil → ack; permanent error → term + dead
+// letter; anything else → nak with backoff) so that no handler acks by
+// itself, and turns the client's errors into its own. Other packages see
+// only its types (Msg, KV, Reader), never the client's.
 package stream
 
 import (
@@ -13,6 +15,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/synadia-io/orbit.go/jetstreamext"
 
 	"github.com/epiwatch/epiwatch/schemas"
 )
@@ -52,6 +55,9 @@ const AsyncMaxPending = 16384
 
 // Connect dials NATS with reconnects that never give up, so a NATS restart is
 // an outage that heals, not a crash.
+//
+// Deprecated: use Open, which returns the Bus (streamtest, which inspects
+// the raw client, is the one caller left once cmd/epiwatch moves).
 func Connect(url, name string, opts ...nats.Option) (*nats.Conn, jetstream.JetStream, error) {
 	base := []nats.Option{
 		nats.Name(name),
@@ -131,6 +137,8 @@ func (c Config) StreamConfigs() []jetstream.StreamConfig {
 // may have changed them: those differences are returned as Drift, for the
 // caller to warn about, and only ApplyStreams (`epiwatch migrate --streams`)
 // changes them. It is idempotent and runs at the start of every component.
+//
+// Deprecated: use Bus.Ensure.
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, c Config) error {
 	_, err := ensure(ctx, js, c, false)
 	return err
@@ -138,12 +146,16 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, c Config) error 
 
 // EnsureStreamsReport is EnsureStreams returning the limits that differ
 // from the configuration.
+//
+// Deprecated: use Bus.Ensure.
 func EnsureStreamsReport(ctx context.Context, js jetstream.JetStream, c Config) ([]Drift, error) {
 	return ensure(ctx, js, c, false)
 }
 
 // ApplyStreams is EnsureStreams that also sets every stream's limits to the
 // configuration (`epiwatch migrate --streams`). It returns what it changed.
+//
+// Deprecated: use Bus.Apply.
 func ApplyStreams(ctx context.Context, js jetstream.JetStream, c Config) ([]Drift, error) {
 	return ensure(ctx, js, c, true)
 }
@@ -276,4 +288,44 @@ func IsStreamFull(err error) bool {
 		}
 	}
 	return false
+}
+
+// ExpectFirst returns the headers that make JetStream refuse a publish when
+// the stream already holds a message on filter (expected last subject
+// sequence 0): a create-if-absent by subject, which IsStoredBefore
+// recognises in the refusal.
+func ExpectFirst(filter string) Header {
+	return Header{
+		jetstream.ExpectedLastSubjSeqHeader:     {"0"},
+		jetstream.ExpectedLastSubjSeqSubjHeader: {filter},
+	}
+}
+
+// IsStoredBefore reports whether a publish was refused because its
+// expected last subject sequence was not met (see ExpectFirst).
+func IsStoredBefore(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence || apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
+}
+
+// AtomicRefusal names why JetStream refused an atomic batch (PublishAtomic),
+// as a metric label: "duplicate_id" (a Nats-Msg-Id already stored),
+// "event_id_stored" (an ExpectFirst check failed), "atomic_disabled" (the
+// stream does not allow atomic publish), "too_many_inflight", or "other".
+func AtomicRefusal(err error) string {
+	var apiErr *jetstream.APIError
+	if !errors.As(err, &apiErr) {
+		return "other"
+	}
+	switch apiErr.ErrorCode {
+	case jetstreamext.JSErrCodeBatchPublishDuplicateMsgID:
+		return "duplicate_id"
+	case jetstream.JSErrCodeStreamWrongLastSequence, jetstream.JSErrCodeStreamWrongLastSequenceConstant:
+		return "event_id_stored"
+	case jetstreamext.JSErrCodeBatchPublishNotEnabled:
+		return "atomic_disabled"
+	case jetstreamext.JSErrCodeAtomicPublishTooManyInflight, jetstreamext.JSErrCodeBatchPublishTooManyInflight:
+		return "too_many_inflight"
+	}
+	return "other"
 }

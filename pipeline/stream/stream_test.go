@@ -19,7 +19,7 @@ import (
 func TestPublishDeduplicatesByID(t *testing.T) {
 	s := streamtest.New(t)
 	ctx := context.Background()
-	pub := stream.NewPublisher(s.JS)
+	pub := s.Bus.Publisher()
 	subj := schemas.EventSubject("e", schemas.TypeCase, "KZ-75")
 	msgs := []stream.Msg{{Subject: subj, ID: "e1", Data: []byte(`1`)}, {Subject: subj, ID: "e2", Data: []byte(`2`)}, {Subject: subj, ID: "e1", Data: []byte(`1`)}}
 	res := pub.PublishBatch(ctx, msgs)
@@ -104,14 +104,14 @@ func TestConsumerAckPolicy(t *testing.T) {
 	s := streamtest.New(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	pub := stream.NewPublisher(s.JS)
+	pub := s.Bus.Publisher()
 	for i := 0; i < 3; i++ {
 		r := pub.Publish(ctx, stream.Msg{Subject: schemas.EventSubject(fmt.Sprint("e", i), schemas.TypeCase, "KZ-75"), ID: fmt.Sprint("e", i), Data: []byte(fmt.Sprint(i))})
 		if r.Err != nil {
 			t.Fatal(r.Err)
 		}
 	}
-	c, err := stream.NewConsumer(ctx, s.JS, stream.ConsumerSpec{
+	c, err := s.Bus.Consumer(ctx, stream.ConsumerSpec{
 		Stream: schemas.StreamEvents, Durable: "t", Stage: stream.StageProcess, MaxWait: 100 * time.Millisecond, RetryMin: 10 * time.Millisecond,
 	}, nil, nil)
 	if err != nil {
@@ -122,10 +122,10 @@ func TestConsumerAckPolicy(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		_ = c.Run(ctx, func(ctx context.Context, m jetstream.Msg) error {
+		_ = c.Run(ctx, func(ctx context.Context, m stream.Msg) error {
 			mu.Lock()
 			defer mu.Unlock()
-			d := string(m.Data())
+			d := string(m.Data)
 			seen[d]++
 			switch {
 			case d == "1":
@@ -138,8 +138,8 @@ func TestConsumerAckPolicy(t *testing.T) {
 	}()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		info, err := c.Info(ctx)
-		if err == nil && info.NumPending == 0 && info.NumAckPending == 0 {
+		info, err := c.State(ctx)
+		if err == nil && info.Pending == 0 && info.AckPending == 0 {
 			mu.Lock()
 			ok := seen["2"] >= 2
 			mu.Unlock()
@@ -158,11 +158,7 @@ func TestConsumerAckPolicy(t *testing.T) {
 		t.Fatalf("deliveries = %v, want 0:1 1:1 2:2", seen)
 	}
 	// The permanent failure is in the dead-letter stream with its reason.
-	dlq, err := s.JS.Stream(context.Background(), schemas.StreamDeadLetter)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := dlq.GetLastMsgForSubject(context.Background(), schemas.DeadLetterSubject(stream.StageProcess, "case"))
+	m, err := s.Bus.LastMsg(context.Background(), schemas.StreamDeadLetter, schemas.DeadLetterSubject(stream.StageProcess, "case"))
 	if err != nil {
 		t.Fatalf("dead letter: %v", err)
 	}
@@ -174,7 +170,7 @@ func TestConsumerAckPolicy(t *testing.T) {
 func TestListDeadLetters(t *testing.T) {
 	s := streamtest.New(t)
 	ctx := context.Background()
-	pub := stream.NewPublisher(s.JS)
+	pub := s.Bus.Publisher()
 	err := pub.PublishDeadLetters(ctx, []stream.DeadLetter{
 		{Stage: stream.StageIngest, Type: "case", Reason: "region: unknown", Data: []byte(`{"a":1}`), EventID: "e1", Index: 0},
 		{Stage: stream.StageSink, Type: "case", Reason: "decode", Data: []byte(`x`), Subject: "epi.events.case.KZ-75", Sequence: 7, Index: -1},
@@ -182,7 +178,7 @@ func TestListDeadLetters(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	all, err := stream.ListDeadLetters(ctx, s.JS, 0, 0, "")
+	all, err := s.Bus.ListDeadLetters(ctx, 0, 0, "")
 	if err != nil || len(all) != 2 {
 		t.Fatalf("list: %v %d", err, len(all))
 	}
@@ -192,11 +188,11 @@ func TestListDeadLetters(t *testing.T) {
 	if all[1].Origin != "epi.events.case.KZ-75" {
 		t.Fatalf("second origin %q", all[1].Origin)
 	}
-	sink, _ := stream.ListDeadLetters(ctx, s.JS, 0, 0, "sink")
+	sink, _ := s.Bus.ListDeadLetters(ctx, 0, 0, "sink")
 	if len(sink) != 1 || sink[0].Seq != 2 {
 		t.Fatalf("stage filter: %+v", sink)
 	}
-	one, err := stream.GetDeadLetter(ctx, s.JS, 2)
+	one, err := s.Bus.GetDeadLetter(ctx, 2)
 	if err != nil || one.Reason != "decode" {
 		t.Fatalf("get: %v %+v", err, one)
 	}

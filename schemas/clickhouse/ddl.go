@@ -138,6 +138,15 @@ func stripComments(s string) string {
 	return b.String()
 }
 
+// ReplayRuns returns the DDL of replay_runs, the table that marks a
+// database as a replay's and records each completed replay
+// (replay_runs.sql; {db} to be replaced). Only replay databases have it, so
+// it is not a numbered migration.
+func ReplayRuns() string {
+	b, _ := files.ReadFile("replay_runs.sql")
+	return string(b)
+}
+
 // AnalystRole returns the SQL that creates the read-only analyst role and
 // user on current ClickHouse ({db} and {analyst_password} to be replaced).
 func AnalystRole() string {

@@ -2,6 +2,7 @@ package clickhouse
 
 import (
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -42,6 +43,24 @@ func TestAlreadyApplied(t *testing.T) {
 	for _, tc := range tests {
 		if got := AlreadyApplied(tc.stmt, tc.err); got != tc.want {
 			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestReplayRuns: replay_runs.sql is one statement on {db}, and not a
+// migration (live databases must never get the table that marks a replay's).
+func TestReplayRuns(t *testing.T) {
+	stmts := Statements(ReplayRuns())
+	if len(stmts) != 1 || !strings.Contains(stmts[0], "CREATE TABLE IF NOT EXISTS {db}.replay_runs") {
+		t.Fatalf("replay_runs.sql: %q", stmts)
+	}
+	migs, err := Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range migs {
+		if strings.Contains(m.SQL, "replay_runs") {
+			t.Errorf("migration %s mentions replay_runs", m.Name)
 		}
 	}
 }

@@ -1,5 +1,7 @@
 // Command gen writes epiwatch's dashboards as JSON into dashboards/json (the
-// folder Grafana's provisioning reads). Run it from the repository root or
+// folder Grafana's provisioning reads), with the decision rule's bands read
+// from the shipped rule set kz-2020-plan and the bed staleness from the
+// beds package (dashboards/internal/fromrules). Run it from the repository root or
 // through `go generate ./dashboards`:
 //
 //	go run ./dashboards/cmd/gen [-out dashboards/json]
@@ -12,6 +14,7 @@ import (
 	"path/filepath"
 
 	"github.com/epiwatch/epiwatch/dashboards"
+	"github.com/epiwatch/epiwatch/dashboards/internal/fromrules"
 )
 
 func main() {
@@ -36,7 +39,13 @@ func run(out string) error {
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
 	}
-	for _, d := range dashboards.All() {
+	// The bands and the staleness come from the rule set and the beds
+	// package, read now, so the committed JSON follows them.
+	plan, err := fromrules.Plan()
+	if err != nil {
+		return err
+	}
+	for _, d := range dashboards.All(plan) {
 		b, err := dashboards.Render(d)
 		if err != nil {
 			return err

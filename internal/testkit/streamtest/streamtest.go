@@ -20,8 +20,11 @@ type Server struct {
 	StoreDir string
 	NC       *nats.Conn
 	JS       jetstream.JetStream
-	cfg      stream.EmbeddedConfig
-	t        testing.TB
+	// Bus is the components' door to the server (on NC); a Restart
+	// replaces it.
+	Bus *stream.Bus
+	cfg stream.EmbeddedConfig
+	t   testing.TB
 }
 
 // New starts a server, connects, creates the streams and registers cleanup.
@@ -47,7 +50,7 @@ func (s *Server) start() {
 	if err != nil {
 		s.t.Fatalf("connect: %v", err)
 	}
-	s.NC, s.JS = nc, js
+	s.NC, s.JS, s.Bus = nc, js, stream.NewBus(js)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := stream.EnsureStreams(ctx, js, stream.DefaultConfig()); err != nil {
@@ -83,4 +86,15 @@ func (s *Server) Connect(name string) (*nats.Conn, jetstream.JetStream) {
 	}
 	s.t.Cleanup(nc.Close)
 	return nc, js
+}
+
+// Open opens an extra bus on its own connection (a separate "process").
+func (s *Server) Open(name string) *stream.Bus {
+	s.t.Helper()
+	b, err := stream.Open(s.URL, name, stream.ClientConfig{})
+	if err != nil {
+		s.t.Fatalf("connect %s: %v", name, err)
+	}
+	s.t.Cleanup(b.Close)
+	return b
 }

@@ -1,41 +1,12 @@
 // Package replay rebuilds indicators and decisions from the stored events
 // stream with the live code (`epiwatch replay`): the processor's own core
-// (process.Replayer) applies every stored event in sequence order, and a
-// real data-mode decide.Decider with the rule set under study decides on the
-// records, both against a scratch embedded JetStream in a temporary
-// directory. The live NATS is only read (one ephemeral ordered consumer on
-// the events stream); whatever lands the results (the ClickHouse sink, in
-// cmd/epiwatch) consumes the scratch streams.
-//
-// # What --from means
-//
-// Config.From is the first data day decided. The processor still sees every
-// stored event, those before From included (R's serial-interval history,
-// 7-day windows, cumulative vaccination and the latest bed snapshots need
-// them), and indicators are published for every day. Each region's
-// decisions start on From at the initial level (decide.levels.initial), as
-// if the rule set had been adopted that day (decide.StartAt); the dwell
-// clock before easing counts from there.
-//
-// # As of when
-//
-// Decisions are made on the indicators as they stood when the stream had
-// reached each day: before applying an event dated after every event before
-// it, the replay publishes the records changed so far, so day D is decided
-// (decide.mode=data: once records of D+complete_after_days exist) on what
-// had arrived by then, and a late report changes later records, not the
-// decision already made — as it did live. The cut depends only on the
-// stream's content and order, so replaying the same stream with the same
-// configuration gives the same decisions; only decided_at (the replay's
-// start time) differs between runs.
-//
-// # Idempotence
-//
-// Everything the replay writes is in the scratch JetStream, discarded at the
-// end, and in what Deps.Land writes to (a separate ClickHouse database,
-// rebuilt by each replay). Indicator records keep the live keys: Version is
-// the live events-stream sequence and ComputedAt its timestamp, so a
-// replayed record equals the live one for the same (region, date, version).
+// (process.Replayer) applies every stored event in sequence order, and a real
+// data-mode decide.Decider with the rule set under study decides on the
+// records, both against a scratch embedded JetStream in a temporary directory.
+// The live NATS is only read (one ephemeral ordered consumer on the events
+// stream); whatever lands the results (the ClickHouse sink, in cmd/epiwatch)
+// consumes the scratch streams. Config.From says what --from means, loop.flush
+// as of when each day is decided, Run why a replay changes nothing live.
 package replay
 
 import (
@@ -49,9 +20,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/epiwatch/epiwatch/pipeline/decide"
 	"github.com/epiwatch/epiwatch/pipeline/process"
 	"github.com/epiwatch/epiwatch/pipeline/stream"
@@ -60,7 +28,14 @@ import (
 
 // Config configures one replay.
 type Config struct {
-	// From is the first data day decided (see the package documentation).
+	// From is the first data day decided.
+	//
+	// The processor still sees every stored event, those before From included (R's
+	// serial-interval history, 7-day windows, cumulative vaccination and the
+	// latest bed snapshots need them), and indicators are published for every day.
+	// Each region's decisions start on From at the initial level
+	// (decide.levels.initial), as if the rule set had been adopted that day
+	// (decide.StartAt); the dwell clock before easing counts from there.
 	From schemas.Date
 	// Process is the processor's configuration (only its science keys
 	// matter: serial interval, R window and prior, r_date, bed age, contact
@@ -83,20 +58,30 @@ type Consumer struct{ Stream, Durable string }
 
 // Deps are the replay's connections.
 type Deps struct {
-	// Source is the live JetStream whose schemas.StreamEvents is replayed.
-	// It is only read.
-	Source jetstream.JetStream
+	// Live is the bus whose schemas.StreamEvents is replayed. It is only
+	// read.
+	Live *stream.Bus
+	// Source is the live JetStream, used when Live is nil.
+	//
+	// Deprecated: set Live.
+	Source stream.JetStream
 	// Regions is the region reference (populations, names).
 	Regions *schemas.Regions
-	// Land lands the scratch streams (indicators, decisions) somewhere
-	// durable, e.g. a ClickHouse sink on js, until ctx ends. LandConsumers
-	// are its durable consumers: the replay ends when each has taken and
-	// acknowledged everything on its stream. Land may be nil (tests).
-	Land          func(ctx context.Context, js jetstream.JetStream) error
+	// Landing lands the scratch streams (indicators, decisions) somewhere
+	// durable, e.g. a ClickHouse sink on the scratch bus, until ctx ends.
+	// LandConsumers are its durable consumers: the replay ends when each
+	// has taken and acknowledged everything on its stream. Landing may be
+	// nil (tests).
+	Landing       func(ctx context.Context, scratch *stream.Bus) error
 	LandConsumers []Consumer
-	// Observe, if not nil, gets the scratch JetStream once everything is
-	// landed and before it is discarded (tests read the streams).
-	Observe func(ctx context.Context, js jetstream.JetStream) error
+	// Land is Landing on the scratch bus's JetStream context, used when
+	// Landing is nil.
+	//
+	// Deprecated: set Landing.
+	Land func(ctx context.Context, js stream.JetStream) error
+	// Observe, if not nil, gets the scratch bus once everything is landed
+	// and before it is discarded (tests read the streams).
+	Observe func(ctx context.Context, scratch *stream.Bus) error
 	// Logger gets progress (Info) and problems; nil discards.
 	Logger *slog.Logger
 	// Clock gives the replay's start time, which every decision records as
@@ -133,12 +118,25 @@ func (r Result) EventsPerSecond() float64 {
 // Run replays the events stream stored in Deps.Source up to its last
 // message at the start, and returns when every decision and record is landed
 // (or ctx ends, or a component fails).
+//
+// Everything the replay writes is in the scratch JetStream, discarded at the
+// end, and in what Deps.Landing writes to (a separate ClickHouse database,
+// rebuilt by each replay). Indicator records keep the live keys: Version is
+// the live events-stream sequence and ComputedAt its timestamp, so a replayed
+// record equals the live one for the same (region, date, version).
 func Run(ctx context.Context, cfg Config, deps Deps) (Result, error) {
 	if cfg.From.IsZero() {
 		return Result{}, errors.New("replay: the first day to decide (--from) is required")
 	}
-	if deps.Source == nil || deps.Regions == nil {
-		return Result{}, errors.New("replay: Deps.Source and Deps.Regions are required")
+	if deps.Live == nil && deps.Source != nil {
+		deps.Live = stream.NewBus(deps.Source)
+	}
+	if deps.Landing == nil && deps.Land != nil {
+		land := deps.Land
+		deps.Landing = func(ctx context.Context, b *stream.Bus) error { return land(ctx, b.JetStream()) }
+	}
+	if deps.Live == nil || deps.Regions == nil {
+		return Result{}, errors.New("replay: Deps.Live and Deps.Regions are required")
 	}
 	if cfg.FetchBatch <= 0 {
 		cfg.FetchBatch = 5000
@@ -157,18 +155,14 @@ func Run(ctx context.Context, cfg Config, deps Deps) (Result, error) {
 	started := clock().UTC().Truncate(time.Second)
 	res := Result{StartedAt: started}
 
-	src, err := deps.Source.Stream(ctx, schemas.StreamEvents)
+	info, err := deps.Live.StreamInfo(ctx, schemas.StreamEvents)
 	if err != nil {
-		return res, fmt.Errorf("open the live events stream %s: %w", schemas.StreamEvents, err)
+		return res, fmt.Errorf("the live events stream: %w", err)
 	}
-	info, err := src.Info(ctx)
-	if err != nil {
-		return res, fmt.Errorf("live events stream %s info: %w", schemas.StreamEvents, err)
-	}
-	if info.State.Msgs == 0 {
+	if info.Msgs == 0 {
 		return res, fmt.Errorf("the live events stream %s is empty: nothing to replay", schemas.StreamEvents)
 	}
-	res.FirstSeq, res.LastSeq = info.State.FirstSeq, info.State.LastSeq
+	res.FirstSeq, res.LastSeq = info.FirstSeq, info.LastSeq
 
 	rp, err := process.NewReplayer(cfg.Process, deps.Regions)
 	if err != nil {
@@ -176,7 +170,7 @@ func Run(ctx context.Context, cfg Config, deps Deps) (Result, error) {
 	}
 	// Corrections read the events they withdraw back from the live stream,
 	// as the live processor does.
-	rp.SetLookup(process.StreamLookup(deps.Source, schemas.StreamEvents, 30*time.Second))
+	rp.SetLookup(process.StreamLookup(deps.Live, schemas.StreamEvents, 30*time.Second))
 	dcfg := cfg.Decide
 	dcfg.Mode = decide.ModeData
 
@@ -185,17 +179,17 @@ func Run(ctx context.Context, cfg Config, deps Deps) (Result, error) {
 		return res, err
 	}
 	defer scratch.close(log)
-	js := scratch.js
+	bus := scratch.bus
 
 	dec, err := decide.New(dcfg, decide.Deps{
-		JS: js, Regions: deps.Regions, Logger: quiet(log), Clock: func() time.Time { return started },
+		Bus: bus, Regions: deps.Regions, Logger: quiet(log), Clock: func() time.Time { return started },
 	})
 	if err != nil {
 		return res, err
 	}
 	rs, version := dec.RuleSet()
 	res.RuleSet, res.RuleSetVersion = rs.ID, version
-	levels, err := js.KeyValue(ctx, schemas.BucketLevels)
+	levels, err := bus.KV(ctx, schemas.BucketLevels)
 	if err != nil {
 		return res, fmt.Errorf("scratch levels bucket: %w", err)
 	}
@@ -215,8 +209,8 @@ func Run(ctx context.Context, cfg Config, deps Deps) (Result, error) {
 		}()
 	}
 	runComp("decider", dec.Run)
-	if deps.Land != nil {
-		runComp("landing", func(ctx context.Context) error { return deps.Land(ctx, js) })
+	if deps.Landing != nil {
+		runComp("landing", func(ctx context.Context) error { return deps.Landing(ctx, bus) })
 	}
 	stop := func(err error) (Result, error) {
 		cancel(err)
@@ -232,14 +226,14 @@ func Run(ctx context.Context, cfg Config, deps Deps) (Result, error) {
 	// The decider replays the (empty) indicators stream at start; records
 	// published before its durable consumer exists could be seen twice in a
 	// different order. Wait for the consumer.
-	if err := waitConsumer(rctx, js, schemas.StreamIndicators, schemas.ConsumerDecide); err != nil {
+	if err := waitConsumer(rctx, bus, schemas.StreamIndicators, schemas.ConsumerDecide); err != nil {
 		return stop(err)
 	}
 
-	l := &loop{cfg: cfg, rp: rp, js: js, levels: levels, seeded: map[string]bool{}, res: &res}
-	prog := startProgress(rctx, log, cfg.ProgressEvery, &l.events, info.State.Msgs)
+	l := &loop{cfg: cfg, rp: rp, pub: bus.Publisher(), levels: levels, seeded: map[string]bool{}, res: &res}
+	prog := startProgress(rctx, log, cfg.ProgressEvery, &l.events, info.Msgs)
 	begin := time.Now()
-	err = l.run(rctx, deps.Source)
+	err = l.run(rctx, deps.Live)
 	res.Apply = time.Since(begin)
 	prog.stop()
 	if err != nil {
@@ -252,23 +246,18 @@ func Run(ctx context.Context, cfg Config, deps Deps) (Result, error) {
 	// Decisions are published while indicators are handled, so the decisions
 	// landing is waited for after the decider has taken every record.
 	for _, c := range wait {
-		if err := waitDrained(rctx, js, c, log, cfg.ProgressEvery); err != nil {
+		if err := waitDrained(rctx, bus, c, log, cfg.ProgressEvery); err != nil {
 			return stop(err)
 		}
 	}
 	res.Total = time.Since(begin)
-	dinfo, err := js.Stream(rctx, schemas.StreamDecisions)
-	if err == nil {
-		var si *jetstream.StreamInfo
-		if si, err = dinfo.Info(rctx); err == nil {
-			res.Decisions = si.State.Msgs
-		}
-	}
+	dinfo, err := bus.StreamInfo(rctx, schemas.StreamDecisions)
+	res.Decisions = dinfo.Msgs
 	if err != nil {
 		return stop(fmt.Errorf("count the replayed decisions: %w", err))
 	}
 	if deps.Observe != nil {
-		if err := deps.Observe(rctx, js); err != nil {
+		if err := deps.Observe(rctx, bus); err != nil {
 			return stop(err)
 		}
 	}
@@ -286,8 +275,8 @@ func Run(ctx context.Context, cfg Config, deps Deps) (Result, error) {
 type loop struct {
 	cfg     Config
 	rp      *process.Replayer
-	js      jetstream.JetStream
-	levels  jetstream.KeyValue
+	pub     *stream.Publisher
+	levels  *stream.KV
 	seeded  map[string]bool
 	res     *Result
 	events  atomic.Uint64
@@ -295,41 +284,33 @@ type loop struct {
 	unacked []unacked
 }
 
-func (l *loop) run(ctx context.Context, src jetstream.JetStream) error {
-	oc, err := src.OrderedConsumer(ctx, schemas.StreamEvents, jetstream.OrderedConsumerConfig{
-		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:   l.res.FirstSeq,
-	})
-	if err != nil {
-		return fmt.Errorf("read the live events stream %s: %w", schemas.StreamEvents, err)
-	}
+func (l *loop) run(ctx context.Context, src *stream.Bus) error {
 	// A continuous pull keeps the next events coming while these are applied.
-	it, err := oc.Messages(jetstream.PullMaxMessages(l.cfg.FetchBatch))
+	r, err := src.Reader(ctx, schemas.StreamEvents, stream.ReadSpec{FromSeq: l.res.FirstSeq, PullAhead: l.cfg.FetchBatch})
 	if err != nil {
 		return fmt.Errorf("read the live events stream %s: %w", schemas.StreamEvents, err)
 	}
-	defer it.Stop()
+	defer r.Stop()
 	var newest schemas.Date
 	for ctx.Err() == nil {
-		m, err := it.Next(jetstream.NextMaxWait(10 * time.Second))
-		if errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) {
+		m, err := r.Next(ctx, 10*time.Second)
+		if errors.Is(err, stream.ErrNoMessage) {
 			// The stream no longer holds the rest (limits, or a deleted tail).
 			break
+		}
+		if ctx.Err() != nil {
+			break // reported below
 		}
 		if err != nil {
 			return fmt.Errorf("read the live events stream %s: %w", schemas.StreamEvents, err)
 		}
-		meta, err := m.Metadata()
-		if err != nil {
-			return fmt.Errorf("live event metadata: %w", err)
-		}
-		seq := meta.Sequence.Stream
+		seq := m.Seq
 		if seq > l.res.LastSeq {
 			break // published after the replay started: not replayed
 		}
 		l.events.Add(1)
 		l.res.Events++
-		e, err := l.rp.Decode(m.Data(), meta.Timestamp)
+		e, err := l.rp.Decode(m.Data, m.Time)
 		if err != nil {
 			l.res.Rejected++
 		} else {
@@ -346,7 +327,7 @@ func (l *loop) run(ctx context.Context, src jetstream.JetStream) error {
 			if l.res.FirstDay == 0 || e.Date() < l.res.FirstDay {
 				l.res.FirstDay = e.Date()
 			}
-			applied, err := l.rp.Apply(e, seq, meta.Timestamp)
+			applied, err := l.rp.Apply(e, seq, m.Time)
 			if err != nil && !process.IsPermanent(err) {
 				return fmt.Errorf("replay event at sequence %d: %w", seq, err)
 			}
@@ -383,6 +364,16 @@ const maxUnacked = 8000
 // after setting each new region's first decided day. The publishes are
 // pipelined across flushes (one connection keeps their order); settle
 // checks their acknowledgements, and any failure ends the replay.
+//
+// Decisions are made on the indicators as they stood when the stream had
+// reached each day: before applying an event dated after every event before
+// it, the replay publishes the records changed so far, so day D is decided
+// (decide.mode=data: once records of D+complete_after_days exist) on what had
+// arrived by then, and a late report changes later records, not the decision
+// already made — as it did live. The cut depends only on the stream's content
+// and order, so replaying the same stream with the same configuration gives
+// the same decisions; only decided_at (the replay's start time) differs
+// between runs.
 func (l *loop) flush(ctx context.Context) error {
 	if !l.rp.Dirty() {
 		return nil
@@ -402,9 +393,8 @@ func (l *loop) flush(ctx context.Context) error {
 			return fmt.Errorf("encode indicator %s: %w", in.Key(), err)
 		}
 		id := in.MsgIDAt(data, l.rp.Last(), l.res.LastSeq)
-		msg := &nats.Msg{Subject: schemas.IndicatorSubject(in.Region), Data: data, Header: nats.Header{schemas.HeaderDataThrough: {through}}}
-		f, err := l.js.PublishMsgAsync(msg,
-			jetstream.WithMsgID(id), jetstream.WithStallWait(time.Minute))
+		msg := stream.Msg{Subject: schemas.IndicatorSubject(in.Region), ID: id, Data: data, Header: stream.Header{schemas.HeaderDataThrough: {through}}}
+		f, err := l.pub.PublishAsync(msg, time.Minute)
 		if err != nil {
 			return fmt.Errorf("publish indicator %s on the scratch stream: %w", id, err)
 		}
@@ -417,7 +407,7 @@ func (l *loop) flush(ctx context.Context) error {
 
 // unacked is a publish awaiting its acknowledgement.
 type unacked struct {
-	f  jetstream.PubAckFuture
+	f  stream.Pending
 	id string
 }
 
@@ -425,36 +415,30 @@ type unacked struct {
 // oldest until at most keep remain outstanding.
 func (l *loop) settle(ctx context.Context, keep int) error {
 	done := 0
-	var timer *time.Timer
-	defer func() {
-		if timer != nil {
-			timer.Stop()
-		}
-	}()
+	// One minute for all the waits of this call.
+	wctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
 	for done < len(l.unacked) {
 		u := l.unacked[done]
 		if len(l.unacked)-done <= keep {
-			select {
-			case <-u.f.Ok():
-				done++
-				continue
-			case err := <-u.f.Err():
+			ok, err := u.f.Done()
+			if err != nil {
 				return fmt.Errorf("publish indicator %s on the scratch stream: %w", u.id, err)
-			default:
 			}
-			break // not acknowledged yet: keep it and the ones after it
+			if !ok {
+				break // not acknowledged yet: keep it and the ones after it
+			}
+			done++
+			continue
 		}
-		if timer == nil {
-			timer = time.NewTimer(time.Minute)
-		}
-		select {
-		case <-u.f.Ok():
-		case err := <-u.f.Err():
+		if err := u.f.Wait(wctx); err != nil {
+			switch {
+			case ctx.Err() != nil:
+				return ctx.Err()
+			case wctx.Err() != nil:
+				return fmt.Errorf("publish indicator %s on the scratch stream: no acknowledgement within a minute", u.id)
+			}
 			return fmt.Errorf("publish indicator %s on the scratch stream: %w", u.id, err)
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-timer.C:
-			return fmt.Errorf("publish indicator %s on the scratch stream: no acknowledgement within a minute", u.id)
 		}
 		done++
 	}
@@ -466,8 +450,7 @@ func (l *loop) settle(ctx context.Context, keep int) error {
 type scratch struct {
 	dir string
 	srv *stream.Embedded
-	nc  *nats.Conn
-	js  jetstream.JetStream
+	bus *stream.Bus
 }
 
 func startScratch(workDir string) (*scratch, error) {
@@ -483,10 +466,10 @@ func startScratch(workDir string) (*scratch, error) {
 		return nil, fmt.Errorf("start the replay's scratch NATS: %w", err)
 	}
 	s := &scratch{dir: dir, srv: srv}
-	s.nc, s.js, err = stream.Connect(srv.ClientURL(), "epiwatch-replay")
+	s.bus, err = stream.Open(srv.ClientURL(), "epiwatch-replay", stream.ClientConfig{})
 	if err == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		err = stream.EnsureStreams(ctx, s.js, stream.DefaultConfig())
+		_, err = s.bus.Ensure(ctx, stream.DefaultConfig())
 		cancel()
 	}
 	if err != nil {
@@ -497,8 +480,8 @@ func startScratch(workDir string) (*scratch, error) {
 }
 
 func (s *scratch) close(log *slog.Logger) {
-	if s.nc != nil {
-		s.nc.Close()
+	if s.bus != nil {
+		s.bus.Close()
 	}
 	s.srv.Shutdown()
 	if err := os.RemoveAll(s.dir); err != nil && log != nil {
@@ -507,14 +490,14 @@ func (s *scratch) close(log *slog.Logger) {
 }
 
 // waitConsumer waits until the durable consumer exists.
-func waitConsumer(ctx context.Context, js jetstream.JetStream, streamName, durable string) error {
+func waitConsumer(ctx context.Context, bus *stream.Bus, streamName, durable string) error {
 	deadline := time.Now().Add(time.Minute)
 	for {
-		_, err := js.Consumer(ctx, streamName, durable)
+		_, err := bus.ConsumerInfo(ctx, streamName, durable)
 		if err == nil {
 			return nil
 		}
-		if !errors.Is(err, jetstream.ErrConsumerNotFound) || time.Now().After(deadline) {
+		if !errors.Is(err, stream.ErrConsumerNotFound) || time.Now().After(deadline) {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
@@ -530,34 +513,26 @@ func waitConsumer(ctx context.Context, js jetstream.JetStream, streamName, durab
 
 // waitDrained waits until consumer c has been delivered every message its
 // stream holds and has acknowledged them all.
-func waitDrained(ctx context.Context, js jetstream.JetStream, c Consumer, log *slog.Logger, every time.Duration) error {
-	if err := waitConsumer(ctx, js, c.Stream, c.Durable); err != nil {
+func waitDrained(ctx context.Context, bus *stream.Bus, c Consumer, log *slog.Logger, every time.Duration) error {
+	if err := waitConsumer(ctx, bus, c.Stream, c.Durable); err != nil {
 		return err
-	}
-	st, err := js.Stream(ctx, c.Stream)
-	if err != nil {
-		return fmt.Errorf("scratch stream %s: %w", c.Stream, err)
 	}
 	last := time.Now()
 	for {
-		si, err := st.Info(ctx)
+		si, err := bus.StreamInfo(ctx, c.Stream)
 		if err != nil {
-			return fmt.Errorf("scratch stream %s info: %w", c.Stream, err)
+			return fmt.Errorf("scratch stream: %w", err)
 		}
-		cons, err := js.Consumer(ctx, c.Stream, c.Durable)
+		ci, err := bus.ConsumerInfo(ctx, c.Stream, c.Durable)
 		if err != nil {
-			return fmt.Errorf("scratch consumer %s: %w", c.Durable, err)
+			return fmt.Errorf("scratch consumer: %w", err)
 		}
-		ci, err := cons.Info(ctx)
-		if err != nil {
-			return fmt.Errorf("scratch consumer %s info: %w", c.Durable, err)
-		}
-		if ci.NumPending == 0 && ci.NumAckPending == 0 && ci.AckFloor.Stream >= si.State.LastSeq {
+		if ci.Pending == 0 && ci.AckPending == 0 && ci.AckFloor >= si.LastSeq {
 			return nil
 		}
 		if time.Since(last) >= every {
 			last = time.Now()
-			log.Info("replay: waiting", "consumer", c.Durable, "stream", c.Stream, "pending", ci.NumPending+uint64(ci.NumAckPending))
+			log.Info("replay: waiting", "consumer", c.Durable, "stream", c.Stream, "pending", ci.Pending+uint64(ci.AckPending))
 		}
 		select {
 		case <-ctx.Done():

@@ -1,9 +1,9 @@
 // Package rtcsv reads and writes the CSV files of `epiwatch rt`: daily
 // incidence, a serial interval, estimation windows, and the estimates. The
 // formats are those of the EpiEstim reference files
-// (pipeline/science/epi/testdata/epiestim/README.md), so a run can be compared with
-// EpiEstim's output column for column. Every error names the file, the line
-// and what to fix.
+// (pipeline/science/epi/testdata/epiestim/README.md), so a run can be compared
+// with EpiEstim's output column for column. Every error names the file, the
+// line and what to fix.
 package rtcsv
 
 import (

@@ -1,10 +1,10 @@
-// Package sigcsv reads and writes the CSV files of `epiwatch signals` and
-// maps its method names and parameters onto package signals. The formats
-// are those of the surveillance reference runs
-// (pipeline/science/signals/testdata/surveillance/README.md): counts as t,count,
-// results as t,observed,upperbound,alarm, so that a run can be compared
-// with R's output row for row. Every error names the file, the line and
-// what to fix.
+// Package sigcsv reads and writes the CSV files of `epiwatch signals` and maps
+// its method names and parameters onto package signals. The formats are those
+// of the surveillance reference runs
+// (pipeline/science/signals/testdata/surveillance/README.md): counts as
+// t,count, results as t,observed,upperbound,alarm, so that a run can be
+// compared with R's output row for row. Every error names the file, the line
+// and what to fix.
 package sigcsv
 
 import (

@@ -110,6 +110,29 @@ func ParseSchedule(text string) (RSchedule, error) {
 //
 // Rates "per million" are per million inhabitants of the region (its
 // population in the region reference) and are multiplied by Scale.
+//
+// The producer is well behaved by default: after each day's events it sends a
+// report_complete per region and feed (see regionState.reportComplete), so a
+// small region's day without cases is a real zero, not a missing day; on the
+// first day a facility event registers every hospital as open. Scenarios
+// reproduce what real reporting does to the data (all off by default):
+//
+//   - a late region (LateRegion): its case reports of a few days are held
+//     back and uploaded together afterwards, while its tests and beds keep
+//     coming, so its case feed is stale in between;
+//   - a sporadic region (SporadicRegion): a case every six days or so, beds
+//     half full with other patients — R from too few cases;
+//   - duplicate notifications (DuplicateShare): a hospital notifies a
+//     confirmed case again under its own source and event_id;
+//   - corrections (RetractShare): a false notification withdrawn by a
+//     retraction, or a case filed under a neighbouring region and re-filed
+//     under its own by a case that supersedes the first;
+//   - a closing facility (CloseFacility): one hospital per region stops
+//     reporting in mid-run; half the regions register the closure.
+//
+// A correction always comes 1–5 days after the event it corrects, from the
+// same source. The truth stays the truth of the epidemic: duplicates, false
+// notifications and wrong regions are not counted in it (see TruthRow).
 type Config struct {
 	// Country selects the regions when Regions is empty: every region of
 	// the country in the reference ("KZ" or "KG").

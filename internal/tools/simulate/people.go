@@ -12,6 +12,11 @@ import (
 
 // person is one simulated inhabitant. The same person (same national ID)
 // appears as a contact and later as a case, as in real registers.
+//
+// Persons carry valid national identifiers — a 12-digit IIN with its check
+// digit in Kazakhstan, a 14-digit PIN in Kyrgyzstan — consistent with their
+// birth date and sex, unique within the run, and often name, phone and address
+// as real producers send them (ingest removes those).
 type person struct {
 	id       string // IIN (KZ) or PIN (KG)
 	birth    time.Time

@@ -6,9 +6,9 @@
 // A pseudonym is HMAC-SHA256(key, country ":" national ID) as 64 lowercase hex
 // characters, country being the ISO 3166-1 code of the issuing country ("KZ"
 // for an IIN, "KG" for a PIN). A plain hash would not do: a 12-digit IIN has
-// only ~2·10⁹ plausible values and is reversed by brute force in minutes
-// (docs: RELIABILITY.md, "pseudonymising IINs"); the key is what prevents it,
-// and the key id stored beside each pseudonym says which key made it.
+// only ~2·10⁹ plausible values, few enough to try them all; the key is what
+// prevents it, and the key id stored beside each pseudonym says which key
+// made it.
 package pseudo
 
 import (

@@ -6,48 +6,8 @@
 //
 // The package is pure: snapshots and the day in, occupancy out. It reads no
 // clock ("as of" is a parameter), does no I/O and starts no goroutines, so the
-// processor's results can be recomputed and checked from the inputs alone.
-//
-// Rules, in one place:
-//
-//   - Facility ids are normalised (NormalizeID) before anything else: trimmed,
-//     lower-cased, and every run of white space, '_' and '-' becomes one '-',
-//     so "Almaty-IH-7", " almaty ih 7 " and "almaty_ih_7" are one facility.
-//     Everything the package returns carries the normalised id.
-//   - A snapshot belongs to the calendar day of its own time zone (the
-//     facility's clock), like schemas.Event.Date.
-//   - As of day D, each (facility, bed kind) counts with its latest snapshot
-//     dated on or before D. "Latest" orders by snapshot time, then by arrival
-//     order in the events stream (Seq: a correction re-sent for the same
-//     snapshot time arrives later and wins), then by event_id, so the choice
-//     is total and deterministic whatever order snapshots are added in.
-//   - A (facility, kind) whose latest snapshot is older than Config.MaxAge at
-//     the end of day D (midnight after D, in the snapshot's own zone) is
-//     stale: it is left out of the totals and listed in Occupancy.Stale,
-//     never silently carried forward.
-//   - A (facility, kind) whose latest snapshot is older than
-//     Config.PresumedClosedAfter at the end of day D is presumed closed: left
-//     out of the totals, not stale, and listed in Occupancy.PresumedClosed.
-//     Stale blocks easing downstream; a facility that stopped reporting must
-//     not block it forever. A facility whose status event in effect is "open"
-//     is presumed closed only once PresumedClosedAfter has also passed since
-//     the start of that event's Effective day: an operator's word outranks a
-//     presumption.
-//   - The facility registry (History.SetFacility) holds status events. A
-//     facility's status as of D is that of its event with the latest
-//     Effective day <= D (per day, the higher Seq, then the greater event_id
-//     wins). A facility closed as of D is neither counted nor stale nor
-//     presumed closed, and is listed in Occupancy.Closed; re-opened, it
-//     counts again from its re-opening day if its snapshots are fresh.
-//   - Once the registry is in use as of D (some status event has Effective <=
-//     D), a facility that reports but has no status event effective by D is
-//     unknown: still counted (leaving it out could understate occupancy) and
-//     listed in Occupancy.Unknown, unless all its kinds are presumed closed
-//     (so one mistyped id is not listed forever). Without a registry nothing
-//     is unknown.
-//   - Registered capacity is informational: a counted Total above the
-//     capacity the status event in effect gives for that kind lists the
-//     facility in Occupancy.OverCapacity (likely a mistyped report).
+// processor's results can be recomputed and checked from the inputs alone. The
+// rules of what counts are listed in one place, at History.AsOf.
 package beds
 
 import (
@@ -420,6 +380,47 @@ func kindRank(k string) int {
 }
 
 // AsOf returns the occupancy at the end of day.
+//
+// The rules, in one place:
+//
+//   - Facility ids are normalised (NormalizeID) before anything else: trimmed,
+//     lower-cased, and every run of white space, '_' and '-' becomes one '-',
+//     so "Almaty-IH-7", " almaty ih 7 " and "almaty_ih_7" are one facility.
+//     Everything the package returns carries the normalised id.
+//   - A snapshot belongs to the calendar day of its own time zone (the
+//     facility's clock), like schemas.Event.Date.
+//   - As of day D, each (facility, bed kind) counts with its latest snapshot
+//     dated on or before D. "Latest" orders by snapshot time, then by arrival
+//     order in the events stream (Seq: a correction re-sent for the same
+//     snapshot time arrives later and wins), then by event_id, so the choice
+//     is total and deterministic whatever order snapshots are added in.
+//   - A (facility, kind) whose latest snapshot is older than Config.MaxAge at
+//     the end of day D (midnight after D, in the snapshot's own zone) is
+//     stale: it is left out of the totals and listed in Occupancy.Stale,
+//     never silently carried forward.
+//   - A (facility, kind) whose latest snapshot is older than
+//     Config.PresumedClosedAfter at the end of day D is presumed closed: left
+//     out of the totals, not stale, and listed in Occupancy.PresumedClosed.
+//     Stale blocks easing downstream; a facility that stopped reporting must
+//     not block it forever. A facility whose status event in effect is "open"
+//     is presumed closed only once PresumedClosedAfter has also passed since
+//     the start of that event's Effective day: an operator's word outranks a
+//     presumption.
+//   - The facility registry (History.SetFacility) holds status events. A
+//     facility's status as of D is that of its event with the latest
+//     Effective day <= D (per day, the higher Seq, then the greater event_id
+//     wins). A facility closed as of D is neither counted nor stale nor
+//     presumed closed, and is listed in Occupancy.Closed; re-opened, it
+//     counts again from its re-opening day if its snapshots are fresh.
+//   - Once the registry is in use as of D (some status event has Effective <=
+//     D), a facility that reports but has no status event effective by D is
+//     unknown: still counted (leaving it out could understate occupancy) and
+//     listed in Occupancy.Unknown, unless all its kinds are presumed closed
+//     (so one mistyped id is not listed forever). Without a registry nothing
+//     is unknown.
+//   - Registered capacity is informational: a counted Total above the
+//     capacity the status event in effect gives for that kind lists the
+//     facility in Occupancy.OverCapacity (likely a mistyped report).
 func (h *History) AsOf(day schemas.Date, cfg Config) Occupancy {
 	o := Occupancy{Day: day}
 	registryInUse := h.registry.inUse(day)

@@ -160,9 +160,10 @@ next:
 // WithInterpolatedQuantiles returns a copy of c that takes the posterior
 // quantiles of windows with 50 to 100,000 cases (gamma shapes in that range)
 // from a Chebyshev interpolant of the root finder's quantiles, built once
-// when the package loads: about 20 ns a quantile instead of 150–600 ns, and
-// within 1e-13 relative of the root finder (measured 1.5e-14; EpiEstim's
-// reference asks for 1e-9). For bulk recomputation — the live processor, a
+// when the package loads: far cheaper than a root per quantile (README,
+// "Performance"), and within 1e-13 relative of the root finder
+// (TestChebQuantiles; EpiEstim's reference asks for 1e-9). For bulk
+// recomputation — the live processor, a
 // replay. Without it (EstimateR, `epiwatch rt`) every quantile is a root of
 // gonum's incomplete gamma, the closest to R's qgamma.
 func (c *Cori) WithInterpolatedQuantiles() *Cori {

@@ -10,7 +10,7 @@ import (
 )
 
 // Prior scales of the delay model, on the logit scale of the reverse-time
-// hazards (see the package comment). They are weakly informative: enough to
+// hazards (see DelayModel). They are weakly informative: enough to
 // keep the sparse long delays smooth and the model identified, far from
 // deciding anything a few hundred cases can tell.
 const (
@@ -39,6 +39,39 @@ const (
 // hazards of report by delay d = 1..MaxDelay and by weekday of the report,
 // with its Laplace (normal) approximation, which Nowcast samples. It is
 // immutable once fitted.
+//
+// The method follows the Bayesian nowcast of Höhle & an der Heiden (2014),
+// "Bayesian nowcasting during the STEC O104:H4 outbreak in Germany, 2011",
+// Biometrics 70:993–1002: a discrete-time hazard model of the reporting delay
+// with a logit link and covariates (there, among others, the weekday of
+// reporting), and the eventual count of each onset day predicted as what is
+// reported plus a negative binomial remainder, with the uncertainty of the
+// delay distribution propagated by sampling.
+//
+// The hazard here is the reverse-time one (Lawless 1994, "Adjustments for
+// reporting delays and the prediction of occurred but not reported events",
+// Can J Stat 22:15–31): g(t,d) = P(delay = d | delay ≤ d) for onset day t,
+// which, unlike the forward hazard, has a likelihood in the reported cases
+// alone (the conditional multinomial of the delays of a day given they are at
+// most asOf − t), without the unknown eventual counts; without covariates its
+// maximum-likelihood estimate is the chain ladder's development factors, the
+// empirical reporting-triangle method of baselinenowcast. Here
+//
+//	logit g(t,d) = γ_d + ω_{weekday(t+d)},   d = 1..MaxDelay
+//
+// with ω the day-of-week effect on reporting (the odds of a due report being
+// sent that weekday; weekend reports deferred to Monday make ω low on Saturday
+// and Sunday and high on Monday). Each onset day of the last DelayWindow days
+// contributes binomial trials (the cases reported by delay d, of which those
+// at delay d), older days down-weighted with a half-life (DelayHalfLife) so
+// that a drifting delay is followed. The priors are weak (the constants above:
+// a second-order random walk over d keeps the sparse long delays smooth); the
+// posterior is approximated by a normal at its mode (Laplace) and sampled. A
+// region's model can take a pooled model (all regions, FitDelay without a
+// prior) as its prior: a small region then keeps the pooled delay, a large one
+// its own. Completeness — the share of a day's eventual cases reported by asOf
+// — is q_t = Π_{d > asOf−t} (1 − g(t,d)), with the weekdays of the future
+// report days known.
 type DelayModel struct {
 	asOf     schemas.Date
 	maxDelay int

@@ -31,6 +31,16 @@ const (
 // maximum likelihood and its uncertainty taken as normal with the inverse
 // information; τ² by moments from the Poisson fit, at least the
 // configured floor.
+//
+// Höhle & an der Heiden give each day's expected count an independent gamma
+// prior; here the prior comes from the recent trend, as NobBS (McGough et al.
+// 2020, "Nowcasting by Bayesian Smoothing", PLoS Comput Biol 16:e1007735) lets
+// a random walk on log λ_t carry information from the older, complete days to
+// the newest, nearly empty ones. Given (a, b), λ_t's posterior is Gamma(1/τ² +
+// n_t, rate 1/(τ²μ_t) + q_t) and the cases still to come are Poisson((1 −
+// q_t)·λ_t) — a negative binomial on the not-yet-reported fraction. A day
+// older than MaxDelay is complete: its nowcast is its reported count, interval
+// width 0.
 type trend struct {
 	a, b          float64
 	l11, l21, l22 float64 // Cholesky factor of Cov(a, b)

@@ -111,6 +111,11 @@ func (c EARSConfig) Validate(n int) error {
 // floored at 0 — earsC's formula, which is NA (NaN here, AlarmNA) when a
 // baseline without variance makes C2 0/0, or its sd 0 meets an infinite
 // C2. An alarm is y_t > bound, NA where the bound is.
+//
+// The method is EARS (Hutwagner et al. 2003, "The bioterrorism preparedness
+// and response Early Aberration Reporting System (EARS)", J Urban Health
+// 80:i89) as surveillance::earsC computes it: the count against the mean and
+// sd of the few periods just before it, so no history of past years is needed.
 func EARS(counts []float64, cfg EARSConfig) ([]Result, error) {
 	if err := checkCounts(counts); err != nil {
 		return nil, err

@@ -195,6 +195,15 @@ func (c FarringtonConfig) name() string {
 // time trend"). Where R itself stops with an error for one period (a GLM
 // that cannot be fitted at all, R's glm.fit "inner loop" or NA weights),
 // that period is NA here instead and the others go on.
+//
+// The method is Farrington's (Farrington et al. 1996, "A statistical algorithm
+// for the early detection of outbreaks of infectious disease", J R Stat Soc A
+// 159:547) and its improvement by Noufaily et al. (2013, "An improved
+// algorithm for outbreak detection in multiple surveillance systems", Stat Med
+// 32:1206), as surveillance::farringtonFlexible computes them: a quasi-Poisson
+// GLM fitted to the same season of past years, down-weighting past outbreaks,
+// and a bound from its prediction (cfg from DefaultFarrington(freq) or
+// DefaultNoufaily(freq), freq being the periods per year).
 func Farrington(counts []float64, cfg FarringtonConfig) ([]Result, error) {
 	if err := checkCounts(counts); err != nil {
 		return nil, err

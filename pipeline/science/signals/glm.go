@@ -79,6 +79,12 @@ func (a *sum) value() float64 { return a.s + a.c }
 // quasipoisson()) with x row-major (n rows of p). It returns errGLM where R
 // stops with an error; non-convergence is not an error (converged false),
 // as in R.
+//
+// It is ported from R step by step: IRLS from mustart = y + 0.1, R's LINPACK
+// QR dqrdc2 (linpack.go), convergence at |Δdeviance|/(|deviance| + 0.1) <
+// 1e-8; so are summary.glm's dispersion and t-test, predict.glm's standard
+// error, the hat values, and the quantile searches of R's qnbinom and qpois
+// (dist.go).
 func fitQuasiPoisson(x [][]float64, y, prior []float64) (*glmFit, error) {
 	n := len(y)
 	p := len(x[0])

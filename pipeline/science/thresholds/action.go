@@ -1,19 +1,22 @@
 package thresholds
 
-import "fmt"
+import (
+	"fmt"
 
-// Action is what a rule set recommends for a region's restrictions. The
-// string values are the ones stored in decisions (schemas.ActionStrengthen,
-// schemas.ActionKeep, schemas.ActionEase).
+	"github.com/epiwatch/epiwatch/schemas"
+)
+
+// Action is what a rule set recommends for a region's restrictions. Its
+// values are the words stored in decisions, defined in schemas.
 type Action string
 
 // The three actions of Kazakhstan's 2020 plan (Government Resolution No. 489
 // of 30 July 2020, section 7, item 1): strengthen, keep at the same level,
 // ease.
 const (
-	Strengthen Action = "strengthen"
-	Keep       Action = "keep"
-	Ease       Action = "ease"
+	Strengthen Action = schemas.ActionStrengthen
+	Keep       Action = schemas.ActionKeep
+	Ease       Action = schemas.ActionEase
 )
 
 // ParseAction returns the Action named s, or an error naming the three valid
@@ -54,38 +57,16 @@ func (a Action) Severity() int {
 	return -1
 }
 
-// Data-quality flags the processor may attach to an evaluation. Each rule set
-// states what each flag does (see FlagEffect); by default a flagged input may
-// hold or strengthen a level but never ease it.
-const (
-	// FlagBacklogDump: a batch of old reports arrived at once, so recent
-	// counts (and R) are inflated or shifted.
-	FlagBacklogDump = "backlog_dump"
-	// FlagStaleBeds: some facilities have not reported bed snapshots recently,
-	// so occupancy may be out of date.
-	FlagStaleBeds = "stale_beds"
-	// FlagMissingInput: an indicator the processor normally supplies could not
-	// be computed for this day.
-	FlagMissingInput = "missing_input"
-	// FlagNegativeCorrection: a source corrected earlier counts downwards, so
-	// recent counts are artificially low.
-	FlagNegativeCorrection = "negative_correction"
-	// FlagStaleFeed: a feed (cases, tests) has not reported through the day,
-	// so what is computed from it is missing, not zero.
-	FlagStaleFeed = "stale_feed"
-	// FlagUnknownFacility: bed reports from facilities missing from the
-	// region's registry.
-	FlagUnknownFacility = "unknown_facility"
-	// FlagOverCapacity: a facility reported more beds than its capacity.
-	FlagOverCapacity = "over_capacity"
-)
-
 // KnownFlags lists the data-quality flags a rule file may configure, in the
-// order they are documented. (The processor's informational flags —
-// few_cases, few_tests, presumed_closed — never reach a rule set: what they
-// warn of is already in its inputs.)
+// order they are documented. The flags themselves are defined in schemas
+// (the processor, the decider and the rule files share them); each rule set
+// states what each flag does (see FlagEffect), and by default a flagged input
+// may hold or strengthen a level but never ease it. (The processor's
+// informational flags — schemas.IsInformationalFlag — never reach a rule set:
+// what they warn of is already in its inputs.)
 func KnownFlags() []string {
-	return []string{FlagBacklogDump, FlagStaleBeds, FlagMissingInput, FlagNegativeCorrection, FlagStaleFeed, FlagUnknownFacility, FlagOverCapacity}
+	return []string{schemas.FlagBacklogDump, schemas.FlagStaleBeds, schemas.FlagMissingInput, schemas.FlagNegativeCorrection,
+		schemas.FlagStaleFeed, schemas.FlagUnknownFacility, schemas.FlagOverCapacity}
 }
 
 // FlagEffect is what a data-quality flag does to an evaluation.

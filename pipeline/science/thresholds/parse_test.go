@@ -5,6 +5,8 @@ import (
 	"io/fs"
 	"strings"
 	"testing"
+
+	"github.com/epiwatch/epiwatch/schemas"
 )
 
 // head is the four lines every test file starts with, so bodies start at
@@ -228,8 +230,8 @@ func TestParseDefaults(t *testing.T) {
 	if got := Check(rs, 2, 50); got.Action != Keep || got.Clause != "no clause matched" {
 		t.Errorf("default otherwise: got %s / %q", got.Action, got.Clause)
 	}
-	if rs.FlagEffect(FlagStaleBeds) != FlagNoEase {
-		t.Errorf("default flag effect %s, want no_ease", rs.FlagEffect(FlagStaleBeds))
+	if rs.FlagEffect(schemas.FlagStaleBeds) != FlagNoEase {
+		t.Errorf("default flag effect %s, want no_ease", rs.FlagEffect(schemas.FlagStaleBeds))
 	}
 }
 

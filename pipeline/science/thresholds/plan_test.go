@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/epiwatch/epiwatch/schemas"
 )
 
 // The grid of the plan's edges: every band edge of R and of occupancy, and a
@@ -364,16 +366,16 @@ clauses:
 		heldBy []string
 	}{
 		{"no flag eases", plan, easeIn, nil, Ease, nil},
-		{"stale beds hold an ease", plan, easeIn, []string{FlagStaleBeds}, Keep, []string{FlagStaleBeds}},
-		{"backlog holds an ease", plan, easeIn, []string{FlagBacklogDump}, Keep, []string{FlagBacklogDump}},
-		{"negative correction holds an ease", plan, easeIn, []string{FlagNegativeCorrection}, Keep, []string{FlagNegativeCorrection}},
-		{"missing input holds an ease", plan, easeIn, []string{FlagMissingInput}, Keep, []string{FlagMissingInput}},
+		{"stale beds hold an ease", plan, easeIn, []string{schemas.FlagStaleBeds}, Keep, []string{schemas.FlagStaleBeds}},
+		{"backlog holds an ease", plan, easeIn, []string{schemas.FlagBacklogDump}, Keep, []string{schemas.FlagBacklogDump}},
+		{"negative correction holds an ease", plan, easeIn, []string{schemas.FlagNegativeCorrection}, Keep, []string{schemas.FlagNegativeCorrection}},
+		{"missing input holds an ease", plan, easeIn, []string{schemas.FlagMissingInput}, Keep, []string{schemas.FlagMissingInput}},
 		{"flags never stop a strengthen by default", plan, strengthenIn, KnownFlags(), Strengthen, nil},
 		{"unknown flag defaults to no_ease", plan, easeIn, []string{"operator_doubt"}, Keep, []string{"operator_doubt"}},
-		{"duplicates count once", plan, easeIn, []string{FlagStaleBeds, FlagStaleBeds}, Keep, []string{FlagStaleBeds}},
-		{"hold freezes a strengthen", custom, PointInputs(2, 0), []string{FlagStaleBeds}, Keep, []string{FlagStaleBeds}},
-		{"ignore lets an ease through", custom, PointInputs(0.5, 0), []string{FlagBacklogDump}, Ease, nil},
-		{"unmentioned flag is no_ease", custom, PointInputs(0.5, 0), []string{FlagMissingInput}, Keep, []string{FlagMissingInput}},
+		{"duplicates count once", plan, easeIn, []string{schemas.FlagStaleBeds, schemas.FlagStaleBeds}, Keep, []string{schemas.FlagStaleBeds}},
+		{"hold freezes a strengthen", custom, PointInputs(2, 0), []string{schemas.FlagStaleBeds}, Keep, []string{schemas.FlagStaleBeds}},
+		{"ignore lets an ease through", custom, PointInputs(0.5, 0), []string{schemas.FlagBacklogDump}, Ease, nil},
+		{"unmentioned flag is no_ease", custom, PointInputs(0.5, 0), []string{schemas.FlagMissingInput}, Keep, []string{schemas.FlagMissingInput}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -7,9 +7,23 @@ import (
 )
 
 // Shape is how a rule set combines its conditions into a decision.
+//
+//   - clauses: named conditions tried in file order, the first match wins
+//     (Kazakhstan's 2020 plan made monotone, kz-2020-monotone, is the
+//     default rule set; the literal plan is kz-2020-plan);
+//   - higher_of: a gate metric selects a table of per-metric cut-points and
+//     the level is the highest of the metric levels (CDC Community Levels);
+//   - gate_max: the level is the lowest one while a gate metric is at the
+//     lowest level, otherwise the highest of the metric levels (Covid Act Now);
+//   - criteria: tiers of named criteria, a tier is met when k of its n
+//     criteria hold (WHO's positivity criterion, Rospotrebnadzor's stages).
+//
+// Level-based shapes produce a level on their own scale; the rule set maps it
+// to a target restriction level, and the action is the direction from the
+// region's current level (input "restriction_level") towards that target.
 type Shape string
 
-// The rule-set shapes. See the package documentation and README.md.
+// The rule-set shapes. See Shape and README.md.
 const (
 	ShapeClauses  Shape = "clauses"
 	ShapeHigherOf Shape = "higher_of"

@@ -4,6 +4,8 @@ import (
 	"math"
 	"slices"
 	"testing"
+
+	"github.com/epiwatch/epiwatch/schemas"
 )
 
 // levelCase is one evaluation of a level-based rule set.
@@ -125,7 +127,7 @@ func TestWHOPositivity(t *testing.T) {
 		{"last week at 5 %", 4, 5, nil, Keep, nil},
 		{"last week unknown, this week below", 4, math.NaN(), nil, Keep, []string{MetricPositivityPrev7dPct}},
 		{"last week unknown, this week above: not met anyway", 6, math.NaN(), nil, Keep, nil},
-		{"met, but a backlog dump holds the ease", 1, 1, []string{FlagBacklogDump}, Keep, nil},
+		{"met, but a backlog dump holds the ease", 1, 1, []string{schemas.FlagBacklogDump}, Keep, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"context"
@@ -13,9 +13,9 @@ import (
 	"github.com/epiwatch/epiwatch/pipeline/ingest/pseudo"
 )
 
-// generatedKeyFile is where a quick start keeps its generated pseudonym key,
+// GeneratedKeyFile is where a quick start keeps its generated pseudonym key,
 // under data_dir.
-const generatedKeyFile = "pseudonym.key"
+const GeneratedKeyFile = "pseudonym.key"
 
 const howToSetKey = "set pseudonym.key (or EPIWATCH_PSEUDONYM_KEY) to at least 32 random bytes, e.g. `openssl rand -hex 32`, " +
 	"or pseudonym.key_file to a file holding one; keep it safe: every pseudonym depends on it"
@@ -32,18 +32,18 @@ const howToSetKey = "set pseudonym.key (or EPIWATCH_PSEUDONYM_KEY) to at least 3
 // registered for its id (ingest.CheckKeys): a process whose key differs —
 // `import` run from another directory, which generated a key of its own —
 // refuses to start instead of splitting persons into two pseudonyms.
-func (a *app) newPseudonymizer(ctx context.Context) (ingest.Pseudonymizer, error) {
-	c := a.cfg.Pseudonym
+func (a *App) newPseudonymizer(ctx context.Context) (ingest.Pseudonymizer, error) {
+	c := a.Cfg.Pseudonym
 	active := pseudo.KeyConfig{ID: c.KeyID, Key: c.Key, KeyFile: c.KeyFile}
 	generated, fresh := false, false
 	if c.Key == "" && c.KeyFile == "" {
-		if a.cfg.NATS.URL != "" {
-			return nil, &exitError{2, fmt.Errorf("pseudonym key %q: not configured, and with nats.url set ingest must share one key with every other process: %s", c.KeyID, howToSetKey)}
+		if a.Cfg.NATS.URL != "" {
+			return nil, usage(fmt.Errorf("pseudonym key %q: not configured, and with nats.url set ingest must share one key with every other process: %s", c.KeyID, howToSetKey))
 		}
-		active.KeyFile = filepath.Join(a.cfg.DataDir, generatedKeyFile)
+		active.KeyFile = filepath.Join(a.Cfg.DataDir, GeneratedKeyFile)
 		_, created, err := pseudo.LoadOrCreateKeyFile(active.KeyFile)
 		if err != nil {
-			return nil, &exitError{2, fmt.Errorf("pseudonym key %q: none configured and a generated one is unusable (%w); %s", c.KeyID, err, howToSetKey)}
+			return nil, usage(fmt.Errorf("pseudonym key %q: none configured and a generated one is unusable (%w); %s", c.KeyID, err, howToSetKey))
 		}
 		generated, fresh = true, created
 	}
@@ -51,17 +51,17 @@ func (a *app) newPseudonymizer(ctx context.Context) (ingest.Pseudonymizer, error
 	for i, r := range c.Retired {
 		retired[i] = pseudo.KeyConfig{ID: r.ID, Key: r.Key, KeyFile: r.KeyFile}
 	}
-	regions := a.regions
+	regions := a.Regions
 	p, err := pseudo.New(active, retired, regions, time.Now)
 	if err != nil {
 		if errors.Is(err, pseudo.ErrNoKey) { // the active key has one by now: a retired entry lacks it
 			err = fmt.Errorf("%w; each entry of pseudonym.retired needs the key or key_file it had when active", err)
 		}
-		return nil, &exitError{2, err}
+		return nil, usage(err)
 	}
 	kr := p.Keyring()
 	if generated {
-		a.log.Warn("no pseudonym key configured: using a generated one; fine for a single-node trial, "+
+		a.Log.Warn("no pseudonym key configured: using a generated one; fine for a single-node trial, "+
 			"but back the file up (pseudonyms cannot be matched without it) and configure pseudonym.key for production",
 			"key_id", kr.ActiveID(), "key_file", active.KeyFile, "created_now", fresh, "fingerprint", kr.Fingerprint(kr.ActiveID()))
 	}
@@ -76,15 +76,15 @@ func (a *app) newPseudonymizer(ctx context.Context) (ingest.Pseudonymizer, error
 			_ = os.Remove(active.KeyFile)
 			err = fmt.Errorf("%w (this process found no key configured and generated one in %s, now removed)", err, active.KeyFile)
 		}
-		return nil, &exitError{2, err}
+		return nil, usage(err)
 	}
-	a.log.Info("pseudonym key ring loaded", "active", kr.ActiveID(), "fingerprint", kr.Fingerprint(kr.ActiveID()),
+	a.Log.Info("pseudonym key ring loaded", "active", kr.ActiveID(), "fingerprint", kr.Fingerprint(kr.ActiveID()),
 		"keys", strings.Join(kr.IDs(), ","))
 	return p, nil
 }
 
 // keyFingerprints describes every key of the ring for ingest.CheckKeys.
-func (a *app) keyFingerprints(kr *pseudo.Keyring, active pseudo.KeyConfig, retired []pseudo.KeyConfig) []ingest.KeyFingerprint {
+func (a *App) keyFingerprints(kr *pseudo.Keyring, active pseudo.KeyConfig, retired []pseudo.KeyConfig) []ingest.KeyFingerprint {
 	host, _ := os.Hostname()
 	process := "epiwatch"
 	if len(os.Args) > 1 {

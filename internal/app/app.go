@@ -1,10 +1,11 @@
-package main
+package app
 
 import (
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -18,7 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 
 	chsink "github.com/epiwatch/epiwatch/consumers/clickhouse"
@@ -26,13 +27,27 @@ import (
 	"github.com/epiwatch/epiwatch/schemas"
 )
 
-// app holds what every component of one process shares: configuration,
+// ExitError carries a process exit code: 2 for bad input, usage or
+// configuration, 3 for an import that left rejected events.
+type ExitError struct {
+	Code int
+	Err  error
+}
+
+func (e *ExitError) Error() string { return e.Err.Error() }
+func (e *ExitError) Unwrap() error { return e.Err }
+
+// usage marks err as the user's to fix (exit 2).
+func usage(err error) error { return &ExitError{2, err} }
+
+// App holds what every component of one process shares: configuration,
 // logger, metrics registry and the NATS connection.
-type app struct {
-	cfg      Config
-	v        *viper.Viper     // to tell set keys from defaults
-	regions  *schemas.Regions // the shipped reference with configured additions
-	log      *slog.Logger
+type App struct {
+	Cfg     Config
+	Regions *schemas.Regions // the shipped reference with configured additions
+	Log     *slog.Logger
+
+	v        *viper.Viper // to tell set keys from defaults
 	reg      *prometheus.Registry
 	sm       *stream.Metrics
 	embedded *stream.Embedded
@@ -40,40 +55,61 @@ type app struct {
 	js       jetstream.JetStream
 }
 
-func newApp(cmd *cobra.Command) (*app, error) {
-	cfg, v, err := loadConfig(cmd.Flags(), os.Getenv)
+// Env is what a command hands a service: its flags (--config and the
+// overrides of AddFlags), the environment and where output goes.
+type Env struct {
+	Flags          *pflag.FlagSet
+	Getenv         func(string) string
+	Stdout, Stderr io.Writer
+}
+
+// New loads the configuration (defaults < file < environment < flags) and
+// logs to e.Stderr.
+func New(e Env) (*App, error) {
+	cfg, v, err := LoadConfig(e.Flags, e.Getenv)
 	if err != nil {
-		return nil, &exitError{2, err}
+		return nil, usage(err)
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	regions, err := cfg.RegionRef()
 	if err != nil {
-		return nil, &exitError{2, err}
+		return nil, usage(err)
 	}
-	a := &app{cfg: cfg, v: v, regions: regions, log: newLogger(cfg, cmd.ErrOrStderr()), reg: reg}
+	a := &App{Cfg: cfg, v: v, Regions: regions, Log: NewLogger(cfg, e.Stderr), reg: reg}
 	a.sm = stream.NewMetrics(reg)
 	return a, nil
 }
 
+// NewLogger is the process's logger at log_level in log_format.
+func NewLogger(cfg Config, w io.Writer) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(strings.ToUpper(cfg.LogLevel)))
+	opts := &slog.HandlerOptions{Level: lvl}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
 // withNATS loads the configuration, connects to NATS (a running `epiwatch
 // run`'s embedded server or nats.url) under the client name name, runs fn and
-// closes everything: the common frame of the single-component commands.
-func withNATS(cmd *cobra.Command, name string, fn func(a *app) error) error {
-	a, err := newApp(cmd)
+// closes everything: the common frame of the single-component services.
+func withNATS(ctx context.Context, e Env, name string, fn func(a *App) error) error {
+	a, err := New(e)
 	if err != nil {
 		return err
 	}
-	defer a.close()
-	if err := a.connectNATS(cmd.Context(), name, false); err != nil {
+	defer a.Close()
+	if err := a.ConnectNATS(ctx, name, false); err != nil {
 		return err
 	}
 	return fn(a)
 }
 
-// explicitlySet reports whether key was given in the config file, the
-// environment or a flag (viper's IsSet also counts registered defaults).
-func (a *app) explicitlySet(key string) bool {
+// ExplicitlySet reports whether key was given in the config file or the
+// environment (viper's IsSet also counts registered defaults).
+func (a *App) ExplicitlySet(key string) bool {
 	if a.v.InConfig(key) {
 		return true
 	}
@@ -83,25 +119,25 @@ func (a *app) explicitlySet(key string) bool {
 	return false
 }
 
-// connectNATS connects to nats.url, or — with embed set and no url — starts
+// ConnectNATS connects to nats.url, or — with embed set and no url — starts
 // the embedded server first. Without embed and url, components connect to
 // the embedded server of a running `epiwatch run` at nats.listen.
-func (a *app) connectNATS(ctx context.Context, name string, embed bool) error {
-	url := a.cfg.NATS.URL
+func (a *App) ConnectNATS(ctx context.Context, name string, embed bool) error {
+	url := a.Cfg.NATS.URL
 	if url == "" && embed {
-		sync, _ := a.cfg.SyncInterval()
+		sync, _ := a.Cfg.SyncInterval()
 		e, err := stream.StartEmbedded(stream.EmbeddedConfig{
-			Listen: a.cfg.NATS.Listen, StoreDir: a.cfg.NATSStoreDir(), SyncInterval: sync, MaxStore: a.cfg.NATS.MaxStore,
-			User: a.cfg.NATS.User, Password: a.cfg.NATS.Password, Token: a.cfg.NATS.Token,
+			Listen: a.Cfg.NATS.Listen, StoreDir: a.Cfg.NATSStoreDir(), SyncInterval: sync, MaxStore: a.Cfg.NATS.MaxStore,
+			User: a.Cfg.NATS.User, Password: a.Cfg.NATS.Password, Token: a.Cfg.NATS.Token,
 		})
 		if err != nil {
 			return err
 		}
 		a.embedded = e
 		url = e.ClientURL()
-		a.log.Info("embedded NATS JetStream started", "url", url, "store", a.cfg.NATSStoreDir(), "sync", a.cfg.NATS.SyncInterval)
+		a.Log.Info("embedded NATS JetStream started", "url", url, "store", a.Cfg.NATSStoreDir(), "sync", a.Cfg.NATS.SyncInterval)
 	} else if url == "" {
-		url = "nats://" + a.cfg.NATS.Listen
+		url = "nats://" + a.Cfg.NATS.Listen
 	}
 	opts, err := a.natsOptions()
 	if err != nil {
@@ -110,10 +146,10 @@ func (a *app) connectNATS(ctx context.Context, name string, embed bool) error {
 	opts = append(opts,
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil { // nil: our own drain at shutdown
-				a.log.Warn("NATS disconnected", "err", err)
+				a.Log.Warn("NATS disconnected", "err", err)
 			}
 		}),
-		nats.ReconnectHandler(func(nc *nats.Conn) { a.log.Info("NATS reconnected", "url", nc.ConnectedUrlRedacted()) }),
+		nats.ReconnectHandler(func(nc *nats.Conn) { a.Log.Info("NATS reconnected", "url", nc.ConnectedUrlRedacted()) }),
 	)
 	nc, js, err := stream.Connect(url, "epiwatch-"+name, opts...)
 	if err != nil {
@@ -122,20 +158,20 @@ func (a *app) connectNATS(ctx context.Context, name string, embed bool) error {
 	a.nc, a.js = nc, js
 	ectx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	drifts, err := stream.EnsureStreamsReport(ectx, js, a.cfg.StreamLayout())
+	drifts, err := stream.EnsureStreamsReport(ectx, js, a.Cfg.StreamLayout())
 	if err != nil {
 		return err
 	}
 	// An operator's limits are kept; say where they differ from ours.
 	for _, d := range drifts {
-		a.log.Warn("stream limit differs from the configuration; kept (epiwatch migrate --streams applies the configuration)",
+		a.Log.Warn("stream limit differs from the configuration; kept (epiwatch migrate --streams applies the configuration)",
 			"stream", d.Stream, "limit", d.Limit, "server", d.Server, "configured", d.Want)
 	}
 	return nil
 }
 
-func (a *app) natsOptions() ([]nats.Option, error) {
-	c := a.cfg.NATS
+func (a *App) natsOptions() ([]nats.Option, error) {
+	c := a.Cfg.NATS
 	var opts []nats.Option
 	switch {
 	case c.CredsFile != "":
@@ -161,7 +197,7 @@ func (a *app) natsOptions() ([]nats.Option, error) {
 }
 
 // ready reports whether JetStream answers, for /readyz.
-func (a *app) ready(ctx context.Context) error {
+func (a *App) ready(ctx context.Context) error {
 	if a.nc == nil || !a.nc.IsConnected() {
 		return errors.New("not connected to NATS")
 	}
@@ -171,12 +207,13 @@ func (a *app) ready(ctx context.Context) error {
 	return nil
 }
 
-func (a *app) openClickHouse(ctx context.Context) (driver.Conn, error) {
-	return chsink.Open(ctx, a.cfg.ClickHouse.Config)
+// OpenClickHouse connects to clickhouse.* (the caller closes the connection).
+func (a *App) OpenClickHouse(ctx context.Context) (driver.Conn, error) {
+	return chsink.Open(ctx, a.Cfg.ClickHouse.Config)
 }
 
-// close drains the NATS connection and stops the embedded server.
-func (a *app) close() {
+// Close drains the NATS connection and stops the embedded server.
+func (a *App) Close() {
 	if a.nc != nil {
 		_ = a.nc.Drain()
 		deadline := time.Now().Add(5 * time.Second)
@@ -218,12 +255,19 @@ func serveHTTP(ctx context.Context, srv *http.Server, log *slog.Logger, certFile
 
 // metricsServer serves /metrics (and health) for components without the
 // ingest API, and extra handlers by pattern.
-func (a *app) metricsServer(extra map[string]http.Handler) *http.Server {
+func (a *App) metricsServer(extra map[string]http.Handler) *http.Server {
 	mux := http.NewServeMux()
 	for pattern, h := range extra {
 		mux.Handle(pattern, h)
 	}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{Registry: a.reg}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
-	return &http.Server{Addr: a.cfg.Metrics.Addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	return &http.Server{Addr: a.Cfg.Metrics.Addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 }
+
+// NATSConn is the NATS connection after ConnectNATS (nil before), for
+// harnesses that publish beside the components (bench).
+func (a *App) NATSConn() *nats.Conn { return a.nc }
+
+// JetStream is the JetStream context after ConnectNATS (nil before).
+func (a *App) JetStream() jetstream.JetStream { return a.js }

@@ -1,20 +1,16 @@
-package main
+package app
 
 import (
 	"fmt"
-	"io"
-	"maps"
 	"net"
 	"os"
 	"path/filepath"
 	"reflect"
-	"sort"
 	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
-	"gopkg.in/yaml.v3"
 
 	"github.com/epiwatch/epiwatch/consumers/alerts"
 	chsink "github.com/epiwatch/epiwatch/consumers/clickhouse"
@@ -197,7 +193,9 @@ var flagKeys = map[string]string{
 	"clickhouse-db":   "clickhouse.database",
 }
 
-func addConfigFlags(fs *pflag.FlagSet) {
+// AddFlags declares the flags that override configuration keys (and
+// --config), for every command.
+func AddFlags(fs *pflag.FlagSet) {
 	def := DefaultConfig()
 	fs.String("config", "", "configuration file (YAML); default: ./epiwatch.yaml if present")
 	fs.String("data-dir", def.DataDir, "directory for the embedded NATS store, keys and local ClickHouse")
@@ -210,9 +208,9 @@ func addConfigFlags(fs *pflag.FlagSet) {
 	fs.String("clickhouse-db", def.ClickHouse.Database, "ClickHouse database")
 }
 
-// loadConfig builds the effective configuration: defaults < file < env
+// LoadConfig builds the effective configuration: defaults < file < env
 // (EPIWATCH_<SECTION>_<KEY>) < flags.
-func loadConfig(fs *pflag.FlagSet, getenv func(string) string) (Config, *viper.Viper, error) {
+func LoadConfig(fs *pflag.FlagSet, getenv func(string) string) (Config, *viper.Viper, error) {
 	v := viper.New()
 	registerDefaults(v, "", reflect.ValueOf(DefaultConfig()))
 	v.SetEnvPrefix("EPIWATCH")
@@ -253,158 +251,6 @@ func loadConfig(fs *pflag.FlagSet, getenv func(string) string) (Config, *viper.V
 		return Config{}, nil, fmt.Errorf("configuration%s: %w", inFile(file), err)
 	}
 	return cfg, v, nil
-}
-
-// unknownKeys reports every key of the configuration file that epiwatch
-// does not read — a typo would otherwise be silently ignored — with the
-// nearest known key as a suggestion.
-func unknownKeys(v *viper.Viper, file string) error {
-	leaves, open := configKeySet(reflect.TypeOf(Config{}), "")
-	var problems []string
-	for _, k := range v.AllKeys() {
-		if leaves[k] || underAny(k, open) || underAny(k, leafPrefixes(leaves)) {
-			continue
-		}
-		msg := fmt.Sprintf("unknown key %s%s", k, inFileShort(file))
-		if near := nearestKey(k, leaves); near != "" {
-			msg += "; did you mean " + near + "?"
-		}
-		problems = append(problems, msg)
-	}
-	if len(problems) == 0 {
-		return nil
-	}
-	sort.Strings(problems)
-	return fmt.Errorf("%s (every key is listed in deploy/epiwatch.example.yaml)", strings.Join(problems, "; "))
-}
-
-func inFileShort(f string) string {
-	if f == "" {
-		return ""
-	}
-	return " in " + f
-}
-
-// configKeySet lists the dotted keys of a config struct: leaves (values,
-// lists and durations) and open prefixes (maps, whose keys are the user's).
-func configKeySet(t reflect.Type, prefix string) (leaves map[string]bool, open []string) {
-	leaves = map[string]bool{}
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		tag := strings.Split(f.Tag.Get("mapstructure"), ",")
-		if len(tag) > 1 && tag[1] == "squash" {
-			l, o := configKeySet(f.Type, prefix)
-			maps.Copy(leaves, l)
-			open = append(open, o...)
-			continue
-		}
-		key := tag[0]
-		if key == "" || key == "-" {
-			continue
-		}
-		if prefix != "" {
-			key = prefix + "." + key
-		}
-		switch {
-		case f.Type.Kind() == reflect.Map:
-			open = append(open, key)
-		case f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeOf(time.Duration(0)) && f.Type != reflect.TypeOf(time.Time{}):
-			l, o := configKeySet(f.Type, key)
-			maps.Copy(leaves, l)
-			open = append(open, o...)
-		default:
-			leaves[key] = true
-		}
-	}
-	return leaves, open
-}
-
-// leafPrefixes are the leaves under which viper may still report keys
-// (a list of tables given as a map, say); they are checked on unmarshal.
-func leafPrefixes(leaves map[string]bool) []string {
-	out := make([]string, 0, len(leaves))
-	for k := range leaves {
-		out = append(out, k)
-	}
-	return out
-}
-
-func underAny(key string, prefixes []string) bool {
-	for _, p := range prefixes {
-		if key == p || strings.HasPrefix(key, p+".") {
-			return true
-		}
-	}
-	return false
-}
-
-// nearestKey is the known key closest to k by edit distance, preferring
-// keys of the same section, or "" when none is close.
-func nearestKey(k string, known map[string]bool) string {
-	best, bestD, bestOK := "", 1<<30, false
-	section := k[:strings.LastIndex(k, ".")+1]
-	leaf := k[len(section):]
-	for cand := range known {
-		d := editDistance(k, cand)
-		// A typo in the last part is the usual one; one in a section name
-		// is allowed a little more.
-		ok := d <= max(2, len(leaf)/2)
-		if !strings.HasPrefix(cand, section) {
-			d++
-			ok = d <= max(3, len(k)/5)
-		}
-		if d < bestD || d == bestD && cand < best {
-			best, bestD, bestOK = cand, d, ok
-		}
-	}
-	if !bestOK {
-		return ""
-	}
-	return best
-}
-
-// editDistance is the Levenshtein distance of a and b.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
-}
-
-// decodeError words mapstructure's error ("decoding failed due to the
-// following error(s):\n\n'x' expected type …") as one line per problem.
-func decodeError(err error) string {
-	msg := err.Error()
-	if _, rest, ok := strings.Cut(msg, "error(s):"); ok {
-		msg = rest
-	}
-	var parts []string
-	for _, l := range strings.Split(msg, "\n") {
-		if l = strings.TrimSpace(l); l != "" {
-			parts = append(parts, strings.TrimPrefix(l, "* "))
-		}
-	}
-	return strings.Join(parts, "; ")
-}
-
-func inFile(f string) string {
-	if f == "" {
-		return ""
-	}
-	return " (" + f + ")"
 }
 
 // Validate checks the configuration once, naming the key at fault.
@@ -487,81 +333,19 @@ func (c *Config) RegionRef() (*schemas.Regions, error) {
 	return out, nil
 }
 
-// secretWords mark keys whose values config print masks.
-var secretWords = []string{"password", "token", "key", "secret", "sha256"}
-
-func isSecret(key string) bool {
-	last := key
-	if i := strings.LastIndex(key, "."); i >= 0 {
-		last = key[i+1:]
+// IngestURL is the ingest endpoint of this HTTP server as a client on this
+// machine reaches it: a wildcard listen address is reached on the loopback.
+func (h HTTPConfig) IngestURL() string {
+	host, port, err := net.SplitHostPort(h.Addr)
+	if err != nil {
+		host, port = "127.0.0.1", "8080"
 	}
-	if strings.HasSuffix(last, "_file") || last == "key_id" || last == "id" {
-		return false // paths and key ids are not secrets
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
 	}
-	for _, w := range secretWords {
-		if strings.Contains(last, w) {
-			return true
-		}
+	scheme := "http"
+	if h.TLSCert != "" {
+		scheme = "https"
 	}
-	return false
-}
-
-// printConfig writes the effective configuration as YAML with secrets masked.
-func printConfig(w io.Writer, v *viper.Viper) error {
-	settings := v.AllSettings()
-	masked := maskSecrets("", settings)
-	keys := make([]string, 0, len(settings))
-	for k := range settings {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	enc := yaml.NewEncoder(w)
-	enc.SetIndent(2)
-	defer enc.Close()
-	return enc.Encode(masked)
-}
-
-func maskSecrets(prefix string, v any) any {
-	switch t := v.(type) {
-	case map[string]any:
-		out := make(map[string]any, len(t))
-		for k, val := range t {
-			key := k
-			if prefix != "" {
-				key = prefix + "." + k
-			}
-			out[k] = maskSecrets(key, val)
-		}
-		return out
-	case []any:
-		out := make([]any, len(t))
-		for i, val := range t {
-			out[i] = maskSecrets(prefix, val)
-		}
-		return out
-	case []ingest.TokenConfig:
-		out := make([]any, len(t))
-		for i, tc := range t {
-			out[i] = map[string]any{"name": tc.Name, "sha256": "***", "types": tc.Types, "regions": tc.Regions}
-		}
-		return out
-	case []PseudonymKey:
-		out := make([]any, len(t))
-		for i, k := range t {
-			out[i] = map[string]any{"id": k.ID, "key": mask(k.Key), "key_file": k.KeyFile}
-		}
-		return out
-	case string:
-		if isSecret(prefix) {
-			return mask(t)
-		}
-	}
-	return v
-}
-
-func mask(s string) string {
-	if s == "" {
-		return ""
-	}
-	return "***"
+	return scheme + "://" + net.JoinHostPort(host, port) + "/v1/events"
 }

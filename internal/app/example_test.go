@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"os"
@@ -76,7 +76,7 @@ func TestExampleConfigDocumentsEveryKey(t *testing.T) {
 		}
 	}
 	abs, _ := filepath.Abs(examplePath)
-	if _, _, err := loadConfig(flagsFor(t, "--config", abs), env(nil)); err != nil {
+	if _, _, err := LoadConfig(flagsFor(t, "--config", abs), env(nil)); err != nil {
 		t.Fatalf("example does not load: %v", err)
 	}
 }

@@ -1,0 +1,228 @@
+package bench
+
+// This file is the only one of the package that uses the NATS and
+// JetStream clients. The raw baselines publish straight to JetStream by
+// nature: they measure the bus without the pipeline, the ceiling end to end
+// is compared with. The latency phase and the write counts read the
+// streams from outside the pipeline too. The project's rule is that only
+// pipeline/stream imports the JetStream client; routing these calls through
+// pipeline/stream is left to that package, and is why they stand together here.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/epiwatch/epiwatch/pipeline/stream"
+	"github.com/epiwatch/epiwatch/schemas"
+)
+
+// Conns are the connections to the embedded server that Deps.Connect
+// returns: the pipeline's own, which the harness also uses to publish the
+// baselines and to watch the streams.
+type Conns struct {
+	NC *nats.Conn
+	JS jetstream.JetStream
+}
+
+// The scratch streams of the baseline publishes: the events stream's
+// configuration on other subjects, deleted afterwards, so that the
+// baselines leave nothing for the processors or the sink.
+const (
+	rawStream     = "BENCH_RAW"
+	rawSubject    = "bench.raw"
+	atomicStream  = "BENCH_RAW_ATOMIC"
+	atomicSubject = "bench.atomic"
+)
+
+// scratchStream creates a stream with the events stream's configuration on
+// subject.>; the returned func deletes it.
+func (b *bench) scratchStream(ctx context.Context, name, subject string) (func(), error) {
+	js := b.conns.JS
+	var sc jetstream.StreamConfig
+	for _, c := range b.cfg.Streams.StreamConfigs() {
+		if c.Name == schemas.StreamEvents {
+			sc = c
+		}
+	}
+	sc.Name, sc.Subjects, sc.Description = name, []string{subject + ".>"}, "epiwatch bench: baseline publish (scratch)"
+	if _, err := js.CreateOrUpdateStream(ctx, sc); err != nil {
+		return nil, fmt.Errorf("create stream %s: %w", name, err)
+	}
+	return func() {
+		dctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := js.DeleteStream(dctx, name); err != nil {
+			b.progress("could not delete the scratch stream %s: %v", name, err)
+		}
+	}, nil
+}
+
+// rawAtomic is the second baseline: the same messages in atomic batches of
+// Config.Batch, Config.Senders at a time, the way ingest publishes a request
+// (with its Nats-Msg-Id and expected-subject-sequence headers).
+func (b *bench) rawAtomic(ctx context.Context, msgs []stream.Msg) error {
+	drop, err := b.scratchStream(ctx, atomicStream, atomicSubject)
+	if err != nil {
+		return err
+	}
+	defer drop()
+	size := min(b.cfg.Batch, stream.MaxAtomicBatch)
+	batches := make(chan []stream.Msg, len(msgs)/size+1)
+	for rest := msgs; len(rest) > 0; {
+		n := min(size, len(rest))
+		chunk := make([]stream.Msg, n)
+		for i, m := range rest[:n] {
+			tok, _, _ := strings.Cut(strings.TrimPrefix(m.Subject, schemas.SubjectEvents+"."), ".")
+			chunk[i] = stream.Msg{Subject: atomicSubject + strings.TrimPrefix(m.Subject, schemas.SubjectEvents), ID: m.ID, Data: m.Data,
+				Header: nats.Header{jetstream.ExpectedLastSubjSeqHeader: {"0"}, jetstream.ExpectedLastSubjSeqSubjHeader: {atomicSubject + "." + tok + ".>"}}}
+		}
+		batches <- chunk
+		rest = rest[n:]
+	}
+	close(batches)
+	b.progress("raw atomic batches: %d messages to %s, %d per batch, %d at a time", len(msgs), atomicStream, size, b.cfg.Senders)
+	pub := stream.NewPublisher(b.conns.JS)
+	g, gctx := errgroup.WithContext(ctx)
+	start := time.Now()
+	for range b.cfg.Senders {
+		g.Go(func() error {
+			for chunk := range batches {
+				if err := pub.PublishAtomic(gctx, chunk); err != nil {
+					return fmt.Errorf("raw atomic batches: %w", err)
+				}
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	elapsed := time.Since(start)
+	b.rep.RawAtomicSecs = elapsed.Seconds()
+	b.rep.RawAtomicEPS = float64(len(msgs)) / elapsed.Seconds()
+	b.progress("  %d in %s: %.0f events/s", len(msgs), elapsed.Round(time.Millisecond), b.rep.RawAtomicEPS)
+	return nil
+}
+
+// rawPublish is the baseline: async publish with Nats-Msg-Id into the
+// scratch stream, timed until every acknowledgement is in.
+func (b *bench) rawPublish(ctx context.Context, msgs []stream.Msg) error {
+	drop, err := b.scratchStream(ctx, rawStream, rawSubject)
+	if err != nil {
+		return err
+	}
+	defer drop()
+	js, err := jetstream.New(b.conns.NC, jetstream.WithPublishAsyncMaxPending(4096))
+	if err != nil {
+		return err
+	}
+	b.progress("raw publish: %d messages to %s", len(msgs), rawStream)
+	futs := make([]jetstream.PubAckFuture, 0, len(msgs))
+	start := time.Now()
+	for _, m := range msgs {
+		nm := &nats.Msg{Subject: rawSubject + strings.TrimPrefix(m.Subject, schemas.SubjectEvents), Data: m.Data}
+		for {
+			f, err := js.PublishMsgAsync(nm, jetstream.WithMsgID(m.ID))
+			if errors.Is(err, jetstream.ErrTooManyStalledMsgs) {
+				select { // the window is full: let it drain
+				case <-js.PublishAsyncComplete():
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("raw publish: %w", err)
+			}
+			futs = append(futs, f)
+			break
+		}
+	}
+	select {
+	case <-js.PublishAsyncComplete():
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	elapsed := time.Since(start)
+	failed := 0
+	var firstErr error
+	for _, f := range futs {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			if failed++; firstErr == nil {
+				firstErr = err
+			}
+		}
+	}
+	if failed > 0 {
+		return fmt.Errorf("raw publish: %d of %d not acknowledged: %w", failed, len(msgs), firstErr)
+	}
+	b.rep.RawPublishSecs = elapsed.Seconds()
+	b.rep.RawPublishEPS = float64(len(msgs)) / elapsed.Seconds()
+	b.progress("  %d in %s: %.0f events/s", len(msgs), elapsed.Round(time.Millisecond), b.rep.RawPublishEPS)
+	return nil
+}
+
+// streamSeqs returns every stream's last sequence.
+func (b *bench) streamSeqs(ctx context.Context) (map[string]uint64, error) {
+	seqs := map[string]uint64{}
+	l := b.conns.JS.ListStreams(ctx)
+	for info := range l.Info() {
+		seqs[info.Config.Name] = info.State.LastSeq
+	}
+	if err := l.Err(); err != nil {
+		return nil, fmt.Errorf("list streams: %w", err)
+	}
+	return seqs, nil
+}
+
+// watchLatency feeds t from two taps until the returned func stops them:
+// the indicator records as they are published (region and version), and
+// the events stream's sequence of each event (a headers-only ordered
+// consumer: the Nats-Msg-Id is the event's id).
+func (b *bench) watchLatency(ctx context.Context, t *latencyTracker) (stop func(), err error) {
+	sub, err := b.conns.NC.Subscribe(schemas.SubjectIndicators+".>", func(m *nats.Msg) {
+		now := time.Now()
+		var in struct {
+			Region  string `json:"region"`
+			Version uint64 `json:"version"`
+		}
+		if json.Unmarshal(m.Data, &in) != nil {
+			return
+		}
+		t.indicator(in.Region, in.Version, now)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("subscribe to the indicators: %w", err)
+	}
+	cons, err := b.conns.JS.OrderedConsumer(ctx, schemas.StreamEvents, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverNewPolicy, HeadersOnly: true})
+	if err != nil {
+		_ = sub.Unsubscribe()
+		return nil, fmt.Errorf("watch the events stream: %w", err)
+	}
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		md, err := m.Metadata()
+		if err != nil {
+			return
+		}
+		subj := m.Subject()
+		t.stored(m.Headers().Get(jetstream.MsgIDHeader), subj[strings.LastIndexByte(subj, '.')+1:], md.Sequence.Stream)
+	})
+	if err != nil {
+		_ = sub.Unsubscribe()
+		return nil, fmt.Errorf("watch the events stream: %w", err)
+	}
+	return func() {
+		cc.Stop()
+		_ = sub.Unsubscribe()
+	}, nil
+}

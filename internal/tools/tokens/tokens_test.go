@@ -1,0 +1,49 @@
+package tokens
+
+import (
+	"bytes"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/epiwatch/epiwatch/internal/tools/cli"
+	"github.com/epiwatch/epiwatch/pipeline/ingest"
+)
+
+func TestNew(t *testing.T) {
+	var out bytes.Buffer
+	if err := New(strings.NewReader(strings.Repeat("x", 32)), "lis-almaty", &out); err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`give it to lis-almaty once; it is not stored\): (ew_\S+)\n(?s:.*)name: lis-almaty\n\s+sha256: ([0-9a-f]{64})`).FindStringSubmatch(out.String())
+	if m == nil || ingest.HashToken(m[1]) != m[2] {
+		t.Fatalf("New printed:\n%s", out.String())
+	}
+	if err := New(strings.NewReader("short"), "x", &bytes.Buffer{}); err == nil {
+		t.Error("New with too few random bytes gave no error")
+	}
+}
+
+func TestHash(t *testing.T) {
+	// sha256("test"), from `printf test | sha256sum`.
+	const want = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\n"
+	for name, run := range map[string]func(*bytes.Buffer) error{
+		"argument":          func(out *bytes.Buffer) error { return Hash("test", nil, out) },
+		"stdin":             func(out *bytes.Buffer) error { return Hash("", strings.NewReader(" test \nnext"), out) },
+		"stdin without \\n": func(out *bytes.Buffer) error { return Hash("", strings.NewReader("test"), out) },
+	} {
+		var out bytes.Buffer
+		if err := run(&out); err != nil || out.String() != want {
+			t.Errorf("%s: %q, %v", name, out.String(), err)
+		}
+	}
+	for name, err := range map[string]error{
+		"empty argument": Hash("", nil, &bytes.Buffer{}),
+		"empty stdin":    Hash("", strings.NewReader(""), &bytes.Buffer{}),
+		"blank line":     Hash("", strings.NewReader("  \n"), &bytes.Buffer{}),
+	} {
+		if !cli.IsBadInput(err) {
+			t.Errorf("%s: %v, want bad input", name, err)
+		}
+	}
+}
