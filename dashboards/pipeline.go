@@ -6,51 +6,9 @@ import (
 	"github.com/grafana/grafana-foundation-sdk/go/prometheus"
 	"github.com/grafana/grafana-foundation-sdk/go/stat"
 	"github.com/grafana/grafana-foundation-sdk/go/timeseries"
-)
 
-// Metric names the pipeline dashboard and the alert rules read. They are
-// declared next to the code that changes them (pipeline/stream,
-// pipeline/ingest, pipeline/process, consumers/clickhouse, consumers/alerts
-// and the decision maker); a test checks each still exists there.
-const (
-	mIngestEvents      = "epiwatch_ingest_events_total"
-	mIngestRejected    = "epiwatch_ingest_rejected_events_total"
-	mIngestRefused     = "epiwatch_ingest_refused_batches_total"
-	mIngestPublish     = "epiwatch_ingest_publish_duration_seconds"
-	mConsumerPending   = "epiwatch_consumer_pending_messages"
-	mConsumerAckPend   = "epiwatch_consumer_ack_pending_messages"
-	mConsumerRedeliv   = "epiwatch_consumer_redelivered_messages_total"
-	mConsumerOutcomes  = "epiwatch_consumer_outcomes_total"
-	mConsumerRetries   = "epiwatch_consumer_batch_retries_total"
-	mProcessLag        = "epiwatch_process_lag_seconds"
-	mProcessApplied    = "epiwatch_process_events_applied_total"
-	mProcessSkipped    = "epiwatch_process_events_skipped_total"
-	mProcessPublished  = "epiwatch_process_indicators_published_total"
-	mProcessCkpts      = "epiwatch_process_checkpoints_total"
-	mProcessCkptTime   = "epiwatch_process_checkpoint_duration_seconds"
-	mSinkRows          = "epiwatch_sink_rows_total"
-	mSinkBatch         = "epiwatch_sink_batch_rows"
-	mSinkLatency       = "epiwatch_sink_insert_duration_seconds"
-	mSinkFailures      = "epiwatch_sink_insert_failures_total"
-	mAlertsSent        = "epiwatch_alerts_sent_total"
-	mAlertsFailed      = "epiwatch_alerts_failed_total"
-	mRegionRUpper      = "epiwatch_region_r_upper"
-	mRegionOccupancy   = "epiwatch_region_bed_occupancy_ratio"
-	mRegionRestriction = "epiwatch_region_restriction_level"
+	"github.com/epiwatch/epiwatch/schemas"
 )
-
-// MetricNames lists every metric the dashboards read (tests compare them with
-// the code's declarations and with the alert rules).
-func MetricNames() []string {
-	return []string{
-		mIngestEvents, mIngestRejected, mIngestRefused, mIngestPublish,
-		mConsumerPending, mConsumerAckPend, mConsumerRedeliv, mConsumerOutcomes, mConsumerRetries,
-		mProcessLag, mProcessApplied, mProcessSkipped, mProcessPublished, mProcessCkpts, mProcessCkptTime,
-		mSinkRows, mSinkBatch, mSinkLatency, mSinkFailures,
-		mAlertsSent, mAlertsFailed,
-		mRegionRUpper, mRegionOccupancy, mRegionRestriction,
-	}
-}
 
 // rate is the per-second rate over Grafana's rate interval.
 func rate(metric string) string { return "rate(" + metric + "[$__rate_interval])" }
@@ -109,64 +67,64 @@ func Pipeline(p Plan) *dashboard.DashboardBuilder {
 			Thresholds(thresholdsBuilder(thresholds("red", step{1, "green"})))).
 		WithRow(row(id, "Ingest")).
 		WithPanel(promPanel(id, "Events answered by ingest, by type and outcome", "Events per second answered by the ingest API and file import: accepted, duplicate (already accepted) or rejected.", "reqps", 12,
-			promQuery("A", "sum by (type, outcome) ("+rate(mIngestEvents)+")", "{{type}} {{outcome}}"))).
+			promQuery("A", "sum by (type, outcome) ("+rate(schemas.MetricIngestEvents)+")", "{{type}} {{outcome}}"))).
 		WithPanel(promPanel(id, "Rejected events by type and reason", "Events per second rejected, by the first field at fault; each is dead-lettered with its reason on epi.deadletter.ingest.<type>.", "reqps", 12,
-			promQuery("A", "sum by (type, reason) ("+rate(mIngestRejected)+")", "{{type}}: {{reason}}"))).
+			promQuery("A", "sum by (type, reason) ("+rate(schemas.MetricIngestRejected)+")", "{{type}}: {{reason}}"))).
 		WithPanel(promPanel(id, "Batches refused (JetStream unavailable or full)", "Batches answered 503 or 429 because JetStream could not take them; producers retry.", "reqps", 12,
-			promQuery("A", "sum by (cause) ("+rate(mIngestRefused)+")", "{{cause}}"))).
+			promQuery("A", "sum by (cause) ("+rate(schemas.MetricIngestRefusedBatches)+")", "{{cause}}"))).
 		WithPanel(promPanel(id, "Publish latency to JetStream", "Time from publishing a batch to JetStream's last acknowledgement (file store, replicated).", "s", 12,
-			promQuery("A", quantile("0.5", mIngestPublish, ""), "p50"),
-			promQuery("B", quantile("0.99", mIngestPublish, ""), "p99"))).
+			promQuery("A", quantile("0.5", schemas.MetricIngestPublishDuration, ""), "p50"),
+			promQuery("B", quantile("0.99", schemas.MetricIngestPublishDuration, ""), "p99"))).
 		WithRow(row(id, "JetStream consumers")).
 		WithPanel(promPanel(id, "Consumer lag (pending messages)", "Messages in each stream not yet delivered to its durable consumer. Replicas of a component share one durable consumer, so the max over replicas is the lag.", "short", 12,
-			promQuery("A", "max by (consumer) ("+mConsumerPending+")", "{{consumer}}"))).
+			promQuery("A", "max by (consumer) ("+schemas.MetricConsumerPending+")", "{{consumer}}"))).
 		WithPanel(promPanel(id, "Messages awaiting acknowledgement", "Delivered but not yet acknowledged: in flight, or held by a batch waiting for ClickHouse.", "short", 12,
-			promQuery("A", "max by (consumer) ("+mConsumerAckPend+")", "{{consumer}}"))).
+			promQuery("A", "max by (consumer) ("+schemas.MetricConsumerAckPending+")", "{{consumer}}"))).
 		WithPanel(promPanel(id, "Redeliveries", "Messages delivered more than once per second (a handler failed or timed out).", "reqps", 12,
-			promQuery("A", "sum by (consumer) ("+rate(mConsumerRedeliv)+")", "{{consumer}}"))).
+			promQuery("A", "sum by (consumer) ("+rate(schemas.MetricConsumerRedelivered)+")", "{{consumer}}"))).
 		WithPanel(promPanel(id, "Settled messages by outcome", "How consumed messages were settled: ack, nak (retried later) or dead_letter (permanent error), and batch retries.", "reqps", 12,
-			promQuery("A", "sum by (consumer, outcome) ("+rate(mConsumerOutcomes)+")", "{{consumer}} {{outcome}}"),
-			promQuery("B", "sum by (consumer) ("+rate(mConsumerRetries)+")", "{{consumer}} batch retry"))).
+			promQuery("A", "sum by (consumer, outcome) ("+rate(schemas.MetricConsumerOutcomes)+")", "{{consumer}} {{outcome}}"),
+			promQuery("B", "sum by (consumer) ("+rate(schemas.MetricConsumerBatchRetries)+")", "{{consumer}} batch retry"))).
 		WithRow(row(id, "Processor")).
 		WithPanel(promPanel(id, "Processor lag (event to indicator)", "Time from an event's arrival in JetStream to the publication of the indicators it changed.", "s", 12,
-			promQuery("A", quantile("0.5", mProcessLag, ""), "p50"),
-			promQuery("B", quantile("0.95", mProcessLag, ""), "p95"),
-			promQuery("C", quantile("0.99", mProcessLag, ""), "p99"))).
+			promQuery("A", quantile("0.5", schemas.MetricProcessLag, ""), "p50"),
+			promQuery("B", quantile("0.95", schemas.MetricProcessLag, ""), "p95"),
+			promQuery("C", quantile("0.99", schemas.MetricProcessLag, ""), "p99"))).
 		WithPanel(promPanel(id, "Events applied and indicators published", "Distinct events applied to the state by type, events skipped (already applied or covered by the checkpoint), indicator records published.", "reqps", 12,
-			promQuery("A", "sum by (type) ("+rate(mProcessApplied)+")", "applied {{type}}"),
-			promQuery("B", "sum by (reason) ("+rate(mProcessSkipped)+")", "skipped {{reason}}"),
-			promQuery("C", "sum("+rate(mProcessPublished)+")", "indicators published"))).
+			promQuery("A", "sum by (type) ("+rate(schemas.MetricProcessEventsApplied)+")", "applied {{type}}"),
+			promQuery("B", "sum by (reason) ("+rate(schemas.MetricProcessEventsSkipped)+")", "skipped {{reason}}"),
+			promQuery("C", "sum("+rate(schemas.MetricProcessIndicatorsPublished)+")", "indicators published"))).
 		WithPanel(promPanel(id, "Checkpoints", "Processor state checkpoints per second by outcome, and the p99 time to write one.", "short", 12,
-			promQuery("A", "sum by (outcome) ("+rate(mProcessCkpts)+")", "{{outcome}}"),
-			promQuery("B", quantile("0.99", mProcessCkptTime, ""), "p99 duration (s)"))).
+			promQuery("A", "sum by (outcome) ("+rate(schemas.MetricProcessCheckpoints)+")", "{{outcome}}"),
+			promQuery("B", quantile("0.99", schemas.MetricProcessCheckpointDuration, ""), "p99 duration (s)"))).
 		WithRow(row(id, "ClickHouse sink")).
 		WithPanel(promPanel(id, "Rows inserted by table", "Rows per second the sink inserted into ClickHouse (acknowledged in JetStream only after the insert).", "rowsps", 12,
-			promQuery("A", "sum by (table) ("+rate(mSinkRows)+")", "{{table}}"))).
+			promQuery("A", "sum by (table) ("+rate(schemas.MetricSinkRows)+")", "{{table}}"))).
 		WithPanel(promPanel(id, "Insert failures by table", "Failed inserts per second; the batch stays in JetStream and is retried with backoff.", "reqps", 12,
-			promQuery("A", "sum by (table) ("+rate(mSinkFailures)+")", "{{table}}"))).
+			promQuery("A", "sum by (table) ("+rate(schemas.MetricSinkInsertFailures)+")", "{{table}}"))).
 		WithPanel(promPanel(id, "Batch size (rows per insert)", "Median and p99 rows per ClickHouse insert.", "short", 12,
-			promQuery("A", quantile("0.5", mSinkBatch, ", table"), "p50 {{table}}"),
-			promQuery("B", quantile("0.99", mSinkBatch, ", table"), "p99 {{table}}"))).
+			promQuery("A", quantile("0.5", schemas.MetricSinkBatchRows, ", table"), "p50 {{table}}"),
+			promQuery("B", quantile("0.99", schemas.MetricSinkBatchRows, ", table"), "p99 {{table}}"))).
 		WithPanel(promPanel(id, "Insert latency", "p50 and p99 duration of one ClickHouse insert.", "s", 12,
-			promQuery("A", quantile("0.5", mSinkLatency, ", table"), "p50 {{table}}"),
-			promQuery("B", quantile("0.99", mSinkLatency, ", table"), "p99 {{table}}"))).
+			promQuery("A", quantile("0.5", schemas.MetricSinkInsertDuration, ", table"), "p50 {{table}}"),
+			promQuery("B", quantile("0.99", schemas.MetricSinkInsertDuration, ", table"), "p99 {{table}}"))).
 		WithRow(row(id, "Alerts")).
 		WithPanel(promPanel(id, "Alert deliveries by channel", "Alerts delivered (sent) and failed attempts per second, by channel (alertmanager, webhook:<name>).", "reqps", 24,
-			promQuery("A", "sum by (channel) ("+rate(mAlertsSent)+")", "sent {{channel}}"),
-			promQuery("B", "sum by (channel) ("+rate(mAlertsFailed)+")", "failed {{channel}}")).
+			promQuery("A", "sum by (channel) ("+rate(schemas.MetricAlertsSent)+")", "sent {{channel}}"),
+			promQuery("B", "sum by (channel) ("+rate(schemas.MetricAlertsFailed)+")", "failed {{channel}}")).
 			OverrideByRegexp("^failed .*", []dashboard.DynamicConfigValue{fixedColor("red")})).
 		WithRow(row(id, "Regions (live gauges)")).
 		WithPanel(promPanel(id, "R, upper end of the 95 % interval, by region", "The processor's latest R 97.5 % quantile per region; the alert rule fires when it stays above 1.3 for a day.", "none", 8,
-			promQuery("A", "max by (region) ("+mRegionRUpper+")", "{{region}}")).
+			promQuery("A", "max by (region) ("+schemas.MetricRegionRUpper+")", "{{region}}")).
 			Thresholds(thresholdsBuilder(p.rThresholds())).
 			ThresholdsStyle(common.NewGraphThresholdsStyleConfigBuilder().Mode(common.GraphThresholdsStyleModeDashed))).
 		WithPanel(promPanel(id, "Bed occupancy (ПЗК) by region", "The processor's latest infectious-bed occupancy per region (ratio 0–1).", "percentunit", 8,
-			promQuery("A", "max by (region) ("+mRegionOccupancy+")", "{{region}}")).
+			promQuery("A", "max by (region) ("+schemas.MetricRegionBedOccupancy+")", "{{region}}")).
 			Max(1).
 			Thresholds(thresholdsBuilder(bandThresholds(p.OccupancyPct, 100))).
 			ThresholdsStyle(common.NewGraphThresholdsStyleConfigBuilder().Mode(common.GraphThresholdsStyleModeDashed))).
 		WithPanel(promPanel(id, "Restriction level by region", "Each region's current restriction level (1 mildest).", "none", 8,
-			promQuery("A", "max by (region) ("+mRegionRestriction+")", "{{region}}")).
+			promQuery("A", "max by (region) ("+schemas.MetricRegionRestrictionLevel+")", "{{region}}")).
 			Decimals(0).
 			LineInterpolation(common.LineInterpolationStepAfter))
 }

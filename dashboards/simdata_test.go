@@ -514,7 +514,7 @@ func insert(ctx context.Context, conn driver.Conn, db, table, columns string, ro
 // the latest, as it does for the sink's).
 func detectSignals(ctx context.Context, t testing.TB, records []schemas.Indicator) ([][]any, error) {
 	ns := streamtest.New(t)
-	det, err := detect.New(detect.DefaultConfig(), detect.Deps{JS: ns.JS})
+	det, err := detect.New(detect.DefaultConfig(), detect.Deps{Bus: ns.Bus})
 	if err != nil {
 		return nil, err
 	}
@@ -541,7 +541,7 @@ func detectSignals(ctx context.Context, t testing.TB, records []schemas.Indicato
 			return nil, fmt.Errorf("detect stage: no consumer %s after a minute", schemas.ConsumerDetect)
 		}
 	}
-	pub := stream.NewPublisher(ns.JS)
+	pub := ns.Bus.Publisher()
 	var msgs []stream.Msg
 	for i := range records {
 		data, err := json.Marshal(&records[i])

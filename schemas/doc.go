@@ -5,7 +5,8 @@
 //     types with Validate and ID, and as JSON Schema files (draft 2020-12,
 //     events/*.schema.json) that are the published contract for producers.
 //   - Result types (indicators, decisions, alerts) and their schemas.
-//   - Stream, subject, consumer and key-value bucket names.
+//   - Stream, subject, consumer, key-value bucket and message header names.
+//   - Prometheus metric names (metrics.go).
 //   - The region reference (ISO 3166-2 codes with population).
 //   - ClickHouse DDL (clickhouse/NNN_*.sql), append-only and embedded.
 //

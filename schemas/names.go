@@ -67,7 +67,7 @@ const (
 	BucketPseudonymKeys = "epi_pseudonym_keys"
 	// BucketLeases holds the lease of each stateful component (process,
 	// decide): one active replica, the others hot standbys
-	// (stream.RunExclusive). Its TTL is the lease's.
+	// (stream.Bus.RunExclusive). Its TTL is the lease's.
 	BucketLeases = "epi_leases"
 )
 
@@ -79,6 +79,24 @@ const (
 // decide.window_days before it, so one stray old event does not open years of
 // daily decisions.
 const HeaderDataThrough = "Epiwatch-Data-Through"
+
+// Dead-letter headers: what a dead letter on epi.deadletter.<stage>.<type>
+// carries beside the original (pseudonymised) bytes, for the operator with
+// the nats CLI and for `epiwatch deadletter`.
+const (
+	// HeaderReason says why the message was refused.
+	HeaderReason = "Epiwatch-Reason"
+	// HeaderStage is the stage that refused it (ingest, process, sink).
+	HeaderStage = "Epiwatch-Stage"
+	// HeaderSubject is the subject it was consumed from (pipeline stages).
+	HeaderSubject = "Epiwatch-Subject"
+	// HeaderStreamSeq is its stream sequence there (pipeline stages).
+	HeaderStreamSeq = "Epiwatch-Stream-Seq"
+	// HeaderEventID is its event_id, when it could be read.
+	HeaderEventID = "Epiwatch-Event-Id"
+	// HeaderBatchIndex is its position in the ingest request.
+	HeaderBatchIndex = "Epiwatch-Batch-Index"
+)
 
 // EventSubject returns epi.events.<event_id>.<type>.<region>, the event_id
 // written as one subject token (EventIDToken).

@@ -70,7 +70,7 @@ Progress goes to stderr, the table (or with --json one JSON object) to stdout.`,
 			if o.Events < 1 || o.Senders < 1 || o.Batch < 1 || !(o.Rate > 0) || o.LatencyDuration <= 0 || o.Soak < 0 {
 				return &exitError{2, fmt.Errorf("--events, --senders, --batch, --rate and --latency-duration must be positive")}
 			}
-			a, err := newApp(cmd)
+			a, err := app.New(envOf(cmd))
 			if err != nil {
 				return err
 			}
@@ -144,9 +144,9 @@ func benchSetup(cmd *cobra.Command, a *app.App, c *bench.Config, syncFlag string
 	c.ProcessPublishInterval, c.SinkFlushInterval = cfg.Process.PublishInterval, cfg.ClickHouse.Sink.FlushInterval
 	return bench.Deps{
 		Stdout: cmd.OutOrStdout(), Stderr: cmd.ErrOrStderr(), Regions: a.Regions,
-		Connect: func(ctx context.Context) (bench.Conns, error) {
+		Connect: func(ctx context.Context) (*bench.Bus, error) {
 			err := a.ConnectNATS(ctx, "bench", true)
-			return bench.Conns{NC: a.NATSConn(), JS: a.JetStream()}, err
+			return a.Bus(), err
 		},
 		NewIngester: a.NewIngester,
 		Components: func(ctx context.Context, in *bench.Ingester) (func(context.Context) error, error) {

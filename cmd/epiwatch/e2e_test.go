@@ -235,7 +235,7 @@ func TestEndToEndMixedBatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	dls, err := stream.ListDeadLetters(context.Background(), js, 0, 100, "")
+	dls, err := stream.NewBus(js).ListDeadLetters(context.Background(), 0, 100, "")
 	if err != nil {
 		t.Fatal(err)
 	}

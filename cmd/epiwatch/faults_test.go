@@ -222,7 +222,7 @@ func startFastNATS(t *testing.T) *fastNATS {
 	t.Cleanup(func() { nc.Close(); e.Shutdown() })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := stream.EnsureStreams(ctx, js, stream.DefaultConfig()); err != nil {
+	if _, err := stream.NewBus(js).Ensure(ctx, stream.DefaultConfig()); err != nil {
 		t.Fatal(err)
 	}
 	return &fastNATS{URL: e.ClientURL(), JS: js}
@@ -387,7 +387,7 @@ func crashEvents(t *testing.T, n, days int, seed int64) []stream.Msg {
 // publishAll publishes msgs in order, 1000 at a time, and fails on any error
 // or duplicate. Safe to call from another goroutine (it reports, not stops).
 func publishAll(js jetstream.JetStream, msgs []stream.Msg) error {
-	pub := stream.NewPublisher(js)
+	pub := stream.NewBus(js).Publisher()
 	pub.Timeout = 60 * time.Second
 	for off := 0; off < len(msgs); off += 1000 {
 		chunk := msgs[off:min(off+1000, len(msgs))]

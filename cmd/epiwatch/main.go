@@ -168,6 +168,3 @@ func newConfigCmd() *cobra.Command {
 func envOf(cmd *cobra.Command) app.Env {
 	return app.Env{Flags: cmd.Flags(), Getenv: os.Getenv, Stdout: cmd.OutOrStdout(), Stderr: cmd.ErrOrStderr()}
 }
-
-// newApp loads the configuration of cmd's flags, environment and file.
-func newApp(cmd *cobra.Command) (*app.App, error) { return app.New(envOf(cmd)) }

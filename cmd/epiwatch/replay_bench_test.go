@@ -58,11 +58,11 @@ func BenchmarkReplayYear(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer nc.Close()
-	if err := stream.EnsureStreams(ctx, js, stream.DefaultConfig()); err != nil {
+	if _, err := stream.NewBus(js).Ensure(ctx, stream.DefaultConfig()); err != nil {
 		b.Fatal(err)
 	}
 	begin = time.Now()
-	pub := stream.NewPublisher(js)
+	pub := stream.NewBus(js).Publisher()
 	for off := 0; off < len(msgs); off += 5000 {
 		for i, r := range pub.PublishBatch(ctx, msgs[off:min(off+5000, len(msgs))]) {
 			if r.Err != nil {

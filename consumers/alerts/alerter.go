@@ -56,7 +56,7 @@ type hook struct {
 // Deps are the alerter's connections and shared services.
 type Deps struct {
 	// Bus is the connection to JetStream; the streams and the claims bucket
-	// must exist (stream.EnsureStreams).
+	// must exist (Bus.Ensure).
 	Bus *stream.Bus
 	// Logger may be nil (discard).
 	Logger *slog.Logger
@@ -67,16 +67,9 @@ type Deps struct {
 	StreamMetrics *stream.Metrics
 }
 
-// New checks cfg, loads the webhook secrets and registers the metrics.
-//
-// Deprecated: use NewFromDeps (to be renamed New once cmd/epiwatch calls it).
-func New(cfg Config, js stream.JetStream, log *slog.Logger, reg prometheus.Registerer, sm *stream.Metrics) (*Alerter, error) {
-	return NewFromDeps(cfg, Deps{Bus: stream.NewBus(js), Logger: log, Registerer: reg, StreamMetrics: sm})
-}
-
-// NewFromDeps checks cfg, loads the webhook secrets and registers the
-// metrics. It does no I/O on NATS: Run and AckHandler open what they need.
-func NewFromDeps(cfg Config, deps Deps) (*Alerter, error) {
+// New checks cfg, loads the webhook secrets and registers the metrics. It
+// does no I/O on NATS: Run and AckHandler open what they need.
+func New(cfg Config, deps Deps) (*Alerter, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -124,7 +117,7 @@ func instanceID() string {
 	return hex.EncodeToString(b)
 }
 
-// bucket opens the claims bucket (created by stream.EnsureStreams) once.
+// bucket opens the claims bucket (created by Bus.Ensure) once.
 func (a *Alerter) bucket(ctx context.Context) (*stream.KV, error) {
 	a.kvMu.Lock()
 	defer a.kvMu.Unlock()

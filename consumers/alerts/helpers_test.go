@@ -75,7 +75,7 @@ func start(t *testing.T, srv *streamtest.Server, cfg Config, tweak ...func(*Aler
 	bus := srv.Open("alerter")
 	reg := prometheus.NewRegistry()
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	a, err := NewFromDeps(cfg, Deps{Bus: bus, Logger: log, Registerer: reg, StreamMetrics: stream.NewMetrics(reg)})
+	a, err := New(cfg, Deps{Bus: bus, Logger: log, Registerer: reg, StreamMetrics: stream.NewMetrics(reg)})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

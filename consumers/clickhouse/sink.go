@@ -61,7 +61,7 @@ type Deps struct {
 	Conn     driver.Conn
 	Database string
 	// Bus is the connection to JetStream; the streams must exist
-	// (stream.EnsureStreams).
+	// (Bus.Ensure).
 	Bus *stream.Bus
 	// Logger may be nil (discard).
 	Logger *slog.Logger
@@ -69,13 +69,6 @@ type Deps struct {
 	Registerer prometheus.Registerer
 	// StreamMetrics, if not nil, records the consumers' delivery metrics.
 	StreamMetrics *stream.Metrics
-}
-
-// NewSink returns a sink writing into database db.
-//
-// Deprecated: use New; NewSink remains for cmd/epiwatch until it moves.
-func NewSink(cfg SinkConfig, conn driver.Conn, db string, js stream.JetStream, log *slog.Logger, reg prometheus.Registerer, sm *stream.Metrics) (*Sink, error) {
-	return New(cfg, Deps{Conn: conn, Database: db, Bus: stream.NewBus(js), Logger: log, Registerer: reg, StreamMetrics: sm})
 }
 
 // New returns a sink writing into deps.Database. It asks ClickHouse for its
@@ -299,15 +292,15 @@ type sinkMetrics struct {
 func newSinkMetrics(reg prometheus.Registerer) *sinkMetrics {
 	m := &sinkMetrics{
 		rows: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "epiwatch_sink_rows_total", Help: "Rows inserted into ClickHouse, by table."}, []string{"table"}),
+			Name: schemas.MetricSinkRows, Help: "Rows inserted into ClickHouse, by table."}, []string{"table"}),
 		batch: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "epiwatch_sink_batch_rows", Help: "Rows per ClickHouse insert.",
+			Name: schemas.MetricSinkBatchRows, Help: "Rows per ClickHouse insert.",
 			Buckets: prometheus.ExponentialBuckets(1, 4, 9)}, []string{"table"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "epiwatch_sink_insert_duration_seconds", Help: "Duration of one ClickHouse insert.",
+			Name: schemas.MetricSinkInsertDuration, Help: "Duration of one ClickHouse insert.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 15)}, []string{"table"}),
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "epiwatch_sink_insert_failures_total", Help: "Failed ClickHouse inserts (retried)."}, []string{"table"}),
+			Name: schemas.MetricSinkInsertFailures, Help: "Failed ClickHouse inserts (retried)."}, []string{"table"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.rows, m.batch, m.latency, m.failures)

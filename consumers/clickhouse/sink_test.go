@@ -163,7 +163,7 @@ func TestSinkDeadLettersGarbage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if string(m.Data) != "{not json" || m.Header.Get(stream.HdrReason) == "" {
-		t.Fatalf("dead letter %q reason %q", m.Data, m.Header.Get(stream.HdrReason))
+	if string(m.Data) != "{not json" || m.Header.Get(schemas.HeaderReason) == "" {
+		t.Fatalf("dead letter %q reason %q", m.Data, m.Header.Get(schemas.HeaderReason))
 	}
 }

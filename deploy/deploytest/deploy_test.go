@@ -60,35 +60,36 @@ func TestPrometheusConfig(t *testing.T) {
 
 // TestPrometheusRulesCoverage: the plan's two signals and the pipeline's
 // health each have a rule, every rule routes (category) and every metric a
-// rule reads is declared by the pipeline's code.
+// rule reads is named in schemas (TestMetricNamesOneHome checks the code
+// declares it; TestAlertThresholdsFromPlan checks the plan's numbers).
 func TestPrometheusRulesCoverage(t *testing.T) {
-	declared := deploytest.DeclaredMetrics(t)
-	doc := readYAML(t, filepath.Join(root(t), "deploy", "prometheus", "rules", "epiwatch.rules.yml"))
+	named := map[string]bool{}
+	for _, m := range schemas.MetricNames() {
+		named[m] = true
+	}
 	alerts := map[string]string{}
-	for _, g := range list(doc["groups"]) {
-		for _, r := range list(get(g, "rules")) {
-			name, expr := str(get(r, "alert")), str(get(r, "expr"))
-			alerts[name] = expr
-			if str(get(r, "labels", "category")) == "" || str(get(r, "labels", "severity")) == "" {
-				t.Errorf("rule %s: needs labels category (Alertmanager routes on it) and severity", name)
-			}
-			if str(get(r, "annotations", "summary")) == "" {
-				t.Errorf("rule %s: needs a summary annotation", name)
-			}
-			for _, m := range deploytest.MetricsIn(expr, declared) {
-				if _, ok := declared[m]; !ok {
-					t.Errorf("rule %s reads %s, which no Go file of the pipeline declares (renamed, or not written yet?)", name, m)
-				}
+	for _, r := range alertRules(t) {
+		name, expr := str(get(r, "alert")), str(get(r, "expr"))
+		alerts[name] = expr
+		if str(get(r, "labels", "category")) == "" || str(get(r, "labels", "severity")) == "" {
+			t.Errorf("rule %s: needs labels category (Alertmanager routes on it) and severity", name)
+		}
+		if str(get(r, "annotations", "summary")) == "" {
+			t.Errorf("rule %s: needs a summary annotation", name)
+		}
+		for _, m := range deploytest.MetricsIn(expr, named) {
+			if !named[m] {
+				t.Errorf("rule %s reads %s, which schemas/metrics.go does not name (renamed, or not written yet?)", name, m)
 			}
 		}
 	}
 	for _, want := range []struct{ alert, contains string }{
-		{"EpiwatchRegionRAbove1_3", "epiwatch_region_r_upper > 1.3"},
-		{"EpiwatchRegionBedOccupancyCritical", "epiwatch_region_bed_occupancy_ratio >= 0.9"},
-		{"EpiwatchConsumerLagGrowing", "epiwatch_consumer_pending_messages"},
-		{"EpiwatchSinkInsertFailing", "epiwatch_sink_insert_failures_total"},
+		{"EpiwatchRegionRAbove1_3", schemas.MetricRegionRUpper + " >"},
+		{"EpiwatchRegionBedOccupancyCritical", schemas.MetricRegionBedOccupancy + " >="},
+		{"EpiwatchConsumerLagGrowing", schemas.MetricConsumerPending},
+		{"EpiwatchSinkInsertFailing", schemas.MetricSinkInsertFailures},
 		{"EpiwatchIngestRejectRatioHigh", `outcome="rejected"`},
-		{"EpiwatchAlertDeliveryFailing", "epiwatch_alerts_failed_total"},
+		{"EpiwatchAlertDeliveryFailing", schemas.MetricAlertsFailed},
 		{"EpiwatchComponentDown", "up{"},
 	} {
 		expr, ok := alerts[want.alert]
@@ -98,6 +99,18 @@ func TestPrometheusRulesCoverage(t *testing.T) {
 			t.Errorf("rule %s: expr %q does not contain %q", want.alert, expr, want.contains)
 		}
 	}
+}
+
+// alertRules returns the alerting rules of every group of the shipped rule
+// file.
+func alertRules(t *testing.T) []any {
+	t.Helper()
+	doc := readYAML(t, filepath.Join(root(t), "deploy", "prometheus", "rules", "epiwatch.rules.yml"))
+	var out []any
+	for _, g := range list(doc["groups"]) {
+		out = append(out, list(get(g, "rules"))...)
+	}
+	return out
 }
 
 // TestAlertmanagerConfig runs amtool on the shipped configuration and checks

@@ -8,7 +8,6 @@ package deploytest
 import (
 	"bytes"
 	"fmt"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -74,60 +73,17 @@ func RepoRoot(t testing.TB) string {
 	}
 }
 
-// metricLiteralRe matches a metric name written as a Go string literal.
-var metricLiteralRe = regexp.MustCompile(`"(epiwatch_[a-z0-9_]+)"`)
-
-// DeclaredMetrics returns the epiwatch_* metric names the pipeline's code
-// declares (string literals in non-test Go files outside dashboards/ and
-// deploy/), each with the file declaring it.
-func DeclaredMetrics(t testing.TB) map[string]string {
-	t.Helper()
-	root := RepoRoot(t)
-	out := map[string]string{}
-	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(root, path)
-		if d.IsDir() {
-			switch rel {
-			case ".git", "dashboards", "deploy", "data", "bin", "tmpdeps":
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
-			return nil
-		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		for _, m := range metricLiteralRe.FindAllStringSubmatch(string(b), -1) {
-			out[m[1]] = rel
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
 // histogramSuffixRe strips the series suffixes of a histogram or summary.
 var histogramSuffixRe = regexp.MustCompile(`_(bucket|sum|count)$`)
 
 // MetricsIn returns the epiwatch_* metric names a PromQL expression reads,
-// with histogram series suffixes removed when the base name is declared.
-func MetricsIn(expr string, declared map[string]string) []string {
+// with histogram series suffixes removed when the base name is declared
+// (a key of declared, e.g. schemas.MetricNames()).
+func MetricsIn(expr string, declared map[string]bool) []string {
 	var out []string
 	for _, m := range regexp.MustCompile(`\bepiwatch_[a-z0-9_]+`).FindAllString(expr, -1) {
-		if _, ok := declared[m]; !ok {
-			if base := histogramSuffixRe.ReplaceAllString(m, ""); base != m {
-				if _, ok := declared[base]; ok {
-					m = base
-				}
-			}
+		if base := histogramSuffixRe.ReplaceAllString(m, ""); !declared[m] && declared[base] {
+			m = base
 		}
 		out = append(out, m)
 	}

@@ -14,8 +14,6 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -41,7 +39,7 @@ func (e *ExitError) Unwrap() error { return e.Err }
 func usage(err error) error { return &ExitError{2, err} }
 
 // App holds what every component of one process shares: configuration,
-// logger, metrics registry and the NATS connection.
+// logger, metrics registry and the bus (the NATS connection).
 type App struct {
 	Cfg     Config
 	Regions *schemas.Regions // the shipped reference with configured additions
@@ -51,8 +49,7 @@ type App struct {
 	reg      *prometheus.Registry
 	sm       *stream.Metrics
 	embedded *stream.Embedded
-	nc       *nats.Conn
-	js       jetstream.JetStream
+	bus      *stream.Bus
 }
 
 // Env is what a command hands a service: its flags (--config and the
@@ -139,26 +136,19 @@ func (a *App) ConnectNATS(ctx context.Context, name string, embed bool) error {
 	} else if url == "" {
 		url = "nats://" + a.Cfg.NATS.Listen
 	}
-	opts, err := a.natsOptions()
+	cc := a.clientConfig()
+	cc.Logger = a.Log
+	bus, err := stream.Open(url, "epiwatch-"+name, cc)
+	if ce := (*stream.ClientConfigError)(nil); errors.As(err, &ce) {
+		return fmt.Errorf("nats.%s: %w", ce.Field, ce.Err)
+	}
 	if err != nil {
 		return err
 	}
-	opts = append(opts,
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			if err != nil { // nil: our own drain at shutdown
-				a.Log.Warn("NATS disconnected", "err", err)
-			}
-		}),
-		nats.ReconnectHandler(func(nc *nats.Conn) { a.Log.Info("NATS reconnected", "url", nc.ConnectedUrlRedacted()) }),
-	)
-	nc, js, err := stream.Connect(url, "epiwatch-"+name, opts...)
-	if err != nil {
-		return err
-	}
-	a.nc, a.js = nc, js
+	a.bus = bus
 	ectx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	drifts, err := stream.EnsureStreamsReport(ectx, js, a.Cfg.StreamLayout())
+	drifts, err := bus.Ensure(ectx, a.Cfg.StreamLayout())
 	if err != nil {
 		return err
 	}
@@ -170,41 +160,21 @@ func (a *App) ConnectNATS(ctx context.Context, name string, embed bool) error {
 	return nil
 }
 
-func (a *App) natsOptions() ([]nats.Option, error) {
+// clientConfig is how this process authenticates to NATS (nats.*).
+func (a *App) clientConfig() stream.ClientConfig {
 	c := a.Cfg.NATS
-	var opts []nats.Option
-	switch {
-	case c.CredsFile != "":
-		opts = append(opts, nats.UserCredentials(c.CredsFile))
-	case c.NKeyFile != "":
-		o, err := nats.NkeyOptionFromSeed(c.NKeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("nats.nkey_file: %w", err)
-		}
-		opts = append(opts, o)
-	case c.Token != "":
-		opts = append(opts, nats.Token(c.Token))
-	case c.Password != "":
-		opts = append(opts, nats.UserInfo(c.User, c.Password))
+	return stream.ClientConfig{
+		CredsFile: c.CredsFile, NKeyFile: c.NKeyFile, Token: c.Token, User: c.User, Password: c.Password,
+		TLSCA: c.TLSCA, TLSCert: c.TLSCert, TLSKey: c.TLSKey,
 	}
-	if c.TLSCA != "" {
-		opts = append(opts, nats.RootCAs(c.TLSCA))
-	}
-	if c.TLSCert != "" {
-		opts = append(opts, nats.ClientCert(c.TLSCert, c.TLSKey))
-	}
-	return opts, nil
 }
 
 // ready reports whether JetStream answers, for /readyz.
 func (a *App) ready(ctx context.Context) error {
-	if a.nc == nil || !a.nc.IsConnected() {
+	if a.bus == nil {
 		return errors.New("not connected to NATS")
 	}
-	if _, err := a.js.AccountInfo(ctx); err != nil {
-		return fmt.Errorf("JetStream: %w", err)
-	}
-	return nil
+	return a.bus.Ready(ctx)
 }
 
 // OpenClickHouse connects to clickhouse.* (the caller closes the connection).
@@ -212,15 +182,10 @@ func (a *App) OpenClickHouse(ctx context.Context) (driver.Conn, error) {
 	return chsink.Open(ctx, a.Cfg.ClickHouse.Config)
 }
 
-// Close drains the NATS connection and stops the embedded server.
+// Close drains the NATS connection (Bus.Close) and stops the embedded server.
 func (a *App) Close() {
-	if a.nc != nil {
-		_ = a.nc.Drain()
-		deadline := time.Now().Add(5 * time.Second)
-		for !a.nc.IsClosed() && time.Now().Before(deadline) {
-			time.Sleep(20 * time.Millisecond)
-		}
-		a.nc.Close()
+	if a.bus != nil {
+		a.bus.Close()
 	}
 	if a.embedded != nil {
 		a.embedded.Shutdown()
@@ -265,9 +230,6 @@ func (a *App) metricsServer(extra map[string]http.Handler) *http.Server {
 	return &http.Server{Addr: a.Cfg.Metrics.Addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 }
 
-// NATSConn is the NATS connection after ConnectNATS (nil before), for
+// Bus is the connection to JetStream after ConnectNATS (nil before), for
 // harnesses that publish beside the components (bench).
-func (a *App) NATSConn() *nats.Conn { return a.nc }
-
-// JetStream is the JetStream context after ConnectNATS (nil before).
-func (a *App) JetStream() jetstream.JetStream { return a.js }
+func (a *App) Bus() *stream.Bus { return a.bus }

@@ -18,7 +18,6 @@ import (
 	"github.com/epiwatch/epiwatch/pipeline/detect"
 	"github.com/epiwatch/epiwatch/pipeline/ingest"
 	"github.com/epiwatch/epiwatch/pipeline/process"
-	"github.com/epiwatch/epiwatch/pipeline/stream"
 	"github.com/epiwatch/epiwatch/schemas"
 )
 
@@ -55,13 +54,9 @@ func (a *App) NewIngester() (*ingest.Ingester, error) {
 	if err != nil {
 		return nil, err
 	}
-	events, err := a.js.Stream(ctx, schemas.StreamEvents)
-	if err != nil {
-		return nil, fmt.Errorf("open the events stream %s: %w", schemas.StreamEvents, err)
-	}
 	return ingest.New(ingest.Config{MaxBodyBytes: a.Cfg.Ingest.MaxBodyBytes, MaxBatch: a.Cfg.Ingest.MaxBatch, PublishEach: a.Cfg.Ingest.PublishEach}, ingest.Deps{
 		Contract: contract, Validator: &schemas.Validator{Regions: a.Regions}, Pseudo: ps,
-		Publisher: stream.NewPublisher(a.js), Events: events, Logger: a.Log, Registry: a.reg,
+		Bus: a.bus, Logger: a.Log, Registry: a.reg,
 	})
 }
 
@@ -130,7 +125,9 @@ func (a *App) SinkComponent(ctx context.Context) (Component, error) {
 		return Component{}, fmt.Errorf("migrate ClickHouse: %w", err)
 	}
 	a.Log.Info("ClickHouse schema ready", "database", rep.Database, "version", rep.Current, "applied", rep.Applied)
-	sink, err := chsink.NewSink(a.Cfg.ClickHouse.Sink, conn, a.Cfg.ClickHouse.Database, a.js, a.Log, a.reg, a.sm)
+	sink, err := chsink.New(a.Cfg.ClickHouse.Sink, chsink.Deps{
+		Conn: conn, Database: a.Cfg.ClickHouse.Database, Bus: a.bus, Logger: a.Log, Registerer: a.reg, StreamMetrics: a.sm,
+	})
 	if err != nil {
 		return Component{}, err
 	}
@@ -142,13 +139,13 @@ func (a *App) SinkComponent(ctx context.Context) (Component, error) {
 
 // ProcessComponent is the live indicator processor.
 func (a *App) ProcessComponent() (Component, error) {
-	p, err := process.New(a.Cfg.Process, process.Deps{JS: a.js, Regions: a.Regions, Logger: a.Log, Registerer: a.reg, StreamMetrics: a.sm})
+	p, err := process.New(a.Cfg.Process, process.Deps{Bus: a.bus, Regions: a.Regions, Logger: a.Log, Registerer: a.reg, StreamMetrics: a.sm})
 	if err != nil {
 		return Component{}, usage(err)
 	}
-	// One active replica; others wait as hot standbys (stream.RunExclusive).
+	// One active replica; others wait as hot standbys (Bus.RunExclusive).
 	return Component{"process", func(ctx context.Context) error {
-		return stream.RunExclusive(ctx, a.js, "process", replicaName(), a.Log, p.Run)
+		return a.bus.RunExclusive(ctx, "process", replicaName(), a.Log, p.Run)
 	}}, nil
 }
 
@@ -163,7 +160,7 @@ func replicaName() string {
 
 // detectComponent is the early-warning stage (aberration signals).
 func (a *App) detectComponent() (Component, error) {
-	d, err := detect.New(a.Cfg.Detect, detect.Deps{JS: a.js, Logger: a.Log, Registerer: a.reg, StreamMetrics: a.sm})
+	d, err := detect.New(a.Cfg.Detect, detect.Deps{Bus: a.bus, Logger: a.Log, Registerer: a.reg, StreamMetrics: a.sm})
 	if err != nil {
 		return Component{}, usage(err)
 	}
@@ -172,7 +169,7 @@ func (a *App) detectComponent() (Component, error) {
 
 // newDecider builds the decision maker from decide.*.
 func (a *App) newDecider() (*decide.Decider, error) {
-	d, err := decide.New(a.Cfg.Decide, decide.Deps{JS: a.js, Regions: a.Regions, Logger: a.Log, Registerer: a.reg, StreamMetrics: a.sm})
+	d, err := decide.New(a.Cfg.Decide, decide.Deps{Bus: a.bus, Regions: a.Regions, Logger: a.Log, Registerer: a.reg, StreamMetrics: a.sm})
 	if err != nil {
 		return nil, usage(err)
 	}
@@ -198,7 +195,7 @@ func (a *App) DecideComponent() (Component, http.Handler, error) {
 		auth = t
 	}
 	return Component{"decide", func(ctx context.Context) error {
-		return stream.RunExclusive(ctx, a.js, "decide", replicaName(), a.Log, d.Run)
+		return a.bus.RunExclusive(ctx, "decide", replicaName(), a.Log, d.Run)
 	}}, d.LevelHandler(auth), nil
 }
 
@@ -206,7 +203,7 @@ func (a *App) DecideComponent() (Component, http.Handler, error) {
 // acknowledgement handler (POST /v1/alerts/{alert_id}/ack), which the caller
 // mounts under /v1/alerts/ on a listener headquarters can reach.
 func (a *App) alertComponent() (Component, http.Handler, error) {
-	al, err := alerts.New(a.Cfg.Alerts, a.js, a.Log, a.reg, a.sm)
+	al, err := alerts.New(a.Cfg.Alerts, alerts.Deps{Bus: a.bus, Logger: a.Log, Registerer: a.reg, StreamMetrics: a.sm})
 	if err != nil {
 		return Component{}, nil, usage(err)
 	}

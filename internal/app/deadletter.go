@@ -14,7 +14,7 @@ import (
 // limit, 0 for all; of stage only, if given) as a table.
 func ListDeadLetters(ctx context.Context, e Env, from uint64, limit int, stage string) error {
 	return withNATS(ctx, e, "deadletter", func(a *App) error {
-		dls, err := stream.ListDeadLetters(ctx, a.js, from, limit, stage)
+		dls, err := a.bus.ListDeadLetters(ctx, from, limit, stage)
 		if err != nil {
 			return err
 		}
@@ -34,7 +34,7 @@ func ListDeadLetters(ctx context.Context, e Env, from uint64, limit int, stage s
 // ShowDeadLetter prints one dead letter: its reason, origin and stored bytes.
 func ShowDeadLetter(ctx context.Context, e Env, seq uint64) error {
 	return withNATS(ctx, e, "deadletter", func(a *App) error {
-		d, err := stream.GetDeadLetter(ctx, a.js, seq)
+		d, err := a.bus.GetDeadLetter(ctx, seq)
 		if err != nil {
 			return err
 		}
@@ -57,13 +57,13 @@ func ReplayDeadLetters(ctx context.Context, e Env, seqs []uint64, all bool, stag
 		var dls []stream.StoredDeadLetter
 		if all {
 			var err error
-			dls, err = stream.ListDeadLetters(ctx, a.js, 0, 0, stage)
+			dls, err = a.bus.ListDeadLetters(ctx, 0, 0, stage)
 			if err != nil {
 				return err
 			}
 		}
 		for _, seq := range seqs {
-			d, err := stream.GetDeadLetter(ctx, a.js, seq)
+			d, err := a.bus.GetDeadLetter(ctx, seq)
 			if err != nil {
 				return err
 			}
@@ -73,7 +73,7 @@ func ReplayDeadLetters(ctx context.Context, e Env, seqs []uint64, all bool, stag
 		if err != nil {
 			return err
 		}
-		pub := stream.NewPublisher(a.js)
+		pub := a.bus.Publisher()
 		var ok, again int
 		for _, d := range dls {
 			switch {

@@ -29,7 +29,7 @@ const howToSetKey = "set pseudonym.key (or EPIWATCH_PSEUDONYM_KEY) to at least 3
 // several pseudonyms, so there a key must be configured.
 //
 // Every key's fingerprint is then checked against the one the deployment
-// registered for its id (ingest.CheckKeys): a process whose key differs —
+// registered for its id (ingest.VerifyKeys): a process whose key differs —
 // `import` run from another directory, which generated a key of its own —
 // refuses to start instead of splitting persons into two pseudonyms.
 func (a *App) newPseudonymizer(ctx context.Context) (ingest.Pseudonymizer, error) {
@@ -65,7 +65,7 @@ func (a *App) newPseudonymizer(ctx context.Context) (ingest.Pseudonymizer, error
 			"but back the file up (pseudonyms cannot be matched without it) and configure pseudonym.key for production",
 			"key_id", kr.ActiveID(), "key_file", active.KeyFile, "created_now", fresh, "fingerprint", kr.Fingerprint(kr.ActiveID()))
 	}
-	if err := ingest.CheckKeys(ctx, a.js, a.keyFingerprints(kr, active, retired)); err != nil {
+	if err := ingest.VerifyKeys(ctx, a.bus, a.keyFingerprints(kr, active, retired)); err != nil {
 		var mm *ingest.KeyMismatchError
 		if !errors.As(err, &mm) {
 			return nil, err
@@ -83,7 +83,7 @@ func (a *App) newPseudonymizer(ctx context.Context) (ingest.Pseudonymizer, error
 	return p, nil
 }
 
-// keyFingerprints describes every key of the ring for ingest.CheckKeys.
+// keyFingerprints describes every key of the ring for ingest.VerifyKeys.
 func (a *App) keyFingerprints(kr *pseudo.Keyring, active pseudo.KeyConfig, retired []pseudo.KeyConfig) []ingest.KeyFingerprint {
 	host, _ := os.Hostname()
 	process := "epiwatch"

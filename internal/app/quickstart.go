@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/epiwatch/epiwatch/internal/tools/simulate"
 	"github.com/epiwatch/epiwatch/pipeline/decide"
@@ -69,7 +68,7 @@ func (a *App) feedSimulation(ctx context.Context, so simulate.Options, e Env) er
 	}
 	// Signals follow the indicators through the detect stage and its own
 	// sink consumer: wait until both have taken everything published.
-	if err := waitConsumers(ctx, a.js, [][2]string{
+	if err := a.waitConsumers(ctx, [][2]string{
 		{schemas.StreamIndicators, schemas.ConsumerDetect},
 		{schemas.StreamSignals, schemas.ConsumerSinkSignals},
 	}); err != nil {
@@ -183,7 +182,7 @@ func WaitReady(ctx context.Context, ingestURL string) error {
 // waitConsumers waits until each (stream, durable consumer) has delivered
 // and had acknowledged every message its stream holds, twice in a row a
 // moment apart (the stage before may still be publishing).
-func waitConsumers(ctx context.Context, js jetstream.JetStream, pairs [][2]string) error {
+func (a *App) waitConsumers(ctx context.Context, pairs [][2]string) error {
 	for _, p := range pairs {
 		settled := 0
 		deadline := time.Now().Add(2 * time.Minute)
@@ -191,17 +190,11 @@ func waitConsumers(ctx context.Context, js jetstream.JetStream, pairs [][2]strin
 			if time.Now().After(deadline) {
 				return fmt.Errorf("consumer %s on %s has not caught up in 2 minutes", p[1], p[0])
 			}
-			info, err := func() (*jetstream.ConsumerInfo, error) {
-				c, err := js.Consumer(ctx, p[0], p[1])
-				if err != nil {
-					return nil, err
-				}
-				return c.Info(ctx)
-			}()
+			st, err := a.bus.ConsumerInfo(ctx, p[0], p[1])
 			switch {
 			case err != nil && ctx.Err() != nil:
 				return ctx.Err()
-			case err == nil && info.NumPending == 0 && info.NumAckPending == 0:
+			case err == nil && st.Pending == 0 && st.AckPending == 0:
 				settled++
 			default:
 				settled = 0

@@ -2,11 +2,10 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"time"
-
-	"github.com/nats-io/nats.go/jetstream"
 
 	chsink "github.com/epiwatch/epiwatch/consumers/clickhouse"
 	"github.com/epiwatch/epiwatch/internal/tools/replay"
@@ -80,9 +79,9 @@ func (a *App) replay(ctx context.Context, e Env, o ReplayOptions, from schemas.D
 	res, err := replay.Run(ctx, replay.Config{
 		From: from, Process: a.Cfg.Process, Decide: dcfg, WorkDir: o.WorkDir,
 	}, replay.Deps{
-		Source: a.js, Regions: a.Regions, Logger: a.Log,
-		Land: func(ctx context.Context, js jetstream.JetStream) error {
-			sink, err := chsink.NewSink(a.Cfg.ClickHouse.Sink, conn, o.Into, js, a.Log, nil, nil)
+		Live: a.bus, Regions: a.Regions, Logger: a.Log,
+		Landing: func(ctx context.Context, scratch *stream.Bus) error {
+			sink, err := chsink.New(a.Cfg.ClickHouse.Sink, chsink.Deps{Conn: conn, Database: o.Into, Bus: scratch, Logger: a.Log})
 			if err != nil {
 				return err
 			}
@@ -128,15 +127,14 @@ func (a *App) connectSource() error {
 	if url == "" {
 		url = "nats://" + a.Cfg.NATS.Listen
 	}
-	opts, err := a.natsOptions()
-	if err != nil {
-		return usage(err)
+	bus, err := stream.Open(url, "epiwatch-replay", a.clientConfig())
+	if ce := (*stream.ClientConfigError)(nil); errors.As(err, &ce) {
+		return usage(fmt.Errorf("nats.%s: %w", ce.Field, ce.Err))
 	}
-	nc, js, err := stream.Connect(url, "epiwatch-replay", opts...)
 	if err != nil {
 		return fmt.Errorf("replay reads the live events stream: start 'epiwatch run' (its embedded NATS listens on nats.listen) or set nats.url: %w", err)
 	}
-	a.nc, a.js = nc, js
+	a.bus = bus
 	return nil
 }
 

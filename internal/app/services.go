@@ -10,7 +10,6 @@ import (
 
 	chsink "github.com/epiwatch/epiwatch/consumers/clickhouse"
 	"github.com/epiwatch/epiwatch/pipeline/ingest"
-	"github.com/epiwatch/epiwatch/pipeline/stream"
 )
 
 // PrintConfig writes the effective configuration (file < env < flags) as
@@ -132,7 +131,7 @@ func Migrate(ctx context.Context, e Env, streams bool) error {
 		if err := a.ConnectNATS(ctx, "migrate", false); err != nil {
 			return err
 		}
-		changed, err := stream.ApplyStreams(ctx, a.js, a.Cfg.StreamLayout())
+		changed, err := a.bus.Apply(ctx, a.Cfg.StreamLayout())
 		if err != nil {
 			return err
 		}

@@ -18,15 +18,15 @@ type metrics struct {
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "epiwatch_decisions_total",
+			Name: schemas.MetricDecisions,
 			Help: "Restriction decisions committed, by action (strengthen, keep, ease).",
 		}, []string{"action"}),
 		level: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "epiwatch_region_restriction_level",
+			Name: schemas.MetricRegionRestrictionLevel,
 			Help: "Current restriction level of a region (1 = mildest).",
 		}, []string{"region"}),
 		levelChanges: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "epiwatch_level_changes_total",
+			Name: schemas.MetricLevelChanges,
 			Help: "Restriction level changes of a region (one step each).",
 		}, []string{"region"}),
 	}

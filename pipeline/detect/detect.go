@@ -26,12 +26,8 @@ const Stage = "detect"
 // Deps are the detector's connections.
 type Deps struct {
 	// Bus is the connection to JetStream; the streams must exist
-	// (stream.EnsureStreams).
+	// (Bus.Ensure).
 	Bus *stream.Bus
-	// JS is the client's JetStream context, used when Bus is nil.
-	//
-	// Deprecated: set Bus.
-	JS stream.JetStream
 	// Logger may be nil (discard).
 	Logger *slog.Logger
 	// Registerer receives the detector's metrics; nil registers nothing.
@@ -67,9 +63,6 @@ func New(cfg Config, deps Deps) (*Detector, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("detect config: %w", err)
 	}
-	if deps.Bus == nil && deps.JS != nil {
-		deps.Bus = stream.NewBus(deps.JS)
-	}
 	if deps.Bus == nil {
 		return nil, errors.New("detect: Deps.Bus is required")
 	}
@@ -81,11 +74,11 @@ func New(cfg Config, deps Deps) (*Detector, error) {
 		cfg: cfg, bus: deps.Bus, log: log, smet: deps.StreamMetrics, pub: deps.Bus.Publisher(),
 		st: newState(cfg), sent: map[string]uint32{}, maxWait: 500 * time.Millisecond,
 		published: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "epiwatch_signals_published_total",
+			Name: schemas.MetricSignalsPublished,
 			Help: "Signal records published (new or changed verdicts), by method.",
 		}, []string{"method"}),
 		alarms: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "epiwatch_signal_alarms_published_total",
+			Name: schemas.MetricSignalAlarmsPublished,
 			Help: "Signal records published with an alarm, by series and method (a day's alarm counts again when a late report changes it).",
 		}, []string{"stream", "method"}),
 	}

@@ -109,29 +109,13 @@ type Deps struct {
 	// Bus publishes the events and reads back the events stream when an
 	// event_id arrives again, so that one reused with different content is
 	// rejected instead of silently dropped as a duplicate.
-	Bus *stream.Bus
-	// Publisher, when Bus is nil, is what the events are published with
-	// (its bus reads them back).
-	//
-	// Deprecated: set Bus.
-	Publisher *stream.Publisher
-	// Events is ignored: the events stream is read through the bus.
-	//
-	// Deprecated: set Bus.
-	Events   stream.JSStream
+	Bus      *stream.Bus
 	Logger   *slog.Logger
 	Registry prometheus.Registerer // nil: no metrics
 }
 
 // New returns an Ingester.
 func New(cfg Config, d Deps) (*Ingester, error) {
-	pub := d.Publisher
-	switch {
-	case d.Bus == nil && pub != nil:
-		d.Bus = pub.Bus()
-	case d.Bus != nil && pub == nil:
-		pub = d.Bus.Publisher()
-	}
 	if d.Contract == nil || d.Validator == nil || d.Pseudo == nil || d.Bus == nil {
 		return nil, errors.New("ingest: contract, validator, pseudonymizer and bus are required")
 	}
@@ -149,6 +133,7 @@ func New(cfg Config, d Deps) (*Ingester, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	pub := d.Bus.Publisher()
 	pub.Timeout = cfg.PublishTimeout
 	return &Ingester{cfg: cfg, contract: d.Contract, validator: d.Validator, pseudo: d.Pseudo, pub: pub, bus: d.Bus, log: log, m: newMetrics(d.Registry)}, nil
 }

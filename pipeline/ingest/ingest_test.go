@@ -18,7 +18,6 @@ import (
 
 	"github.com/epiwatch/epiwatch/internal/testkit/streamtest"
 	"github.com/epiwatch/epiwatch/pipeline/ingest"
-	"github.com/epiwatch/epiwatch/pipeline/stream"
 	"github.com/epiwatch/epiwatch/schemas"
 )
 
@@ -132,7 +131,7 @@ func TestMixedBatchNDJSON(t *testing.T) {
 		if bytes.Contains(raw.Data, []byte("900101300017")) {
 			t.Fatalf("dead letter carries a national ID: %s", raw.Data)
 		}
-		got = append(got, raw.Header.Get(stream.HdrReason))
+		got = append(got, raw.Header.Get(schemas.HeaderReason))
 	}
 	if !strings.Contains(got[0], "malformed JSON") || !strings.Contains(got[1], "occupied") {
 		t.Fatalf("dead-letter reasons %q", got)

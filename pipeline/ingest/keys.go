@@ -43,20 +43,12 @@ func (e *KeyMismatchError) Error() string {
 		r.Fingerprint, r.Origin, r.Host, r.Process, r.RegisteredAt.Format(time.RFC3339), r.Origin)
 }
 
-// CheckKeys makes sure every key of this process is the one the deployment
+// VerifyKeys makes sure every key of this process is the one the deployment
 // uses under its id. The first process to present a key id registers its
 // fingerprint in schemas.BucketPseudonymKeys (create-if-absent, so two
 // processes starting together agree on one); every later process must
 // present the same fingerprint. It returns a *KeyMismatchError for the
 // first key that differs, before anything is published.
-//
-// Deprecated: use VerifyKeys; CheckKeys remains for cmd/epiwatch until it
-// passes a *stream.Bus.
-func CheckKeys(ctx context.Context, js stream.JetStream, keys []KeyFingerprint) error {
-	return VerifyKeys(ctx, stream.NewBus(js), keys)
-}
-
-// VerifyKeys is CheckKeys on the bus.
 func VerifyKeys(ctx context.Context, bus *stream.Bus, keys []KeyFingerprint) error {
 	kv, err := bus.KV(ctx, schemas.BucketPseudonymKeys)
 	if err != nil {

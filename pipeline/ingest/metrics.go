@@ -17,24 +17,24 @@ type metrics struct {
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "epiwatch_ingest_events_total",
+			Name: schemas.MetricIngestEvents,
 			Help: "Events answered by ingest, by type and outcome (accepted, duplicate, rejected).",
 		}, []string{"type", "outcome"}),
 		rejections: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "epiwatch_ingest_rejected_events_total",
+			Name: schemas.MetricIngestRejected,
 			Help: "Rejected events by type and reason (the first field at fault).",
 		}, []string{"type", "reason"}),
 		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "epiwatch_ingest_refused_batches_total",
+			Name: schemas.MetricIngestRefusedBatches,
 			Help: "Batches refused because JetStream was unavailable or full (answered 503/429).",
 		}, []string{"cause"}),
 		publishLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "epiwatch_ingest_publish_duration_seconds",
+			Name:    schemas.MetricIngestPublishDuration,
 			Help:    "Time from publishing a batch to JetStream's last acknowledgement.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
 		}),
 		fallbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "epiwatch_ingest_batch_fallbacks_total",
+			Name: schemas.MetricIngestBatchFallbacks,
 			Help: "Atomic batches JetStream refused as a whole and ingest published again event by event, by reason (duplicate_id and event_id_stored: retries or reused ids; atomic_disabled: a server or stream without atomic publish, much slower under sync_interval always).",
 		}, []string{"reason"}),
 	}

@@ -121,7 +121,7 @@ func TestCrashRecoveryMatchesUninterruptedRun(t *testing.T) {
 			}
 		}
 		t.Logf("round %d: applied %v, skipped at checkpoint %v, duplicates %v, ack floor %d", round,
-			sum(t, r, MetricEventsApplied), value(t, r.p.m.skipped.WithLabelValues("checkpoint")), value(t, r.p.m.skipped.WithLabelValues("duplicate")), ackFloor(t, jsCrash))
+			sum(t, r, schemas.MetricProcessEventsApplied), value(t, r.p.m.skipped.WithLabelValues("checkpoint")), value(t, r.p.m.skipped.WithLabelValues("duplicate")), ackFloor(t, jsCrash))
 	}
 	start = time.Now()
 	if info, err := consumerInfo(jsCrash); err == nil {

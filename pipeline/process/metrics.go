@@ -6,27 +6,8 @@ import (
 	"github.com/epiwatch/epiwatch/schemas"
 )
 
-// Metric names, exported so that dashboards and alert rules can refer to
-// them without repeating strings.
-const (
-	MetricEventsApplied       = "epiwatch_process_events_applied_total"
-	MetricEventsSkipped       = "epiwatch_process_events_skipped_total"
-	MetricEventsRejected      = "epiwatch_process_events_rejected_total"
-	MetricIndicatorsPublished = "epiwatch_process_indicators_published_total"
-	MetricLag                 = "epiwatch_process_lag_seconds"
-	MetricCheckpoints         = "epiwatch_process_checkpoints_total"
-	MetricCheckpointDuration  = "epiwatch_process_checkpoint_duration_seconds"
-	MetricCheckpointBytes     = "epiwatch_process_checkpoint_written_bytes_total"
-	MetricCheckpointSequence  = "epiwatch_process_checkpoint_sequence"
-	MetricAppliedSequence     = "epiwatch_process_applied_sequence"
-	MetricRegionRMean         = "epiwatch_region_r_mean"
-	MetricRegionRLower        = "epiwatch_region_r_lower"
-	MetricRegionRUpper        = "epiwatch_region_r_upper"
-	MetricRegionBedOccupancy  = "epiwatch_region_bed_occupancy_ratio"
-	MetricRegionStale         = "epiwatch_region_stale_facilities"
-	MetricFeedLag             = "epiwatch_feed_lag_seconds"
-)
-
+// metrics are the processor's Prometheus metrics, named in schemas
+// (metrics.go) because dashboards and alert rules read them.
 type metrics struct {
 	applied     *prometheus.CounterVec
 	skipped     *prometheus.CounterVec
@@ -48,39 +29,39 @@ type metrics struct {
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
-		applied: prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricEventsApplied,
+		applied: prometheus.NewCounterVec(prometheus.CounterOpts{Name: schemas.MetricProcessEventsApplied,
 			Help: "Distinct events applied to the processor state, by event type."}, []string{"type"}),
-		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricEventsSkipped,
+		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: schemas.MetricProcessEventsSkipped,
 			Help: "Events delivered but not applied because their event_id was applied already (reason duplicate): redeliveries and re-sent events."}, []string{"reason"}),
-		rejected: prometheus.NewCounter(prometheus.CounterOpts{Name: MetricEventsRejected,
+		rejected: prometheus.NewCounter(prometheus.CounterOpts{Name: schemas.MetricProcessEventsRejected,
 			Help: "Events the processor cannot apply (undecodable or inconsistent), dead-lettered."}),
-		published: prometheus.NewCounter(prometheus.CounterOpts{Name: MetricIndicatorsPublished,
+		published: prometheus.NewCounter(prometheus.CounterOpts{Name: schemas.MetricProcessIndicatorsPublished,
 			Help: "Indicator records (one region, one day, one version) published to the indicators stream."}),
-		lag: prometheus.NewHistogram(prometheus.HistogramOpts{Name: MetricLag,
+		lag: prometheus.NewHistogram(prometheus.HistogramOpts{Name: schemas.MetricProcessLag,
 			Help:    "Time from an event's arrival in JetStream to the publication of the indicators it changed.",
 			Buckets: prometheus.ExponentialBuckets(0.005, 2.5, 14)}),
-		checkpoints: prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricCheckpoints,
+		checkpoints: prometheus.NewCounterVec(prometheus.CounterOpts{Name: schemas.MetricProcessCheckpoints,
 			Help: "Checkpoints of the processor state, by outcome (ok, error)."}, []string{"outcome"}),
-		ckptSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: MetricCheckpointDuration,
+		ckptSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: schemas.MetricProcessCheckpointDuration,
 			Help:    "Time to write one checkpoint (changed regions and manifest).",
 			Buckets: prometheus.ExponentialBuckets(0.001, 3, 12)}),
-		ckptBytes: prometheus.NewCounter(prometheus.CounterOpts{Name: MetricCheckpointBytes,
+		ckptBytes: prometheus.NewCounter(prometheus.CounterOpts{Name: schemas.MetricProcessCheckpointBytes,
 			Help: "Bytes written to the checkpoint bucket."}),
-		ckptSeq: prometheus.NewGauge(prometheus.GaugeOpts{Name: MetricCheckpointSequence,
+		ckptSeq: prometheus.NewGauge(prometheus.GaugeOpts{Name: schemas.MetricProcessCheckpointSequence,
 			Help: "Events-stream sequence covered by the last checkpoint."}),
-		appliedSeq: prometheus.NewGauge(prometheus.GaugeOpts{Name: MetricAppliedSequence,
+		appliedSeq: prometheus.NewGauge(prometheus.GaugeOpts{Name: schemas.MetricProcessAppliedSequence,
 			Help: "Highest events-stream sequence applied to the in-memory state."}),
-		rMean: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: MetricRegionRMean,
+		rMean: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: schemas.MetricRegionRMean,
 			Help: "Posterior mean of the reproduction number R on the region's latest day (absent when not estimable)."}, []string{"region"}),
-		rLower: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: MetricRegionRLower,
+		rLower: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: schemas.MetricRegionRLower,
 			Help: "2.5% quantile of R on the region's latest day."}, []string{"region"}),
-		rUpper: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: MetricRegionRUpper,
+		rUpper: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: schemas.MetricRegionRUpper,
 			Help: "97.5% quantile of R on the region's latest day."}, []string{"region"}),
-		bedRatio: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: MetricRegionBedOccupancy,
+		bedRatio: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: schemas.MetricRegionBedOccupancy,
 			Help: "Occupied over total infectious beds (ПЗК as a ratio 0..1) on the region's latest day, fresh facilities only (absent without data)."}, []string{"region"}),
-		stale: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: MetricRegionStale,
+		stale: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: schemas.MetricRegionStaleFacilities,
 			Help: "Facilities whose latest bed report is older than the configured age on the region's latest day."}, []string{"region"}),
-		feedLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: MetricFeedLag,
+		feedLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: schemas.MetricFeedLag,
 			Help: "How far the region's feed (event type) lags the newest data day of any region, in whole days as seconds: the recent days it has not reported (by an event or a report_complete). Present for feeds the region has used."}, []string{"region", "feed"}),
 	}
 	if reg != nil {

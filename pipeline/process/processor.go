@@ -20,12 +20,8 @@ import (
 // Deps are the processor's connections and shared services.
 type Deps struct {
 	// Bus is the connection to JetStream; the streams and the checkpoint
-	// bucket must exist (stream.EnsureStreams).
+	// bucket must exist (Bus.Ensure).
 	Bus *stream.Bus
-	// JS is the client's JetStream context, used when Bus is nil.
-	//
-	// Deprecated: set Bus.
-	JS stream.JetStream
 	// Regions gives populations for the per-100k and coverage figures.
 	Regions *schemas.Regions
 	// Logger may be nil (discard).
@@ -103,9 +99,6 @@ var errCrashed = errors.New("processor crashed (test hook)")
 func New(cfg Config, deps Deps) (*Processor, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("process config: %w", err)
-	}
-	if deps.Bus == nil && deps.JS != nil {
-		deps.Bus = stream.NewBus(deps.JS)
 	}
 	if deps.Bus == nil {
 		return nil, errors.New("process: Deps.Bus is required")

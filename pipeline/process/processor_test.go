@@ -239,7 +239,7 @@ func lintMetrics(t *testing.T, run *running) {
 	for _, mf := range mfs {
 		names[mf.GetName()] = true
 	}
-	for _, want := range []string{MetricEventsApplied, MetricIndicatorsPublished, MetricLag, MetricRegionRMean, MetricRegionBedOccupancy, MetricCheckpointSequence} {
+	for _, want := range []string{schemas.MetricProcessEventsApplied, schemas.MetricProcessIndicatorsPublished, schemas.MetricProcessLag, schemas.MetricRegionRMean, schemas.MetricRegionBedOccupancy, schemas.MetricProcessCheckpointSequence} {
 		if !names[want] {
 			t.Errorf("metric %s not exported", want)
 		}
@@ -408,8 +408,8 @@ func TestUndecodableEventIsDeadLetteredAndDoesNotBlock(t *testing.T) {
 	if err != nil {
 		t.Fatalf("dead letter: %v", err)
 	}
-	if string(m.Data) != `{"event_id":` || !strings.Contains(m.Header.Get(stream.HdrReason), "decode event") {
-		t.Errorf("dead letter %q reason %q", m.Data, m.Header.Get(stream.HdrReason))
+	if string(m.Data) != `{"event_id":` || !strings.Contains(m.Header.Get(schemas.HeaderReason), "decode event") {
+		t.Errorf("dead letter %q reason %q", m.Data, m.Header.Get(schemas.HeaderReason))
 	}
 }
 
@@ -489,7 +489,7 @@ func TestFullBatchesPublishAtOnceWithoutBacklog(t *testing.T) {
 		}
 	}
 	waitVersion(seq)
-	if got := sum(t, run, MetricIndicatorsPublished); got > 3 {
+	if got := sum(t, run, schemas.MetricProcessIndicatorsPublished); got > 3 {
 		t.Errorf("a backlog of 10 full batches published %v records, want at most 3 (first batch, last batch, maybe one between)", got)
 	}
 	// Now a single full batch with nothing behind it: published at once.
@@ -524,7 +524,7 @@ func TestFeedLagMetric(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, mf := range mfs {
-		if mf.GetName() != MetricFeedLag {
+		if mf.GetName() != schemas.MetricFeedLag {
 			continue
 		}
 		for _, m := range mf.GetMetric() {

@@ -331,7 +331,7 @@ func truthServer(t *testing.T) (string, jetstream.JetStream) {
 	t.Cleanup(nc.Close)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := stream.EnsureStreams(ctx, js, stream.DefaultConfig()); err != nil {
+	if _, err := stream.NewBus(js).Ensure(ctx, stream.DefaultConfig()); err != nil {
 		t.Fatal(err)
 	}
 	return e.ClientURL(), js

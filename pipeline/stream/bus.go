@@ -36,6 +36,17 @@ type ClientConfig struct {
 	Logger *slog.Logger
 }
 
+// ClientConfigError is a ClientConfig the client cannot use (an unreadable
+// NKey seed): the user's configuration to fix, not an unreachable server.
+// Field names the setting.
+type ClientConfigError struct {
+	Field string
+	Err   error
+}
+
+func (e *ClientConfigError) Error() string { return e.Err.Error() }
+func (e *ClientConfigError) Unwrap() error { return e.Err }
+
 func (c ClientConfig) options() ([]nats.Option, error) {
 	var opts []nats.Option
 	switch {
@@ -44,7 +55,7 @@ func (c ClientConfig) options() ([]nats.Option, error) {
 	case c.NKeyFile != "":
 		o, err := nats.NkeyOptionFromSeed(c.NKeyFile)
 		if err != nil {
-			return nil, fmt.Errorf("NKey seed %s: %w", c.NKeyFile, err)
+			return nil, &ClientConfigError{Field: "nkey_file", Err: fmt.Errorf("NKey seed %s: %w", c.NKeyFile, err)}
 		}
 		opts = append(opts, o)
 	case c.Token != "":
@@ -97,25 +108,34 @@ func (b *Bus) Ready(ctx context.Context) error {
 	return nil
 }
 
-// NewBus wraps a JetStream context made elsewhere (Connect).
+// NewBus wraps a JetStream context made elsewhere (Connect): for test kits
+// and tests that also inspect the raw client.
 func NewBus(js jetstream.JetStream) *Bus { return &Bus{js: js} }
 
-// Close closes the bus's connection (pending publishes are dropped: call it
-// after the components stopped).
+// Close drains the bus's connection and closes it: messages already
+// delivered to the subscriptions are handled and pending publishes flushed,
+// for at most 5 s. Call it after the components stopped.
 func (b *Bus) Close() {
-	if nc := b.js.Conn(); nc != nil {
-		nc.Close()
+	nc := b.js.Conn()
+	if nc == nil {
+		return
 	}
+	_ = nc.Drain()
+	deadline := time.Now().Add(5 * time.Second)
+	for !nc.IsClosed() && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	nc.Close()
 }
 
-// JetStream returns the client's JetStream context.
-//
-// Deprecated: only for callers not yet on the Bus methods (cmd/epiwatch);
-// the stages and consumers never need it.
+// JetStream returns the client's JetStream context. It exists for one
+// caller, the raw-publish baseline of `epiwatch bench`
+// (internal/tools/bench/baseline.go), which measures the client without our
+// wrapper; everything else goes through the Bus's methods.
 func (b *Bus) JetStream() jetstream.JetStream { return b.js }
 
 // Publisher returns a publisher on the bus.
-func (b *Bus) Publisher() *Publisher { return NewPublisher(b.js) }
+func (b *Bus) Publisher() *Publisher { return newPublisher(b.js) }
 
 // Connected returns nil while the connection is up, else why not.
 func (b *Bus) Connected() error { return b.Publisher().Connected() }
@@ -136,33 +156,34 @@ func (b *Bus) Apply(ctx context.Context, c Config) ([]Drift, error) {
 	return ensure(ctx, b.js, c, true)
 }
 
-// Consumer creates or updates a durable consumer (see NewConsumer).
+// Consumer creates or updates the durable consumer spec describes. metrics
+// may be nil.
 func (b *Bus) Consumer(ctx context.Context, spec ConsumerSpec, log *slog.Logger, metrics *Metrics) (*Consumer, error) {
-	return NewConsumer(ctx, b.js, spec, log, metrics)
+	return newConsumer(ctx, b.js, spec, log, metrics)
 }
 
-// RunExclusive runs fn in the one replica holding the lease name (see the
-// function RunExclusive).
+// RunExclusive runs fn in the one replica holding the lease name (see
+// runExclusive for how the lease is held and lost).
 func (b *Bus) RunExclusive(ctx context.Context, name, holder string, log *slog.Logger, fn func(ctx context.Context) error) error {
-	return RunExclusive(ctx, b.js, name, holder, log, fn)
+	return runExclusive(ctx, b.js, name, holder, log, fn)
 }
 
 // ReadAll hands each message of streamName on filter to each, from start
-// (nil: the first) up to the stream's last message when it began (see the
-// function ReadAll).
+// (nil: the first) up to the stream's last message when it began (see
+// readAll).
 func (b *Bus) ReadAll(ctx context.Context, streamName, filter string, start *time.Time, each func(Msg)) (int, error) {
 	return readAll(ctx, b, streamName, filter, start, each)
 }
 
-// ListDeadLetters returns up to limit dead letters with sequence ≥ from (see
-// the function ListDeadLetters).
+// ListDeadLetters returns up to limit dead letters (0: all) with sequence
+// ≥ from, of stage only if stage is not empty.
 func (b *Bus) ListDeadLetters(ctx context.Context, from uint64, limit int, stage string) ([]StoredDeadLetter, error) {
-	return ListDeadLetters(ctx, b.js, from, limit, stage)
+	return listDeadLetters(ctx, b.js, from, limit, stage)
 }
 
 // GetDeadLetter returns one dead letter by sequence.
 func (b *Bus) GetDeadLetter(ctx context.Context, seq uint64) (StoredDeadLetter, error) {
-	return GetDeadLetter(ctx, b.js, seq)
+	return getDeadLetter(ctx, b.js, seq)
 }
 
 // ErrMsgNotFound is returned by GetMsg and LastMsg for a message the stream
@@ -209,7 +230,7 @@ func (b *Bus) stream(ctx context.Context, streamName string) (jetstream.Stream, 
 	}
 	s, err := b.js.Stream(ctx, streamName)
 	if err != nil {
-		return nil, fmt.Errorf("open stream %s (created by stream.EnsureStreams): %w", streamName, err)
+		return nil, fmt.Errorf("open stream %s (created by Bus.Ensure): %w", streamName, err)
 	}
 	b.streams.Store(streamName, s)
 	return s, nil

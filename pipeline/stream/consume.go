@@ -111,10 +111,8 @@ type Consumer struct {
 	metrics *Metrics
 }
 
-// NewConsumer creates or updates the durable consumer. metrics may be nil.
-//
-// Deprecated: use Bus.Consumer.
-func NewConsumer(ctx context.Context, js jetstream.JetStream, spec ConsumerSpec, log *slog.Logger, metrics *Metrics) (*Consumer, error) {
+// newConsumer creates or updates the durable consumer (Bus.Consumer).
+func newConsumer(ctx context.Context, js jetstream.JetStream, spec ConsumerSpec, log *slog.Logger, metrics *Metrics) (*Consumer, error) {
 	spec.defaults()
 	cfg := jetstream.ConsumerConfig{
 		Durable:         spec.Durable,
@@ -138,14 +136,7 @@ func NewConsumer(ctx context.Context, js jetstream.JetStream, spec ConsumerSpec,
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Consumer{js: js, spec: spec, cons: cons, dlq: NewPublisher(js), log: log.With("consumer", spec.Durable), metrics: metrics}, nil
-}
-
-// Info returns the consumer's server-side state (pending, redelivered).
-//
-// Deprecated: use State; Info remains for cmd/epiwatch until it moves.
-func (c *Consumer) Info(ctx context.Context) (*jetstream.ConsumerInfo, error) {
-	return c.cons.Info(ctx)
+	return &Consumer{js: js, spec: spec, cons: cons, dlq: newPublisher(js), log: log.With("consumer", spec.Durable), metrics: metrics}, nil
 }
 
 // State returns the consumer's server-side progress (delivered, pending,

@@ -16,17 +16,6 @@ import (
 	"github.com/epiwatch/epiwatch/schemas"
 )
 
-// Dead-letter headers. The body of a dead letter is the original bytes
-// (pseudonymised: ingest never dead-letters a raw national ID).
-const (
-	HdrReason    = "Epiwatch-Reason"
-	HdrStage     = "Epiwatch-Stage"
-	HdrSubject   = "Epiwatch-Subject"
-	HdrStreamSeq = "Epiwatch-Stream-Seq"
-	HdrEventID   = "Epiwatch-Event-Id"
-	HdrIndex     = "Epiwatch-Batch-Index"
-)
-
 // Dead-letter stages.
 const (
 	StageIngest  = "ingest"
@@ -34,7 +23,9 @@ const (
 	StageSink    = "sink"
 )
 
-// DeadLetter describes one rejected message.
+// DeadLetter describes one rejected message. Its message carries the
+// original bytes (pseudonymised: ingest never dead-letters a raw national
+// ID) and the dead-letter headers of schemas (HeaderReason and the others).
 type DeadLetter struct {
 	Stage    string
 	Type     string // event type if known
@@ -51,24 +42,24 @@ type DeadLetter struct {
 // harmless within the duplicate window.
 func (d DeadLetter) Msg() Msg {
 	h := nats.Header{}
-	h.Set(HdrReason, d.Reason)
-	h.Set(HdrStage, d.Stage)
+	h.Set(schemas.HeaderReason, d.Reason)
+	h.Set(schemas.HeaderStage, d.Stage)
 	if d.EventID != "" {
-		h.Set(HdrEventID, d.EventID)
+		h.Set(schemas.HeaderEventID, d.EventID)
 	}
 	if d.Subject != "" {
-		h.Set(HdrSubject, d.Subject)
+		h.Set(schemas.HeaderSubject, d.Subject)
 	}
 	var id string
 	if d.Sequence > 0 {
-		h.Set(HdrStreamSeq, strconv.FormatUint(d.Sequence, 10))
+		h.Set(schemas.HeaderStreamSeq, strconv.FormatUint(d.Sequence, 10))
 		id = d.Stage + ":" + d.Subject + ":" + strconv.FormatUint(d.Sequence, 10)
 	} else {
 		sum := sha256.Sum256(append([]byte(d.Reason+"\x00"), d.Data...))
 		id = d.Stage + ":" + hex.EncodeToString(sum[:16])
 	}
 	if d.Index >= 0 {
-		h.Set(HdrIndex, strconv.Itoa(d.Index))
+		h.Set(schemas.HeaderBatchIndex, strconv.Itoa(d.Index))
 	}
 	return Msg{Subject: schemas.DeadLetterSubject(d.Stage, d.Type), ID: id, Data: d.Data, Header: h}
 }
@@ -105,11 +96,8 @@ type StoredDeadLetter struct {
 	Data   []byte
 }
 
-// ListDeadLetters returns up to limit dead letters with sequence ≥ from,
-// optionally only those of one stage.
-//
-// Deprecated: use Bus.ListDeadLetters.
-func ListDeadLetters(ctx context.Context, js jetstream.JetStream, from uint64, limit int, stage string) ([]StoredDeadLetter, error) {
+// listDeadLetters is Bus.ListDeadLetters.
+func listDeadLetters(ctx context.Context, js jetstream.JetStream, from uint64, limit int, stage string) ([]StoredDeadLetter, error) {
 	st, err := js.Stream(ctx, schemas.StreamDeadLetter)
 	if err != nil {
 		return nil, fmt.Errorf("open dead-letter stream: %w", err)
@@ -139,10 +127,8 @@ func ListDeadLetters(ctx context.Context, js jetstream.JetStream, from uint64, l
 	return out, nil
 }
 
-// GetDeadLetter returns one dead letter by sequence.
-//
-// Deprecated: use Bus.GetDeadLetter.
-func GetDeadLetter(ctx context.Context, js jetstream.JetStream, seq uint64) (StoredDeadLetter, error) {
+// getDeadLetter is Bus.GetDeadLetter.
+func getDeadLetter(ctx context.Context, js jetstream.JetStream, seq uint64) (StoredDeadLetter, error) {
 	st, err := js.Stream(ctx, schemas.StreamDeadLetter)
 	if err != nil {
 		return StoredDeadLetter{}, fmt.Errorf("open dead-letter stream: %w", err)
@@ -161,9 +147,9 @@ func storedFrom(m *jetstream.RawStreamMsg) StoredDeadLetter {
 		d.Stage, d.Type = parts[2], parts[3]
 	}
 	if m.Header != nil {
-		d.Reason = m.Header.Get(HdrReason)
-		d.EventID = m.Header.Get(HdrEventID)
-		d.Origin = m.Header.Get(HdrSubject)
+		d.Reason = m.Header.Get(schemas.HeaderReason)
+		d.EventID = m.Header.Get(schemas.HeaderEventID)
+		d.Origin = m.Header.Get(schemas.HeaderSubject)
 	}
 	return d
 }

@@ -13,7 +13,7 @@ import (
 
 // TestEnsureStreamsKeepsOperatorLimits: a component's start creates what is
 // missing and fixes what epiwatch needs (subjects, atomic batches), but keeps
-// the limits an operator changed, reporting each difference; ApplyStreams
+// the limits an operator changed, reporting each difference; Bus.Apply
 // (`epiwatch migrate --streams`) sets them to the configuration.
 func TestEnsureStreamsKeepsOperatorLimits(t *testing.T) {
 	ns := streamtest.New(t)
@@ -38,7 +38,7 @@ func TestEnsureStreamsKeepsOperatorLimits(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	drifts, err := stream.EnsureStreamsReport(ctx, ns.JS, cfg)
+	drifts, err := ns.Bus.Ensure(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +65,7 @@ func TestEnsureStreamsKeepsOperatorLimits(t *testing.T) {
 		t.Errorf("the missing stream was not created: %v", err)
 	}
 
-	changed, err := stream.ApplyStreams(ctx, ns.JS, cfg)
+	changed, err := ns.Bus.Apply(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +75,7 @@ func TestEnsureStreamsKeepsOperatorLimits(t *testing.T) {
 	if age, size, _ := info(schemas.StreamEvents); age != cfg.EventsMaxAge || size != cfg.EventsMaxBytes {
 		t.Errorf("after migrate --streams: max_age %s max_bytes %d", age, size)
 	}
-	if drifts, err := stream.EnsureStreamsReport(ctx, ns.JS, cfg); err != nil || len(drifts) != 0 {
+	if drifts, err := ns.Bus.Ensure(ctx, cfg); err != nil || len(drifts) != 0 {
 		t.Errorf("after applying: drifts %v, %v", drifts, err)
 	}
 }
@@ -91,7 +91,7 @@ func TestReplicasOnASingleServer(t *testing.T) {
 	}
 	cfg := stream.DefaultConfig()
 	cfg.Replicas = 3
-	err := stream.EnsureStreams(ctx, ns.JS, cfg)
+	_, err := ns.Bus.Ensure(ctx, cfg)
 	if err == nil || !strings.Contains(err.Error(), "stream.replicas is 3") || !strings.Contains(err.Error(), "not in a JetStream cluster") {
 		t.Fatalf("got %v, want an error naming stream.replicas", err)
 	}

@@ -40,7 +40,7 @@ type Entry struct {
 func (b *Bus) KV(ctx context.Context, bucket string) (*KV, error) {
 	kv, err := b.js.KeyValue(ctx, bucket)
 	if err != nil {
-		return nil, fmt.Errorf("open key-value bucket %s (created by stream.EnsureStreams): %w", bucket, err)
+		return nil, fmt.Errorf("open key-value bucket %s (created by Bus.Ensure): %w", bucket, err)
 	}
 	return &KV{kv: kv}, nil
 }

@@ -22,7 +22,7 @@ var ErrLeaseLost = errors.New("lease lost to another replica")
 // holds up its standby.
 const DefaultLeaseTTL = 6 * time.Second
 
-// RunExclusive runs fn in exactly one of the replicas that call it with the
+// runExclusive runs fn in exactly one of the replicas that call it with the
 // same name: the one holding the lease, a key in schemas.BucketLeases
 // created if absent and renewed every TTL/3 by a compare-and-set on its
 // revision. The others wait as hot standbys, trying every TTL/6; when the
@@ -35,15 +35,13 @@ const DefaultLeaseTTL = 6 * time.Second
 // The lease is NATS KV's own compare-and-set and TTL, not an election of
 // ours; its token (the revision at acquisition) fences the checkpoint and
 // decision writes that already carry compare-and-sets of their own.
-//
-// Deprecated: use Bus.RunExclusive.
-func RunExclusive(ctx context.Context, js jetstream.JetStream, name, holder string, log *slog.Logger, fn func(ctx context.Context) error) error {
+func runExclusive(ctx context.Context, js jetstream.JetStream, name, holder string, log *slog.Logger, fn func(ctx context.Context) error) error {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	kv, err := js.KeyValue(ctx, schemas.BucketLeases)
 	if err != nil {
-		return fmt.Errorf("open bucket %s (created by stream.EnsureStreams): %w", schemas.BucketLeases, err)
+		return fmt.Errorf("open bucket %s (created by Bus.Ensure): %w", schemas.BucketLeases, err)
 	}
 	st, err := kv.Status(ctx)
 	if err != nil {
@@ -51,7 +49,7 @@ func RunExclusive(ctx context.Context, js jetstream.JetStream, name, holder stri
 	}
 	ttl := st.TTL()
 	if ttl <= 0 {
-		return fmt.Errorf("bucket %s has no TTL: a dead holder would keep its lease for ever (recreate it with stream.EnsureStreams)", schemas.BucketLeases)
+		return fmt.Errorf("bucket %s has no TTL: a dead holder would keep its lease for ever (recreate it with Bus.Ensure)", schemas.BucketLeases)
 	}
 	key := "lease." + name
 	// Acquire, or wait as standby.

@@ -22,7 +22,7 @@ func TestRunExclusive(t *testing.T) {
 		cctx, cancel := context.WithCancel(ctx)
 		done := make(chan error, 1)
 		go func() {
-			done <- stream.RunExclusive(cctx, ns.JS, "test", name, nil, func(fctx context.Context) error {
+			done <- ns.Bus.RunExclusive(cctx, "test", name, nil, func(fctx context.Context) error {
 				running <- name
 				<-fctx.Done()
 				return nil

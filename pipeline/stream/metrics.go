@@ -6,6 +6,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/epiwatch/epiwatch/schemas"
 )
 
 // Metrics are the consumer metrics of one process. A nil *Metrics is valid
@@ -24,19 +26,19 @@ type Metrics struct {
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		deliveredTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "epiwatch_consumer_delivered_messages_total", Help: "Messages delivered to a consumer, redeliveries included."}, []string{"consumer"}),
+			Name: schemas.MetricConsumerDelivered, Help: "Messages delivered to a consumer, redeliveries included."}, []string{"consumer"}),
 		redeliveredTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "epiwatch_consumer_redelivered_messages_total", Help: "Messages delivered more than once to a consumer."}, []string{"consumer"}),
+			Name: schemas.MetricConsumerRedelivered, Help: "Messages delivered more than once to a consumer."}, []string{"consumer"}),
 		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "epiwatch_consumer_outcomes_total", Help: "How consumed messages were settled: ack, nak or dead_letter."}, []string{"consumer", "outcome"}),
+			Name: schemas.MetricConsumerOutcomes, Help: "How consumed messages were settled: ack, nak or dead_letter."}, []string{"consumer", "outcome"}),
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "epiwatch_consumer_batch_retries_total", Help: "Retries of failed batches (e.g. ClickHouse unavailable)."}, []string{"consumer"}),
+			Name: schemas.MetricConsumerBatchRetries, Help: "Retries of failed batches (e.g. ClickHouse unavailable)."}, []string{"consumer"}),
 		pending: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "epiwatch_consumer_pending_messages", Help: "Messages in the stream not yet delivered to the consumer (lag)."}, []string{"consumer"}),
+			Name: schemas.MetricConsumerPending, Help: "Messages in the stream not yet delivered to the consumer (lag)."}, []string{"consumer"}),
 		ackPending: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "epiwatch_consumer_ack_pending_messages", Help: "Messages delivered but not yet acknowledged."}, []string{"consumer"}),
+			Name: schemas.MetricConsumerAckPending, Help: "Messages delivered but not yet acknowledged."}, []string{"consumer"}),
 		redelivered: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "epiwatch_consumer_redelivered_messages", Help: "Messages currently being redelivered, as reported by the server."}, []string{"consumer"}),
+			Name: schemas.MetricConsumerRedelivering, Help: "Messages currently being redelivered, as reported by the server."}, []string{"consumer"}),
 	}
 	reg.MustRegister(m.deliveredTotal, m.redeliveredTotal, m.outcomes, m.retries, m.pending, m.ackPending, m.redelivered)
 	return m

@@ -79,10 +79,8 @@ type Publisher struct {
 	Timeout time.Duration
 }
 
-// NewPublisher returns a publisher on js.
-//
-// Deprecated: use Bus.Publisher.
-func NewPublisher(js jetstream.JetStream) *Publisher {
+// newPublisher returns a publisher on js (Bus.Publisher).
+func newPublisher(js jetstream.JetStream) *Publisher {
 	return &Publisher{js: js, Timeout: 10 * time.Second}
 }
 

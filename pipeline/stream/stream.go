@@ -54,10 +54,8 @@ func DefaultConfig() Config {
 const AsyncMaxPending = 16384
 
 // Connect dials NATS with reconnects that never give up, so a NATS restart is
-// an outage that heals, not a crash.
-//
-// Deprecated: use Open, which returns the Bus (streamtest, which inspects
-// the raw client, is the one caller left once cmd/epiwatch moves).
+// an outage that heals, not a crash. Components use Open, which returns the
+// Bus; Connect is for test kits and tests that inspect the raw client.
 func Connect(url, name string, opts ...nats.Option) (*nats.Conn, jetstream.JetStream, error) {
 	base := []nats.Option{
 		nats.Name(name),
@@ -128,36 +126,6 @@ func (c Config) StreamConfigs() []jetstream.StreamConfig {
 		events.Duplicates = events.MaxAge
 	}
 	return []jetstream.StreamConfig{events, dlq, ind, sig, dec, alerts}
-}
-
-// EnsureStreams creates every stream and key-value bucket that is missing
-// and brings existing streams to what epiwatch needs of them (subjects,
-// atomic batches, deny delete/purge) — but leaves their limits (age, size,
-// message count, discard policy, duplicate window, replicas) as an operator
-// may have changed them: those differences are returned as Drift, for the
-// caller to warn about, and only ApplyStreams (`epiwatch migrate --streams`)
-// changes them. It is idempotent and runs at the start of every component.
-//
-// Deprecated: use Bus.Ensure.
-func EnsureStreams(ctx context.Context, js jetstream.JetStream, c Config) error {
-	_, err := ensure(ctx, js, c, false)
-	return err
-}
-
-// EnsureStreamsReport is EnsureStreams returning the limits that differ
-// from the configuration.
-//
-// Deprecated: use Bus.Ensure.
-func EnsureStreamsReport(ctx context.Context, js jetstream.JetStream, c Config) ([]Drift, error) {
-	return ensure(ctx, js, c, false)
-}
-
-// ApplyStreams is EnsureStreams that also sets every stream's limits to the
-// configuration (`epiwatch migrate --streams`). It returns what it changed.
-//
-// Deprecated: use Bus.Apply.
-func ApplyStreams(ctx context.Context, js jetstream.JetStream, c Config) ([]Drift, error) {
-	return ensure(ctx, js, c, true)
 }
 
 // jsErrReplicasNotSupported is nats-server's JSStreamReplicasNotSupportedErr:

@@ -65,7 +65,7 @@ func TestPublishBatchWaitsForRoomInTheWindow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub := stream.NewPublisher(js)
+	pub := stream.NewBus(js).Publisher()
 	pub.Timeout = 10 * time.Second
 	msgs := make([]stream.Msg, 35)
 	for i := range msgs {
@@ -162,7 +162,7 @@ func TestConsumerAckPolicy(t *testing.T) {
 	if err != nil {
 		t.Fatalf("dead letter: %v", err)
 	}
-	if got := m.Header.Get(stream.HdrReason); got != "bad input" || string(m.Data) != "1" {
+	if got := m.Header.Get(schemas.HeaderReason); got != "bad input" || string(m.Data) != "1" {
 		t.Fatalf("dead letter reason %q data %q", got, m.Data)
 	}
 }

@@ -53,7 +53,7 @@ func (s *Server) start() {
 	s.NC, s.JS, s.Bus = nc, js, stream.NewBus(js)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := stream.EnsureStreams(ctx, js, stream.DefaultConfig()); err != nil {
+	if _, err := s.Bus.Ensure(ctx, stream.DefaultConfig()); err != nil {
 		s.t.Fatalf("ensure streams: %v", err)
 	}
 }

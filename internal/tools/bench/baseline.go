@@ -1,12 +1,13 @@
 package bench
 
-// This file is the only one of the package that uses the NATS and
-// JetStream clients. The raw baselines publish straight to JetStream by
-// nature: they measure the bus without the pipeline, the ceiling end to end
-// is compared with. The latency phase and the write counts read the
-// streams from outside the pipeline too. The project's rule is that only
-// pipeline/stream imports the JetStream client; routing these calls through
-// pipeline/stream is left to that package, and is why they stand together here.
+// This file is the only one of the package, and the one outside
+// pipeline/stream and the test kits, that uses the NATS and JetStream
+// clients (internal/repotest allows it by name). The raw baselines publish
+// straight to JetStream by nature: they measure the bus without the
+// pipeline, the ceiling end to end is compared with. The latency phase and
+// the write counts read the streams from outside the pipeline too. The
+// client comes from the pipeline's own bus (Bus.JetStream, which exists for
+// this file), so the baselines share its connection.
 
 import (
 	"context"
@@ -24,13 +25,8 @@ import (
 	"github.com/epiwatch/epiwatch/schemas"
 )
 
-// Conns are the connections to the embedded server that Deps.Connect
-// returns: the pipeline's own, which the harness also uses to publish the
-// baselines and to watch the streams.
-type Conns struct {
-	NC *nats.Conn
-	JS jetstream.JetStream
-}
+// js is the raw JetStream context of the pipeline's bus.
+func (b *bench) js() jetstream.JetStream { return b.bus.JetStream() }
 
 // The scratch streams of the baseline publishes: the events stream's
 // configuration on other subjects, deleted afterwards, so that the
@@ -45,7 +41,7 @@ const (
 // scratchStream creates a stream with the events stream's configuration on
 // subject.>; the returned func deletes it.
 func (b *bench) scratchStream(ctx context.Context, name, subject string) (func(), error) {
-	js := b.conns.JS
+	js := b.js()
 	var sc jetstream.StreamConfig
 	for _, c := range b.cfg.Streams.StreamConfigs() {
 		if c.Name == schemas.StreamEvents {
@@ -89,7 +85,7 @@ func (b *bench) rawAtomic(ctx context.Context, msgs []stream.Msg) error {
 	}
 	close(batches)
 	b.progress("raw atomic batches: %d messages to %s, %d per batch, %d at a time", len(msgs), atomicStream, size, b.cfg.Senders)
-	pub := stream.NewPublisher(b.conns.JS)
+	pub := b.bus.Publisher()
 	g, gctx := errgroup.WithContext(ctx)
 	start := time.Now()
 	for range b.cfg.Senders {
@@ -120,7 +116,7 @@ func (b *bench) rawPublish(ctx context.Context, msgs []stream.Msg) error {
 		return err
 	}
 	defer drop()
-	js, err := jetstream.New(b.conns.NC, jetstream.WithPublishAsyncMaxPending(4096))
+	js, err := jetstream.New(b.js().Conn(), jetstream.WithPublishAsyncMaxPending(4096))
 	if err != nil {
 		return err
 	}
@@ -175,7 +171,7 @@ func (b *bench) rawPublish(ctx context.Context, msgs []stream.Msg) error {
 // streamSeqs returns every stream's last sequence.
 func (b *bench) streamSeqs(ctx context.Context) (map[string]uint64, error) {
 	seqs := map[string]uint64{}
-	l := b.conns.JS.ListStreams(ctx)
+	l := b.js().ListStreams(ctx)
 	for info := range l.Info() {
 		seqs[info.Config.Name] = info.State.LastSeq
 	}
@@ -190,7 +186,7 @@ func (b *bench) streamSeqs(ctx context.Context) (map[string]uint64, error) {
 // the events stream's sequence of each event (a headers-only ordered
 // consumer: the Nats-Msg-Id is the event's id).
 func (b *bench) watchLatency(ctx context.Context, t *latencyTracker) (stop func(), err error) {
-	sub, err := b.conns.NC.Subscribe(schemas.SubjectIndicators+".>", func(m *nats.Msg) {
+	sub, err := b.js().Conn().Subscribe(schemas.SubjectIndicators+".>", func(m *nats.Msg) {
 		now := time.Now()
 		var in struct {
 			Region  string `json:"region"`
@@ -204,7 +200,7 @@ func (b *bench) watchLatency(ctx context.Context, t *latencyTracker) (stop func(
 	if err != nil {
 		return nil, fmt.Errorf("subscribe to the indicators: %w", err)
 	}
-	cons, err := b.conns.JS.OrderedConsumer(ctx, schemas.StreamEvents, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverNewPolicy, HeadersOnly: true})
+	cons, err := b.js().OrderedConsumer(ctx, schemas.StreamEvents, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverNewPolicy, HeadersOnly: true})
 	if err != nil {
 		_ = sub.Unsubscribe()
 		return nil, fmt.Errorf("watch the events stream: %w", err)

@@ -66,6 +66,11 @@ type Config struct {
 // internal/tools and schemas).
 type Ingester = ingest.Ingester
 
+// Bus is the pipeline's connection to the embedded server, named here for
+// the same reason. The harness also publishes the baselines and watches the
+// streams on it (baseline.go).
+type Bus = stream.Bus
+
 // Deps is what the caller wires: the pipeline under measurement and where
 // the output goes. The funcs are called in this order: Connect,
 // NewIngester, Components (whose run the harness starts), WaitReady,
@@ -77,7 +82,7 @@ type Deps struct {
 
 	// Connect starts the embedded NATS server and connects to it, with the
 	// streams in place.
-	Connect func(ctx context.Context) (Conns, error)
+	Connect func(ctx context.Context) (*Bus, error)
 	// NewIngester builds the ingest worker; its Prepare makes the baseline
 	// messages, and Components serves it.
 	NewIngester func() (*Ingester, error)
@@ -109,10 +114,10 @@ func Run(ctx context.Context, cfg Config, d Deps) error {
 
 // bench is one run.
 type bench struct {
-	cfg   Config
-	d     Deps
-	conns Conns // after d.Connect
-	rep   report
+	cfg Config
+	d   Deps
+	bus *Bus // after d.Connect
+	rep report
 
 	pipelineDone chan error // nil until the pipeline runs
 	stopPipeline context.CancelCauseFunc
@@ -156,7 +161,7 @@ func (b *bench) run(ctx context.Context) error {
 	}
 
 	b.progress("starting embedded NATS (sync_interval %s, store %s)", b.cfg.SyncInterval, b.cfg.StoreDir)
-	if b.conns, err = b.d.Connect(ctx); err != nil {
+	if b.bus, err = b.d.Connect(ctx); err != nil {
 		return err
 	}
 	in, err := b.d.NewIngester()

@@ -6,6 +6,8 @@
 package cli
 
 import (
+	"bufio"
+	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
@@ -93,3 +95,17 @@ func ReadFile[T any](name string, read func(io.Reader, string) (T, error)) (T, e
 // OneLine folds a multi-line message (an HTTP body, a wrapped error) onto
 // one line for a progress or error line.
 func OneLine(s string) string { return strings.ReplaceAll(strings.TrimSpace(s), "\n", "; ") }
+
+// CSVReader reads the CSV files people make by hand or export from a
+// spreadsheet: a leading byte-order mark is skipped, lines starting with #
+// are comments, and spaces after a comma are trimmed.
+func CSVReader(r io.Reader) *csv.Reader {
+	br := bufio.NewReader(r)
+	if bom, _ := br.Peek(3); string(bom) == "\ufeff" {
+		_, _ = br.Discard(3)
+	}
+	cr := csv.NewReader(br)
+	cr.Comment = '#'
+	cr.TrimLeadingSpace = true
+	return cr
+}

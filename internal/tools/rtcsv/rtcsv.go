@@ -7,7 +7,6 @@
 package rtcsv
 
 import (
-	"bufio"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -18,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/epiwatch/epiwatch/internal/tools/cli"
 	"github.com/epiwatch/epiwatch/pipeline/science/epi"
 )
 
@@ -355,13 +355,7 @@ type row struct {
 
 // readCSV reads every record; lines starting with # are comments.
 func readCSV(r io.Reader, name string) ([]row, error) {
-	br := bufio.NewReader(r)
-	if bom, _ := br.Peek(3); string(bom) == "\ufeff" {
-		_, _ = br.Discard(3) // a spreadsheet's byte-order mark
-	}
-	cr := csv.NewReader(br)
-	cr.Comment = '#'
-	cr.TrimLeadingSpace = true
+	cr := cli.CSVReader(r)
 	var rows []row
 	for {
 		rec, err := cr.Read()

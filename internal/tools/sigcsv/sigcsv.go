@@ -8,7 +8,6 @@
 package sigcsv
 
 import (
-	"bufio"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -17,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/epiwatch/epiwatch/internal/tools/cli"
 	"github.com/epiwatch/epiwatch/pipeline/science/signals"
 )
 
@@ -30,13 +30,7 @@ const (
 // period, t = 1, 2, 3, … with none missing, each count a whole number ≥ 0.
 // Lines starting with # are comments. name is used in errors.
 func ReadCounts(r io.Reader, name string) ([]float64, error) {
-	br := bufio.NewReader(r)
-	if bom, _ := br.Peek(3); string(bom) == "\ufeff" {
-		_, _ = br.Discard(3) // a spreadsheet's byte-order mark
-	}
-	cr := csv.NewReader(br)
-	cr.Comment = '#'
-	cr.TrimLeadingSpace = true
+	cr := cli.CSVReader(r)
 	cr.FieldsPerRecord = -1 // checked here, with a better message
 	var counts []float64
 	header := false
