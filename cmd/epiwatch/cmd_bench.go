@@ -1,11 +1,7 @@
 package main
 
 import (
-	"context"
 	"fmt"
-	"net"
-	"os"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -70,20 +66,13 @@ Progress goes to stderr, the table (or with --json one JSON object) to stdout.`,
 			if o.Events < 1 || o.Senders < 1 || o.Batch < 1 || !(o.Rate > 0) || o.LatencyDuration <= 0 || o.Soak < 0 {
 				return &exitError{2, fmt.Errorf("--events, --senders, --batch, --rate and --latency-duration must be positive")}
 			}
-			a, err := app.New(envOf(cmd))
-			if err != nil {
-				return err
-			}
+			var err error
 			if o.Sim, err = o.sim.Config(time.Now()); err != nil {
 				return &exitError{2, err}
 			}
 			o.FixedScale = cmd.Flags().Changed("scale")
 			o.RunID = time.Now().Unix()
-			deps, err := benchSetup(cmd, a, &o.Config, o.sync)
-			if err != nil {
-				return err
-			}
-			return toolExit(bench.Run(cmd.Context(), o.Config, deps))
+			return toolExit(app.Bench(cmd.Context(), envOf(cmd), o.Config, o.sync))
 		},
 	}
 	f := c.Flags()
@@ -100,86 +89,4 @@ Progress goes to stderr, the table (or with --json one JSON object) to stdout.`,
 	f.StringVar(&o.MemProfile, "memprofile", "", "write the allocations (pprof) before and after each phase to FILE-<phase>.start.pprof and FILE-<phase>.pprof; compare with go tool pprof -sample_index=alloc_space -base")
 	o.sim.addModelFlags(f)
 	return c
-}
-
-// benchSetup points the configuration at throwaway places (a fresh
-// database, a temporary store, free loopback ports, no tokens, the chosen
-// sync policy), completes c with them and hands the harness the pipeline a
-// wires.
-func benchSetup(cmd *cobra.Command, a *app.App, c *bench.Config, syncFlag string) (bench.Deps, error) {
-	cfg := &a.Cfg
-	if syncFlag != "" {
-		cfg.NATS.SyncInterval = syncFlag
-	}
-	if _, err := cfg.SyncInterval(); err != nil {
-		return bench.Deps{}, &exitError{2, fmt.Errorf("--sync: %w", err)}
-	}
-	if strings.TrimSpace(cfg.NATS.SyncInterval) == "" {
-		cfg.NATS.SyncInterval = "always"
-	}
-	cfg.NATS.URL = "" // the benchmark is of the embedded server
-	cfg.NATS.Listen = "127.0.0.1:0"
-	addr, err := freeLoopbackAddr()
-	if err != nil {
-		return bench.Deps{}, err
-	}
-	cfg.HTTP.Addr, cfg.HTTP.TLSCert, cfg.HTTP.TLSKey = addr, "", ""
-	// The temporary directory last, after every check that can fail: Run removes it.
-	if !cmd.Flags().Changed("data-dir") && !a.ExplicitlySet("data_dir") {
-		dir, err := os.MkdirTemp("", "epiwatch-bench-")
-		if err != nil {
-			return bench.Deps{}, err
-		}
-		c.TempDir, cfg.DataDir = dir, dir
-	}
-	cfg.Ingest.Tokens = nil // loopback only
-	cfg.ClickHouse.Database = fmt.Sprintf("epiwatch_bench_%d", c.RunID)
-	if !cmd.Flags().Changed("log-level") && !a.ExplicitlySet("log_level") {
-		cfg.LogLevel = "error" // the components' lines (every refused batch under overload) would drown the progress
-		a.Log = app.NewLogger(*cfg, cmd.ErrOrStderr())
-	}
-	c.SyncInterval, c.StoreDir, c.DataDir = cfg.NATS.SyncInterval, cfg.NATSStoreDir(), cfg.DataDir
-	c.IngestURL = cfg.HTTP.IngestURL()
-	c.ClickHouse, c.Streams = cfg.ClickHouse.Config, cfg.StreamLayout()
-	c.ProcessPublishInterval, c.SinkFlushInterval = cfg.Process.PublishInterval, cfg.ClickHouse.Sink.FlushInterval
-	return bench.Deps{
-		Stdout: cmd.OutOrStdout(), Stderr: cmd.ErrOrStderr(), Regions: a.Regions,
-		Connect: func(ctx context.Context) (*bench.Bus, error) {
-			err := a.ConnectNATS(ctx, "bench", true)
-			return a.Bus(), err
-		},
-		NewIngester: a.NewIngester,
-		Components: func(ctx context.Context, in *bench.Ingester) (func(context.Context) error, error) {
-			ic, err := a.IngestComponent(in, nil)
-			if err != nil {
-				return nil, err
-			}
-			pc, err := a.ProcessComponent()
-			if err != nil {
-				return nil, err
-			}
-			dc, _, err := a.DecideComponent()
-			if err != nil {
-				return nil, err
-			}
-			sc, err := a.SinkComponent(ctx) // migrates the fresh database
-			if err != nil {
-				return nil, err
-			}
-			return func(ctx context.Context) error { return app.RunAll(ctx, []app.Component{ic, pc, dc, sc}) }, nil
-		},
-		WaitReady: app.WaitReady,
-		WaitCount: app.WaitCount,
-		Close:     a.Close,
-	}, nil
-}
-
-// freeLoopbackAddr returns a loopback address with a port free right now.
-func freeLoopbackAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
 }

@@ -159,21 +159,16 @@ func DefaultConfig() Config {
 func registerDefaults(v *viper.Viper, prefix string, val reflect.Value) {
 	t := val.Type()
 	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		tag := strings.Split(f.Tag.Get("mapstructure"), ",")
-		fv := val.Field(i)
-		if len(tag) > 1 && tag[1] == "squash" {
+		f, fv := t.Field(i), val.Field(i)
+		key, squash, ok := fieldKey(f, prefix)
+		switch {
+		case squash:
 			registerDefaults(v, prefix, fv)
 			continue
-		}
-		key := tag[0]
-		if key == "" || key == "-" {
+		case !ok:
 			continue
 		}
-		if prefix != "" {
-			key = prefix + "." + key
-		}
-		if fv.Kind() == reflect.Struct && f.Type != reflect.TypeOf(time.Duration(0)) && f.Type != reflect.TypeOf(time.Time{}) {
+		if isSection(f.Type) {
 			registerDefaults(v, key, fv)
 			continue
 		}

@@ -47,24 +47,20 @@ func configKeySet(t reflect.Type, prefix string) (leaves map[string]bool, open [
 	leaves = map[string]bool{}
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
-		tag := strings.Split(f.Tag.Get("mapstructure"), ",")
-		if len(tag) > 1 && tag[1] == "squash" {
+		key, squash, ok := fieldKey(f, prefix)
+		if squash {
 			l, o := configKeySet(f.Type, prefix)
 			maps.Copy(leaves, l)
 			open = append(open, o...)
 			continue
 		}
-		key := tag[0]
-		if key == "" || key == "-" {
+		if !ok {
 			continue
-		}
-		if prefix != "" {
-			key = prefix + "." + key
 		}
 		switch {
 		case f.Type.Kind() == reflect.Map:
 			open = append(open, key)
-		case f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeOf(time.Duration(0)) && f.Type != reflect.TypeOf(time.Time{}):
+		case isSection(f.Type):
 			l, o := configKeySet(f.Type, key)
 			maps.Copy(leaves, l)
 			open = append(open, o...)
@@ -161,4 +157,28 @@ func inFile(f string) string {
 		return ""
 	}
 	return " (" + f + ")"
+}
+
+// fieldKey is the dotted configuration key of a struct field under prefix,
+// from its mapstructure tag: squash means the field's own fields sit at
+// prefix; ok is false for an untagged or "-" field.
+func fieldKey(f reflect.StructField, prefix string) (key string, squash, ok bool) {
+	tag := strings.Split(f.Tag.Get("mapstructure"), ",")
+	if len(tag) > 1 && tag[1] == "squash" {
+		return "", true, false
+	}
+	key = tag[0]
+	if key == "" || key == "-" {
+		return "", false, false
+	}
+	if prefix != "" {
+		key = prefix + "." + key
+	}
+	return key, false, true
+}
+
+// isSection reports whether a field of this type is a section of further
+// keys rather than one value (durations and times are values).
+func isSection(t reflect.Type) bool {
+	return t.Kind() == reflect.Struct && t != reflect.TypeOf(time.Duration(0)) && t != reflect.TypeOf(time.Time{})
 }
