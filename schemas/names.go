@@ -38,6 +38,15 @@ const (
 	SubjectAlerts = "epi.alerts"
 )
 
+// Dead-letter stages: the <stage> of epi.deadletter.<stage>.<type>, the
+// stage column of epiwatch.deadletter and what `epiwatch deadletter replay
+// --stage` selects.
+const (
+	DeadLetterStageIngest  = "ingest"
+	DeadLetterStageProcess = "process"
+	DeadLetterStageSink    = "sink"
+)
+
 // Durable consumer names, one per concern; each has its own ack policy.
 const (
 	ConsumerSinkEvents     = "sink-events"

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -14,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/epiwatch/epiwatch/internal/testkit/proc"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -24,41 +25,13 @@ import (
 	"github.com/epiwatch/epiwatch/schemas"
 )
 
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-// syncBuffer collects a process's log output safely.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // pipeline is `epiwatch run` started in-process by realMain, exactly as the
 // binary runs, on embedded NATS and the real local ClickHouse.
 type pipeline struct {
 	db       *chtest.DB
 	httpAddr string
 	natsURL  string
-	logs     *syncBuffer
+	logs     *proc.Buffer
 	cfgFile  string
 	args     []string // extra flags of `epiwatch run`
 	stop     func() int
@@ -81,8 +54,8 @@ func startPipeline(t *testing.T, extra string, args ...string) *pipeline {
 	}
 	db := chtest.New(t)
 	dir := t.TempDir()
-	p := &pipeline{db: db, httpAddr: freeAddr(t), logs: &syncBuffer{}}
-	natsListen := freeAddr(t)
+	p := &pipeline{db: db, httpAddr: proc.FreeAddr(t), logs: &proc.Buffer{}}
+	natsListen := proc.FreeAddr(t)
 	p.natsURL = "nats://" + natsListen
 	cfg := fmt.Sprintf(`data_dir: %s
 log_level: debug
@@ -100,7 +73,7 @@ clickhouse:
 process:
   publish_interval: 0s
   max_wait: 50ms
-%s`, dir, natsListen, p.httpAddr, freeAddr(t), chtest.Addr(), db.Name, extra)
+%s`, dir, natsListen, p.httpAddr, proc.FreeAddr(t), chtest.Addr(), db.Name, extra)
 	p.cfgFile = filepath.Join(dir, "epiwatch.yaml")
 	if err := os.WriteFile(p.cfgFile, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

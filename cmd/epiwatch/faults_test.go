@@ -26,6 +26,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/epiwatch/epiwatch/internal/testkit/proc"
+
 	"github.com/nats-io/nats.go/jetstream"
 
 	chsink "github.com/epiwatch/epiwatch/consumers/clickhouse"
@@ -178,7 +180,7 @@ process:
 			comp = "sink"
 		}
 		args := append([]string{comp}, common...)
-		args = append(args, "--metrics-addr", freeAddr(t))
+		args = append(args, "--metrics-addr", proc.FreeAddr(t))
 		*c = &subproc{t: t, name: name + "-" + comp, bin: bin, args: args, logDir: dir}
 	}
 	t.Cleanup(func() {
@@ -802,7 +804,7 @@ func assertLandedOnce(t *testing.T, db *chtest.DB, want map[string]bool) {
 }
 
 // waitLanded polls until the events view holds want rows (FINAL), or fails.
-func waitLanded(t *testing.T, db *chtest.DB, want int, within time.Duration, logs *syncBuffer) {
+func waitLanded(t *testing.T, db *chtest.DB, want int, within time.Duration, logs *proc.Buffer) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	q := "SELECT count() FROM `" + db.Name + "`.events"
@@ -834,7 +836,7 @@ type clickhouseServer struct {
 
 func startClickHouseServer(t *testing.T) *clickhouseServer {
 	t.Helper()
-	tcp, httpAddr := freeAddr(t), freeAddr(t)
+	tcp, httpAddr := proc.FreeAddr(t), proc.FreeAddr(t)
 	port := func(a string) string { return a[strings.LastIndex(a, ":")+1:] }
 	s := &clickhouseServer{
 		env:  append(os.Environ(), "EPIWATCH_DATA_DIR="+t.TempDir(), "CLICKHOUSE_TCP_PORT="+port(tcp), "CLICKHOUSE_HTTP_PORT="+port(httpAddr)),

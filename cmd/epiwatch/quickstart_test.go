@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/epiwatch/epiwatch/internal/testkit/proc"
+
 	"github.com/epiwatch/epiwatch/internal/app"
 	"github.com/epiwatch/epiwatch/internal/testkit/chtest"
 	"github.com/epiwatch/epiwatch/internal/testkit/streamtest"
@@ -55,14 +57,14 @@ pseudonym:
 process:
   publish_interval: 0s
   max_wait: 50ms
-`, dir, ns.URL, freeAddr(t), freeAddr(t), chtest.Addr(), db.Name)
+`, dir, ns.URL, proc.FreeAddr(t), proc.FreeAddr(t), chtest.Addr(), db.Name)
 	file := filepath.Join(dir, "epiwatch.yaml")
 	if err := os.WriteFile(file, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	var out, errb syncBuffer
+	var out, errb proc.Buffer
 	args := append([]string{"run", "--config", file, "--simulate", "--exit-when-done"}, extraArgs...)
 	if code := realMain(ctx, args, &out, &errb); code != 0 {
 		t.Fatalf("epiwatch %s exited with %d:\n%s", strings.Join(args, " "), code, tailLines(errb.String(), 100))

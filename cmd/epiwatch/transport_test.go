@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/epiwatch/epiwatch/internal/testkit/proc"
+
 	"github.com/epiwatch/epiwatch/internal/testkit/streamtest"
 	"github.com/epiwatch/epiwatch/pipeline/ingest"
 )
@@ -29,7 +31,7 @@ func TestIngestTransport(t *testing.T) {
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
-	metricsAddr := freeAddr(t)
+	metricsAddr := proc.FreeAddr(t)
 	write := func(extra string) string {
 		cfg := fmt.Sprintf(`data_dir: %s
 nats:
@@ -51,7 +53,7 @@ ingest:
 		return f
 	}
 
-	var out, errb syncBuffer
+	var out, errb proc.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if code := realMain(ctx, []string{"ingest", "--config", write("")}, &out, &errb); code != 2 {
@@ -61,7 +63,7 @@ ingest:
 		t.Errorf("the refusal does not say what to set:\n%s", errb.String())
 	}
 
-	errb = syncBuffer{}
+	errb = proc.Buffer{}
 	file := write(fmt.Sprintf("  insecure: true\n  metrics_addr: %s\n", metricsAddr))
 	rctx, stop := context.WithCancel(ctx)
 	done := make(chan int, 1)

@@ -176,7 +176,7 @@ func (s *Sink) Run(ctx context.Context) error {
 	errs := make(chan error, len(s.routes()))
 	for _, r := range s.routes() {
 		c, err := s.bus.Consumer(ctx, stream.ConsumerSpec{
-			Stream: r.streamName, Durable: r.durable, Stage: stream.StageSink,
+			Stream: r.streamName, Durable: r.durable, Stage: schemas.DeadLetterStageSink,
 			Description: "lands " + r.streamName + " in ClickHouse " + r.t.name,
 			BatchSize:   s.cfg.BatchSize, MaxWait: s.cfg.FlushInterval, RetryMax: s.cfg.RetryMax, AckWait: s.cfg.AckWait,
 		}, s.log, s.sm)

@@ -159,7 +159,7 @@ func TestSinkDeadLettersGarbage(t *testing.T) {
 		return err == nil && info.State.Msgs == 1
 	})
 	st, _ := s.JS.Stream(context.Background(), schemas.StreamDeadLetter)
-	m, err := st.GetLastMsgForSubject(context.Background(), schemas.DeadLetterSubject(stream.StageSink, "case"))
+	m, err := st.GetLastMsgForSubject(context.Background(), schemas.DeadLetterSubject(schemas.DeadLetterStageSink, "case"))
 	if err != nil {
 		t.Fatal(err)
 	}

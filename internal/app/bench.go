@@ -3,9 +3,10 @@ package app
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"strings"
+
+	"github.com/epiwatch/epiwatch/internal/tools/loopback"
 
 	"github.com/epiwatch/epiwatch/internal/tools/bench"
 )
@@ -42,7 +43,7 @@ func (a *App) benchSetup(e Env, c *bench.Config, syncFlag string) (bench.Deps, e
 	}
 	cfg.NATS.URL = "" // the benchmark is of the embedded server
 	cfg.NATS.Listen = "127.0.0.1:0"
-	addr, err := freeLoopbackAddr()
+	addr, err := loopback.FreeAddr()
 	if err != nil {
 		return bench.Deps{}, err
 	}
@@ -95,14 +96,4 @@ func (a *App) benchSetup(e Env, c *bench.Config, syncFlag string) (bench.Deps, e
 		WaitCount: WaitCount,
 		Close:     a.Close,
 	}, nil
-}
-
-// freeLoopbackAddr returns a loopback address with a port free right now.
-func freeLoopbackAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/epiwatch/epiwatch/pipeline/stream"
+	"github.com/epiwatch/epiwatch/schemas"
 )
 
 // ListDeadLetters prints the dead letters from sequence from on (at most
@@ -77,7 +78,7 @@ func ReplayDeadLetters(ctx context.Context, e Env, seqs []uint64, all bool, stag
 		var ok, again int
 		for _, d := range dls {
 			switch {
-			case d.Stage == stream.StageIngest:
+			case d.Stage == schemas.DeadLetterStageIngest:
 				sum, err := in.Submit(ctx, [][]byte{d.Data})
 				if err != nil {
 					return err

@@ -2,12 +2,13 @@ package decide
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/epiwatch/epiwatch/internal/testkit/livesim"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -17,52 +18,6 @@ import (
 	"github.com/epiwatch/epiwatch/pipeline/science/thresholds"
 	"github.com/epiwatch/epiwatch/schemas"
 )
-
-// liveIndicators runs the simulator (reporting delays on) through the
-// processor's core day by day and returns, per simulated day, the indicator
-// records the live processor publishes after that day's events: the new
-// and changed ones, so a recent day first appears incomplete and is
-// published again as late reports arrive.
-func liveIndicators(t *testing.T, pcfg process.Config, regions []string, days int, seed int64, adjust func(*simulate.Config)) ([][]schemas.Indicator, []simulate.TruthRow) {
-	t.Helper()
-	scfg := simulate.DefaultConfig()
-	scfg.Regions, scfg.Days, scfg.Seed = regions, days, seed
-	if adjust != nil {
-		adjust(&scfg)
-	}
-	sim, err := simulate.New(scfg, schemas.DefaultRegions())
-	if err != nil {
-		t.Fatal(err)
-	}
-	rp, err := process.NewReplayer(pcfg, schemas.DefaultRegions())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out [][]schemas.Indicator
-	var seq uint64
-	err = sim.Run(context.Background(), func(d schemas.Date, evs []schemas.Event) error {
-		ts := d.Time().Add(20 * time.Hour)
-		for i := range evs {
-			data, err := json.Marshal(&evs[i])
-			if err != nil {
-				return err
-			}
-			e, err := rp.Decode(data, ts)
-			if err != nil {
-				return fmt.Errorf("simulated event %s: %w", evs[i].EventID, err)
-			}
-			seq++
-			rp.Apply(e, seq, ts)
-		}
-		out = append(out, rp.Pending(nil))
-		rp.MarkPublished()
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out, sim.Truth()
-}
 
 // flips are what a region's HQ would see change.
 type flips struct {
@@ -262,7 +217,10 @@ func TestDecisionModes(t *testing.T) {
 	const beds = 15
 	var prov, recs, nowcastRecs, hindsightDays, trueChanges int
 	for _, seed := range []int64{3} {
-		days, truth := liveIndicators(t, pcfg, regions, 150, seed, func(c *simulate.Config) { c.BedsPerMillion = beds })
+		scfg := simulate.DefaultConfig()
+		scfg.Regions, scfg.Days, scfg.Seed, scfg.BedsPerMillion = regions, 150, seed, beds
+		sim, days := livesim.Run(t, pcfg, scfg)
+		truth := sim.Truth()
 		for _, day := range days {
 			recs += len(day)
 			for _, in := range day {

@@ -175,7 +175,7 @@ func (in *Ingester) Prepare(raws [][]byte, firstIndex int) (ok []Prepared, rejec
 			data, err = json.Marshal(e)
 		}
 		if err != nil {
-			dl := stream.DeadLetter{Stage: stream.StageIngest, Reason: err.Error(), Data: in.pseudo.Redact(raw), Index: idx}
+			dl := stream.DeadLetter{Stage: schemas.DeadLetterStageIngest, Reason: err.Error(), Data: in.pseudo.Redact(raw), Index: idx}
 			if e != nil {
 				dl.Type, dl.EventID = string(e.Type), e.EventID
 			} else {
@@ -255,7 +255,7 @@ func (in *Ingester) Submit(ctx context.Context, raws [][]byte) (*Summary, error)
 			continue
 		}
 		reason := "event_id was already accepted with different content; a different event (or a correction) needs its own event_id"
-		rejected = append(rejected, stream.DeadLetter{Stage: stream.StageIngest, Reason: reason, Data: p.Data, Index: p.Index, Type: string(p.Event.Type), EventID: p.Event.EventID})
+		rejected = append(rejected, stream.DeadLetter{Stage: schemas.DeadLetterStageIngest, Reason: reason, Data: p.Data, Index: p.Index, Type: string(p.Event.Type), EventID: p.Event.EventID})
 		in.m.rejected(string(p.Event.Type), "event_id_reused")
 	}
 	if err := in.pub.PublishDeadLetters(ctx, rejected); err != nil {
@@ -327,7 +327,7 @@ func (in *Ingester) checkCorrections(ctx context.Context, ok []Prepared) ([]Prep
 			why = fmt.Sprintf("region: the retracted event %q is in %s; a retraction names the region of the event it withdraws", target, t.Region)
 		}
 		if why != "" {
-			rejected = append(rejected, stream.DeadLetter{Stage: stream.StageIngest, Reason: why, Data: p.Data, Index: p.Index, Type: string(e.Type), EventID: e.EventID})
+			rejected = append(rejected, stream.DeadLetter{Stage: schemas.DeadLetterStageIngest, Reason: why, Data: p.Data, Index: p.Index, Type: string(e.Type), EventID: e.EventID})
 			in.m.rejected(string(e.Type), "bad_correction")
 			continue
 		}

@@ -154,7 +154,7 @@ func (p *Processor) Run(ctx context.Context) error {
 		Stream:      schemas.StreamEvents,
 		Durable:     schemas.ConsumerProcess,
 		Description: "indicator processor: per-region series, R, ПЗК, rates",
-		Stage:       stream.StageProcess,
+		Stage:       schemas.DeadLetterStageProcess,
 		BatchSize:   p.cfg.BatchSize,
 		MaxWait:     p.cfg.MaxWait,
 		AckWait:     p.cfg.AckWait,
@@ -394,7 +394,7 @@ func (p *Processor) handle(ctx context.Context, msgs []stream.Msg) error {
 		switch {
 		case err != nil:
 			rejected = addRejected(rejected, i, err)
-			dl := stream.DeadLetter{Stage: stream.StageProcess, Reason: err.Error(), Data: m.Data, Subject: m.Subject, Sequence: seq, Index: -1}
+			dl := stream.DeadLetter{Stage: schemas.DeadLetterStageProcess, Reason: err.Error(), Data: m.Data, Subject: m.Subject, Sequence: seq, Index: -1}
 			dl.Type = schemas.EventSubjectType(m.Subject)
 			dls = append(dls, dl)
 			p.m.rejected.Inc()

@@ -404,7 +404,7 @@ func TestUndecodableEventIsDeadLetteredAndDoesNotBlock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := dlq.GetLastMsgForSubject(ctx, schemas.DeadLetterSubject(stream.StageProcess, "case"))
+	m, err := dlq.GetLastMsgForSubject(ctx, schemas.DeadLetterSubject(schemas.DeadLetterStageProcess, "case"))
 	if err != nil {
 		t.Fatalf("dead letter: %v", err)
 	}

@@ -16,13 +16,6 @@ import (
 	"github.com/epiwatch/epiwatch/schemas"
 )
 
-// Dead-letter stages.
-const (
-	StageIngest  = "ingest"
-	StageProcess = "process"
-	StageSink    = "sink"
-)
-
 // DeadLetter describes one rejected message. Its message carries the
 // original bytes (pseudonymised: ingest never dead-letters a raw national
 // ID) and the dead-letter headers of schemas (HeaderReason and the others).

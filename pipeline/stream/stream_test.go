@@ -112,7 +112,7 @@ func TestConsumerAckPolicy(t *testing.T) {
 		}
 	}
 	c, err := s.Bus.Consumer(ctx, stream.ConsumerSpec{
-		Stream: schemas.StreamEvents, Durable: "t", Stage: stream.StageProcess, MaxWait: 100 * time.Millisecond, RetryMin: 10 * time.Millisecond,
+		Stream: schemas.StreamEvents, Durable: "t", Stage: schemas.DeadLetterStageProcess, MaxWait: 100 * time.Millisecond, RetryMin: 10 * time.Millisecond,
 	}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -158,7 +158,7 @@ func TestConsumerAckPolicy(t *testing.T) {
 		t.Fatalf("deliveries = %v, want 0:1 1:1 2:2", seen)
 	}
 	// The permanent failure is in the dead-letter stream with its reason.
-	m, err := s.Bus.LastMsg(context.Background(), schemas.StreamDeadLetter, schemas.DeadLetterSubject(stream.StageProcess, "case"))
+	m, err := s.Bus.LastMsg(context.Background(), schemas.StreamDeadLetter, schemas.DeadLetterSubject(schemas.DeadLetterStageProcess, "case"))
 	if err != nil {
 		t.Fatalf("dead letter: %v", err)
 	}
@@ -172,8 +172,8 @@ func TestListDeadLetters(t *testing.T) {
 	ctx := context.Background()
 	pub := s.Bus.Publisher()
 	err := pub.PublishDeadLetters(ctx, []stream.DeadLetter{
-		{Stage: stream.StageIngest, Type: "case", Reason: "region: unknown", Data: []byte(`{"a":1}`), EventID: "e1", Index: 0},
-		{Stage: stream.StageSink, Type: "case", Reason: "decode", Data: []byte(`x`), Subject: "epi.events.case.KZ-75", Sequence: 7, Index: -1},
+		{Stage: schemas.DeadLetterStageIngest, Type: "case", Reason: "region: unknown", Data: []byte(`{"a":1}`), EventID: "e1", Index: 0},
+		{Stage: schemas.DeadLetterStageSink, Type: "case", Reason: "decode", Data: []byte(`x`), Subject: "epi.events.case.KZ-75", Sequence: 7, Index: -1},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -6,16 +6,15 @@ package alerttest
 
 import (
 	"bytes"
-	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"testing"
 	"text/template"
 	"time"
+
+	"github.com/epiwatch/epiwatch/internal/testkit/proc"
 )
 
 // Binary finds a real Alertmanager: Debian's package installs
@@ -62,9 +61,9 @@ func Start(t testing.TB, config []byte) string {
 	if err := os.WriteFile(cfgFile, config, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var out syncBuffer
+	var out proc.Buffer
 	for try := 0; try < 3; try++ { // a free port can be taken between probe and bind
-		addr := freeAddr(t)
+		addr := proc.FreeAddr(t)
 		cmd := exec.Command(bin,
 			"--config.file="+cfgFile,
 			"--storage.path="+filepath.Join(dir, "data"),
@@ -98,32 +97,4 @@ func Start(t testing.TB, config []byte) string {
 	}
 	t.Fatalf("Alertmanager did not become ready:\n%s", out.String())
 	return ""
-}
-
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return fmt.Sprint(l.Addr())
-}
-
-// syncBuffer collects Alertmanager's output for the failure message.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
