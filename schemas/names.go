@@ -89,6 +89,12 @@ const (
 // daily decisions.
 const HeaderDataThrough = "Epiwatch-Data-Through"
 
+// HeaderLeaseToken is a header of every indicator and decision message
+// written under a lease (stream.Lease): the writer's fencing token. Tokens
+// grow with every new holder, so an auditor can tell which replica wrote a
+// record and that no two wrote at once.
+const HeaderLeaseToken = "Epiwatch-Lease-Token"
+
 // Dead-letter headers: what a dead letter on epi.deadletter.<stage>.<type>
 // carries beside the original (pseudonymised) bytes, for the operator with
 // the nats CLI and for `epiwatch deadletter`.

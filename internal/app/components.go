@@ -145,7 +145,7 @@ func (a *App) ProcessComponent() (Component, error) {
 	}
 	// One active replica; others wait as hot standbys (Bus.RunExclusive).
 	return Component{"process", func(ctx context.Context) error {
-		return a.bus.RunExclusive(ctx, "process", replicaName(), a.Log, p.Run)
+		return a.bus.RunExclusive(ctx, "process", replicaName(), a.Log, p.RunLeased)
 	}}, nil
 }
 
@@ -195,7 +195,7 @@ func (a *App) DecideComponent() (Component, http.Handler, error) {
 		auth = t
 	}
 	return Component{"decide", func(ctx context.Context) error {
-		return a.bus.RunExclusive(ctx, "decide", replicaName(), a.Log, d.Run)
+		return a.bus.RunExclusive(ctx, "decide", replicaName(), a.Log, d.RunLeased)
 	}}, d.LevelHandler(auth), nil
 }
 

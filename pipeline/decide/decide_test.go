@@ -2,7 +2,9 @@ package decide
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/epiwatch/epiwatch/internal/testkit/streamtest"
 	"github.com/epiwatch/epiwatch/pipeline/science/thresholds"
+	"github.com/epiwatch/epiwatch/pipeline/stream"
 	"github.com/epiwatch/epiwatch/schemas"
 )
 
@@ -803,5 +806,79 @@ func TestNowcastDecision(t *testing.T) {
 	}
 	if _, v := d.RuleSet(); !strings.HasSuffix(v, "+r.nowcast=on") {
 		t.Errorf("rule-set version %q does not record the override", v)
+	}
+}
+
+// TestLostLeaseDecidesNothing: a decider that lost its lease (another
+// replica holds it now) publishes no decision and writes no level; while it
+// held the lease its decisions carried the fencing token.
+func TestLostLeaseDecidesNothing(t *testing.T) {
+	srv := streamtest.New(t)
+	ctx := context.Background()
+	const held, lost = "KZ-75", "KZ-71"
+	publish(t, srv.JS, "", ind(held, 0, 1, 1.4, 60), ind(held, 1, 2, 1.4, 60), ind(lost, 0, 1, 1.4, 60), ind(lost, 1, 2, 1.4, 60))
+	clock := &fakeClock{}
+	clock.Set(time.Date(2021, 7, 3, 12, 0, 0, 0, time.UTC))
+	d, _ := newDecider(t, srv.JS, testConfig(ModeSchedule), nil, clock.Now)
+
+	leases := make(chan *stream.Lease, 1)
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		_ = srv.Bus.RunExclusive(cctx, "decide", "A", nil, func(fctx context.Context, l *stream.Lease) error {
+			leases <- l
+			<-fctx.Done()
+			return nil
+		})
+	}()
+	l := <-leases
+	d.lease = l
+	if _, err := d.DecideNow(ctx, held); err != nil {
+		t.Fatalf("deciding under a held lease: %v", err)
+	}
+	st, err := srv.JS.Stream(ctx, schemas.StreamDecisions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := st.GetLastMsgForSubject(ctx, schemas.DecisionSubject(held))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := m.Header.Get(schemas.HeaderLeaseToken), strconv.FormatUint(l.Token(), 10); got != want {
+		t.Errorf("decision's lease token %q, want %q", got, want)
+	}
+
+	// Another replica takes the lease.
+	kv, err := srv.JS.KeyValue(ctx, schemas.BucketLeases)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := kv.Purge(ctx, "lease.decide"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Create(ctx, "lease.decide", []byte("B")); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(3 * stream.DefaultLeaseTTL)
+	for !errors.Is(l.Check(), stream.ErrLeaseLost) {
+		if time.Now().After(deadline) {
+			t.Fatal("the lease was never seen lost")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := d.DecideNow(ctx, lost); !errors.Is(err, stream.ErrLeaseLost) {
+		t.Errorf("deciding after the lease was lost: %v, want the lease lost", err)
+	}
+	for _, dec := range decisions(t, srv.JS) {
+		if dec.Region == lost {
+			t.Errorf("a decision was published without the lease: %s", dec.DecisionID)
+		}
+	}
+	lkv, err := srv.JS.KeyValue(ctx, schemas.BucketLevels)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e, err := lkv.Get(ctx, lost); err == nil {
+		t.Errorf("a level was written without the lease: %s", e.Value())
 	}
 }

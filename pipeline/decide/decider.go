@@ -93,6 +93,9 @@ type Decider struct {
 	opTimeout time.Duration
 
 	started atomic.Bool
+	// lease fences every level write and decision publish when the
+	// decider runs under one (RunLeased); nil otherwise.
+	lease *stream.Lease
 
 	// mu serialises everything below: the consumer's handler, the schedule
 	// and DecideNow.
@@ -204,6 +207,15 @@ func New(cfg Config, deps Deps) (*Decider, error) {
 // RuleSet returns the rule set decisions are made with (after any
 // decide.r_statistic override) and the version they record.
 func (d *Decider) RuleSet() (*thresholds.RuleSet, string) { return d.rs, d.version }
+
+// RunLeased is Run under a lease held through stream.Bus.RunExclusive: every
+// level write and decision publish first checks the lease, so a decider that
+// lost it (or could not confirm it for two thirds of its TTL) writes
+// nothing; decisions carry its token (schemas.HeaderLeaseToken).
+func (d *Decider) RunLeased(ctx context.Context, l *stream.Lease) error {
+	d.lease = l
+	return d.Run(ctx)
+}
 
 // Run loads the state (level records, the window of indicators replayed from
 // the stream, any decision a crash left half-done), then consumes

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/epiwatch/epiwatch/pipeline/science/thresholds"
@@ -111,6 +112,9 @@ func (d *Decider) readLevel(ctx context.Context, region string) (*regionLevel, e
 // writeLevel stores rec if the key is still at revision rev (Create when rev
 // is 0). A concurrent write is reported as errConflict.
 func (d *Decider) writeLevel(ctx context.Context, region string, rec LevelRecord, rev uint64) (uint64, error) {
+	if err := d.lease.Check(); err != nil {
+		return 0, fmt.Errorf("write level of %s: %w", region, err)
+	}
 	b, err := json.Marshal(rec)
 	if err != nil {
 		return 0, fmt.Errorf("encode level of %s: %w", region, err)
@@ -273,7 +277,14 @@ func (d *Decider) complete(ctx context.Context, region string, rl *regionLevel) 
 		if d.hooks.msgID != nil {
 			msgID = d.hooks.msgID(id)
 		}
-		if _, err := d.pub.PublishSync(ctx, stream.Msg{Subject: schemas.DecisionSubject(region), ID: msgID, Data: data}); err != nil {
+		if err := d.lease.Check(); err != nil {
+			return fmt.Errorf("publish decision %s: %w", id, err)
+		}
+		var hdr stream.Header
+		if d.lease != nil {
+			hdr = stream.Header{schemas.HeaderLeaseToken: {strconv.FormatUint(d.lease.Token(), 10)}}
+		}
+		if _, err := d.pub.PublishSync(ctx, stream.Msg{Subject: schemas.DecisionSubject(region), ID: msgID, Data: data, Header: hdr}); err != nil {
 			return fmt.Errorf("publish decision %s: %w", id, err)
 		}
 		if h := d.hooks.afterPublish; h != nil {

@@ -23,28 +23,32 @@ import (
 //	                                   state covers and, per region, where its
 //	                                   blob is (slot, parts, size, SHA-256)
 //	process.state.<region>.<slot>.<n>  part n of the region's blob; slot is
-//	                                   <writer>-a or <writer>-b, writer a random
-//	                                   id of the processor instance
+//	                                   <writer>-<k>: writer a random id of
+//	                                   the processor instance, k that
+//	                                   instance's checkpoint count
 //
 // Why this shape:
 //   - Split per region: a checkpoint rewrites only the regions that changed
 //     since the last one, and no value has to hold the whole state.
 //   - Parts of at most partSize bytes: a region's blob can outgrow a NATS
 //     message (1 MiB by default on a NATS server).
-//   - Two slots per region and writer: a checkpoint writes into its slot the
-//     manifest does not point at and then replaces the manifest, the only
-//     commit point. A crash before the manifest write leaves the previous
-//     checkpoint intact.
-//   - Slots belong to one processor instance (its writer id), so a second
-//     processor running by mistake can never overwrite the parts the
-//     manifest points at: its own parts are under its own keys.
+//   - Every checkpoint writes its parts under keys of its own (a new slot)
+//     and then replaces the manifest, the only commit point. No write ever
+//     lands on a key a manifest may reference: not after a crash before the
+//     manifest write, not from a second processor running by mistake, and
+//     not when a manifest update committed but its answer was lost (the
+//     next save would otherwise reuse a slot the committed manifest points
+//     at, and the restart would find parts that do not match).
 //   - The manifest is replaced with a compare-and-set on its revision: of two
 //     processors sharing the durable consumer (a deployment error) one
 //     commits and the other gets errCheckpointConflict, which stops it
 //     (Processor.Run returns it) instead of a warning.
-//   - After its first commit an instance purges the parts of earlier
-//     instances that the manifest no longer references — only parts written
-//     before that commit, so a processor starting meanwhile keeps its own.
+//   - Once a manifest is committed, the parts it replaced are purged (known
+//     unreferenced: the compare-and-set proved the previous manifest was the
+//     current one). After its first commit an instance also purges the parts
+//     of earlier instances that the manifest no longer references — only
+//     parts written before that commit, so a processor starting meanwhile
+//     keeps its own. Purge markers are removed now and then (PurgeDeletes).
 //
 // The JetStream object store would do the chunking, but it needs a bucket
 // schemas does not name and rewrites whole objects; per-region parts in the
@@ -53,6 +57,9 @@ const (
 	manifestKey    = "process.manifest"
 	manifestFormat = 1
 	partSize       = 512 << 10
+	// purgeDeletesEvery checkpoints, the purge markers of replaced parts are
+	// removed (every part key is used once, so each leaves a marker).
+	purgeDeletesEvery = 64
 )
 
 type regionRef struct {
@@ -64,7 +71,8 @@ type regionRef struct {
 
 type manifest struct {
 	Format  int                  `json:"format"`
-	Seq     uint64               `json:"seq"` // the last events-stream sequence applied to the state
+	Seq     uint64               `json:"seq"`                   // the last events-stream sequence applied to the state
+	Lease   uint64               `json:"lease_token,omitempty"` // the writer's fencing token (stream.Lease), 0 unfenced
 	Written time.Time            `json:"written"`
 	Regions map[string]regionRef `json:"regions"`
 }
@@ -80,6 +88,8 @@ type checkpointStore struct {
 	// purged.
 	writer  string
 	cleaned bool
+	// saves counts this instance's checkpoints: the slot of the next one.
+	saves uint64
 }
 
 // newCheckpointStore opens the store with a fresh writer id.
@@ -150,11 +160,14 @@ func (c *checkpointStore) forgetRegions() { c.man.Regions = map[string]regionRef
 // save writes the blobs of the regions that changed and then the manifest
 // covering seq. Regions not in blobs keep their previous blob. It returns the
 // bytes written.
-func (c *checkpointStore) save(ctx context.Context, seq uint64, at time.Time, blobs map[string][]byte) (int, error) {
+func (c *checkpointStore) save(ctx context.Context, seq, lease uint64, at time.Time, blobs map[string][]byte) (int, error) {
 	if c.writer == "" {
 		c.writer = newWriterID()
 	}
-	next := manifest{Format: manifestFormat, Seq: seq, Written: at.UTC(), Regions: make(map[string]regionRef, len(c.man.Regions)+len(blobs))}
+	if lease != 0 && c.man.Lease > lease {
+		return 0, fmt.Errorf("write checkpoint at sequence %d: the manifest was written under lease token %d, newer than ours (%d): %w", seq, c.man.Lease, lease, errCheckpointConflict)
+	}
+	next := manifest{Format: manifestFormat, Seq: seq, Lease: lease, Written: at.UTC(), Regions: make(map[string]regionRef, len(c.man.Regions)+len(blobs))}
 	for code, ref := range c.man.Regions {
 		next.Regions[code] = ref
 	}
@@ -163,13 +176,11 @@ func (c *checkpointStore) save(ctx context.Context, seq uint64, at time.Time, bl
 		codes = append(codes, code)
 	}
 	sort.Strings(codes)
+	c.saves++
+	slot := c.writer + "-" + strconv.FormatUint(c.saves, 10)
 	written := 0
 	for _, code := range codes {
 		blob := blobs[code]
-		slot := c.writer + "-a"
-		if c.man.Regions[code].Slot == slot {
-			slot = c.writer + "-b"
-		}
 		parts := 0
 		for off := 0; off < len(blob) || parts == 0; off += partSize {
 			end := min(off+partSize, len(blob))
@@ -199,7 +210,18 @@ func (c *checkpointStore) save(ctx context.Context, seq uint64, at time.Time, bl
 		}
 		return written, fmt.Errorf("write checkpoint manifest at sequence %d: %w", seq, err)
 	}
+	replaced := c.man.Regions
 	c.man, c.rev = next, rev
+	for _, code := range codes {
+		if old, ok := replaced[code]; ok && old.Slot != slot {
+			for n := 0; n < old.Parts; n++ {
+				_ = c.kv.Purge(ctx, partKey(code, old.Slot, n))
+			}
+		}
+	}
+	if c.saves%purgeDeletesEvery == 0 {
+		_ = c.kv.PurgeDeletes(ctx)
+	}
 	if !c.cleaned {
 		c.cleaned = true
 		// The server's clock: parts are stamped by it too.

@@ -29,20 +29,24 @@ func TestCheckpointStore(t *testing.T) {
 	big := make([]byte, 2*partSize+123) // three parts
 	rand.New(rand.NewSource(1)).Read(big)
 	small := []byte("small")
-	if _, err := st.save(ctx, 10, time.Now(), map[string][]byte{"KZ-75": big, "KZ-71": small}); err != nil {
+	if _, err := st.save(ctx, 10, 0, time.Now(), map[string][]byte{"KZ-75": big, "KZ-71": small}); err != nil {
 		t.Fatal(err)
 	}
 	// Only KZ-71 changes; KZ-75 keeps its blob.
-	if _, err := st.save(ctx, 20, time.Now(), map[string][]byte{"KZ-71": []byte("smaller")}); err != nil {
+	if _, err := st.save(ctx, 20, 0, time.Now(), map[string][]byte{"KZ-71": []byte("smaller")}); err != nil {
 		t.Fatal(err)
 	}
-	if st.man.Regions["KZ-75"].Parts != 3 || st.man.Regions["KZ-71"].Slot != st.writer+"-b" {
+	if st.man.Regions["KZ-75"].Parts != 3 || st.man.Regions["KZ-75"].Slot != st.writer+"-1" || st.man.Regions["KZ-71"].Slot != st.writer+"-2" {
 		t.Fatalf("manifest %+v", st.man)
+	}
+	// The committed checkpoint purged the part it replaced.
+	if _, err := kv.Get(ctx, partKey("KZ-71", st.writer+"-1", 0)); err == nil {
+		t.Error("the replaced part of KZ-71 was kept after the commit")
 	}
 
 	// A crash after writing a region's parts, before the manifest: the
-	// parts go to the slot the manifest does not point at.
-	if _, err := kv.Put(ctx, partKey("KZ-71", st.writer+"-a", 0), []byte("half-written")); err != nil {
+	// parts are under the next checkpoint's own keys.
+	if _, err := kv.Put(ctx, partKey("KZ-71", st.writer+"-3", 0), []byte("half-written")); err != nil {
 		t.Fatal(err)
 	}
 	fresh := newCheckpointStore(kv)
@@ -57,10 +61,10 @@ func TestCheckpointStore(t *testing.T) {
 	// A second writer with a stale view of the manifest is refused, and
 	// the parts it wrote before the refusal are under its own keys: the
 	// committed checkpoint still loads intact.
-	if _, err := fresh.save(ctx, 30, time.Now(), map[string][]byte{"KZ-71": []byte("newest")}); err != nil {
+	if _, err := fresh.save(ctx, 30, 0, time.Now(), map[string][]byte{"KZ-71": []byte("newest")}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.save(ctx, 25, time.Now(), map[string][]byte{"KZ-71": []byte("loser"), "KZ-75": small}); !errors.Is(err, errCheckpointConflict) {
+	if _, err := st.save(ctx, 25, 0, time.Now(), map[string][]byte{"KZ-71": []byte("loser"), "KZ-75": small}); !errors.Is(err, errCheckpointConflict) {
 		t.Fatalf("stale writer: %v, want a conflict", err)
 	}
 	seq, blobs, err = newCheckpointStore(kv).load(ctx)
@@ -69,10 +73,10 @@ func TestCheckpointStore(t *testing.T) {
 	}
 	// The new writer's first commit purged the earlier writer's parts it
 	// no longer references (KZ-71's), and kept the ones it does (KZ-75's).
-	if _, err := kv.Get(ctx, partKey("KZ-71", st.writer+"-b", 0)); err == nil {
+	if _, err := kv.Get(ctx, partKey("KZ-71", st.writer+"-2", 0)); err == nil {
 		t.Error("an earlier writer's unreferenced part was kept")
 	}
-	if _, err := kv.Get(ctx, partKey("KZ-75", st.writer+"-a", 0)); err != nil {
+	if _, err := kv.Get(ctx, partKey("KZ-75", st.writer+"-1", 0)); err != nil {
 		t.Errorf("a referenced part of the earlier writer: %v", err)
 	}
 
@@ -83,5 +87,43 @@ func TestCheckpointStore(t *testing.T) {
 	}
 	if _, _, err := newCheckpointStore(kv).load(ctx); err == nil {
 		t.Fatal("corrupted checkpoint loaded")
+	}
+}
+
+// TestCheckpointLostManifestAnswer: a manifest update that committed but
+// whose answer was lost (a timeout during a leader election) leaves the
+// writer believing the previous manifest is current. Its next save must not
+// write over the parts the committed manifest references: it is refused
+// (the revision moved) and the committed checkpoint still loads intact.
+func TestCheckpointLostManifestAnswer(t *testing.T) {
+	t.Parallel()
+	s := streamtest.New(t)
+	ctx := context.Background()
+	kv, err := s.Bus.KV(ctx, schemas.BucketProcessState)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := newCheckpointStore(kv)
+	if _, _, err := st.load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.save(ctx, 10, 0, time.Now(), map[string][]byte{"KZ-75": []byte("first")}); err != nil {
+		t.Fatal(err)
+	}
+	before, beforeRev := st.man, st.rev
+	if _, err := st.save(ctx, 20, 0, time.Now(), map[string][]byte{"KZ-75": []byte("second")}); err != nil {
+		t.Fatal(err)
+	}
+	// The answer to the second manifest update is "lost".
+	st.man, st.rev = before, beforeRev
+	if _, err := st.save(ctx, 30, 0, time.Now(), map[string][]byte{"KZ-75": []byte("third, never committed")}); !errors.Is(err, errCheckpointConflict) {
+		t.Fatalf("save after a lost answer: %v, want a conflict", err)
+	}
+	seq, blobs, err := newCheckpointStore(kv).load(ctx)
+	if err != nil {
+		t.Fatalf("the committed checkpoint no longer loads: %v", err)
+	}
+	if seq != 20 || string(blobs["KZ-75"]) != "second" {
+		t.Fatalf("loaded seq %d, KZ-75 %q; want 20, \"second\"", seq, blobs["KZ-75"])
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -61,6 +62,9 @@ type Processor struct {
 	eng   *engine
 	store *checkpointStore
 	run   string // this process's part of the records' message ids
+	// lease fences every write when the processor runs under one
+	// (RunLeased); nil otherwise.
+	lease *stream.Lease
 
 	// mu guards everything below: the batch handler and the publish ticker.
 	mu          sync.Mutex
@@ -128,6 +132,36 @@ func New(cfg Config, deps Deps) (*Processor, error) {
 		eng:  eng,
 		run:  fmt.Sprintf("%08x", rand.Uint32()),
 	}, nil
+}
+
+// RunLeased is Run under a lease held through stream.Bus.RunExclusive: before
+// every write to shared state (published indicators, dead letters, the
+// checkpoint) the lease is checked, and a processor that lost it, or could
+// not confirm it for two thirds of its TTL, stops before writing. Its token
+// is stamped on every indicator (schemas.HeaderLeaseToken) and recorded in
+// the checkpoint manifest.
+func (p *Processor) RunLeased(ctx context.Context, l *stream.Lease) error {
+	p.lease = l
+	return p.Run(ctx)
+}
+
+// fence returns nil while the processor may write. Otherwise it stops the
+// processor, like a checkpoint conflict: nothing more is written, and the
+// batch in hand is not acknowledged and goes to the lease's new holder.
+func (p *Processor) fence() error {
+	err := p.lease.Check()
+	if err == nil {
+		return nil
+	}
+	p.dead = true
+	if p.fatal == nil {
+		p.fatal = fmt.Errorf("process: stopping before a write: %w", err)
+		p.log.Error("lease not held: stopping before writing", "seq", p.appliedSeq, "err", err)
+	}
+	if p.stop != nil {
+		p.stop(p.fatal)
+	}
+	return p.fatal
 }
 
 // Run restores the checkpoint, catches up and consumes until ctx is
@@ -420,6 +454,9 @@ func (p *Processor) handle(ctx context.Context, msgs []stream.Msg) error {
 	// Dead letters are stored before the checkpoint can cover them (their ID,
 	// stage:subject:seq, makes the consumer's own copy a duplicate).
 	if len(dls) > 0 {
+		if err := p.fence(); err != nil {
+			return err
+		}
 		if err := p.pub.PublishDeadLetters(ctx, dls); err != nil {
 			return fmt.Errorf("dead-letter %d events: %w", len(dls), err)
 		}
@@ -551,9 +588,15 @@ func (p *Processor) publish(ctx context.Context) error {
 	if !p.eng.dirty() {
 		return nil
 	}
+	if err := p.fence(); err != nil {
+		return err
+	}
 	p.inds = p.eng.pending(p.inds[:0])
 	p.msgs = p.msgs[:0]
 	through := stream.Header{schemas.HeaderDataThrough: {p.eng.last.String()}}
+	if p.lease != nil {
+		through[schemas.HeaderLeaseToken] = []string{strconv.FormatUint(p.lease.Token(), 10)}
+	}
 	for i := range p.inds {
 		in := &p.inds[i]
 		data, err := json.Marshal(in)
@@ -635,7 +678,10 @@ func (p *Processor) checkpoint(ctx context.Context) error {
 	// were checkpointed) and then acknowledged would otherwise be lost if the
 	// processor died before the next checkpoint. A restart re-reads from the
 	// low-watermark; what the state holds already is skipped by event_id.
-	n, err := p.store.save(ctx, p.done.low, time.Now(), blobs)
+	if err := p.fence(); err != nil {
+		return err
+	}
+	n, err := p.store.save(ctx, p.done.low, p.lease.Token(), time.Now(), blobs)
 	p.m.ckptBytes.Add(float64(n))
 	if err != nil {
 		p.m.checkpoints.WithLabelValues("error").Inc()

@@ -3,6 +3,7 @@ package process
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"testing"
 	"time"
@@ -26,7 +27,7 @@ type replica struct {
 	err    error
 }
 
-func startReplica(t *testing.T, url, name string, cfg Config) *replica {
+func startReplica(t *testing.T, url, name string, cfg Config, h hooks) *replica {
 	t.Helper()
 	nc, js, err := stream.Connect(url, "replica-"+name)
 	if err != nil {
@@ -36,9 +37,10 @@ func startReplica(t *testing.T, url, name string, cfg Config) *replica {
 	if err != nil {
 		t.Fatal(err)
 	}
+	p.hooks = h
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &replica{p: p, nc: nc, cancel: cancel, done: make(chan struct{})}
-	go func() { r.err = stream.NewBus(js).RunExclusive(ctx, "process", name, nil, p.Run); close(r.done) }()
+	go func() { r.err = stream.NewBus(js).RunExclusive(ctx, "process", name, nil, p.RunLeased); close(r.done) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -73,7 +75,6 @@ func holder(t *testing.T, js jetstream.JetStream) string {
 func TestStandbyTakesOver(t *testing.T) {
 	t.Parallel()
 	s := streamtest.New(t)
-	ctx := context.Background()
 	// A short lease for the test (the bucket's TTL is the lease's);
 	// EPIWATCH_TEST_LEASE_TTL=6s measures the production default.
 	ttl := 2 * time.Second
@@ -84,12 +85,7 @@ func TestStandbyTakesOver(t *testing.T) {
 		}
 		ttl = d
 	}
-	if err := s.JS.DeleteKeyValue(ctx, schemas.BucketLeases); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.JS.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: schemas.BucketLeases, History: 1, TTL: ttl}); err != nil {
-		t.Fatal(err)
-	}
+	shortLeases(t, s, ttl)
 	evs := simulate(11, []string{"KZ-75", "KZ-71", "KG-GB"}, 40)
 	half := len(evs) / 2
 	publishEvents(t, s.JS, evs[:half])
@@ -98,7 +94,7 @@ func TestStandbyTakesOver(t *testing.T) {
 	cfg.CheckpointBatches = 3
 	cfg.CheckpointInterval = time.Hour
 
-	a := startReplica(t, s.URL, "A", cfg)
+	a := startReplica(t, s.URL, "A", cfg, hooks{})
 	deadline := time.Now().Add(10 * time.Second)
 	for holder(t, s.JS) != "A" {
 		if time.Now().After(deadline) {
@@ -106,7 +102,7 @@ func TestStandbyTakesOver(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	b := startReplica(t, s.URL, "B", cfg)
+	b := startReplica(t, s.URL, "B", cfg, hooks{})
 	time.Sleep(300 * time.Millisecond)
 	// Kill A in the middle of its work.
 	a.nc.Close()
@@ -164,4 +160,88 @@ func diffContent(want, got map[string]indicatorRecord) []string {
 		return out
 	}
 	return diffLatest(strip(want), strip(got))
+}
+
+// shortLeases recreates the leases bucket with a test's TTL (the bucket's TTL
+// is the lease's).
+func shortLeases(t *testing.T, s *streamtest.Server, ttl time.Duration) {
+	t.Helper()
+	ctx := context.Background()
+	if err := s.JS.DeleteKeyValue(ctx, schemas.BucketLeases); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.JS.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: schemas.BucketLeases, History: 1, TTL: ttl}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestLostLeaseWritesNothing: the active processor stalls in the middle of
+// a batch (a long GC pause, a frozen VM) while another replica takes its
+// lease. When it wakes up it must not write the checkpoint it was about to
+// write, nor publish anything more: it stops, and the batch in hand stays
+// unacknowledged for the new holder.
+func TestLostLeaseWritesNothing(t *testing.T) {
+	t.Parallel()
+	s := streamtest.New(t)
+	ctx := context.Background()
+	shortLeases(t, s, 2*time.Second)
+	publishEvents(t, s.JS, simulate(12, []string{"KZ-75", "KZ-71"}, 20))
+	cfg := testConfig()
+	cfg.BatchSize = 64
+	cfg.CheckpointBatches = 1
+	cfg.CheckpointInterval = time.Hour
+
+	stalled, resume := make(chan struct{}), make(chan struct{})
+	first := true
+	a := startReplica(t, s.URL, "A", cfg, hooks{beforeCheckpoint: func() error {
+		if first {
+			first = false
+			close(stalled)
+			<-resume
+		}
+		return nil
+	}})
+	select {
+	case <-stalled:
+	case <-time.After(10 * time.Second):
+		t.Fatal("A never reached its first checkpoint")
+	}
+	// While A sleeps, its lease passes to another replica.
+	kv, err := s.JS.KeyValue(ctx, schemas.BucketLeases)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := kv.Purge(ctx, "lease.process"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Create(ctx, "lease.process", []byte("C")); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !errors.Is(a.p.lease.Check(), stream.ErrLeaseLost) {
+		if time.Now().After(deadline) {
+			t.Fatal("A never noticed it lost the lease")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	published := len(readIndicators(t, s.JS))
+	close(resume)
+	select {
+	case <-a.done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("A kept running after losing its lease")
+	}
+	if !errors.Is(a.err, stream.ErrLeaseLost) {
+		t.Errorf("A returned %v, want the lease lost", a.err)
+	}
+	state, err := s.JS.KeyValue(ctx, schemas.BucketProcessState)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e, err := state.Get(ctx, manifestKey); err == nil {
+		t.Errorf("A wrote a checkpoint manifest (revision %d) after losing its lease: %s", e.Revision(), e.Value())
+	}
+	if n := len(readIndicators(t, s.JS)); n != published {
+		t.Errorf("A published %d indicator records after losing its lease", n-published)
+	}
 }

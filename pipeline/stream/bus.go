@@ -164,7 +164,7 @@ func (b *Bus) Consumer(ctx context.Context, spec ConsumerSpec, log *slog.Logger,
 
 // RunExclusive runs fn in the one replica holding the lease name (see
 // runExclusive for how the lease is held and lost).
-func (b *Bus) RunExclusive(ctx context.Context, name, holder string, log *slog.Logger, fn func(ctx context.Context) error) error {
+func (b *Bus) RunExclusive(ctx context.Context, name, holder string, log *slog.Logger, fn func(ctx context.Context, l *Lease) error) error {
 	return runExclusive(ctx, b.js, name, holder, log, fn)
 }
 

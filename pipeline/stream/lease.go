@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -16,6 +17,76 @@ import (
 // when another replica took the lease: the function must stop without
 // writing anything more (the processor skips its final checkpoint).
 var ErrLeaseLost = errors.New("lease lost to another replica")
+
+// ErrLeaseUnconfirmed is what Lease.Check returns when the lease's last
+// confirmed renewal is older than two thirds of its TTL: it may expire before
+// a write that starts now lands, so the holder must not start one.
+var ErrLeaseUnconfirmed = errors.New("lease not confirmed recently enough to write")
+
+// Lease is the fencing side of a held lease, handed to the function
+// RunExclusive runs. Writers check it right before every write to shared
+// state (a checkpoint, a published record, a decision) and stamp its Token
+// on what they write. A nil *Lease is the unfenced case (one replica, tests):
+// Check passes and Token is 0.
+//
+// Why a clock and not only the renewal's answer: the lease key expires on
+// the server TTL after the last renewal the server applied, which is after
+// the moment this replica sent it. Refusing to write once two thirds of the
+// TTL have passed since the last confirmed renewal was sent leaves a third of
+// the TTL (2 s by default) for a write in flight to land before any standby
+// can acquire the key. Only durations on one machine's monotonic clock are
+// compared; no clocks need to agree.
+type Lease struct {
+	name  string
+	token uint64
+	ttl   time.Duration
+
+	mu        sync.Mutex
+	confirmed time.Time // when the last applied renewal (or the acquisition) was sent
+	lost      bool
+}
+
+// Token is the fencing token: the lease key's revision when this replica
+// acquired it. Revisions only grow, so a later holder's token is larger.
+func (l *Lease) Token() uint64 {
+	if l == nil {
+		return 0
+	}
+	return l.token
+}
+
+// Check returns nil while the lease is certainly held, ErrLeaseLost once
+// another replica holds it, and ErrLeaseUnconfirmed when renewals have not
+// been confirmed for two thirds of the TTL (NATS unreachable, or this
+// process stalled).
+func (l *Lease) Check() error {
+	if l == nil {
+		return nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch {
+	case l.lost:
+		return fmt.Errorf("lease %s (token %d): %w", l.name, l.token, ErrLeaseLost)
+	case time.Since(l.confirmed) > l.ttl*2/3:
+		return fmt.Errorf("lease %s (token %d): last confirmed %s ago, TTL %s: %w", l.name, l.token, time.Since(l.confirmed).Round(time.Millisecond), l.ttl, ErrLeaseUnconfirmed)
+	}
+	return nil
+}
+
+func (l *Lease) confirm(sent time.Time) {
+	l.mu.Lock()
+	if sent.After(l.confirmed) {
+		l.confirmed = sent
+	}
+	l.mu.Unlock()
+}
+
+func (l *Lease) lose() {
+	l.mu.Lock()
+	l.lost = true
+	l.mu.Unlock()
+}
 
 // DefaultLeaseTTL is how long a lease outlives its last renewal (the
 // schemas.BucketLeases bucket's TTL): the longest a dead active replica
@@ -33,9 +104,10 @@ const DefaultLeaseTTL = 6 * time.Second
 // names the replica in the key's value and in logs.
 //
 // The lease is NATS KV's own compare-and-set and TTL, not an election of
-// ours; its token (the revision at acquisition) fences the checkpoint and
-// decision writes that already carry compare-and-sets of their own.
-func runExclusive(ctx context.Context, js jetstream.JetStream, name, holder string, log *slog.Logger, fn func(ctx context.Context) error) error {
+// ours. fn receives the Lease: its Check fences every write (see Lease), its
+// Token is stamped on what the holder writes; the checkpoint manifest and the
+// decision levels also carry compare-and-sets of their own.
+func runExclusive(ctx context.Context, js jetstream.JetStream, name, holder string, log *slog.Logger, fn func(ctx context.Context, l *Lease) error) error {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -54,8 +126,10 @@ func runExclusive(ctx context.Context, js jetstream.JetStream, name, holder stri
 	key := "lease." + name
 	// Acquire, or wait as standby.
 	var rev uint64
+	var sent time.Time
 	said := false
 	for {
+		sent = time.Now()
 		rev, err = kv.Create(ctx, key, []byte(holder))
 		if err == nil {
 			break
@@ -80,6 +154,7 @@ func runExclusive(ctx context.Context, js jetstream.JetStream, name, holder stri
 		}
 	}
 	log.Info("lease acquired: active", "lease", name, "holder", holder, "token", rev)
+	lease := &Lease{name: name, token: rev, ttl: ttl, confirmed: sent}
 
 	fctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -95,11 +170,13 @@ func runExclusive(ctx context.Context, js jetstream.JetStream, name, holder stri
 			case <-t.C:
 			}
 			rctx, rcancel := context.WithTimeout(fctx, ttl/3)
+			sent := time.Now()
 			next, err := kv.Update(rctx, key, []byte(holder), rev)
 			rcancel()
 			switch {
 			case err == nil:
 				rev = next
+				lease.confirm(sent)
 			case fctx.Err() != nil:
 				return
 			case errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyNotFound):
@@ -107,12 +184,17 @@ func runExclusive(ctx context.Context, js jetstream.JetStream, name, holder stri
 				// been applied: the key then holds our name at a newer
 				// revision. After an outage longer than the TTL it may be
 				// gone, and ours again if nobody took it meanwhile.
+				// Only the key's state now counts: confirmed from the
+				// moment of this read, not of the lost renewal.
+				sent := time.Now()
 				if next, ok := reclaim(fctx, kv, key, holder); ok {
-					log.Warn("lease: renewal answer lost or lease expired during an outage; still held", "lease", name, "token", next)
+					log.Warn("lease: renewal answer lost or lease expired during an outage; still held", "lease", name, "token", lease.token, "revision", next)
 					rev = next
+					lease.confirm(sent)
 					continue
 				}
 				log.Error("lease lost: another replica holds it; stopping", "lease", name, "holder", holder, "err", err)
+				lease.lose()
 				cancel(ErrLeaseLost)
 				return
 			default:
@@ -121,7 +203,7 @@ func runExclusive(ctx context.Context, js jetstream.JetStream, name, holder stri
 			}
 		}
 	}()
-	err = fn(fctx)
+	err = fn(fctx, lease)
 	lost := errors.Is(context.Cause(fctx), ErrLeaseLost)
 	cancel(nil)
 	<-renewed

@@ -18,11 +18,16 @@ func TestRunExclusive(t *testing.T) {
 	ns := streamtest.New(t)
 	ctx := context.Background()
 	running := make(chan string, 4)
+	leases := make(chan *stream.Lease, 4)
 	start := func(name string) (context.CancelFunc, chan error) {
 		cctx, cancel := context.WithCancel(ctx)
 		done := make(chan error, 1)
 		go func() {
-			done <- ns.Bus.RunExclusive(cctx, "test", name, nil, func(fctx context.Context) error {
+			done <- ns.Bus.RunExclusive(cctx, "test", name, nil, func(fctx context.Context, l *stream.Lease) error {
+				if err := l.Check(); err != nil {
+					t.Errorf("%s: a fresh lease fails its check: %v", name, err)
+				}
+				leases <- l
 				running <- name
 				<-fctx.Done()
 				return nil
@@ -34,6 +39,7 @@ func TestRunExclusive(t *testing.T) {
 	if got := <-running; got != "A" {
 		t.Fatalf("%s runs first", got)
 	}
+	leaseA := <-leases
 	stopB, doneB := start("B")
 	select {
 	case got := <-running:
@@ -52,6 +58,10 @@ func TestRunExclusive(t *testing.T) {
 	case <-time.After(3 * time.Second):
 		t.Fatal("B did not take over after A's clean stop")
 	}
+	leaseB := <-leases
+	if leaseB.Token() <= leaseA.Token() {
+		t.Errorf("fencing tokens do not grow: A %d, then B %d", leaseA.Token(), leaseB.Token())
+	}
 	// Someone else takes B's key: B loses the lease.
 	kv, err := ns.JS.KeyValue(ctx, schemas.BucketLeases)
 	if err != nil {
@@ -67,6 +77,9 @@ func TestRunExclusive(t *testing.T) {
 	case err := <-doneB:
 		if !errors.Is(err, stream.ErrLeaseLost) {
 			t.Fatalf("B returned %v, want the lease lost", err)
+		}
+		if err := leaseB.Check(); !errors.Is(err, stream.ErrLeaseLost) {
+			t.Errorf("B's lease after losing it: check %v, want the lease lost", err)
 		}
 	case <-time.After(2 * stream.DefaultLeaseTTL):
 		t.Fatal("B kept running after losing its lease")
