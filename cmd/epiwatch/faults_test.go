@@ -1130,13 +1130,14 @@ func TestNATSOutage(t *testing.T) {
 	}
 }
 
-// TestBackpressure fills a small events stream: ingest answers 429 with
+// TestBackpressure fills a small events stream kept with events_discard:
+// new (back pressure instead of dropping the oldest): ingest answers 429 with
 // Retry-After instead of buffering, promptly, and what it acknowledged is
 // exactly what the stream (and then ClickHouse) holds.
 func TestBackpressure(t *testing.T) {
 	t.Parallel()
 	const maxBytes = 128 << 10
-	p := startPipeline(t, fmt.Sprintf("stream:\n  events_max_bytes: %d\n", maxBytes))
+	p := startPipeline(t, fmt.Sprintf("stream:\n  events_max_bytes: %d\n  events_discard: new\n", maxBytes))
 	client := &http.Client{Timeout: 30 * time.Second}
 	nc, js, err := stream.Connect(p.natsURL, "backpressure-test")
 	if err != nil {

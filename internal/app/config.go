@@ -67,6 +67,7 @@ type StreamConfig struct {
 	DuplicateWindow time.Duration `mapstructure:"duplicate_window" yaml:"duplicate_window"`
 	EventsMaxBytes  int64         `mapstructure:"events_max_bytes" yaml:"events_max_bytes"`
 	EventsMaxAge    time.Duration `mapstructure:"events_max_age" yaml:"events_max_age"`
+	EventsDiscard   string        `mapstructure:"events_discard" yaml:"events_discard"`
 	// LeaseTTL: how long the active process/decide replica's lease
 	// outlives its last renewal — the longest a standby waits.
 	LeaseTTL time.Duration `mapstructure:"lease_ttl" yaml:"lease_ttl"`
@@ -137,7 +138,7 @@ func DefaultConfig() Config {
 		LogLevel:  "info",
 		LogFormat: "text",
 		NATS:      NATSConfig{Listen: "127.0.0.1:4222", SyncInterval: "always"},
-		Stream:    StreamConfig{Replicas: sc.Replicas, DuplicateWindow: sc.DuplicateWindow, EventsMaxBytes: sc.EventsMaxBytes, EventsMaxAge: sc.EventsMaxAge, LeaseTTL: stream.DefaultLeaseTTL},
+		Stream:    StreamConfig{Replicas: sc.Replicas, DuplicateWindow: sc.DuplicateWindow, EventsMaxBytes: sc.EventsMaxBytes, EventsMaxAge: sc.EventsMaxAge, EventsDiscard: sc.EventsDiscard, LeaseTTL: stream.DefaultLeaseTTL},
 		HTTP:      HTTPConfig{Addr: "127.0.0.1:8080", ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second},
 		Metrics:   MetricsConfig{Addr: "127.0.0.1:9464"},
 		Ingest:    IngestConfig{MaxBodyBytes: ic.MaxBodyBytes, MaxBatch: ic.MaxBatch, MaxConcurrentRequests: 512, MaxInFlightBytes: 1 << 30},
@@ -268,6 +269,9 @@ func (c *Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.ClickHouse.Addr); err != nil {
 		return fmt.Errorf("clickhouse.addr: %q is not host:port", c.ClickHouse.Addr)
 	}
+	if err := c.StreamLayout().Validate(); err != nil {
+		return err
+	}
 	if c.ClickHouse.Database == "" {
 		return fmt.Errorf("clickhouse.database: must not be empty")
 	}
@@ -309,7 +313,7 @@ func (c *Config) SyncInterval() (time.Duration, error) {
 
 // StreamLayout converts to the stream package's config.
 func (c *Config) StreamLayout() stream.Config {
-	return stream.Config{Replicas: c.Stream.Replicas, DuplicateWindow: c.Stream.DuplicateWindow, EventsMaxBytes: c.Stream.EventsMaxBytes, EventsMaxAge: c.Stream.EventsMaxAge, LeaseTTL: c.Stream.LeaseTTL}
+	return stream.Config{Replicas: c.Stream.Replicas, DuplicateWindow: c.Stream.DuplicateWindow, EventsMaxBytes: c.Stream.EventsMaxBytes, EventsMaxAge: c.Stream.EventsMaxAge, EventsDiscard: c.Stream.EventsDiscard, LeaseTTL: c.Stream.LeaseTTL}
 }
 
 // NATSStoreDir is where the embedded server keeps JetStream.

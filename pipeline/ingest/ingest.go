@@ -401,6 +401,16 @@ func (in *Ingester) sameAsStored(ctx context.Context, ok []Prepared, res []strea
 			} else {
 				m, err = in.bus.LastMsg(ctx, schemas.StreamEvents, schemas.EventIDFilter(ok[i].Event.EventID))
 			}
+			if errors.Is(err, stream.ErrMsgNotFound) {
+				// JetStream still remembers the event_id (its duplicate
+				// window) but the event itself has left the stream under
+				// its retention (stream.events_max_bytes/_age, discard
+				// old): it was accepted before, and nothing is left to
+				// compare it with. Answered as the duplicate it most likely
+				// is; refusing would have the producer retry for ever.
+				same[k] = true
+				return
+			}
 			if err != nil {
 				errs[k] = fmt.Errorf("read back the stored event %s: %w", ok[i].Event.EventID, err)
 				return

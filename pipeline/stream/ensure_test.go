@@ -9,6 +9,7 @@ import (
 	"github.com/epiwatch/epiwatch/internal/testkit/streamtest"
 	"github.com/epiwatch/epiwatch/pipeline/stream"
 	"github.com/epiwatch/epiwatch/schemas"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // TestEnsureStreamsKeepsOperatorLimits: a component's start creates what is
@@ -24,11 +25,12 @@ func TestEnsureStreamsKeepsOperatorLimits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The operator keeps events for 400 days and lets them go when full;
-	// someone also broke a setting epiwatch depends on.
+	// The operator keeps events for two years in 5 GiB and stops intake
+	// when full; someone also broke a setting epiwatch depends on.
 	op := s.CachedInfo().Config
-	op.MaxAge = 400 * 24 * time.Hour
+	op.MaxAge = 730 * 24 * time.Hour
 	op.MaxBytes = 5 << 30
+	op.Discard = jetstream.DiscardNew
 	op.AllowAtomicPublish = false
 	if _, err := ns.JS.UpdateStream(ctx, op); err != nil {
 		t.Fatal(err)
@@ -46,8 +48,8 @@ func TestEnsureStreamsKeepsOperatorLimits(t *testing.T) {
 	for _, d := range drifts {
 		got[d.Stream+"/"+d.Limit] = d
 	}
-	if len(drifts) != 2 || got[schemas.StreamEvents+"/max_age"].Server != op.MaxAge.String() || got[schemas.StreamEvents+"/max_bytes"].Want != "21474836480" {
-		t.Errorf("drifts %v, want max_age and max_bytes of %s", drifts, schemas.StreamEvents)
+	if len(drifts) != 3 || got[schemas.StreamEvents+"/max_age"].Server != op.MaxAge.String() || got[schemas.StreamEvents+"/max_bytes"].Want != "21474836480" || got[schemas.StreamEvents+"/discard"].Server == "" {
+		t.Errorf("drifts %v, want max_age, max_bytes and discard of %s", drifts, schemas.StreamEvents)
 	}
 	info := func(name string) (time.Duration, int64, bool) {
 		t.Helper()
@@ -69,7 +71,7 @@ func TestEnsureStreamsKeepsOperatorLimits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(changed) != 2 {
+	if len(changed) != 3 {
 		t.Errorf("applied %v", changed)
 	}
 	if age, size, _ := info(schemas.StreamEvents); age != cfg.EventsMaxAge || size != cfg.EventsMaxBytes {

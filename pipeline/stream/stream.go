@@ -28,12 +28,18 @@ type Config struct {
 	// makes quick retries free: after it, ClickHouse's replacing tables and the
 	// processor's per-event state still drop a re-sent event.
 	DuplicateWindow time.Duration
-	// EventsMaxBytes bounds the events stream. When it is full, publishes are
-	// refused (Discard: New) and ingest answers 503 with Retry-After: back
-	// pressure instead of silently deleting unread events.
+	// EventsMaxBytes and EventsMaxAge are the events stream's retention
+	// (0: no limit). What happens at the limit is EventsDiscard's.
 	EventsMaxBytes int64
-	// EventsMaxAge keeps events for replay (0: forever).
-	EventsMaxAge time.Duration
+	EventsMaxAge   time.Duration
+	// EventsDiscard is DiscardOld (the default, "" too): the oldest events
+	// leave the stream — ClickHouse and the processor's checkpoint keep what
+	// they made of them — and ingest never stops for want of room. With
+	// DiscardNew a full stream refuses publishes and ingest answers 429 with
+	// Retry-After: back pressure for operators who would rather stop intake
+	// than lose events no consumer has read yet (a sink down for longer than
+	// the retention).
+	EventsDiscard string
 	// LeaseTTL is how long a stateful component's lease outlives its last
 	// renewal (DefaultLeaseTTL when 0): the longest a standby waits after
 	// the active replica died.
@@ -42,7 +48,30 @@ type Config struct {
 
 // DefaultConfig returns the defaults used by `epiwatch run`.
 func DefaultConfig() Config {
-	return Config{Replicas: 1, DuplicateWindow: 2 * time.Minute, EventsMaxBytes: 20 << 30}
+	return Config{Replicas: 1, DuplicateWindow: 2 * time.Minute, EventsMaxBytes: 20 << 30, EventsMaxAge: DefaultEventsMaxAge, EventsDiscard: DiscardOld}
+}
+
+// What the events stream does at its retention limit (Config.EventsDiscard).
+const (
+	DiscardOld = "old"
+	DiscardNew = "new"
+)
+
+// DefaultEventsMaxAge keeps events 400 days: a year of history plus the
+// longest look-back of a rule set, the detectors' baselines and a replay.
+const DefaultEventsMaxAge = 400 * 24 * time.Hour
+
+// Validate checks the settings a stream cannot be created with.
+func (c Config) Validate() error {
+	switch c.EventsDiscard {
+	case "", DiscardOld, DiscardNew:
+	default:
+		return fmt.Errorf("stream.events_discard: %q (want %q or %q)", c.EventsDiscard, DiscardOld, DiscardNew)
+	}
+	if c.EventsMaxBytes < 0 || c.EventsMaxAge < 0 {
+		return fmt.Errorf("stream.events_max_bytes and stream.events_max_age: must not be negative (0 = no limit)")
+	}
+	return nil
 }
 
 // AsyncMaxPending is the most unacknowledged asynchronous publishes of one
@@ -108,6 +137,9 @@ func (c Config) StreamConfigs() []jetstream.StreamConfig {
 	events := base(schemas.StreamEvents, schemas.SubjectEvents, "validated, pseudonymised surveillance events")
 	events.MaxBytes = maxBytes
 	events.MaxAge = c.EventsMaxAge
+	if c.EventsDiscard != DiscardNew {
+		events.Discard = jetstream.DiscardOld
+	}
 	// Ingest publishes each request as atomic batches (PublishAtomic).
 	events.AllowAtomicPublish = true
 	dlq := base(schemas.StreamDeadLetter, schemas.SubjectDeadLetter, "rejected or unprocessable events with the reason")
