@@ -258,6 +258,10 @@ func personalDataProblem(field string, k PersonalDataKind) FieldError {
 	return FieldError{Field: field, Reason: fmt.Sprintf("looks like %s; personal data is only accepted in person fields", k)}
 }
 
+// KeyPlaceholder stands for a JSON key that holds personal data in the path
+// of a problem: the key itself is never repeated.
+const KeyPlaceholder = "<key>"
+
 // personalFields are the person fields meant for personal data: input only,
 // pseudonymised (national_id) or dropped by ingest.
 var personalFields = map[string]bool{"national_id": true, "birth_date": true, "name": true, "phone": true, "address": true}
@@ -315,7 +319,10 @@ func PersonalDataProblems(e *Event) []FieldError {
 // personalDataInTree is PersonalDataProblems for a decoded JSON document
 // the schema rejected: every string value at any depth, under its dotted
 // path, except the person fields meant for personal data (a key of a nested
-// object). Keys themselves are not scanned.
+// object). Keys are scanned too: a key holding personal data is reported, and
+// named in every path below it, as KeyPlaceholder, so neither the answer, the
+// dead letter's reason nor a metrics label ever quotes it (the schema's own
+// "additional properties '…' not allowed" would).
 func personalDataInTree(v any) []FieldError {
 	var p []FieldError
 	var walk func(path string, depth int, v any)
@@ -326,9 +333,17 @@ func personalDataInTree(v any) []FieldError {
 				if depth >= 1 && personalFields[k] {
 					continue
 				}
-				sub := k
+				name := k
+				kind := ScanPersonalData(k)
+				if kind != NoPersonalData {
+					name = KeyPlaceholder
+				}
+				sub := name
 				if path != "" {
-					sub = path + "." + k
+					sub = path + "." + name
+				}
+				if kind != NoPersonalData {
+					p = append(p, FieldError{Field: sub, Reason: fmt.Sprintf("a key looks like %s; personal data is only accepted as the value of a person field", kind)})
 				}
 				walk(sub, depth+1, val)
 			}

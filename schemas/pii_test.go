@@ -335,3 +335,39 @@ func TestCodeFormats(t *testing.T) {
 		}
 	}
 }
+
+// TestPersonalDataInKeys: a JSON key holding personal data (an unknown
+// property named by an IIN, a phone as a key of a nested object) rejects the
+// event with a reason that names the place as <key> and never quotes the key
+// or its value — the schema's own "additional properties '…' not allowed"
+// would.
+func TestPersonalDataInKeys(t *testing.T) {
+	c, err := schemas.NewContract()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, json, field, secret string
+	}{
+		{"IIN as an unknown top-level key", `{"event_id":"k1","type":"case","region":"KZ-75","source":"t","person":{"national_id":"900101300017"},"report_date":"2020-07-01","900101300017":"x"}`, "<key>", "900101300017"},
+		{"IIN key holding an e-mail", `{"event_id":"k2","type":"case","region":"KZ-75","source":"t","report_date":"2020-07-01","900101300017":"ivanov@mail.kz"}`, "<key>", "900101300017"},
+		{"phone as a nested key", `{"event_id":"k3","type":"case","region":"KZ-75","source":"t","person":{"national_id":"900101300017","+7 701 123 45 67":"x"},"report_date":"2020-07-01"}`, "person.<key>", "123 45 67"},
+		{"PIN key in an unknown type", `{"event_id":"k4","type":"nonsense","21503199000123":1}`, "<key>", "21503199000123"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := c.Decode([]byte(tc.json))
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, tc.field+": a key looks like") {
+				t.Errorf("reason %q does not name %s", msg, tc.field)
+			}
+			for _, v := range []string{tc.secret, "ivanov"} {
+				if strings.Contains(msg, v) {
+					t.Errorf("reason %q echoes %q", msg, v)
+				}
+			}
+		})
+	}
+}
