@@ -82,6 +82,57 @@ func TestEnsureStreamsKeepsOperatorLimits(t *testing.T) {
 	}
 }
 
+// TestEnsureBucketsKeepsOperatorSettings: a key-value bucket an operator
+// changed (longer level history, another lease TTL) keeps its settings on a
+// component's start, with a drift reported for each; only migrate --streams
+// (Apply) sets them back to the configuration.
+func TestEnsureBucketsKeepsOperatorSettings(t *testing.T) {
+	ns := streamtest.New(t)
+	ctx := context.Background()
+	cfg := stream.DefaultConfig()
+	levels, err := ns.JS.KeyValue(ctx, schemas.BucketLevels)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := levels.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	op := st.Config()
+	op.History = 50
+	if _, err := ns.JS.UpdateKeyValue(ctx, op); err != nil {
+		t.Fatal(err)
+	}
+	history := func() int64 {
+		t.Helper()
+		kv, err := ns.JS.KeyValue(ctx, schemas.BucketLevels)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := kv.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.History()
+	}
+	drifts, err := ns.Bus.Ensure(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(drifts) != 1 || drifts[0].Stream != "KV_"+schemas.BucketLevels || drifts[0].Limit != "history" || drifts[0].Server != "50" {
+		t.Errorf("drifts %v, want the levels bucket's history", drifts)
+	}
+	if h := history(); h != 50 {
+		t.Errorf("a start set the operator's history 50 back to %d", h)
+	}
+	if _, err := ns.Bus.Apply(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if h := history(); h != 10 {
+		t.Errorf("after migrate --streams: history %d, want the configuration's 10", h)
+	}
+}
+
 // TestReplicasOnASingleServer: stream.replicas: 3 against one NATS server is
 // a clear error naming the setting, at once, not a hang.
 func TestReplicasOnASingleServer(t *testing.T) {

@@ -246,8 +246,52 @@ func ensure(ctx context.Context, js jetstream.JetStream, c Config, apply bool) (
 		{Bucket: schemas.BucketPseudonymKeys, Description: "fingerprint of the pseudonym key behind each key id (never the key)", History: 1, Storage: jetstream.FileStorage, Replicas: max(c.Replicas, 1)},
 		{Bucket: schemas.BucketLeases, Description: "one active replica of each stateful component", History: 1, Storage: jetstream.FileStorage, Replicas: max(c.Replicas, 1), TTL: leaseTTL(c)},
 	} {
-		if _, err := js.CreateOrUpdateKeyValue(ctx, b); err != nil {
-			return nil, fmt.Errorf("create or update key-value bucket %s: %w", b.Bucket, explainReplicas(err, b.Replicas))
+		d, err := ensureBucket(ctx, js, b, apply)
+		if err != nil {
+			return nil, err
+		}
+		drifts = append(drifts, d...)
+	}
+	return drifts, nil
+}
+
+// ensureBucket creates the key-value bucket b if it is missing. An existing
+// bucket keeps what an operator set (history, TTL, replicas, size): each
+// difference is reported as a Drift (Stream "KV_<bucket>", the bucket's
+// stream), and only apply (`epiwatch migrate --streams`) changes it.
+func ensureBucket(ctx context.Context, js jetstream.JetStream, b jetstream.KeyValueConfig, apply bool) ([]Drift, error) {
+	kv, err := js.KeyValue(ctx, b.Bucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		if _, err := js.CreateKeyValue(ctx, b); err != nil && !errors.Is(err, jetstream.ErrBucketExists) {
+			return nil, fmt.Errorf("create key-value bucket %s: %w", b.Bucket, explainReplicas(err, b.Replicas))
+		}
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("look up key-value bucket %s: %w", b.Bucket, err)
+	}
+	st, err := kv.Status(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("key-value bucket %s status: %w", b.Bucket, err)
+	}
+	replicas := 1
+	if bs, ok := st.(*jetstream.KeyValueBucketStatus); ok && bs.StreamInfo() != nil {
+		replicas = bs.StreamInfo().Config.Replicas
+	}
+	name := "KV_" + b.Bucket
+	var drifts []Drift
+	if st.History() != int64(b.History) {
+		drifts = append(drifts, Drift{Stream: name, Limit: "history", Server: fmt.Sprint(st.History()), Want: fmt.Sprint(b.History)})
+	}
+	if st.TTL() != b.TTL {
+		drifts = append(drifts, Drift{Stream: name, Limit: "ttl", Server: st.TTL().String(), Want: b.TTL.String()})
+	}
+	if replicas != b.Replicas {
+		drifts = append(drifts, Drift{Stream: name, Limit: "replicas", Server: fmt.Sprint(replicas), Want: fmt.Sprint(b.Replicas)})
+	}
+	if apply && len(drifts) > 0 {
+		if _, err := js.UpdateKeyValue(ctx, b); err != nil {
+			return nil, fmt.Errorf("update key-value bucket %s: %w", b.Bucket, explainReplicas(err, b.Replicas))
 		}
 	}
 	return drifts, nil
