@@ -356,6 +356,13 @@ func TestCompose(t *testing.T) {
 	if r := get(c.services["ingest"], "deploy", "replicas"); r == nil || str(r) == "1" {
 		t.Errorf("compose.yaml: ingest should run more than one replica (it is stateless), got %v", r)
 	}
+	// The stateful components run as one active replica under a lease and a
+	// hot standby, as in deploy/k8s and cluster.sh's shape.
+	for _, name := range []string{"process", "decide"} {
+		if r := get(c.services[name], "deploy", "replicas"); r == nil || str(r) != "2" {
+			t.Errorf("compose.yaml: %s should run 2 replicas (one active under its lease, one hot standby), got %v", name, r)
+		}
+	}
 
 	// Three NATS servers in one JetStream cluster with file storage.
 	var nats []string
