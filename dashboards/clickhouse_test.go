@@ -33,7 +33,7 @@ func newTestDatabase(t *testing.T) *testDatabase {
 	t.Helper()
 	ctx := context.Background()
 	db := chtest.New(t)
-	if _, err := chsink.Migrate(ctx, db.Conn, db.Name, schemas.DefaultRegions()); err != nil {
+	if _, err := chsink.Migrate(ctx, db.Conn, db.Name, "", schemas.DefaultRegions()); err != nil {
 		t.Fatalf("migrate %s: %v", db.Name, err)
 	}
 	sim := defaultSimulation()

@@ -29,6 +29,10 @@ import (
 type Config struct {
 	Addr     string `mapstructure:"addr"`
 	Database string `mapstructure:"database"`
+	// Cluster names a cluster of the servers' remote_servers for cluster
+	// mode ("" for a single server): migrations create replicated tables ON
+	// CLUSTER with Distributed tables under the same names.
+	Cluster  string `mapstructure:"cluster"`
 	User     string `mapstructure:"user"`
 	Password string `mapstructure:"password"`
 	TLS      bool   `mapstructure:"tls"`

@@ -23,7 +23,12 @@ type MigrationReport struct {
 // the recorded schema version (each statement is idempotent: IF NOT EXISTS),
 // records the version, and reloads the region reference. Safe to run on
 // every start, from several processes.
-func Migrate(ctx context.Context, conn driver.Conn, db string, regions *schemas.Regions) (*MigrationReport, error) {
+//
+// cluster ("" for a single server) names a cluster of the server's
+// remote_servers: every statement then runs ON CLUSTER in its cluster form
+// (replicated local tables, Distributed tables under the analysts' names;
+// schemas/clickhouse/cluster.go), from whichever node conn reaches.
+func Migrate(ctx context.Context, conn driver.Conn, db, cluster string, regions *schemas.Regions) (*MigrationReport, error) {
 	rep := &MigrationReport{Database: db}
 	sv, err := conn.ServerVersion()
 	if err != nil {
@@ -35,11 +40,30 @@ func Migrate(ctx context.Context, conn driver.Conn, db string, regions *schemas.
 		defer cancel()
 		return conn.Exec(cctx, q)
 	}
-	if err := exec("CREATE DATABASE IF NOT EXISTS " + quoteIdent(db)); err != nil {
+	// forCluster turns one statement into what runs: itself on a single
+	// server, its cluster form otherwise.
+	forCluster := func(stmt string) ([]string, error) {
+		if cluster == "" {
+			return []string{stmt}, nil
+		}
+		return ddl.OnCluster(stmt, db, cluster)
+	}
+	if cluster != "" {
+		if err := checkCluster(ctx, conn, cluster); err != nil {
+			return nil, err
+		}
+	}
+	if err := exec(ddl.CreateDatabase(db, cluster)); err != nil {
 		return nil, fmt.Errorf("create database %s: %w", db, err)
 	}
-	if err := exec(ddl.Render(ddl.MigrationsTable, db)); err != nil {
-		return nil, fmt.Errorf("create %s.schema_migrations: %w", db, err)
+	stmts, err := forCluster(ddl.Render(ddl.MigrationsTable, db))
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range stmts {
+		if err := exec(s); err != nil {
+			return nil, fmt.Errorf("create %s.schema_migrations: %w", db, err)
+		}
 	}
 	var current uint32
 	row := conn.QueryRow(ctx, fmt.Sprintf("SELECT max(version) FROM %s.schema_migrations", quoteIdent(db)))
@@ -58,8 +82,14 @@ func Migrate(ctx context.Context, conn driver.Conn, db string, regions *schemas.
 			if ddl.Guarded(stmt, major, minor) {
 				continue
 			}
-			if err := exec(stmt); err != nil && !ddl.AlreadyApplied(stmt, err) {
+			run, err := forCluster(stmt)
+			if err != nil {
 				return rep, fmt.Errorf("migration %s statement %d: %w", m.Name, i+1, err)
+			}
+			for _, s := range run {
+				if err := exec(s); err != nil && !ddl.AlreadyApplied(s, err) {
+					return rep, fmt.Errorf("migration %s statement %d: %w", m.Name, i+1, err)
+				}
 			}
 		}
 		b, err := conn.PrepareBatch(ctx, fmt.Sprintf("INSERT INTO %s.schema_migrations (version, name, applied_at)", quoteIdent(db)))
@@ -84,6 +114,32 @@ func Migrate(ctx context.Context, conn driver.Conn, db string, regions *schemas.
 		rep.Regions = n
 	}
 	return rep, nil
+}
+
+// checkCluster fails with the setting's name when the server does not know
+// cluster: ON CLUSTER DDL would otherwise fail statement by statement, or
+// wait for hosts that do not exist.
+func checkCluster(ctx context.Context, conn driver.Conn, cluster string) error {
+	rows, err := conn.Query(ctx, "SELECT DISTINCT cluster FROM system.clusters ORDER BY cluster")
+	if err != nil {
+		return fmt.Errorf("clickhouse.cluster %q: read system.clusters: %w", cluster, err)
+	}
+	defer rows.Close()
+	var known []string
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			return fmt.Errorf("clickhouse.cluster %q: read system.clusters: %w", cluster, err)
+		}
+		if c == cluster {
+			return nil
+		}
+		known = append(known, c)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("clickhouse.cluster %q: read system.clusters: %w", cluster, err)
+	}
+	return fmt.Errorf("clickhouse.cluster: %q is not a cluster of this ClickHouse server's remote_servers (it knows %v); set clickhouse.cluster to one of them, or empty for a single server", cluster, known)
 }
 
 // LoadRegions writes the region reference; the newest load wins in the view.

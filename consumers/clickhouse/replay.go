@@ -70,7 +70,7 @@ func PrepareReplay(ctx context.Context, conn driver.Conn, db, live string, regio
 			return nil, fmt.Errorf("drop the earlier replay database %s: %w", db, err)
 		}
 	}
-	rep, err := Migrate(ctx, conn, db, regions)
+	rep, err := Migrate(ctx, conn, db, "", regions)
 	if err != nil {
 		return rep, fmt.Errorf("create replay database %s: %w", db, err)
 	}

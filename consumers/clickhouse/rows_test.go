@@ -21,7 +21,7 @@ import (
 func TestColumnListsMatchTheDDL(t *testing.T) {
 	db := chtest.New(t)
 	ctx := context.Background()
-	if _, err := chsink.Migrate(ctx, db.Conn, db.Name, schemas.DefaultRegions()); err != nil {
+	if _, err := chsink.Migrate(ctx, db.Conn, db.Name, "", schemas.DefaultRegions()); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.Conn.Exec(ctx, ddl.Render(ddl.ReplayRuns(), db.Name)); err != nil {

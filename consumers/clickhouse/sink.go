@@ -48,10 +48,17 @@ type Sink struct {
 	conn driver.Conn
 	db   string
 	caps Capabilities
-	bus  *stream.Bus
-	log  *slog.Logger
-	sm   *stream.Metrics
-	m    *sinkMetrics
+	// distributed: cluster mode. Each insert then waits until every shard
+	// holds its rows (insert_distributed_sync): acknowledging the batch after
+	// a Distributed table merely queued it on this node would lose it with
+	// the node. A retried batch splits into the same per-shard blocks, which
+	// the replicated tables' block de-duplication drops, and the
+	// ReplacingMergeTree key collapses whatever gets through.
+	distributed bool
+	bus         *stream.Bus
+	log         *slog.Logger
+	sm          *stream.Metrics
+	m           *sinkMetrics
 }
 
 // Deps are the sink's connections and shared services.
@@ -95,8 +102,24 @@ func New(cfg SinkConfig, deps Deps) (*Sink, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	log.Info("ClickHouse sink", "server", caps.Version, "insert_dedup_token", caps.DedupToken, "database", db)
-	return &Sink{cfg: cfg, conn: conn, db: db, caps: caps, bus: deps.Bus, log: log, sm: deps.StreamMetrics, m: newSinkMetrics(deps.Registerer)}, nil
+	distributed, err := isDistributed(conn, db)
+	if err != nil {
+		return nil, err
+	}
+	log.Info("ClickHouse sink", "server", caps.Version, "insert_dedup_token", caps.DedupToken, "database", db, "cluster_mode", distributed)
+	return &Sink{cfg: cfg, conn: conn, db: db, caps: caps, distributed: distributed, bus: deps.Bus, log: log, sm: deps.StreamMetrics, m: newSinkMetrics(deps.Registerer)}, nil
+}
+
+// isDistributed reports whether db was migrated in cluster mode: its tables
+// are then Distributed over replicated local tables.
+func isDistributed(conn driver.Conn, db string) (bool, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var n uint64
+	if err := conn.QueryRow(ctx, "SELECT count() FROM system.tables WHERE database = ? AND name = 'events_store' AND engine = 'Distributed'", db).Scan(&n); err != nil {
+		return false, fmt.Errorf("read the engine of %s.events_store: %w", db, err)
+	}
+	return n > 0, nil
 }
 
 // rowFunc decodes one message into its partition key and row.
@@ -261,8 +284,15 @@ func (s *Sink) insert(ctx context.Context, t table, rows [][]any, token string) 
 			s.log.Warn("ClickHouse insert failed; batch kept in JetStream and retried", "table", t.name, "rows", len(rows), "err", err)
 		}
 	}()
+	settings := ch.Settings{}
 	if s.caps.DedupToken {
-		ctx = ch.Context(ctx, ch.WithSettings(ch.Settings{"insert_deduplication_token": token}))
+		settings["insert_deduplication_token"] = token
+	}
+	if s.distributed {
+		settings["insert_distributed_sync"] = 1
+	}
+	if len(settings) > 0 {
+		ctx = ch.Context(ctx, ch.WithSettings(settings))
 	}
 	b, err := s.conn.PrepareBatch(ctx, fmt.Sprintf("INSERT INTO %s.%s (%s)", quoteIdent(s.db), t.name, t.columns))
 	if err != nil {

@@ -20,7 +20,7 @@ import (
 func migrated(t *testing.T) (driver.Conn, string) {
 	t.Helper()
 	db := chtest.New(t)
-	if _, err := chsink.Migrate(context.Background(), db.Conn, db.Name, schemas.DefaultRegions()); err != nil {
+	if _, err := chsink.Migrate(context.Background(), db.Conn, db.Name, "", schemas.DefaultRegions()); err != nil {
 		t.Fatalf("migrate: %v", err)
 	}
 	return db.Conn, db.Name

@@ -417,10 +417,12 @@ print_env() {
   for n in "${nats_nodes[@]}"; do urls+="${urls:+,}nats://127.0.0.1:$(nats_client "$n")"; done
   cat <<ENV
 # epiwatch against the local cluster (deploy/local/cluster.sh). clickhouse.addr
-# takes one address: ch-1. EPIWATCH_CLICKHOUSE_CLUSTER names the ClickHouse
-# cluster for ON CLUSTER DDL; epiwatch does not read it yet (issue 19).
+# takes one address: ch-1. clickhouse.cluster turns on cluster mode: migrate
+# creates replicated tables ON CLUSTER with Distributed tables of the same
+# names. The events stream is kept within the 4 GB each NATS node reserves.
 export EPIWATCH_NATS_URL=$urls
 export EPIWATCH_STREAM_REPLICAS=3
+export EPIWATCH_STREAM_EVENTS_MAX_BYTES=1073741824
 export EPIWATCH_CLICKHOUSE_ADDR=127.0.0.1:$(ch_tcp ch-1)
 export EPIWATCH_CLICKHOUSE_CLUSTER=$cluster_name
 ENV

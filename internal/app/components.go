@@ -120,7 +120,7 @@ func (a *App) SinkComponent(ctx context.Context) (Component, error) {
 	if err != nil {
 		return Component{}, err
 	}
-	rep, err := chsink.Migrate(ctx, conn, a.Cfg.ClickHouse.Database, a.Regions)
+	rep, err := chsink.Migrate(ctx, conn, a.Cfg.ClickHouse.Database, a.Cfg.ClickHouse.Cluster, a.Regions)
 	if err != nil {
 		return Component{}, fmt.Errorf("migrate ClickHouse: %w", err)
 	}

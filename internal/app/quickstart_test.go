@@ -19,7 +19,7 @@ import (
 func TestQuickStartQueries(t *testing.T) {
 	db := chtest.New(t)
 	ctx := context.Background()
-	if _, err := chsink.Migrate(ctx, db.Conn, db.Name, schemas.DefaultRegions()); err != nil {
+	if _, err := chsink.Migrate(ctx, db.Conn, db.Name, "", schemas.DefaultRegions()); err != nil {
 		t.Fatal(err)
 	}
 	exec := func(sql string) {

@@ -145,7 +145,7 @@ func Migrate(ctx context.Context, e Env, streams bool) error {
 		return err
 	}
 	defer conn.Close()
-	rep, err := chsink.Migrate(ctx, conn, a.Cfg.ClickHouse.Database, a.Regions)
+	rep, err := chsink.Migrate(ctx, conn, a.Cfg.ClickHouse.Database, a.Cfg.ClickHouse.Cluster, a.Regions)
 	if err != nil {
 		return err
 	}

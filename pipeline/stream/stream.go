@@ -164,11 +164,23 @@ func (c Config) StreamConfigs() []jetstream.StreamConfig {
 // replicas above 1 asked of a server that is not in a JetStream cluster.
 const jsErrReplicasNotSupported = 10074
 
-// explainReplicas names the setting behind a refusal to replicate.
+// jsErrNoPlacement is nats-server's JSClusterNoPeersErrF: no server (or
+// not enough of them for the replicas) can take the stream, e.g. its
+// max_bytes exceeds the storage a server reserves for JetStream.
+const jsErrNoPlacement = 10005
+
+// explainReplicas names the setting behind a refusal to replicate or place
+// a stream.
 func explainReplicas(err error, replicas int) error {
 	var apiErr *jetstream.APIError
-	if replicas > 1 && errors.As(err, &apiErr) && apiErr.ErrorCode == jsErrReplicasNotSupported {
+	if !errors.As(err, &apiErr) {
+		return err
+	}
+	switch {
+	case replicas > 1 && apiErr.ErrorCode == jsErrReplicasNotSupported:
 		return fmt.Errorf("stream.replicas is %d but the NATS server is not in a JetStream cluster: set stream.replicas: 1, or point nats.url at a cluster (%w)", replicas, err)
+	case apiErr.ErrorCode == jsErrNoPlacement:
+		return fmt.Errorf("no %d NATS server(s) can hold the stream: lower stream.events_max_bytes below the JetStream storage of each server (max_file_store), or stream.replicas (%w)", replicas, err)
 	}
 	return err
 }

@@ -298,4 +298,7 @@ func TestLocalCluster(t *testing.T) {
 	if got := s2.CachedInfo().State.Msgs; got != 20 {
 		t.Fatalf("stream via nats-2: %d messages, want 20", got)
 	}
+
+	// --- epiwatch itself in cluster mode, on the same servers.
+	epiwatchOnCluster(t, c, strings.Join(urls, ","), vars["EPIWATCH_CLICKHOUSE_ADDR"], cluster)
 }
