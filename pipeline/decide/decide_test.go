@@ -849,16 +849,7 @@ func TestLostLeaseDecidesNothing(t *testing.T) {
 	}
 
 	// Another replica takes the lease.
-	kv, err := srv.JS.KeyValue(ctx, schemas.BucketLeases)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := kv.Purge(ctx, "lease.decide"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := kv.Create(ctx, "lease.decide", []byte("B")); err != nil {
-		t.Fatal(err)
-	}
+	srv.TakeLease("decide", "B")
 	deadline := time.Now().Add(3 * stream.DefaultLeaseTTL)
 	for !errors.Is(l.Check(), stream.ErrLeaseLost) {
 		if time.Now().After(deadline) {

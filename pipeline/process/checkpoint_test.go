@@ -9,18 +9,25 @@ import (
 	"time"
 
 	"github.com/epiwatch/epiwatch/internal/testkit/streamtest"
+	"github.com/epiwatch/epiwatch/pipeline/stream"
 	"github.com/epiwatch/epiwatch/schemas"
 )
 
-func TestCheckpointStore(t *testing.T) {
-	t.Parallel()
+// emptyCheckpointStore opens the checkpoint bucket of a fresh server.
+func emptyCheckpointStore(t *testing.T) (*stream.KV, *checkpointStore) {
+	t.Helper()
 	s := streamtest.New(t)
-	ctx := context.Background()
-	kv, err := s.Bus.KV(ctx, schemas.BucketProcessState)
+	kv, err := s.Bus.KV(context.Background(), schemas.BucketProcessState)
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := newCheckpointStore(kv)
+	return kv, newCheckpointStore(kv)
+}
+
+func TestCheckpointStore(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	kv, st := emptyCheckpointStore(t)
 	seq, blobs, err := st.load(ctx)
 	if err != nil || seq != 0 || len(blobs) != 0 {
 		t.Fatalf("empty bucket: seq %d, %d blobs, %v", seq, len(blobs), err)
@@ -97,13 +104,8 @@ func TestCheckpointStore(t *testing.T) {
 // (the revision moved) and the committed checkpoint still loads intact.
 func TestCheckpointLostManifestAnswer(t *testing.T) {
 	t.Parallel()
-	s := streamtest.New(t)
 	ctx := context.Background()
-	kv, err := s.Bus.KV(ctx, schemas.BucketProcessState)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := newCheckpointStore(kv)
+	kv, st := emptyCheckpointStore(t)
 	if _, _, err := st.load(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -207,16 +207,7 @@ func TestLostLeaseWritesNothing(t *testing.T) {
 		t.Fatal("A never reached its first checkpoint")
 	}
 	// While A sleeps, its lease passes to another replica.
-	kv, err := s.JS.KeyValue(ctx, schemas.BucketLeases)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := kv.Purge(ctx, "lease.process"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := kv.Create(ctx, "lease.process", []byte("C")); err != nil {
-		t.Fatal(err)
-	}
+	s.TakeLease("process", "C")
 	deadline := time.Now().Add(5 * time.Second)
 	for !errors.Is(a.p.lease.Check(), stream.ErrLeaseLost) {
 		if time.Now().After(deadline) {

@@ -8,7 +8,6 @@ import (
 
 	"github.com/epiwatch/epiwatch/internal/testkit/streamtest"
 	"github.com/epiwatch/epiwatch/pipeline/stream"
-	"github.com/epiwatch/epiwatch/schemas"
 )
 
 // TestRunExclusive: of two replicas one runs and the other waits; a clean
@@ -63,16 +62,7 @@ func TestRunExclusive(t *testing.T) {
 		t.Errorf("fencing tokens do not grow: A %d, then B %d", leaseA.Token(), leaseB.Token())
 	}
 	// Someone else takes B's key: B loses the lease.
-	kv, err := ns.JS.KeyValue(ctx, schemas.BucketLeases)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := kv.Purge(ctx, "lease.test"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := kv.Create(ctx, "lease.test", []byte("C")); err != nil {
-		t.Fatal(err)
-	}
+	ns.TakeLease("test", "C")
 	select {
 	case err := <-doneB:
 		if !errors.Is(err, stream.ErrLeaseLost) {

@@ -29,6 +29,8 @@ import (
 //     and afterwards the distributed epiwatch.events has exactly one row per
 //     event_id and both replicas of each shard hold the same rows after
 //     SYSTEM SYNC REPLICA.
+//   - ZooKeeper killed: the replicated tables refuse inserts, the sink holds
+//     the batches unacknowledged and retries; they drain when it returns.
 //   - every shipped query runs on the distributed tables.
 func epiwatchOnCluster(t *testing.T, c *cluster, natsURL, chAddr, clusterName string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -103,28 +105,7 @@ func epiwatchOnCluster(t *testing.T, c *cluster, natsURL, chAddr, clusterName st
 		}
 	}()
 
-	sim, err := simulate.New(func() simulate.Config {
-		cfg := simulate.DefaultConfig()
-		cfg.Regions, cfg.Days, cfg.Seed = []string{"KZ-75", "KZ-71", "KZ-19", "KG-GB"}, 40, 7
-		return cfg
-	}(), schemas.DefaultRegions())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var msgs []stream.Msg
-	if err := sim.Run(ctx, func(_ schemas.Date, evs []schemas.Event) error {
-		for i := range evs {
-			data, err := json.Marshal(&evs[i])
-			if err != nil {
-				return err
-			}
-			e := &evs[i]
-			msgs = append(msgs, stream.Msg{Subject: schemas.EventSubject(e.EventID, e.Type, e.Region), ID: e.EventID, Data: data})
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	msgs := simulatedEvents(t, 7, "", "KZ-75", "KZ-71", "KZ-19", "KG-GB")
 	pub := bus.Publisher()
 	publish := func(ms []stream.Msg) {
 		t.Helper()
@@ -189,6 +170,21 @@ func epiwatchOnCluster(t *testing.T, c *cluster, natsURL, chAddr, clusterName st
 	}
 	t.Logf("%d events (and %d re-sent) landed through the Distributed tables with ch-3 killed; per shard replica: %v", len(msgs), half, perNode)
 
+	// ZooKeeper down: the replicated tables turn read-only, the sink's
+	// inserts fail, it keeps the batches unacknowledged in JetStream and
+	// retries with backoff; when ZooKeeper returns they drain.
+	extra := simulatedEvents(t, 8, "zk-", "KZ-61", "KZ-55")
+	c.must(30*time.Second, "kill", "zk-1")
+	publish(extra)
+	time.Sleep(5 * time.Second)
+	if got := count("ch-1"); got != len(msgs) {
+		t.Errorf("with ZooKeeper down: %d rows, want still %d (inserts into replicated tables must fail)", got, len(msgs))
+	}
+	zkDown := time.Now()
+	c.must(120*time.Second, "restart", "zk-1")
+	waitCount(len(msgs) + len(extra))
+	t.Logf("ZooKeeper down 5 s: %d events held in JetStream, landed %s after its restart began", len(extra), time.Since(zkDown).Round(100*time.Millisecond))
+
 	// Every shipped query runs on the distributed tables.
 	qs, err := ddl.Queries()
 	if err != nil {
@@ -209,4 +205,32 @@ func epiwatchOnCluster(t *testing.T, c *cluster, natsURL, chAddr, clusterName st
 			rows.Close()
 		}
 	}
+}
+
+// simulatedEvents are the simulator's events of regions over 40 days as
+// ingest would publish them, their event_ids prefixed with prefix.
+func simulatedEvents(t *testing.T, seed int64, prefix string, regions ...string) []stream.Msg {
+	t.Helper()
+	cfg := simulate.DefaultConfig()
+	cfg.Regions, cfg.Days, cfg.Seed = regions, 40, seed
+	sim, err := simulate.New(cfg, schemas.DefaultRegions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var msgs []stream.Msg
+	if err := sim.Run(context.Background(), func(_ schemas.Date, evs []schemas.Event) error {
+		for i := range evs {
+			e := &evs[i]
+			e.EventID = prefix + e.EventID
+			data, err := json.Marshal(e)
+			if err != nil {
+				return err
+			}
+			msgs = append(msgs, stream.Msg{Subject: schemas.EventSubject(e.EventID, e.Type, e.Region), ID: e.EventID, Data: data})
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return msgs
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/epiwatch/epiwatch/pipeline/stream"
+	"github.com/epiwatch/epiwatch/schemas"
 )
 
 // Server is a running test server with a client connection.
@@ -97,4 +98,23 @@ func (s *Server) Open(name string) *stream.Bus {
 	}
 	s.t.Cleanup(b.Close)
 	return b
+}
+
+// TakeLease hands the lease name (stream.Bus.RunExclusive) to holder behind
+// its current holder's back, as a replica that took over after the holder
+// was partitioned away would: the holder's next renewal finds the key
+// changed and it loses the lease.
+func (s *Server) TakeLease(name, holder string) {
+	s.t.Helper()
+	ctx := context.Background()
+	kv, err := s.JS.KeyValue(ctx, schemas.BucketLeases)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if err := kv.Purge(ctx, "lease."+name); err != nil {
+		s.t.Fatal(err)
+	}
+	if _, err := kv.Create(ctx, "lease."+name, []byte(holder)); err != nil {
+		s.t.Fatal(err)
+	}
 }
