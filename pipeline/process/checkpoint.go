@@ -71,7 +71,8 @@ type regionRef struct {
 
 type manifest struct {
 	Format  int                  `json:"format"`
-	Seq     uint64               `json:"seq"`                   // the last events-stream sequence applied to the state
+	Seq     uint64               `json:"seq"`                   // the events-stream sequence every one up to which the state holds (the low-watermark)
+	Above   []uint64             `json:"above,omitempty"`       // the sequences above Seq the state holds too, ascending
 	Lease   uint64               `json:"lease_token,omitempty"` // the writer's fencing token (stream.Lease), 0 unfenced
 	Written time.Time            `json:"written"`
 	Regions map[string]regionRef `json:"regions"`
@@ -110,23 +111,23 @@ func partKey(region, slot string, n int) string {
 // errCheckpointConflict means the manifest changed under us.
 var errCheckpointConflict = errors.New("checkpoint manifest was changed by someone else: is a second processor running on the same durable consumer?")
 
-// load reads the latest checkpoint: the covered sequence and every region's
-// blob. No checkpoint yet is seq 0 and no blobs.
-func (c *checkpointStore) load(ctx context.Context) (uint64, map[string][]byte, error) {
+// load reads the latest checkpoint: the sequences it covers and every
+// region's blob. No checkpoint yet covers nothing and has no blobs.
+func (c *checkpointStore) load(ctx context.Context) (doneSeqs, map[string][]byte, error) {
 	entry, err := c.kv.Get(ctx, manifestKey)
 	if errors.Is(err, stream.ErrKeyNotFound) {
 		c.man, c.rev = manifest{Format: manifestFormat, Regions: map[string]regionRef{}}, 0
-		return 0, nil, nil
+		return doneSeqs{}, nil, nil
 	}
 	if err != nil {
-		return 0, nil, fmt.Errorf("read checkpoint manifest %s: %w", manifestKey, err)
+		return doneSeqs{}, nil, fmt.Errorf("read checkpoint manifest %s: %w", manifestKey, err)
 	}
 	var m manifest
 	if err := json.Unmarshal(entry.Value, &m); err != nil {
-		return 0, nil, fmt.Errorf("checkpoint manifest %s (revision %d): %w", manifestKey, entry.Revision, err)
+		return doneSeqs{}, nil, fmt.Errorf("checkpoint manifest %s (revision %d): %w", manifestKey, entry.Revision, err)
 	}
 	if m.Format != manifestFormat {
-		return 0, nil, fmt.Errorf("checkpoint manifest %s has format %d, this processor reads %d: delete the bucket's keys to rebuild from the stream", manifestKey, m.Format, manifestFormat)
+		return doneSeqs{}, nil, fmt.Errorf("checkpoint manifest %s has format %d, this processor reads %d: delete the bucket's keys to rebuild from the stream", manifestKey, m.Format, manifestFormat)
 	}
 	if m.Regions == nil {
 		m.Regions = map[string]regionRef{}
@@ -139,18 +140,18 @@ func (c *checkpointStore) load(ctx context.Context) (uint64, map[string][]byte, 
 			k := partKey(code, ref.Slot, n)
 			e, err := c.kv.Get(ctx, k)
 			if err != nil {
-				return 0, nil, fmt.Errorf("read checkpoint part %s: %w", k, err)
+				return doneSeqs{}, nil, fmt.Errorf("read checkpoint part %s: %w", k, err)
 			}
 			buf.Write(e.Value)
 		}
 		sum := sha256.Sum256(buf.Bytes())
 		if buf.Len() != ref.Bytes || hex.EncodeToString(sum[:]) != ref.SHA256 {
-			return 0, nil, fmt.Errorf("checkpoint of region %s (slot %s) does not match its manifest: %d bytes, want %d", code, ref.Slot, buf.Len(), ref.Bytes)
+			return doneSeqs{}, nil, fmt.Errorf("checkpoint of region %s (slot %s) does not match its manifest: %d bytes, want %d", code, ref.Slot, buf.Len(), ref.Bytes)
 		}
 		blobs[code] = buf.Bytes()
 	}
 	c.man, c.rev = m, entry.Revision
-	return m.Seq, blobs, nil
+	return doneFrom(m.Seq, m.Above), blobs, nil
 }
 
 // forgetRegions drops the regions of the loaded manifest, so the next save
@@ -158,16 +159,17 @@ func (c *checkpointStore) load(ctx context.Context) (uint64, map[string][]byte, 
 func (c *checkpointStore) forgetRegions() { c.man.Regions = map[string]regionRef{} }
 
 // save writes the blobs of the regions that changed and then the manifest
-// covering seq. Regions not in blobs keep their previous blob. It returns the
-// bytes written.
-func (c *checkpointStore) save(ctx context.Context, seq, lease uint64, at time.Time, blobs map[string][]byte) (int, error) {
+// covering done. Regions not in blobs keep their previous blob. It returns
+// the bytes written.
+func (c *checkpointStore) save(ctx context.Context, done doneSeqs, lease uint64, at time.Time, blobs map[string][]byte) (int, error) {
+	seq := done.low
 	if c.writer == "" {
 		c.writer = newWriterID()
 	}
 	if lease != 0 && c.man.Lease > lease {
 		return 0, fmt.Errorf("write checkpoint at sequence %d: the manifest was written under lease token %d, newer than ours (%d): %w", seq, c.man.Lease, lease, errCheckpointConflict)
 	}
-	next := manifest{Format: manifestFormat, Seq: seq, Lease: lease, Written: at.UTC(), Regions: make(map[string]regionRef, len(c.man.Regions)+len(blobs))}
+	next := manifest{Format: manifestFormat, Seq: seq, Above: done.sorted(), Lease: lease, Written: at.UTC(), Regions: make(map[string]regionRef, len(c.man.Regions)+len(blobs))}
 	for code, ref := range c.man.Regions {
 		next.Regions[code] = ref
 	}

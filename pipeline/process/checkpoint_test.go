@@ -29,18 +29,18 @@ func TestCheckpointStore(t *testing.T) {
 	ctx := context.Background()
 	kv, st := emptyCheckpointStore(t)
 	seq, blobs, err := st.load(ctx)
-	if err != nil || seq != 0 || len(blobs) != 0 {
+	if err != nil || seq.low != 0 || len(blobs) != 0 {
 		t.Fatalf("empty bucket: seq %d, %d blobs, %v", seq, len(blobs), err)
 	}
 
 	big := make([]byte, 2*partSize+123) // three parts
 	rand.New(rand.NewSource(1)).Read(big)
 	small := []byte("small")
-	if _, err := st.save(ctx, 10, 0, time.Now(), map[string][]byte{"KZ-75": big, "KZ-71": small}); err != nil {
+	if _, err := st.save(ctx, doneSeqs{low: 10}, 0, time.Now(), map[string][]byte{"KZ-75": big, "KZ-71": small}); err != nil {
 		t.Fatal(err)
 	}
 	// Only KZ-71 changes; KZ-75 keeps its blob.
-	if _, err := st.save(ctx, 20, 0, time.Now(), map[string][]byte{"KZ-71": []byte("smaller")}); err != nil {
+	if _, err := st.save(ctx, doneSeqs{low: 20}, 0, time.Now(), map[string][]byte{"KZ-71": []byte("smaller")}); err != nil {
 		t.Fatal(err)
 	}
 	if st.man.Regions["KZ-75"].Parts != 3 || st.man.Regions["KZ-75"].Slot != st.writer+"-1" || st.man.Regions["KZ-71"].Slot != st.writer+"-2" {
@@ -61,21 +61,21 @@ func TestCheckpointStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if seq != 20 || !bytes.Equal(blobs["KZ-75"], big) || string(blobs["KZ-71"]) != "smaller" {
+	if seq.low != 20 || !bytes.Equal(blobs["KZ-75"], big) || string(blobs["KZ-71"]) != "smaller" {
 		t.Fatalf("loaded seq %d, KZ-71 %q, KZ-75 equal %v", seq, blobs["KZ-71"], bytes.Equal(blobs["KZ-75"], big))
 	}
 
 	// A second writer with a stale view of the manifest is refused, and
 	// the parts it wrote before the refusal are under its own keys: the
 	// committed checkpoint still loads intact.
-	if _, err := fresh.save(ctx, 30, 0, time.Now(), map[string][]byte{"KZ-71": []byte("newest")}); err != nil {
+	if _, err := fresh.save(ctx, doneSeqs{low: 30}, 0, time.Now(), map[string][]byte{"KZ-71": []byte("newest")}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.save(ctx, 25, 0, time.Now(), map[string][]byte{"KZ-71": []byte("loser"), "KZ-75": small}); !errors.Is(err, errCheckpointConflict) {
+	if _, err := st.save(ctx, doneSeqs{low: 25}, 0, time.Now(), map[string][]byte{"KZ-71": []byte("loser"), "KZ-75": small}); !errors.Is(err, errCheckpointConflict) {
 		t.Fatalf("stale writer: %v, want a conflict", err)
 	}
 	seq, blobs, err = newCheckpointStore(kv).load(ctx)
-	if err != nil || seq != 30 || string(blobs["KZ-71"]) != "newest" || !bytes.Equal(blobs["KZ-75"], big) {
+	if err != nil || seq.low != 30 || string(blobs["KZ-71"]) != "newest" || !bytes.Equal(blobs["KZ-75"], big) {
 		t.Fatalf("after a loser's write: seq %d, KZ-71 %q, %v", seq, blobs["KZ-71"], err)
 	}
 	// The new writer's first commit purged the earlier writer's parts it
@@ -109,23 +109,23 @@ func TestCheckpointLostManifestAnswer(t *testing.T) {
 	if _, _, err := st.load(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.save(ctx, 10, 0, time.Now(), map[string][]byte{"KZ-75": []byte("first")}); err != nil {
+	if _, err := st.save(ctx, doneSeqs{low: 10}, 0, time.Now(), map[string][]byte{"KZ-75": []byte("first")}); err != nil {
 		t.Fatal(err)
 	}
 	before, beforeRev := st.man, st.rev
-	if _, err := st.save(ctx, 20, 0, time.Now(), map[string][]byte{"KZ-75": []byte("second")}); err != nil {
+	if _, err := st.save(ctx, doneSeqs{low: 20}, 0, time.Now(), map[string][]byte{"KZ-75": []byte("second")}); err != nil {
 		t.Fatal(err)
 	}
 	// The answer to the second manifest update is "lost".
 	st.man, st.rev = before, beforeRev
-	if _, err := st.save(ctx, 30, 0, time.Now(), map[string][]byte{"KZ-75": []byte("third, never committed")}); !errors.Is(err, errCheckpointConflict) {
+	if _, err := st.save(ctx, doneSeqs{low: 30}, 0, time.Now(), map[string][]byte{"KZ-75": []byte("third, never committed")}); !errors.Is(err, errCheckpointConflict) {
 		t.Fatalf("save after a lost answer: %v, want a conflict", err)
 	}
 	seq, blobs, err := newCheckpointStore(kv).load(ctx)
 	if err != nil {
 		t.Fatalf("the committed checkpoint no longer loads: %v", err)
 	}
-	if seq != 20 || string(blobs["KZ-75"]) != "second" {
+	if seq.low != 20 || string(blobs["KZ-75"]) != "second" {
 		t.Fatalf("loaded seq %d, KZ-75 %q; want 20, \"second\"", seq, blobs["KZ-75"])
 	}
 }

@@ -15,15 +15,21 @@ import (
 )
 
 // The checkpoint blob of one region: a small binary format (varints), then
-// DEFLATE. Binary because the seen-set is most of the state and 16 raw bytes
-// per event_id is the least it can cost; DEFLATE at its fastest level because
-// the day rows and pseudonym lists compress well and the checkpoint is on the
-// hot path. stateMagic changes whenever the layout does. Blobs of an older
-// layout (EWPS1, EWPS2: before person-episodes, corrections, feeds and the
-// facility registry) lack what the state needs now and cannot be completed
-// from themselves; decodeRegion reports errOldLayout and the processor
-// rebuilds its state from the events stream (Processor.restore).
-const stateMagic = "EWPS3"
+// DEFLATE. Binary because pseudonym and event_id digests are much of the
+// state and 16 raw bytes each is the least they can cost; DEFLATE at its
+// fastest level because the day rows and pseudonym lists compress well and
+// the checkpoint is on the hot path. stateMagic changes whenever the layout
+// does. Blobs of an older layout (EWPS1, EWPS2: before person-episodes,
+// corrections, feeds and the facility registry) lack what the state needs
+// now and cannot be completed from themselves; decodeRegion reports
+// errOldLayout and the processor rebuilds its state from the events stream
+// (Processor.restore). EWPS3 held every event_id applied instead of the
+// recent ones (regionState.recent): it is read, its event_ids taking the
+// region's newest timestamp, so they are forgotten after the dedup window.
+const stateMagic = "EWPS4"
+
+// stateMagicV3 is the layout before the dedup window.
+const stateMagicV3 = "EWPS3"
 
 // oldMagics are the layouts errOldLayout covers.
 var oldMagics = []string{"EWPS1", "EWPS2"}
@@ -51,7 +57,7 @@ func rowFields(d *dayRow) []*int32 {
 // encodeRegion serialises a region's state (not its dirty marks: a
 // checkpoint is taken only after everything was published).
 func encodeRegion(r *regionState) ([]byte, error) {
-	e := &encoder{b: make([]byte, 0, 64+len(r.days)*24+len(r.seen)*16)}
+	e := &encoder{b: make([]byte, 0, 64+len(r.days)*24+len(r.recent)*24)}
 	e.b = append(e.b, stateMagic...)
 	e.str(r.code)
 	e.varint(int64(r.base))
@@ -74,10 +80,25 @@ func encodeRegion(r *regionState) ([]byte, error) {
 			e.varint(int64(c))
 		}
 	}
-	for _, set := range []map[idKey]struct{}{r.seen, r.retracted} {
-		e.uvarint(uint64(len(set)))
-		for k := range set {
-			e.key(k)
+	e.uvarint(uint64(len(r.retracted)))
+	for k := range r.retracted {
+		e.key(k)
+	}
+	// The recent event_ids in the order applied, each once (its entry in
+	// the map), so the decoded queue prunes in the same order.
+	e.varint(r.newest)
+	live := r.recentQ[r.recentH:]
+	n := 0
+	for _, q := range live {
+		if r.recent[q.id] == q.ts {
+			n++
+		}
+	}
+	e.uvarint(uint64(n))
+	for _, q := range live {
+		if r.recent[q.id] == q.ts {
+			e.key(q.id)
+			e.varint(q.ts)
 		}
 	}
 	e.uvarint(uint64(len(r.vax)))
@@ -86,8 +107,8 @@ func encodeRegion(r *regionState) ([]byte, error) {
 		e.b = append(e.b, k.dose)
 		e.varint(int64(d))
 	}
-	e.uvarint(uint64(len(r.cases)))
-	for k, refs := range r.cases {
+	e.uvarint(uint64(r.cases.len()))
+	for k, refs := range r.cases.all() {
 		e.key(k)
 		e.uvarint(uint64(len(refs)))
 		for _, c := range refs {
@@ -98,8 +119,8 @@ func encodeRegion(r *regionState) ([]byte, error) {
 			e.flag(c.counted)
 		}
 	}
-	e.uvarint(uint64(len(r.contactsOf)))
-	for k, cs := range r.contactsOf {
+	e.uvarint(uint64(r.contactsOf.len()))
+	for k, cs := range r.contactsOf.all() {
 		e.key(k)
 		e.uvarint(uint64(len(cs)))
 		for _, c := range cs {
@@ -250,10 +271,11 @@ func decodeRegion(blob []byte) (*regionState, error) {
 			return nil, errOldLayout
 		}
 	}
-	if !bytes.HasPrefix(raw, []byte(stateMagic)) {
+	v3 := bytes.HasPrefix(raw, []byte(stateMagicV3))
+	if !v3 && !bytes.HasPrefix(raw, []byte(stateMagic)) {
 		return nil, errUnknownState
 	}
-	d := &decoder{b: raw[len(stateMagic):]}
+	d := &decoder{b: raw[len(stateMagic):]} // the magics have one length
 	r := newRegionState(d.str("code"))
 	r.base = schemas.Date(d.varint("base"))
 	nDays := d.count("days", 17)
@@ -276,13 +298,36 @@ func decodeRegion(blob []byte) (*regionState, error) {
 			h[i] = int32(d.varint("reporting delays"))
 		}
 	}
-	for _, set := range []map[idKey]struct{}{r.seen, r.retracted} {
+	if v3 {
+		// Every event_id applied, then the retracted ones.
+		var newest int64
+		for i := range r.days {
+			newest = max(newest, r.days[i].ts)
+		}
+		r.newest = newest
 		n := d.count("event set", 16)
-		for i := 0; i < n; i++ {
-			set[d.key("event set")] = struct{}{}
+		for i := 0; i < n && d.err == nil; i++ {
+			id := d.key("event set")
+			r.recent[id] = newest
+			r.recentQ = append(r.recentQ, recentID{id, newest})
 		}
 	}
-	n := d.count("vaccinations", 18)
+	n := d.count("retracted", 16)
+	for i := 0; i < n && d.err == nil; i++ {
+		r.retracted[d.key("retracted")] = struct{}{}
+	}
+	if !v3 {
+		r.newest = d.varint("newest")
+		n = d.count("recent", 17)
+		r.recentQ = make([]recentID, 0, n)
+		for i := 0; i < n && d.err == nil; i++ {
+			q := recentID{id: d.key("recent")}
+			q.ts = d.varint("recent time")
+			r.recent[q.id] = q.ts
+			r.recentQ = append(r.recentQ, q)
+		}
+	}
+	n = d.count("vaccinations", 18)
 	r.vax = make(map[vaxKey]schemas.Date, n)
 	for i := 0; i < n; i++ {
 		k := vaxKey{person: d.key("vaccination")}
@@ -301,7 +346,7 @@ func decodeRegion(blob []byte) (*regionState, error) {
 			c.imported = d.byte1("imported") == 1
 			c.counted = d.byte1("counted") == 1
 		}
-		r.cases[k] = refs
+		r.cases.set(k, refs)
 	}
 	n = d.count("contact persons", 17)
 	for i := 0; i < n && d.err == nil; i++ {
@@ -311,7 +356,7 @@ func decodeRegion(blob []byte) (*regionState, error) {
 			cs[j].date = schemas.Date(d.varint("contact date"))
 			cs[j].became = d.byte1("contact became") == 1
 		}
-		r.contactsOf[k] = cs
+		r.contactsOf.set(k, cs)
 	}
 	n = d.count("bed snapshots", 8)
 	for i := 0; i < n && d.err == nil; i++ {

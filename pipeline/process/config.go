@@ -68,6 +68,14 @@ type Config struct {
 	// (a person notified by a laboratory and by a hospital is one case).
 	// 0 counts every case event.
 	EpisodeDays int `json:"episode_days" mapstructure:"episode_days"`
+	// DedupWindow: an event whose event_id the region applied within this
+	// long before (by the events stream's timestamps) is a copy and changes
+	// nothing. The stream already holds each event_id once (ingest stores an
+	// event only if its event_id is not there) and each stream message is
+	// applied once (the checkpoint records the sequences done), so this
+	// only catches copies published around ingest; it keeps the event_ids
+	// of two windows, not of every event ever applied. 0 turns it off.
+	DedupWindow time.Duration `json:"dedup_window" mapstructure:"dedup_window"`
 	// RMinCases and RMaxCV: R whose window holds fewer local cases than
 	// RMinCases, or whose posterior coefficient of variation exceeds RMaxCV,
 	// carries r_status few_cases, and decisions treat it as unknown (with
@@ -142,6 +150,7 @@ func DefaultConfig() Config {
 		// 90 days: the usual window after which a new positive result is
 		// counted as a reinfection (e.g. ECDC's reinfection definition).
 		EpisodeDays:         90,
+		DedupWindow:         24 * time.Hour,
 		RMinCases:           12,
 		RMaxCV:              0.3,
 		PositivityMinTests:  20,
@@ -212,6 +221,9 @@ func (c Config) Validate() error {
 	}
 	if c.EpisodeDays < 0 || c.EpisodeDays > 730 {
 		bad("episode_days", "must be 0..730 days, got %d (0 counts every case event)", c.EpisodeDays)
+	}
+	if c.DedupWindow < 0 || c.DedupWindow > 30*24*time.Hour {
+		bad("dedup_window", "must be 0 (off) to 720h, got %s (default 24h; it costs memory for every event of two windows)", c.DedupWindow)
 	}
 	if c.RMinCases < 0 {
 		bad("r_min_cases", "must not be negative, got %d (EpiEstim's guidance: 12)", c.RMinCases)

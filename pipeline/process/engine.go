@@ -52,6 +52,10 @@ type engine struct {
 
 	scratch scratch // computeRegion's buffers when computing on one goroutine
 	dec     schemas.EventDecoder
+	// done is the set of events-stream sequences the state holds (applied,
+	// skipped as a copy, or dead-lettered by the processor): a message
+	// delivered again changes nothing. Checkpointed with the state.
+	done doneSeqs
 	// lookup reads a corrected event back from the events stream (nil: no
 	// stream; a correction then only marks its target retracted).
 	lookup lookupFunc
@@ -86,10 +90,14 @@ func (g *engine) addRegion(r *regionState) {
 }
 
 // applyMsg decodes and applies one event stored at stream sequence seq and
-// time ts. applied is false for an event_id seen before. An errPermanent
-// means the event can never be applied; any other error (the lookup of a
-// corrected event failed) is worth retrying.
+// time ts. applied is false for a sequence applied before (e is nil then:
+// it is not decoded again) or an event_id applied within the dedup window.
+// An errPermanent means the event can never be applied; any other error (the
+// lookup of a corrected event failed) is worth retrying.
 func (g *engine) applyMsg(data []byte, seq uint64, ts time.Time) (e *schemas.Event, applied bool, err error) {
+	if seq != 0 && g.done.has(seq) {
+		return nil, false, nil
+	}
 	e, err = decodeEvent(&g.dec, data, ts)
 	if err != nil {
 		return nil, false, err
@@ -100,18 +108,23 @@ func (g *engine) applyMsg(data []byte, seq uint64, ts time.Time) (e *schemas.Eve
 
 // applyEvent applies a decoded event: first what it corrects (a retraction,
 // or the earlier event a new version supersedes), then the event itself.
+// Sequence 0 means "not from the stream": only the event_id tells copies.
 func (g *engine) applyEvent(e *schemas.Event, seq uint64, nanos int64) (bool, error) {
+	if seq != 0 && g.done.has(seq) {
+		return false, nil
+	}
 	r := g.region(e.Region)
-	if _, dup := r.seen[keyOf(e.EventID)]; !dup {
+	c := g.applyCfg()
+	if !r.isRecent(keyOf(e.EventID), nanos, c.dedup) {
 		if target := e.Corrects(); target != "" {
 			if err := g.correct(e, target, seq, nanos); err != nil {
 				return false, err
 			}
 		}
 	}
-	c := g.applyCfg()
 	applied := r.apply(e, seq, nanos, c)
-	if !applied && g.double != nil && g.double(e.EventID) {
+	g.done.mark(seq)
+	if g.double != nil && g.double(e.EventID) {
 		r.changeEvent(e, seq, nanos, c) // deliberately wrong
 		applied = true
 	}
@@ -122,13 +135,13 @@ func (g *engine) applyEvent(e *schemas.Event, seq uint64, nanos int64) (bool, er
 }
 
 func (g *engine) applyCfg() applyCfg {
-	return applyCfg{followUp: g.cfg.ContactFollowUpDays, episodeDays: g.cfg.EpisodeDays}
+	return applyCfg{followUp: g.cfg.ContactFollowUpDays, episodeDays: g.cfg.EpisodeDays, dedup: g.cfg.DedupWindow}
 }
 
 // lookupFunc returns the event with the given event_id as the events stream
-// stores it, nil if the stream does not hold it. The processor reads the
-// stream (the event's own subject); tests give a map.
-type lookupFunc func(eventID string) (*schemas.Event, error)
+// stores it and its sequence, nil if the stream does not hold it. The
+// processor reads the stream (the event's own subject); tests give a map.
+type lookupFunc func(eventID string) (*schemas.Event, uint64, error)
 
 // correct withdraws target, the event e retracts or supersedes, in the
 // target's own region (a case re-filed under the right region corrects one
@@ -138,12 +151,15 @@ type lookupFunc func(eventID string) (*schemas.Event, error)
 // correcting it again changes nothing.
 //
 // Undoing needs the target's content, read back from the events stream
-// (g.lookup) rather than kept for every event.
+// (g.lookup) rather than kept for every event; whether it was applied is
+// whether its sequence is done (with no stream to ask, whether its event_id
+// is recent).
 func (g *engine) correct(e *schemas.Event, target string, seq uint64, nanos int64) error {
 	var t *schemas.Event
+	var tseq uint64
 	if g.lookup != nil {
 		var err error
-		if t, err = g.lookup(target); err != nil {
+		if t, tseq, err = g.lookup(target); err != nil {
 			return fmt.Errorf("look up %s, corrected by %s: %w", target, e.EventID, err)
 		}
 	}
@@ -155,7 +171,21 @@ func (g *engine) correct(e *schemas.Event, target string, seq uint64, nanos int6
 	if _, done := tr.retracted[tk]; done {
 		return nil
 	}
-	if _, applied := tr.seen[tk]; applied {
+	var applied bool
+	switch {
+	case t != nil && tseq != 0:
+		applied = g.done.has(tseq)
+	case t == nil && tseq != 0:
+		// Stored but undecodable: dead-lettered, never counted.
+	case g.lookup != nil:
+		// Ingest accepts a correction only of a stored event: the target
+		// has left the stream since (retention). It was almost surely
+		// counted, and what it counted is gone with it.
+		return permanentf("%s corrects %s, which is no longer in the events stream (retention): its counts cannot be taken back", e.EventID, target)
+	default: // no stream to ask (tests, a replay without lookup)
+		_, applied = tr.recent[tk]
+	}
+	if applied {
 		if t == nil {
 			return permanentf("%s corrects %s, which was counted but is no longer in the events stream: its counts cannot be taken back", e.EventID, target)
 		}

@@ -171,7 +171,7 @@ func TestCodecRoundTrip(t *testing.T) {
 	}
 	if !reflect.DeepEqual(back.days, r.days) || back.base != r.base || back.first != r.first ||
 		back.reported != r.reported || back.complete != r.complete ||
-		!reflect.DeepEqual(back.seen, r.seen) || !reflect.DeepEqual(back.retracted, r.retracted) || !reflect.DeepEqual(back.vax, r.vax) ||
+		!reflect.DeepEqual(back.recent, r.recent) || back.newest != r.newest || !reflect.DeepEqual(back.recentQ, r.recentQ[r.recentH:]) || !reflect.DeepEqual(back.retracted, r.retracted) || !reflect.DeepEqual(back.vax, r.vax) ||
 		!reflect.DeepEqual(back.cases, r.cases) || !reflect.DeepEqual(back.contactsOf, r.contactsOf) ||
 		!reflect.DeepEqual(back.beds.Facilities(), r.beds.Facilities()) {
 		t.Fatal("region state changed through the codec")

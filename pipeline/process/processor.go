@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -284,10 +285,11 @@ func (p *Processor) shutdown(ctx context.Context) error {
 // restore loads the checkpoint into the engine.
 func (p *Processor) restore(ctx context.Context) error {
 	start := time.Now()
-	seq, blobs, err := p.store.load(ctx)
+	done, blobs, err := p.store.load(ctx)
 	if err != nil {
 		return err
 	}
+	seq := done.low
 	for code, blob := range blobs {
 		r, err := decodeRegion(blob)
 		if errors.Is(err, errOldLayout) {
@@ -306,7 +308,6 @@ func (p *Processor) restore(ctx context.Context) error {
 			p.eng.lookup = StreamLookup(p.bus, schemas.StreamEvents, p.cfg.AckWait/4)
 			p.store.forgetRegions() // the next checkpoint references new blobs only
 			p.ckptSeq, p.appliedSeq, p.lastCkpt = 0, 0, time.Now()
-			p.done = doneSeqs{}
 			return nil
 		}
 		if err != nil {
@@ -319,11 +320,13 @@ func (p *Processor) restore(ctx context.Context) error {
 		p.eng.last = max(p.eng.last, r.last())
 	}
 	p.eng.restored()
+	p.eng.done = done
+	// Catch-up re-reads from the low-watermark (what above holds is
+	// skipped), so appliedSeq starts there, not at the highest done.
 	p.ckptSeq, p.appliedSeq, p.lastCkpt = seq, seq, time.Now()
-	p.done = doneSeqs{low: seq}
 	p.m.ckptSeq.Set(float64(seq))
 	p.m.appliedSeq.Set(float64(seq))
-	p.log.Info("checkpoint restored", "seq", seq, "regions", len(blobs), "took", time.Since(start))
+	p.log.Info("checkpoint restored", "seq", seq, "above", len(done.above), "regions", len(blobs), "took", time.Since(start))
 	return nil
 }
 
@@ -412,11 +415,11 @@ func (p *Processor) handle(ctx context.Context, msgs []stream.Msg) error {
 	for i, m := range msgs {
 		waiting = m.Pending
 		seq := m.Seq
-		// No skip by sequence: a message at or below the checkpoint may be
-		// one that was delivered but never applied (a fetch that gave up
-		// under load leaves it unacknowledged, to be redelivered after
-		// later ones were applied and checkpointed). The event_id set,
-		// checkpointed with the state, tells applied from not.
+		// The engine skips a sequence it holds already (its done set,
+		// checkpointed with the state): a message below the highest
+		// applied may be one delivered but never applied (a fetch that
+		// gave up under load leaves it unacknowledged, to be redelivered
+		// after later ones were applied and checkpointed).
 		e, applied, err := p.eng.applyMsg(m.Data, seq, m.Time)
 		if err != nil && !IsPermanent(err) {
 			// A corrected event could not be read back: retry the batch
@@ -424,7 +427,7 @@ func (p *Processor) handle(ctx context.Context, msgs []stream.Msg) error {
 			return fmt.Errorf("apply %s: %w", m.Subject, err)
 		}
 		p.appliedSeq = max(p.appliedSeq, seq)
-		p.done.mark(seq)
+		p.eng.done.mark(seq) // a dead letter is done too
 		switch {
 		case err != nil:
 			rejected = addRejected(rejected, i, err)
@@ -499,12 +502,46 @@ func addRejected(m map[int]error, i int, err error) map[int]error {
 }
 
 // doneSeqs is the set of events-stream sequences the state holds (applied,
-// seen before, or dead-lettered): everything up to low, and the sequences
-// above it in above. The checkpoint records low, the contiguous
-// low-watermark, so no sequence it claims can still be missing.
+// skipped as a copy, or dead-lettered): everything up to low, and the
+// sequences above it in above. The checkpoint records both: a restart
+// re-reads from low and skips what above holds, so a message delivered out
+// of order is applied exactly once across crashes, with no set of every
+// event_id. above stays small: it holds only what was applied ahead of a
+// gap (a redelivery pending, or a sequence not delivered yet).
 type doneSeqs struct {
 	low   uint64
 	above map[uint64]struct{}
+}
+
+// doneFrom is the set of every sequence up to low and those in above.
+func doneFrom(low uint64, above []uint64) doneSeqs {
+	d := doneSeqs{low: low}
+	for _, s := range above {
+		d.mark(s)
+	}
+	return d
+}
+
+// has reports whether seq is done.
+func (d *doneSeqs) has(seq uint64) bool {
+	if seq <= d.low {
+		return true
+	}
+	_, ok := d.above[seq]
+	return ok
+}
+
+// sorted returns above in ascending order (nil when empty).
+func (d *doneSeqs) sorted() []uint64 {
+	if len(d.above) == 0 {
+		return nil
+	}
+	out := make([]uint64, 0, len(d.above))
+	for s := range d.above {
+		out = append(out, s)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // mark records seq as done and moves low up over every contiguous one.
@@ -538,44 +575,45 @@ const gapChecks = 64
 // for ever. A sequence the stream still holds is simply not applied yet
 // (delivered later): the watermark waits.
 func (p *Processor) closeGaps(ctx context.Context) {
-	if len(p.done.above) == 0 {
+	if len(p.eng.done.above) == 0 {
 		return
 	}
 	for range gapChecks {
-		if len(p.done.above) == 0 {
+		if len(p.eng.done.above) == 0 {
 			return
 		}
-		next := p.done.low + 1
+		next := p.eng.done.low + 1
 		_, err := p.bus.GetMsg(ctx, schemas.StreamEvents, next)
 		if !errors.Is(err, stream.ErrMsgNotFound) {
 			return // held (not delivered yet), or the read failed: wait
 		}
-		p.done.mark(next)
+		p.eng.done.mark(next)
 	}
 }
 
 // StreamLookup reads events back from the named events stream by event_id
 // (the subject carries it: schemas.EventIDFilter), each read bounded by
-// timeout: how a correction finds the counts of the event it withdraws. A
-// stored event that does not decode was never applied, and reads as absent.
+// timeout: how a correction finds the counts of the event it withdraws, and
+// its sequence (whether it was applied). A stored event that does not decode
+// was never applied: nil with its sequence. Not stored: nil and 0.
 // Not safe for concurrent use (the engine and the replay are sequential).
-func StreamLookup(bus *stream.Bus, streamName string, timeout time.Duration) func(eventID string) (*schemas.Event, error) {
+func StreamLookup(bus *stream.Bus, streamName string, timeout time.Duration) func(eventID string) (*schemas.Event, uint64, error) {
 	var dec schemas.EventDecoder
-	return func(id string) (*schemas.Event, error) {
+	return func(id string) (*schemas.Event, uint64, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
 		m, err := bus.LastMsg(ctx, streamName, schemas.EventIDFilter(id))
 		if errors.Is(err, stream.ErrMsgNotFound) {
-			return nil, nil
+			return nil, 0, nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("read event %s from %s: %w", id, streamName, err)
+			return nil, 0, fmt.Errorf("read event %s from %s: %w", id, streamName, err)
 		}
 		e, err := decodeEvent(&dec, m.Data, m.Time)
 		if err != nil {
-			return nil, nil
+			return nil, m.Seq, nil
 		}
-		return e, nil
+		return e, m.Seq, nil
 	}
 }
 
@@ -669,19 +707,20 @@ func (p *Processor) checkpoint(ctx context.Context) error {
 		blobs[code] = blob
 	}
 	p.closeGaps(ctx)
-	if len(blobs) == 0 && p.done.low == p.ckptSeq {
+	if len(blobs) == 0 && p.eng.done.low == p.ckptSeq {
 		p.batches, p.lastCkpt = 0, time.Now()
 		return nil
 	}
-	// The checkpoint covers the low-watermark, not the highest sequence
-	// applied: a message below it that was delivered late (after later ones
-	// were checkpointed) and then acknowledged would otherwise be lost if the
-	// processor died before the next checkpoint. A restart re-reads from the
-	// low-watermark; what the state holds already is skipped by event_id.
+	// The checkpoint covers the low-watermark and the sequences done above
+	// it, not "everything up to the highest applied": a message below that
+	// delivered late (after later ones were checkpointed) and then
+	// acknowledged would otherwise be lost if the processor died before the
+	// next checkpoint. A restart re-reads from the low-watermark and skips
+	// the sequences above it that the state holds.
 	if err := p.fence(); err != nil {
 		return err
 	}
-	n, err := p.store.save(ctx, p.done.low, p.lease.Token(), time.Now(), blobs)
+	n, err := p.store.save(ctx, p.eng.done, p.lease.Token(), time.Now(), blobs)
 	p.m.ckptBytes.Add(float64(n))
 	if err != nil {
 		p.m.checkpoints.WithLabelValues("error").Inc()
@@ -690,7 +729,7 @@ func (p *Processor) checkpoint(ctx context.Context) error {
 	for code := range blobs {
 		p.eng.states[code].changed = false
 	}
-	p.ckptSeq = p.done.low
+	p.ckptSeq = p.eng.done.low
 	p.batches, p.lastCkpt = 0, time.Now()
 	p.m.checkpoints.WithLabelValues("ok").Inc()
 	p.m.ckptSeconds.Observe(time.Since(start).Seconds())

@@ -23,19 +23,20 @@ type feeder struct {
 	seq uint64
 	// published is every record published, latest last.
 	published map[string][]schemas.Indicator
-	// stored is every event applied, by event_id: the events stream, for
-	// corrections to read back.
+	// stored is every event applied, by event_id, and seqs their stream
+	// sequences: the events stream, for corrections to read back.
 	stored map[string]schemas.Event
+	seqs   map[string]uint64
 }
 
 func newFeeder(t *testing.T) *feeder {
-	f := &feeder{t: t, g: newTestEngine(t), published: map[string][]schemas.Indicator{}, stored: map[string]schemas.Event{}}
-	f.g.lookup = func(id string) (*schemas.Event, error) {
+	f := &feeder{t: t, g: newTestEngine(t), published: map[string][]schemas.Indicator{}, stored: map[string]schemas.Event{}, seqs: map[string]uint64{}}
+	f.g.lookup = func(id string) (*schemas.Event, uint64, error) {
 		e, ok := f.stored[id]
 		if !ok {
-			return nil, nil
+			return nil, 0, nil
 		}
-		return &e, nil
+		return &e, f.seqs[id], nil
 	}
 	return f
 }
@@ -49,6 +50,7 @@ func (f *feeder) apply(evs ...schemas.Event) []schemas.Indicator {
 		}
 		f.seq++
 		f.stored[e.EventID] = e
+		f.seqs[e.EventID] = f.seq
 		if _, _, err := f.g.applyMsg(data, f.seq, storedAt.Add(time.Duration(f.seq)*time.Millisecond)); err != nil {
 			f.t.Fatalf("%s: %v", e.EventID, err)
 		}

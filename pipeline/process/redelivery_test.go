@@ -16,7 +16,8 @@ import (
 // applied, not skipped for being at or below the checkpoint — that would
 // lose a case — and a true redelivery of an applied event must still count
 // once. Real JetStream messages, handed to the batch handler in the order
-// the consumer would deliver them in that case.
+// the consumer would deliver them in that case. The event_id window is off:
+// the sequences the checkpoint records are what tells applied from not.
 func TestRedeliveryBelowCheckpointIsApplied(t *testing.T) {
 	ctx := context.Background()
 	s := streamtest.New(t)
@@ -38,7 +39,9 @@ func TestRedeliveryBelowCheckpointIsApplied(t *testing.T) {
 		t.Fatalf("fetched %d messages, want 3", len(msgs))
 	}
 
-	p, err := New(testConfig(), Deps{Bus: s.Bus, Regions: schemas.DefaultRegions()})
+	cfg := testConfig()
+	cfg.DedupWindow = 0
+	p, err := New(cfg, Deps{Bus: s.Bus, Regions: schemas.DefaultRegions()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,6 +65,9 @@ func TestRedeliveryBelowCheckpointIsApplied(t *testing.T) {
 	if p.ckptSeq != 0 {
 		t.Fatalf("checkpoint covers %d, want 0 (sequence 1 not applied yet)", p.ckptSeq)
 	}
+	if above := p.store.man.Above; len(above) != 2 || above[0] != 2 || above[1] != 3 {
+		t.Fatalf("checkpoint records %v above its low-watermark, want [2 3]", above)
+	}
 	// Sequence 1 arrives late, then 2 again (a plain redelivery).
 	if err := p.handle(ctx, msgs[:2]); err != nil {
 		t.Fatal(err)
@@ -75,7 +81,7 @@ func TestRedeliveryBelowCheckpointIsApplied(t *testing.T) {
 	// processor dies (kill -9) before the next checkpoint. A new processor
 	// restores the checkpoint and catches up from its low-watermark: the
 	// acknowledged event is not lost, and 2 and 3 are not counted twice.
-	p2, err := New(testConfig(), Deps{Bus: s.Bus, Regions: schemas.DefaultRegions()})
+	p2, err := New(cfg, Deps{Bus: s.Bus, Regions: schemas.DefaultRegions()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,5 +122,14 @@ func TestDoneSeqs(t *testing.T) {
 	d.mark(2) // again: nothing
 	if d.low != 5 || len(d.above) != 0 {
 		t.Fatalf("low %d, above %v; want 5 and none", d.low, d.above)
+	}
+	d.mark(9)
+	d.mark(7)
+	back := doneFrom(d.low, d.sorted())
+	for seq := uint64(1); seq <= 10; seq++ {
+		want := seq <= 5 || seq == 7 || seq == 9
+		if d.has(seq) != want || back.has(seq) != want {
+			t.Errorf("sequence %d: has %v, through the checkpoint %v; want %v", seq, d.has(seq), back.has(seq), want)
+		}
 	}
 }

@@ -63,7 +63,9 @@ func (p *Replayer) Apply(e *schemas.Event, seq uint64, ts time.Time) (bool, erro
 
 // SetLookup gives the replayer the stored events, so a correction can undo
 // the counts of the event it corrects (see StreamLookup).
-func (p *Replayer) SetLookup(f func(eventID string) (*schemas.Event, error)) { p.eng.lookup = f }
+func (p *Replayer) SetLookup(f func(eventID string) (*schemas.Event, uint64, error)) {
+	p.eng.lookup = f
+}
 
 // Dirty reports whether records wait to be taken with Pending.
 func (p *Replayer) Dirty() bool { return p.eng.dirty() }

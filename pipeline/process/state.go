@@ -14,7 +14,7 @@ import (
 
 // idKey is a 128-bit digest (SHA-256, truncated) of an identifier: an
 // event_id or a person's pseudonym. Sixteen bytes instead of the string keep
-// the seen-set and the checkpoint small; a collision is practically
+// the state and the checkpoint small; a collision is practically
 // impossible (about 2^-64 for 10^10 identifiers) and cannot be provoked on
 // purpose without breaking SHA-256.
 type idKey [16]byte
@@ -108,8 +108,11 @@ type vaxKey struct {
 }
 
 // regionState is everything the processor keeps about one region. It is a
-// function of the set of distinct events applied (the idempotency key is the
-// event_id, held in seen), not of how often or in which batches they arrived.
+// function of the set of distinct events applied, not of how often or in
+// which batches they arrived: the engine applies each events-stream sequence
+// once (engine.done), the stream holds each event_id once (ingest stores an
+// event only if its event_id is not there yet), and recent catches the same
+// event_id stored twice anyway within Config.DedupWindow.
 type regionState struct {
 	code  string
 	base  schemas.Date // the day of days[0]
@@ -124,7 +127,14 @@ type regionState struct {
 	reported [nTypes]schemas.Date
 	complete [nTypes]schemas.Date
 
-	seen map[idKey]struct{} // event_ids applied: the idempotency key
+	// recent holds the event_ids applied whose stream timestamp (Unix ns)
+	// lies within the dedup window of the newest one applied (newest);
+	// recentQ lists them in the order applied, for pruning. Bounded by time,
+	// not by the number of events ever applied (see remember).
+	recent  map[idKey]int64
+	recentQ []recentID
+	recentH int // recentQ[:recentH] are pruned
+	newest  int64
 	// retracted holds the event_ids of this region withdrawn by a retraction
 	// or a superseding event: their effects were undone (or, for one not yet
 	// applied, never happen).
@@ -133,8 +143,8 @@ type regionState struct {
 	beds beds.History
 	// Confirmed cases by person (pseudonym): the person-episodes, and the
 	// contacts who became cases, matched within the region.
-	cases      map[idKey][]caseRef    // person → their confirmed cases, refLess order
-	contactsOf map[idKey][]contactRef // contact person → their contacts
+	cases      byPerson[caseRef]    // person → their confirmed cases, refLess order
+	contactsOf byPerson[contactRef] // contact person → their contacts
 	// Vaccination coverage counts persons: the earliest event of each
 	// (person, dose group) counts on its day.
 	vax map[vaxKey]schemas.Date
@@ -167,10 +177,10 @@ type regionState struct {
 func newRegionState(code string) *regionState {
 	return &regionState{
 		code:       code,
-		seen:       make(map[idKey]struct{}),
+		recent:     make(map[idKey]int64),
 		retracted:  make(map[idKey]struct{}),
-		cases:      make(map[idKey][]caseRef),
-		contactsOf: make(map[idKey][]contactRef),
+		cases:      newByPerson[caseRef](),
+		contactsOf: newByPerson[contactRef](),
 		vax:        make(map[vaxKey]schemas.Date),
 		tri:        make(map[schemas.Date]*triRow),
 	}
@@ -202,7 +212,7 @@ func (r *regionState) addTri(onset schemas.Date, lag int, imported bool, n int32
 // checkpoint was loaded).
 func (r *regionState) rebuildTri() {
 	clear(r.tri)
-	for _, refs := range r.cases {
+	for _, refs := range r.cases.all() {
 		for _, c := range refs {
 			if c.counted && !c.onset.IsZero() && c.report >= c.onset {
 				r.addTri(c.onset, int(c.report-c.onset), c.imported, 1)
@@ -335,26 +345,78 @@ func pseudonym(p *schemas.Person) string {
 
 // applyCfg is what applying an event needs of the configuration.
 type applyCfg struct {
-	followUp    int // Config.ContactFollowUpDays
-	episodeDays int // Config.EpisodeDays
+	followUp    int           // Config.ContactFollowUpDays
+	episodeDays int           // Config.EpisodeDays
+	dedup       time.Duration // Config.DedupWindow
 }
 
-// apply adds one event to the region; false when its event_id was seen
-// before (a duplicate or redelivery: nothing changes). An event retracted
-// before it arrived (redelivered out of order) is marked seen and changes
-// nothing. Corrections (retractions, superseding events) are resolved by the
-// engine first (engine.correct).
+// apply adds one event to the region; false when the same event_id was
+// applied within the dedup window before it (a copy stored twice: nothing
+// changes). An event retracted before it arrived (redelivered out of order)
+// changes nothing. Corrections (retractions, superseding events) are
+// resolved by the engine first (engine.correct). Redeliveries of the same
+// stream message never get here (engine.done).
 func (r *regionState) apply(e *schemas.Event, seq uint64, ts int64, c applyCfg) bool {
 	id := keyOf(e.EventID)
-	if _, dup := r.seen[id]; dup {
+	if r.isRecent(id, ts, c.dedup) {
 		return false
 	}
-	r.seen[id] = struct{}{}
+	r.remember(id, ts, c.dedup)
 	if _, gone := r.retracted[id]; gone {
 		return true
 	}
 	r.changeEvent(e, seq, ts, c)
 	return true
+}
+
+// recentID is an entry of regionState.recentQ.
+type recentID struct {
+	id idKey
+	ts int64
+}
+
+// isRecent reports whether id was applied at most window before ts. The
+// test is on the two timestamps, not on whether the entry was pruned yet,
+// so the answer does not depend on batching or restarts.
+func (r *regionState) isRecent(id idKey, ts int64, window time.Duration) bool {
+	old, ok := r.recent[id]
+	return ok && ts-old <= int64(window)
+}
+
+// remember records id as applied at ts and forgets the event_ids applied
+// more than twice the window before the newest timestamp. Why a window and
+// not every event_id ever applied: the set grew by about 25 bytes per event
+// for ever (0.75 GB of processor memory and checkpoint for 30 million
+// events), and it only ever matters for an event_id stored twice in the
+// stream, which ingest prevents (ExpectFirst on the event_id's subject). What
+// is left are copies published around ingest and re-sends after an event
+// left the stream (retention): the first are caught within the window, the
+// second are older than any window that fits in memory (README, "Retention
+// of the events stream"). Pruning waits twice the window so a message
+// delivered late (its timestamp older than the newest) is still compared.
+func (r *regionState) remember(id idKey, ts int64, window time.Duration) {
+	if window <= 0 {
+		return
+	}
+	if old, ok := r.recent[id]; !ok || ts > old {
+		r.recent[id] = ts
+	}
+	r.recentQ = append(r.recentQ, recentID{id, ts})
+	r.newest = max(r.newest, ts)
+	cut := r.newest - 2*int64(window)
+	for r.recentH < len(r.recentQ) && r.recentQ[r.recentH].ts < cut {
+		q := r.recentQ[r.recentH]
+		if r.recent[q.id] == q.ts {
+			delete(r.recent, q.id)
+		}
+		r.recentH++
+	}
+	// Drop the pruned head once it is most of the slice, so the queue's
+	// memory follows the window too.
+	if r.recentH > 1024 && r.recentH*2 > len(r.recentQ) {
+		r.recentQ = append(r.recentQ[:0:0], r.recentQ[r.recentH:]...)
+		r.recentH = 0
+	}
 }
 
 // feedDay is the day an event shows its feed has reported through: the
@@ -429,14 +491,16 @@ func (r *regionState) changeEvent(e *schemas.Event, seq uint64, ts int64, c appl
 		if p := pseudonym(e.ContactPerson); p != "" {
 			pk := keyOf(p)
 			ref := contactRef{date: d}
-			for _, cr := range r.cases[pk] {
+			var cbuf [1]caseRef
+			for _, cr := range r.cases.get(pk, &cbuf) {
 				if d <= cr.report && cr.report <= d.AddDays(c.followUp) {
 					ref.became = true
 					row.contactsBecame++
 					break
 				}
 			}
-			r.contactsOf[pk] = append(r.contactsOf[pk], ref)
+			var buf [1]contactRef
+			r.contactsOf.set(pk, append(r.contactsOf.get(pk, &buf), ref))
 		}
 	case schemas.TypeLabTest:
 		r.countTest(e, 1, row)
@@ -556,17 +620,18 @@ func (r *regionState) countCase(c caseRef, on bool, seq uint64, ts int64) {
 // addCase adds a confirmed case of person p (as a repeat until recount
 // decides), then recounts the person's episodes and relinks their contacts.
 func (r *regionState) addCase(p idKey, c caseRef, seq uint64, ts int64, cfg applyCfg) {
-	refs := r.cases[p]
+	var buf [1]caseRef
+	refs := r.cases.get(p, &buf)
 	i := sort.Search(len(refs), func(i int) bool { return !refLess(refs[i], c) })
-	refs = slices.Insert(refs, i, c)
-	r.cases[p] = refs
+	r.cases.set(p, slices.Insert(refs, i, c))
 	r.touch(c.report, seq, ts).casesRepeat++
 	r.recount(p, seq, ts, cfg)
 }
 
 // removeCase withdraws the case event ev of person p, if the person has it.
 func (r *regionState) removeCase(p idKey, ev idKey, seq uint64, ts int64, cfg applyCfg) bool {
-	refs := r.cases[p]
+	var buf [1]caseRef
+	refs := r.cases.get(p, &buf)
 	i := slices.IndexFunc(refs, func(c caseRef) bool { return c.event == ev })
 	if i < 0 {
 		return false
@@ -577,12 +642,7 @@ func (r *regionState) removeCase(p idKey, ev idKey, seq uint64, ts int64, cfg ap
 	} else {
 		r.touch(c.report, seq, ts).casesRepeat--
 	}
-	refs = slices.Delete(refs, i, i+1)
-	if len(refs) == 0 {
-		delete(r.cases, p)
-	} else {
-		r.cases[p] = refs
-	}
+	r.cases.set(p, slices.Delete(refs, i, i+1))
 	r.recount(p, seq, ts, cfg)
 	return true
 }
@@ -592,7 +652,8 @@ func (r *regionState) removeCase(p idKey, ev idKey, seq uint64, ts int64, cfg ap
 // before it (0: every case). Cases whose status flips move between the
 // counts and the repeats; then the person's contacts are relinked.
 func (r *regionState) recount(p idKey, seq uint64, ts int64, cfg applyCfg) {
-	refs := r.cases[p]
+	var buf [1]caseRef
+	refs := r.cases.get(p, &buf)
 	var start schemas.Date
 	for i := range refs {
 		c := &refs[i]
@@ -610,14 +671,21 @@ func (r *regionState) recount(p idKey, seq uint64, ts int64, cfg applyCfg) {
 			c.counted = count
 		}
 	}
+	r.cases.set(p, refs) // refs may be buf
 	r.relink(p, seq, ts, cfg.followUp)
 }
 
 // relink sets which of person p's contacts became a case: p was reported as
 // a confirmed case within followUp days after the contact.
 func (r *regionState) relink(p idKey, seq uint64, ts int64, followUp int) {
-	refs := r.cases[p]
-	cs := r.contactsOf[p]
+	var buf [1]caseRef
+	refs := r.cases.get(p, &buf)
+	var cbuf [1]contactRef
+	cs := r.contactsOf.get(p, &cbuf)
+	if len(cs) == 0 {
+		return
+	}
+	defer r.contactsOf.set(p, cs) // cs may be cbuf
 	for i := range cs {
 		c := &cs[i]
 		became := false
