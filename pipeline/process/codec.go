@@ -26,6 +26,13 @@ import (
 // (Processor.restore). EWPS3 held every event_id applied instead of the
 // recent ones (regionState.recent): it is read, its event_ids taking the
 // region's newest timestamp, so they are forgotten after the dedup window.
+//
+// A checkpoint stores each region as a core blob (this layout with no
+// persons: encodeCore) and its persons in personShards shard blobs
+// (shardMagic: encodeShard), so a checkpoint rewrites only the shards that
+// changed. A core that still holds persons (encodeRegion: tests, and the
+// checkpoints before shards) is read as well; the next checkpoint moves
+// them into shards.
 const stateMagic = "EWPS4"
 
 // stateMagicV3 is the layout before the dedup window.
@@ -56,7 +63,13 @@ func rowFields(d *dayRow) []*int32 {
 
 // encodeRegion serialises a region's state (not its dirty marks: a
 // checkpoint is taken only after everything was published).
-func encodeRegion(r *regionState) ([]byte, error) {
+func encodeRegion(r *regionState) ([]byte, error) { return encodeState(r, true) }
+
+// encodeCore serialises a region's state without its persons, which go to
+// the shards (encodeShard).
+func encodeCore(r *regionState) ([]byte, error) { return encodeState(r, false) }
+
+func encodeState(r *regionState, withPersons bool) ([]byte, error) {
 	e := &encoder{b: make([]byte, 0, 64+len(r.days)*24+len(r.recent)*24)}
 	e.b = append(e.b, stateMagic...)
 	e.str(r.code)
@@ -101,32 +114,10 @@ func encodeRegion(r *regionState) ([]byte, error) {
 			e.varint(q.ts)
 		}
 	}
-	e.uvarint(uint64(len(r.vax)))
-	for k, d := range r.vax {
-		e.key(k.person)
-		e.b = append(e.b, k.dose)
-		e.varint(int64(d))
-	}
-	e.uvarint(uint64(r.cases.len()))
-	for k, refs := range r.cases.all() {
-		e.key(k)
-		e.uvarint(uint64(len(refs)))
-		for _, c := range refs {
-			e.key(c.event)
-			e.varint(int64(c.report))
-			e.varint(int64(c.onset))
-			e.flag(c.imported)
-			e.flag(c.counted)
-		}
-	}
-	e.uvarint(uint64(r.contactsOf.len()))
-	for k, cs := range r.contactsOf.all() {
-		e.key(k)
-		e.uvarint(uint64(len(cs)))
-		for _, c := range cs {
-			e.varint(int64(c.date))
-			e.flag(c.became)
-		}
+	if withPersons {
+		encodePersons(e, r, func(idKey) bool { return true })
+	} else {
+		encodePersons(e, r, func(idKey) bool { return false })
 	}
 	snaps := r.beds.Snapshots()
 	e.uvarint(uint64(len(snaps)))
@@ -163,19 +154,97 @@ func encodeRegion(r *regionState) ([]byte, error) {
 		}
 	}
 
+	return compress(e.b, r.code)
+}
+
+// compress DEFLATEs an encoded blob at the fastest level.
+func compress(b []byte, code string) ([]byte, error) {
 	var out bytes.Buffer
-	out.Grow(len(e.b)/2 + 64)
+	out.Grow(len(b)/2 + 64)
 	zw, err := flate.NewWriter(&out, flate.BestSpeed)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := zw.Write(e.b); err != nil {
-		return nil, fmt.Errorf("compress state of %s: %w", r.code, err)
+	if _, err := zw.Write(b); err != nil {
+		return nil, fmt.Errorf("compress state of %s: %w", code, err)
 	}
 	if err := zw.Close(); err != nil {
-		return nil, fmt.Errorf("compress state of %s: %w", r.code, err)
+		return nil, fmt.Errorf("compress state of %s: %w", code, err)
 	}
 	return out.Bytes(), nil
+}
+
+// shardMagic starts a shard blob: a region's persons whose key falls in
+// one shard (shardOf).
+const shardMagic = "EWPP1"
+
+// encodeShard serialises the persons of region r in shard s.
+func encodeShard(r *regionState, s int) ([]byte, error) {
+	e := &encoder{b: make([]byte, 0, 1024)}
+	e.b = append(e.b, shardMagic...)
+	e.str(r.code)
+	e.uvarint(uint64(s))
+	encodePersons(e, r, func(k idKey) bool { return shardOf(k) == s })
+	return compress(e.b, r.code)
+}
+
+// encodePersons writes the vaccinated persons, the case persons and the
+// contact persons that keep says to.
+func encodePersons(e *encoder, r *regionState, keep func(idKey) bool) {
+	n := 0
+	for k := range r.vax {
+		if keep(k.person) {
+			n++
+		}
+	}
+	e.uvarint(uint64(n))
+	for k, d := range r.vax {
+		if !keep(k.person) {
+			continue
+		}
+		e.key(k.person)
+		e.b = append(e.b, k.dose)
+		e.varint(int64(d))
+	}
+	n = 0
+	for k := range r.cases.all() {
+		if keep(k) {
+			n++
+		}
+	}
+	e.uvarint(uint64(n))
+	for k, refs := range r.cases.all() {
+		if !keep(k) {
+			continue
+		}
+		e.key(k)
+		e.uvarint(uint64(len(refs)))
+		for _, c := range refs {
+			e.key(c.event)
+			e.varint(int64(c.report))
+			e.varint(int64(c.onset))
+			e.flag(c.imported)
+			e.flag(c.counted)
+		}
+	}
+	n = 0
+	for k := range r.contactsOf.all() {
+		if keep(k) {
+			n++
+		}
+	}
+	e.uvarint(uint64(n))
+	for k, cs := range r.contactsOf.all() {
+		if !keep(k) {
+			continue
+		}
+		e.key(k)
+		e.uvarint(uint64(len(cs)))
+		for _, c := range cs {
+			e.varint(int64(c.date))
+			e.flag(c.became)
+		}
+	}
 }
 
 type decoder struct {
@@ -327,37 +396,7 @@ func decodeRegion(blob []byte) (*regionState, error) {
 			r.recentQ = append(r.recentQ, q)
 		}
 	}
-	n = d.count("vaccinations", 18)
-	r.vax = make(map[vaxKey]schemas.Date, n)
-	for i := 0; i < n; i++ {
-		k := vaxKey{person: d.key("vaccination")}
-		k.dose = d.byte1("dose")
-		r.vax[k] = schemas.Date(d.varint("vaccination date"))
-	}
-	n = d.count("case persons", 17)
-	for i := 0; i < n && d.err == nil; i++ {
-		k := d.key("case person")
-		refs := make([]caseRef, d.count("cases", 20))
-		for j := range refs {
-			c := &refs[j]
-			c.event = d.key("case event")
-			c.report = schemas.Date(d.varint("report date"))
-			c.onset = schemas.Date(d.varint("onset date"))
-			c.imported = d.byte1("imported") == 1
-			c.counted = d.byte1("counted") == 1
-		}
-		r.cases.set(k, refs)
-	}
-	n = d.count("contact persons", 17)
-	for i := 0; i < n && d.err == nil; i++ {
-		k := d.key("contact person")
-		cs := make([]contactRef, d.count("contacts", 2))
-		for j := range cs {
-			cs[j].date = schemas.Date(d.varint("contact date"))
-			cs[j].became = d.byte1("contact became") == 1
-		}
-		r.contactsOf.set(k, cs)
-	}
+	r.hasPersons = decodePersons(d, r)
 	n = d.count("bed snapshots", 8)
 	for i := 0; i < n && d.err == nil; i++ {
 		s := beds.Snapshot{EventID: d.str("snapshot id"), FacilityID: d.str("facility"), Kind: d.str("bed kind")}
@@ -400,4 +439,65 @@ func decodeRegion(blob []byte) (*regionState, error) {
 	}
 	r.rebuildTri()
 	return r, nil
+}
+
+// decodePersons reads what encodePersons wrote into r (adding to what r
+// holds) and reports whether there was anyone.
+func decodePersons(d *decoder, r *regionState) bool {
+	nv := d.count("vaccinations", 18)
+	for i := 0; i < nv && d.err == nil; i++ {
+		k := vaxKey{person: d.key("vaccination")}
+		k.dose = d.byte1("dose")
+		r.vax[k] = schemas.Date(d.varint("vaccination date"))
+	}
+	nc := d.count("case persons", 17)
+	for i := 0; i < nc && d.err == nil; i++ {
+		k := d.key("case person")
+		refs := make([]caseRef, d.count("cases", 20))
+		for j := range refs {
+			c := &refs[j]
+			c.event = d.key("case event")
+			c.report = schemas.Date(d.varint("report date"))
+			c.onset = schemas.Date(d.varint("onset date"))
+			c.imported = d.byte1("imported") == 1
+			c.counted = d.byte1("counted") == 1
+		}
+		r.cases.set(k, refs)
+	}
+	nk := d.count("contact persons", 17)
+	for i := 0; i < nk && d.err == nil; i++ {
+		k := d.key("contact person")
+		cs := make([]contactRef, d.count("contacts", 2))
+		for j := range cs {
+			cs[j].date = schemas.Date(d.varint("contact date"))
+			cs[j].became = d.byte1("contact became") == 1
+		}
+		r.contactsOf.set(k, cs)
+	}
+	return nv+nc+nk > 0
+}
+
+// decodeShard reads a shard blob (encodeShard) into r, the region's state
+// decoded from its core blob.
+func decodeShard(blob []byte, r *regionState, shard int) error {
+	raw, err := io.ReadAll(flate.NewReader(bytes.NewReader(blob)))
+	if err != nil {
+		return fmt.Errorf("decompress persons of %s (shard %d): %w", r.code, shard, err)
+	}
+	if !bytes.HasPrefix(raw, []byte(shardMagic)) {
+		return fmt.Errorf("persons of %s (shard %d): %w", r.code, shard, errUnknownState)
+	}
+	d := &decoder{b: raw[len(shardMagic):]}
+	code, s := d.str("code"), d.uvarint("shard")
+	if d.err == nil && (code != r.code || s != uint64(shard)) {
+		return fmt.Errorf("persons blob of %s shard %d holds %s shard %d", r.code, shard, code, s)
+	}
+	decodePersons(d, r)
+	if d.err == nil && len(d.b) != 0 {
+		d.err = errors.New("trailing bytes")
+	}
+	if d.err != nil {
+		return fmt.Errorf("persons of %s (shard %d): %w", r.code, shard, d.err)
+	}
+	return nil
 }

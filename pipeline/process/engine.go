@@ -530,6 +530,11 @@ func (g *engine) computeRegion(sc *scratch, r *regionState, from, to schemas.Dat
 		nw = g.nowcastRegion(sc, r)
 	}
 
+	// The loop below asks for the bed occupancy of every day it does not
+	// skip, in order: one cursor sweeps them instead of looking each day up
+	// from the newest snapshot back (days² × facilities).
+	bedDays := r.beds.Cursor(max(from, r.base), bedCfg)
+
 	var vax [3]int64
 	var version uint64
 	var versionTS int64
@@ -625,7 +630,7 @@ func (g *engine) computeRegion(sc *scratch, r *regionState, from, to schemas.Dat
 			in.Uncertain = append(in.Uncertain, "positivity_7d_pct")
 		}
 
-		occ := r.beds.AsOf(d, bedCfg)
+		occ := bedDays.Next() // as of d: the cursor started at the first day not skipped
 		in.BedsTotal, in.BedsOccupied = occ.Infectious.Total, occ.Infectious.Occupied
 		in.ICUTotal, in.ICUOccupied = occ.ICU.Total, occ.ICU.Occupied
 		in.ProvTotal, in.ProvOccupied = occ.Provisional.Total, occ.Provisional.Occupied

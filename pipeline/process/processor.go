@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -290,7 +291,12 @@ func (p *Processor) restore(ctx context.Context) error {
 		return err
 	}
 	seq := done.low
+	shards := map[string][]byte{}
 	for code, blob := range blobs {
+		if _, _, ok := parseShardKey(code); ok {
+			shards[code] = blob
+			continue
+		}
 		r, err := decodeRegion(blob)
 		if errors.Is(err, errOldLayout) {
 			// Written by an older epiwatch: it lacks what the state holds
@@ -318,6 +324,21 @@ func (p *Processor) restore(ctx context.Context) error {
 		}
 		p.eng.addRegion(r)
 		p.eng.last = max(p.eng.last, r.last())
+	}
+	for key, blob := range shards {
+		code, shard, _ := parseShardKey(key)
+		r := p.eng.states[code]
+		if r == nil {
+			return fmt.Errorf("restore checkpoint at sequence %d: persons of %s without its state", seq, code)
+		}
+		if err := decodeShard(blob, r, shard); err != nil {
+			return fmt.Errorf("restore checkpoint at sequence %d: %w", seq, err)
+		}
+	}
+	if len(shards) > 0 {
+		for _, r := range p.eng.states {
+			r.rebuildTri() // the triangle follows the cases, now all read
+		}
 	}
 	p.eng.restored()
 	p.eng.done = done
@@ -591,6 +612,23 @@ func (p *Processor) closeGaps(ctx context.Context) {
 	}
 }
 
+// shardKey names the checkpoint blob of shard s of a region's persons (the
+// region's own blob is named by its code; codes hold no dot).
+func shardKey(code string, s int) string { return fmt.Sprintf("%s.p%02d", code, s) }
+
+// parseShardKey reads a shardKey.
+func parseShardKey(key string) (code string, s int, ok bool) {
+	i := strings.LastIndex(key, ".p")
+	if i < 0 {
+		return "", 0, false
+	}
+	n, err := strconv.Atoi(key[i+2:])
+	if err != nil || n < 0 || n >= personShards {
+		return "", 0, false
+	}
+	return key[:i], n, true
+}
+
 // StreamLookup reads events back from the named events stream by event_id
 // (the subject carries it: schemas.EventIDFilter), each read bounded by
 // timeout: how a correction finds the counts of the event it withdraws, and
@@ -700,11 +738,23 @@ func (p *Processor) checkpoint(ctx context.Context) error {
 		if !r.changed {
 			continue
 		}
-		blob, err := encodeRegion(r)
+		blob, err := encodeCore(r)
 		if err != nil {
 			return err
 		}
 		blobs[code] = blob
+		dirty := r.dirtyShards
+		if r.hasPersons {
+			dirty = 1<<personShards - 1 // the restored core held them: move them out
+		}
+		for s := range personShards {
+			if dirty&(1<<s) == 0 {
+				continue
+			}
+			if blobs[shardKey(code, s)], err = encodeShard(r, s); err != nil {
+				return err
+			}
+		}
 	}
 	p.closeGaps(ctx)
 	if len(blobs) == 0 && p.eng.done.low == p.ckptSeq {
@@ -726,8 +776,10 @@ func (p *Processor) checkpoint(ctx context.Context) error {
 		p.m.checkpoints.WithLabelValues("error").Inc()
 		return err
 	}
-	for code := range blobs {
-		p.eng.states[code].changed = false
+	for code, r := range p.eng.states {
+		if _, ok := blobs[code]; ok {
+			r.changed, r.dirtyShards, r.hasPersons = false, 0, false
+		}
 	}
 	p.ckptSeq = p.eng.done.low
 	p.batches, p.lastCkpt = 0, time.Now()

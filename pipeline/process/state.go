@@ -159,6 +159,13 @@ type regionState struct {
 	// rebuilt from them when a checkpoint is loaded, not checkpointed.
 	tri map[schemas.Date]*triRow
 
+	// dirtyShards marks the person shards (shardOf) changed since the last
+	// checkpoint; hasPersons says the core blob the state was restored from
+	// held the persons itself (a layout before shards): the next
+	// checkpoint must write every shard.
+	dirtyShards uint32
+	hasPersons  bool
+
 	// dirtyFrom is the earliest day whose indicators changed since they were
 	// last published (0: none); changed says the region must be checkpointed.
 	dirtyFrom schemas.Date
@@ -185,6 +192,17 @@ func newRegionState(code string) *regionState {
 		tri:        make(map[schemas.Date]*triRow),
 	}
 }
+
+// personShards is how many blobs a region's persons are checkpointed in:
+// a checkpoint rewrites only the shards whose persons changed, so its cost
+// follows the change, not the number of persons (most of the state).
+const personShards = 16
+
+// shardOf is the shard of person k.
+func shardOf(k idKey) int { return int(k[0]) % personShards }
+
+// personChanged marks person k's shard for the next checkpoint.
+func (r *regionState) personChanged(k idKey) { r.dirtyShards |= 1 << shardOf(k) }
 
 // triRow is one onset day of the reporting triangle: [0] local cases,
 // [1] imported, by delay in days.
@@ -501,6 +519,7 @@ func (r *regionState) changeEvent(e *schemas.Event, seq uint64, ts int64, c appl
 			}
 			var buf [1]contactRef
 			r.contactsOf.set(pk, append(r.contactsOf.get(pk, &buf), ref))
+			r.personChanged(pk)
 		}
 	case schemas.TypeLabTest:
 		r.countTest(e, 1, row)
@@ -537,6 +556,7 @@ func (r *regionState) changeEvent(e *schemas.Event, seq uint64, ts int64, c appl
 			return
 		}
 		r.vax[k] = d
+		r.personChanged(k.person)
 	case schemas.TypeReportComplete:
 		if fi := typeIndex(e.Feed); fi >= 0 {
 			r.advanceFeed(fi, d, true, seq, ts)
@@ -620,6 +640,7 @@ func (r *regionState) countCase(c caseRef, on bool, seq uint64, ts int64) {
 // addCase adds a confirmed case of person p (as a repeat until recount
 // decides), then recounts the person's episodes and relinks their contacts.
 func (r *regionState) addCase(p idKey, c caseRef, seq uint64, ts int64, cfg applyCfg) {
+	r.personChanged(p)
 	var buf [1]caseRef
 	refs := r.cases.get(p, &buf)
 	i := sort.Search(len(refs), func(i int) bool { return !refLess(refs[i], c) })
@@ -636,6 +657,7 @@ func (r *regionState) removeCase(p idKey, ev idKey, seq uint64, ts int64, cfg ap
 	if i < 0 {
 		return false
 	}
+	r.personChanged(p)
 	c := refs[i]
 	if c.counted {
 		r.countCase(c, false, seq, ts)
