@@ -4,12 +4,13 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 )
 
 // Limiter bounds the ingest API's work in flight: the requests served at
 // once and the request-body bytes they bring (as sent, Content-Length; a
-// body of unknown length counts as the largest one accepted). Without it, a
+// body of unknown length or compressed counts as the largest one accepted). Without it, a
 // burst of 32 MiB requests from a misbehaving producer would hold their
 // decoded events in memory all at once. A request beyond either bound is
 // answered 429 with Retry-After at once, before its body is read: the
@@ -65,7 +66,11 @@ func (l *Limiter) Wrap(h http.Handler) http.Handler {
 			return
 		}
 		n := r.ContentLength
-		if n < 0 || (l.maxBody > 0 && n > l.maxBody) {
+		// A compressed body is held decompressed, up to maxBody: its
+		// Content-Length (a 100 KiB gzip of 32 MiB of NDJSON) says nothing
+		// about the memory it takes.
+		gz := strings.EqualFold(r.Header.Get("Content-Encoding"), "gzip")
+		if n < 0 || gz || (l.maxBody > 0 && n > l.maxBody) {
 			n = l.maxBody
 		}
 		ok, why := l.acquire(n)

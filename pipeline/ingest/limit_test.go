@@ -18,13 +18,16 @@ func TestLimiter(t *testing.T) {
 		maxBytes    int64
 		held        []int64 // bodies of the requests held in progress
 		next        int64   // the body of the next one
+		gzip        bool    // the next one is sent compressed
 		want        int
 	}{
-		{"under both bounds", 3, 1000, []int64{100, 100}, 100, http.StatusOK},
-		{"requests bound", 2, 1000, []int64{100, 100}, 100, http.StatusTooManyRequests},
-		{"bytes bound", 10, 1000, []int64{600}, 500, http.StatusTooManyRequests},
-		{"unknown length counts as the largest body", 10, 1000, []int64{200}, -1, http.StatusTooManyRequests},
-		{"one request alone always passes", 10, 100, nil, 500, http.StatusOK},
+		{"under both bounds", 3, 1000, []int64{100, 100}, 100, false, http.StatusOK},
+		{"requests bound", 2, 1000, []int64{100, 100}, 100, false, http.StatusTooManyRequests},
+		{"bytes bound", 10, 1000, []int64{600}, 500, false, http.StatusTooManyRequests},
+		{"unknown length counts as the largest body", 10, 1000, []int64{200}, -1, false, http.StatusTooManyRequests},
+		{"one request alone always passes", 10, 100, nil, 500, false, http.StatusOK},
+		{"a compressed body counts as the largest", 10, 1000, []int64{200}, 50, true, http.StatusTooManyRequests},
+		{"a small plain body passes", 10, 1000, []int64{200}, 50, false, http.StatusOK},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -39,7 +42,7 @@ func TestLimiter(t *testing.T) {
 				w.WriteHeader(http.StatusOK)
 			})))
 			defer srv.Close()
-			post := func(n int64, hold bool) *http.Response {
+			post := func(n int64, hold, gz bool) *http.Response {
 				body := strings.NewReader(strings.Repeat("x", int(max(n, 1))))
 				req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/events", body)
 				if n < 0 {
@@ -49,6 +52,9 @@ func TestLimiter(t *testing.T) {
 				}
 				if hold {
 					req.Header.Set("X-Hold", "1")
+				}
+				if gz {
+					req.Header.Set("Content-Encoding", "gzip")
 				}
 				resp, err := http.DefaultClient.Do(req)
 				if err != nil {
@@ -61,13 +67,13 @@ func TestLimiter(t *testing.T) {
 			var wg sync.WaitGroup
 			for _, n := range tc.held {
 				wg.Go(func() {
-					if resp := post(n, true); resp != nil && resp.StatusCode != http.StatusOK {
+					if resp := post(n, true, false); resp != nil && resp.StatusCode != http.StatusOK {
 						t.Errorf("held request: %d", resp.StatusCode)
 					}
 				})
 				<-entered
 			}
-			resp := post(tc.next, false)
+			resp := post(tc.next, false, tc.gzip)
 			if resp.StatusCode != tc.want {
 				t.Errorf("status %d, want %d", resp.StatusCode, tc.want)
 			}
@@ -80,7 +86,7 @@ func TestLimiter(t *testing.T) {
 			}
 			close(release)
 			wg.Wait()
-			if resp := post(tc.next, false); resp.StatusCode != http.StatusOK {
+			if resp := post(tc.next, false, tc.gzip); resp.StatusCode != http.StatusOK {
 				t.Errorf("after the others finished: %d", resp.StatusCode)
 			}
 		})
