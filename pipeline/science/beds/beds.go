@@ -422,21 +422,33 @@ func kindRank(k string) int {
 //     capacity the status event in effect gives for that kind lists the
 //     facility in Occupancy.OverCapacity (likely a mistyped report).
 func (h *History) AsOf(day schemas.Date, cfg Config) Occupancy {
+	return h.occupancy(day, cfg,
+		func(unit int) *Snapshot { return latestAsOf(h.units[h.keys[unit]], day) },
+		func(_ int, facility string) *FacilityStatus { return h.registry.asOf(facility, day) })
+}
+
+// occupancy applies the rules listed at AsOf to day. It asks latestOf for
+// the latest snapshot as of day of each unit (by its index in h.keys; nil:
+// none) and statusOf for the status event in effect on day of each facility
+// (by its index in facility order, and its id; nil: none): AsOf and Cursor
+// find those differently but must share the rules.
+func (h *History) occupancy(day schemas.Date, cfg Config, latestOf func(unit int) *Snapshot, statusOf func(f int, facility string) *FacilityStatus) Occupancy {
 	o := Occupancy{Day: day}
 	registryInUse := h.registry.inUse(day)
 	presume := cfg.presumes()
 	// Keys are sorted by facility, so each facility's kinds are one run and
 	// the facility lists come out sorted and distinct.
-	for i := 0; i < len(h.keys); {
+	for f, i := 0, 0; i < len(h.keys); f++ {
 		facility := h.keys[i].facility
 		j := i + 1
 		for j < len(h.keys) && h.keys[j].facility == facility {
 			j++
 		}
-		status := h.registry.asOf(facility, day) // nil: no status event effective by day
+		status := statusOf(f, facility) // nil: no status event effective by day
 		var reported, inPlay, over bool
-		for _, k := range h.keys[i:j] {
-			latest := latestAsOf(h.units[k], day)
+		for u := i; u < j; u++ {
+			k := h.keys[u]
+			latest := latestOf(u)
 			if latest == nil {
 				continue
 			}
@@ -481,15 +493,23 @@ func (h *History) AsOf(day schemas.Date, cfg Config) Occupancy {
 }
 
 // latestAsOf returns the latest snapshot of list dated on or before day, or
-// nil. The list is in time order and dates follow time except across zone
-// offsets, so it scans back from the newest.
+// nil.
 func latestAsOf(list []Snapshot, day schemas.Date) *Snapshot {
-	for i := len(list) - 1; i >= 0; i-- {
-		if list[i].Day() <= day {
-			return &list[i]
-		}
+	if i := latestIndex(list, day); i >= 0 {
+		return &list[i]
 	}
 	return nil
+}
+
+// latestIndex returns the index of the latest snapshot of list dated on or
+// before day, or -1. The list is in time order and dates follow time except
+// across zone offsets, so it scans back from the newest.
+func latestIndex(list []Snapshot, day schemas.Date) int {
+	i := len(list) - 1
+	for i >= 0 && list[i].Day() > day {
+		i--
+	}
+	return i
 }
 
 // openedWithin reports whether status is an "open" event whose Effective

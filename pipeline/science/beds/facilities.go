@@ -131,12 +131,8 @@ func (r *registry) inUse(day schemas.Date) bool { return r.first != 0 && r.first
 
 // asOf returns the facility's status event in effect on day, or nil.
 func (r *registry) asOf(facility string, day schemas.Date) *FacilityStatus {
-	list := r.events[facility]
-	i := sort.Search(len(list), func(i int) bool { return list[i].Effective > day })
-	if i == 0 {
-		return nil
-	}
-	return &list[i-1]
+	c := r.cursor(facility, day)
+	return c.at(day)
 }
 
 // SetFacility records a status event of the facility registry, its
