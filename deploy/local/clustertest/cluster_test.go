@@ -301,4 +301,6 @@ func TestLocalCluster(t *testing.T) {
 
 	// --- epiwatch itself in cluster mode, on the same servers.
 	epiwatchOnCluster(t, c, strings.Join(urls, ","), vars["EPIWATCH_CLICKHOUSE_ADDR"], cluster)
+	// --- two processors, one killed, on the events the sink test left.
+	processorsOnCluster(t, strings.Join(urls, ","))
 }
