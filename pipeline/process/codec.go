@@ -29,7 +29,7 @@ import (
 //
 // A checkpoint stores each region as a core blob (this layout with no
 // persons: encodeCore) and its persons in personShards shard blobs
-// (shardMagic: encodeShard), so a checkpoint rewrites only the shards that
+// (shardMagic: encodeShards), so a checkpoint rewrites only the shards that
 // changed. A core that still holds persons (encodeRegion: tests, and the
 // checkpoints before shards) is read as well; the next checkpoint moves
 // them into shards.
@@ -66,7 +66,7 @@ func rowFields(d *dayRow) []*int32 {
 func encodeRegion(r *regionState) ([]byte, error) { return encodeState(r, true) }
 
 // encodeCore serialises a region's state without its persons, which go to
-// the shards (encodeShard).
+// the shards (encodeShards).
 func encodeCore(r *regionState) ([]byte, error) { return encodeState(r, false) }
 
 func encodeState(r *regionState, withPersons bool) ([]byte, error) {
@@ -114,11 +114,11 @@ func encodeState(r *regionState, withPersons bool) ([]byte, error) {
 			e.varint(q.ts)
 		}
 	}
+	var ps personSections
 	if withPersons {
-		encodePersons(e, r, func(idKey) bool { return true })
-	} else {
-		encodePersons(e, r, func(idKey) bool { return false })
+		splitPersons(r, func(idKey) *personSections { return &ps })
 	}
+	ps.writeTo(e)
 	snaps := r.beds.Snapshots()
 	e.uvarint(uint64(len(snaps)))
 	for _, s := range snaps {
@@ -178,71 +178,87 @@ func compress(b []byte, code string) ([]byte, error) {
 // one shard (shardOf).
 const shardMagic = "EWPP1"
 
-// encodeShard serialises the persons of region r in shard s.
-func encodeShard(r *regionState, s int) ([]byte, error) {
-	e := &encoder{b: make([]byte, 0, 1024)}
-	e.b = append(e.b, shardMagic...)
-	e.str(r.code)
-	e.uvarint(uint64(s))
-	encodePersons(e, r, func(k idKey) bool { return shardOf(k) == s })
-	return compress(e.b, r.code)
+// encodeShards serialises the persons of region r in the shards of mask
+// (bit s: shard s), in one pass over them: blobs[s] for each.
+func encodeShards(r *regionState, mask uint32) (blobs [personShards][]byte, err error) {
+	var secs [personShards]*personSections
+	for s := range personShards {
+		if mask&(1<<s) != 0 {
+			secs[s] = new(personSections)
+		}
+	}
+	splitPersons(r, func(k idKey) *personSections { return secs[shardOf(k)] })
+	for s, ps := range secs {
+		if ps == nil {
+			continue
+		}
+		e := &encoder{b: make([]byte, 0, 64+len(ps.vax.b)+len(ps.cases.b)+len(ps.contacts.b))}
+		e.b = append(e.b, shardMagic...)
+		e.str(r.code)
+		e.uvarint(uint64(s))
+		ps.writeTo(e)
+		if blobs[s], err = compress(e.b, r.code); err != nil {
+			return blobs, err
+		}
+	}
+	return blobs, nil
 }
 
-// encodePersons writes the vaccinated persons, the case persons and the
-// contact persons that keep says to.
-func encodePersons(e *encoder, r *regionState, keep func(idKey) bool) {
-	n := 0
-	for k := range r.vax {
-		if keep(k.person) {
-			n++
-		}
+// personSections are the encoded vaccinated persons, case persons and
+// contact persons of one blob, each with its count (the layout puts the
+// count first, so they are gathered before being written).
+type personSections struct {
+	vax, cases, contacts encoder
+	nv, nc, nk           int
+}
+
+// writeTo appends the three sections, counts first, to e.
+func (ps *personSections) writeTo(e *encoder) {
+	for _, sec := range []struct {
+		n int
+		b []byte
+	}{{ps.nv, ps.vax.b}, {ps.nc, ps.cases.b}, {ps.nk, ps.contacts.b}} {
+		e.uvarint(uint64(sec.n))
+		e.b = append(e.b, sec.b...)
 	}
-	e.uvarint(uint64(n))
+}
+
+// splitPersons encodes every person of r into the sections into gives for
+// them (nil: left out), in one pass.
+func splitPersons(r *regionState, into func(idKey) *personSections) {
 	for k, d := range r.vax {
-		if !keep(k.person) {
-			continue
-		}
-		e.key(k.person)
-		e.b = append(e.b, k.dose)
-		e.varint(int64(d))
-	}
-	n = 0
-	for k := range r.cases.all() {
-		if keep(k) {
-			n++
+		if ps := into(k.person); ps != nil {
+			ps.nv++
+			ps.vax.key(k.person)
+			ps.vax.b = append(ps.vax.b, k.dose)
+			ps.vax.varint(int64(d))
 		}
 	}
-	e.uvarint(uint64(n))
 	for k, refs := range r.cases.all() {
-		if !keep(k) {
-			continue
-		}
-		e.key(k)
-		e.uvarint(uint64(len(refs)))
-		for _, c := range refs {
-			e.key(c.event)
-			e.varint(int64(c.report))
-			e.varint(int64(c.onset))
-			e.flag(c.imported)
-			e.flag(c.counted)
-		}
-	}
-	n = 0
-	for k := range r.contactsOf.all() {
-		if keep(k) {
-			n++
+		if ps := into(k); ps != nil {
+			ps.nc++
+			e := &ps.cases
+			e.key(k)
+			e.uvarint(uint64(len(refs)))
+			for _, c := range refs {
+				e.key(c.event)
+				e.varint(int64(c.report))
+				e.varint(int64(c.onset))
+				e.flag(c.imported)
+				e.flag(c.counted)
+			}
 		}
 	}
-	e.uvarint(uint64(n))
 	for k, cs := range r.contactsOf.all() {
-		if !keep(k) {
-			continue
-		}
-		e.key(k)
-		e.uvarint(uint64(len(cs)))
-		for _, c := range cs {
-			e.varint(int64(c.date))
-			e.flag(c.became)
+		if ps := into(k); ps != nil {
+			ps.nk++
+			e := &ps.contacts
+			e.key(k)
+			e.uvarint(uint64(len(cs)))
+			for _, c := range cs {
+				e.varint(int64(c.date))
+				e.flag(c.became)
+			}
 		}
 	}
 }
@@ -441,7 +457,7 @@ func decodeRegion(blob []byte) (*regionState, error) {
 	return r, nil
 }
 
-// decodePersons reads what encodePersons wrote into r (adding to what r
+// decodePersons reads what personSections.writeTo wrote into r (adding to what r
 // holds) and reports whether there was anyone.
 func decodePersons(d *decoder, r *regionState) bool {
 	nv := d.count("vaccinations", 18)
@@ -477,7 +493,7 @@ func decodePersons(d *decoder, r *regionState) bool {
 	return nv+nc+nk > 0
 }
 
-// decodeShard reads a shard blob (encodeShard) into r, the region's state
+// decodeShard reads a shard blob (encodeShards) into r, the region's state
 // decoded from its core blob.
 func decodeShard(blob []byte, r *regionState, shard int) error {
 	raw, err := io.ReadAll(flate.NewReader(bytes.NewReader(blob)))

@@ -747,12 +747,13 @@ func (p *Processor) checkpoint(ctx context.Context) error {
 		if r.hasPersons {
 			dirty = 1<<personShards - 1 // the restored core held them: move them out
 		}
-		for s := range personShards {
-			if dirty&(1<<s) == 0 {
-				continue
-			}
-			if blobs[shardKey(code, s)], err = encodeShard(r, s); err != nil {
-				return err
+		shards, err := encodeShards(r, dirty)
+		if err != nil {
+			return err
+		}
+		for s, blob := range shards {
+			if blob != nil {
+				blobs[shardKey(code, s)] = blob
 			}
 		}
 	}

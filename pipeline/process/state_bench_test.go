@@ -106,14 +106,12 @@ func stateGrowth(b *testing.B, n int) {
 			b.Fatal(err)
 		}
 		incr += len(blob)
-		for s := range personShards {
-			if r.dirtyShards&(1<<s) != 0 {
-				blob, err := encodeShard(r, s)
-				if err != nil {
-					b.Fatal(err)
-				}
-				incr += len(blob)
-			}
+		shards, err := encodeShards(r, r.dirtyShards)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, blob := range shards {
+			incr += len(blob)
 		}
 	}
 	runtime.GC()
