@@ -27,6 +27,9 @@ import (
 
 // Config is the connection to ClickHouse.
 type Config struct {
+	// Addr is host:port of the native protocol, or several separated by
+	// commas (the nodes of a cluster): connections go to the first that
+	// answers, in order, so a killed node is skipped.
 	Addr     string `mapstructure:"addr"`
 	Database string `mapstructure:"database"`
 	// Cluster names a cluster of the servers' remote_servers for cluster
@@ -55,7 +58,10 @@ func Open(ctx context.Context, cfg Config) (driver.Conn, error) {
 		user = "default"
 	}
 	opts := &ch.Options{
-		Addr:        []string{cfg.Addr},
+		Addr:        cfg.Addrs(),
+		// In order: the first node is the usual coordinator, the others
+		// are there for when it is down.
+		ConnOpenStrategy: ch.ConnOpenInOrder,
 		Auth:        ch.Auth{Username: user, Password: cfg.Password},
 		DialTimeout: cfg.DialTimeout,
 		Compression: &ch.Compression{Method: ch.CompressionLZ4},
@@ -82,6 +88,17 @@ func Open(ctx context.Context, cfg Config) (driver.Conn, error) {
 		return nil, fmt.Errorf("ClickHouse at %s does not answer (start it with deploy/local/clickhouse.sh start): %w", cfg.Addr, err)
 	}
 	return conn, nil
+}
+
+// Addrs are the addresses in Addr, trimmed, empty ones dropped.
+func (c Config) Addrs() []string {
+	var out []string
+	for _, a := range strings.Split(c.Addr, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // Capabilities are what the server supports beyond ClickHouse 18.16.

@@ -413,17 +413,19 @@ status_all() {
 }
 
 print_env() {
-  local urls="" n
+  local urls="" chs="" n
   for n in "${nats_nodes[@]}"; do urls+="${urls:+,}nats://127.0.0.1:$(nats_client "$n")"; done
+  for n in "${ch_nodes[@]}"; do chs+="${chs:+,}127.0.0.1:$(ch_tcp "$n")"; done
   cat <<ENV
 # epiwatch against the local cluster (deploy/local/cluster.sh). clickhouse.addr
-# takes one address: ch-1. clickhouse.cluster turns on cluster mode: migrate
+# lists the four nodes, tried in order (ch-1 first; the next one when it is
+# down). clickhouse.cluster turns on cluster mode: migrate
 # creates replicated tables ON CLUSTER with Distributed tables of the same
 # names. The events stream is kept within the 4 GB each NATS node reserves.
 export EPIWATCH_NATS_URL=$urls
 export EPIWATCH_STREAM_REPLICAS=3
 export EPIWATCH_STREAM_EVENTS_MAX_BYTES=1073741824
-export EPIWATCH_CLICKHOUSE_ADDR=127.0.0.1:$(ch_tcp ch-1)
+export EPIWATCH_CLICKHOUSE_ADDR=$chs
 export EPIWATCH_CLICKHOUSE_CLUSTER=$cluster_name
 ENV
 }

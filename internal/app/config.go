@@ -200,7 +200,7 @@ func AddFlags(fs *pflag.FlagSet) {
 	fs.String("nats-listen", def.NATS.Listen, "listen address of the embedded NATS server")
 	fs.String("http-addr", def.HTTP.Addr, "listen address of the ingest API (and /metrics)")
 	fs.String("metrics-addr", def.Metrics.Addr, "listen address of /metrics for components without the ingest API")
-	fs.String("clickhouse-addr", def.ClickHouse.Addr, "ClickHouse native protocol address host:port")
+	fs.String("clickhouse-addr", def.ClickHouse.Addr, "ClickHouse native protocol address host:port; a cluster's nodes separated by commas, tried in order")
 	fs.String("clickhouse-db", def.ClickHouse.Database, "ClickHouse database")
 }
 
@@ -266,8 +266,13 @@ func (c *Config) Validate() error {
 	if (c.HTTP.TLSCert == "") != (c.HTTP.TLSKey == "") {
 		return fmt.Errorf("http.tls_cert and http.tls_key: set both or neither")
 	}
-	if _, _, err := net.SplitHostPort(c.ClickHouse.Addr); err != nil {
-		return fmt.Errorf("clickhouse.addr: %q is not host:port", c.ClickHouse.Addr)
+	if len(c.ClickHouse.Addrs()) == 0 {
+		return fmt.Errorf("clickhouse.addr: empty; want host:port, or several separated by commas")
+	}
+	for _, a := range c.ClickHouse.Addrs() {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			return fmt.Errorf("clickhouse.addr: %q is not host:port (several are separated by commas)", a)
+		}
 	}
 	if err := c.StreamLayout().Validate(); err != nil {
 		return err

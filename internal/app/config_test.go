@@ -79,6 +79,8 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 	for _, tc := range []struct{ env, want string }{
 		{"EPIWATCH_NATS_SYNC_INTERVAL=soon", "nats.sync_interval"},
 		{"EPIWATCH_HTTP_ADDR=nocolon", "http.addr"},
+		{"EPIWATCH_CLICKHOUSE_ADDR=127.0.0.1:9000,nocolon", `clickhouse.addr: "nocolon"`},
+		{"EPIWATCH_CLICKHOUSE_ADDR= , ", "clickhouse.addr: empty"},
 		{"EPIWATCH_LOG_LEVEL=loud", "log_level"},
 	} {
 		k, v, _ := strings.Cut(tc.env, "=")
