@@ -58,13 +58,13 @@ func Open(ctx context.Context, cfg Config) (driver.Conn, error) {
 		user = "default"
 	}
 	opts := &ch.Options{
-		Addr:        cfg.Addrs(),
+		Addr: cfg.Addrs(),
 		// In order: the first node is the usual coordinator, the others
 		// are there for when it is down.
 		ConnOpenStrategy: ch.ConnOpenInOrder,
-		Auth:        ch.Auth{Username: user, Password: cfg.Password},
-		DialTimeout: cfg.DialTimeout,
-		Compression: &ch.Compression{Method: ch.CompressionLZ4},
+		Auth:             ch.Auth{Username: user, Password: cfg.Password},
+		DialTimeout:      cfg.DialTimeout,
+		Compression:      &ch.Compression{Method: ch.CompressionLZ4},
 		// The driver logs "unsupported version" for servers older than it
 		// targets; 18.16 works for everything we use (see RELIABILITY.md).
 		MaxOpenConns:    8,
