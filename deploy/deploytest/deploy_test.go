@@ -387,10 +387,17 @@ func TestCompose(t *testing.T) {
 			}
 		}
 	}
-	if img := str(c.services["clickhouse"]["image"]); img != "clickhouse/clickhouse-server:25.8" {
-		t.Errorf("compose.yaml: ClickHouse image %q, want the current LTS clickhouse/clickhouse-server:25.8", img)
+	chNodes := c.clickhouseNodes()
+	if len(chNodes) == 0 {
+		t.Errorf("compose.yaml: no ClickHouse service (image %s…)", clickhouseImage)
 	}
-	// The NATS URL lists every server.
+	for _, name := range chNodes {
+		if img := str(c.services[name]["image"]); img != clickhouseImage+":25.8" {
+			t.Errorf("compose.yaml %s: ClickHouse image %q, want the current LTS %s:25.8", name, img, clickhouseImage)
+		}
+	}
+	// The NATS URL lists every server (TestComposeCluster checks the one in
+	// epiwatch.yaml).
 	for name := range c.services {
 		if u := str(envOf(c.services[name])["EPIWATCH_NATS_URL"]); u != "" {
 			for _, n := range nats {
