@@ -4,16 +4,14 @@ import (
 	"context"
 	"fmt"
 	"sort"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	chsink "github.com/epiwatch/epiwatch/consumers/clickhouse"
 	"github.com/epiwatch/epiwatch/dashboards"
 	"github.com/epiwatch/epiwatch/internal/testkit/chtest"
-	"github.com/epiwatch/epiwatch/internal/testkit/compat"
+	"github.com/epiwatch/epiwatch/internal/testkit/paneltest"
 	"github.com/epiwatch/epiwatch/schemas"
 )
 
@@ -24,7 +22,8 @@ import (
 type testDatabase struct {
 	name string
 	conn driver.Conn // default database name
-	sim  simulation
+	sim  paneltest.Simulation
+	run  paneltest.Runner
 }
 
 // newTestDatabase migrates a fresh database on the test server (chtest) and
@@ -36,113 +35,22 @@ func newTestDatabase(t *testing.T) *testDatabase {
 	if _, err := chsink.Migrate(ctx, db.Conn, db.Name, "", schemas.DefaultRegions()); err != nil {
 		t.Fatalf("migrate %s: %v", db.Name, err)
 	}
-	sim := defaultSimulation()
-	if err := sim.load(ctx, t, db.Conn, db.Name); err != nil {
+	sim := paneltest.DefaultSimulation()
+	if err := sim.Load(ctx, t, db.Conn, db.Name); err != nil {
 		t.Fatalf("load the simulation into %s: %v", db.Name, err)
 	}
-	return &testDatabase{name: db.Name, conn: db.Conn, sim: sim}
-}
-
-// result is what one query returned.
-type result struct {
-	columns []string
-	rows    int
-}
-
-func (tdb *testDatabase) run(ctx context.Context, sql string) (result, error) {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	cols, n, err := compat.Server{Conn: tdb.conn}.Query(ctx, sql)
-	return result{columns: cols, rows: n}, err
-}
-
-// expander returns the macro expansion the tests use: the simulation's
-// months as the time range, its first region and KZ as the variables.
-func (tdb *testDatabase) expander() expander {
-	return expander{
-		from: tdb.sim.from.Time(),
-		to:   tdb.sim.to.Time().Add(24*time.Hour - time.Second),
-		vars: map[string]string{"region": tdb.sim.regions[0], "country": "KZ"},
-	}
+	return &testDatabase{name: db.Name, conn: db.Conn, sim: sim, run: paneltest.ConnRunner(db.Conn)}
 }
 
 // TestClickHousePanels runs every ClickHouse query of every dashboard on
 // ClickHouse (the local 18.16, or whatever EPIWATCH_TEST_CLICKHOUSE_ADDR
 // points at) and checks that it returns rows and every column the panel's
-// configuration names.
+// configuration names (paneltest.Check; the cluster test runs the same
+// check on Distributed tables).
 func TestClickHousePanels(t *testing.T) {
 	t.Parallel()
 	tdb := newTestDatabase(t)
-	checkPanels(t, tdb.expander(), tdb.run)
-}
-
-// runner runs one expanded query.
-type runner func(ctx context.Context, sql string) (result, error)
-
-func checkPanels(t *testing.T, exp expander, run runner) {
-	ctx := context.Background()
-	ran := 0
-	for _, d := range loadAll(t) {
-		for name, q := range d.Variables {
-			if q == "" {
-				continue
-			}
-			sql, err := exp.expand(q)
-			if err != nil {
-				t.Errorf("%s variable %s: %v", d.File, name, err)
-				continue
-			}
-			r, err := run(ctx, sql)
-			if err != nil {
-				t.Errorf("%s variable %s: %v\n%s", d.File, name, err, sql)
-			} else if r.rows == 0 {
-				t.Errorf("%s variable %s: no rows", d.File, name)
-			}
-		}
-		for _, p := range d.Panels {
-			columns := map[string]bool{}
-			chPanel := false
-			for _, tg := range p.Targets {
-				if tg.DatasourceUID != dashboards.ClickHouseUID {
-					continue
-				}
-				chPanel = true
-				sql, err := exp.expand(tg.RawSQL)
-				if err != nil {
-					t.Errorf("%s panel %q query %s: %v", d.File, p.Title, tg.RefID, err)
-					continue
-				}
-				r, err := run(ctx, sql)
-				ran++
-				if err != nil {
-					t.Errorf("%s panel %q query %s failed: %v\n%s", d.File, p.Title, tg.RefID, err, sql)
-					continue
-				}
-				if r.rows == 0 {
-					t.Errorf("%s panel %q query %s returned no rows on the simulation\n%s", d.File, p.Title, tg.RefID, sql)
-				}
-				if tg.Format == 0 && (len(r.columns) == 0 || r.columns[0] != "time") {
-					t.Errorf("%s panel %q query %s: a time-series query's first column must be time, got %v", d.File, p.Title, tg.RefID, r.columns)
-				}
-				for _, c := range r.columns {
-					columns[c] = true
-				}
-			}
-			if !chPanel {
-				continue
-			}
-			for _, f := range sortedKeys(p.Fields) {
-				if !columns[f] {
-					t.Errorf("%s panel %q: its %s names field %q, which its queries do not return (columns: %s)",
-						d.File, p.Title, p.Fields[f], f, strings.Join(sortedKeys(columns), ", "))
-				}
-			}
-		}
-	}
-	if ran == 0 {
-		t.Fatal("no ClickHouse panel query found")
-	}
-	t.Logf("%d ClickHouse panel queries ran", ran)
+	paneltest.Check(t, tdb.sim.Expander(), tdb.run)
 }
 
 // TestSimulationCoversTheViews makes sure the panels were checked against
@@ -156,7 +64,7 @@ func TestSimulationCoversTheViews(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", view, err)
 		}
-		if r.rows == 0 {
+		if r.Rows == 0 {
 			empty = append(empty, view)
 		}
 	}
@@ -165,13 +73,13 @@ func TestSimulationCoversTheViews(t *testing.T) {
 		t.Errorf("the simulation leaves %v empty", empty)
 	}
 	for _, q := range []struct{ what, sql string }{
-		{"a stale facility", fmt.Sprintf("SELECT 1 FROM bed_snapshots WHERE facility_id = '%s' GROUP BY facility_id HAVING max(snapshot_time) < toDateTime('%s 00:00:00')", tdb.sim.staleFacility, tdb.sim.to.AddDays(-2))},
+		{"a stale facility", fmt.Sprintf("SELECT 1 FROM bed_snapshots WHERE facility_id = '%s' GROUP BY facility_id HAVING max(snapshot_time) < toDateTime('%s 00:00:00')", tdb.sim.StaleFacility, tdb.sim.To.AddDays(-2))},
 		{"a level change", "SELECT 1 FROM decisions WHERE level_from != level_to LIMIT 1"},
 		{"a failed alert", "SELECT 1 FROM alerts WHERE status = 'failed' LIMIT 1"},
 		{"an R not estimable", "SELECT 1 FROM indicators_latest WHERE r_mean IS NULL LIMIT 1"},
 		{"imported cases", "SELECT 1 FROM cases WHERE imported = 1 LIMIT 1"},
-		{"a daily cases alarm in the region dashboard's region", fmt.Sprintf("SELECT 1 FROM signals WHERE region = '%s' AND stream = 'cases' AND alarm = 1 LIMIT 1", tdb.sim.regions[0])},
-		{"an alarm on the last day", fmt.Sprintf("SELECT 1 FROM signals WHERE date = toDate('%s') AND alarm = 1 LIMIT 1", tdb.sim.to)},
+		{"a daily cases alarm in the region dashboard's region", fmt.Sprintf("SELECT 1 FROM signals WHERE region = '%s' AND stream = 'cases' AND alarm = 1 LIMIT 1", tdb.sim.Regions[0])},
+		{"an alarm on the last day", fmt.Sprintf("SELECT 1 FROM signals WHERE date = toDate('%s') AND alarm = 1 LIMIT 1", tdb.sim.To)},
 		{"a signal without a verdict", "SELECT 1 FROM signals WHERE isNull(upper_bound) AND notEmpty(note) LIMIT 1"},
 		{"two nowcast vintages of one onset day", "SELECT 1 FROM nowcast GROUP BY region, date HAVING count() >= 2 LIMIT 1"},
 		{"an incomplete nowcast day", "SELECT 1 FROM nowcast WHERE completeness < 1 AND q975 > median AND median > reported LIMIT 1"},
@@ -180,7 +88,7 @@ func TestSimulationCoversTheViews(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", q.what, err)
 		}
-		if r.rows == 0 {
+		if r.Rows == 0 {
 			t.Errorf("the simulation has no %s", q.what)
 		}
 	}
@@ -192,10 +100,10 @@ func TestSimulationCoversTheViews(t *testing.T) {
 func TestNowcastPanelShowsTheNewestVintage(t *testing.T) {
 	t.Parallel()
 	tdb := newTestDatabase(t)
-	exp := tdb.expander()
+	exp := tdb.sim.Expander()
 	const title = "Cases by onset: reported and nowcast (recent days)"
 	var sql string
-	for _, p := range findDashboard(t, dashboards.RegionUID).Panels {
+	for _, p := range paneltest.FindDashboard(t, dashboards.RegionUID).Panels {
 		if p.Title == title && len(p.Targets) == 1 {
 			sql = p.Targets[0].RawSQL
 		}
@@ -203,7 +111,7 @@ func TestNowcastPanelShowsTheNewestVintage(t *testing.T) {
 	if sql == "" {
 		t.Fatalf("no panel %q with one query on the region dashboard", title)
 	}
-	sql, err := exp.expand(sql)
+	sql, err := exp.Expand(sql)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,11 +119,11 @@ func TestNowcastPanelShowsTheNewestVintage(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, sql)
 	}
-	if got.rows != nowcastDays {
-		t.Errorf("the nowcast panel returns %d rows, want %d (the newest vintage's onset days)\n%s", got.rows, nowcastDays, sql)
+	if got.Rows != paneltest.NowcastDays {
+		t.Errorf("the nowcast panel returns %d rows, want %d (the newest vintage's onset days)\n%s", got.Rows, paneltest.NowcastDays, sql)
 	}
 	var vintages uint64
-	q := fmt.Sprintf("SELECT uniqExact(as_of) FROM nowcast WHERE region = '%s'", exp.vars["region"])
+	q := fmt.Sprintf("SELECT uniqExact(as_of) FROM nowcast WHERE region = '%s'", exp.Vars["region"])
 	if err := tdb.conn.QueryRow(context.Background(), q).Scan(&vintages); err != nil || vintages < 2 {
 		t.Errorf("%s: %d vintages (%v); the test needs an older one to leave out", q, vintages, err)
 	}

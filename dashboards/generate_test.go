@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
-	"regexp"
-	"sort"
 	"strings"
 	"testing"
 
@@ -16,6 +14,7 @@ import (
 
 	"github.com/epiwatch/epiwatch/dashboards"
 	"github.com/epiwatch/epiwatch/dashboards/internal/fromrules"
+	"github.com/epiwatch/epiwatch/internal/testkit/paneltest"
 )
 
 // plan is what dashboards/cmd/gen draws with: the bands of the shipped rule
@@ -113,7 +112,7 @@ func ptrString(s *string) string {
 // panel ids, the agreed uids and data source uids, the region variable.
 func TestStructure(t *testing.T) {
 	uids := map[string]bool{}
-	for _, d := range loadAll(t) {
+	for _, d := range paneltest.Dashboards(t) {
 		if uids[d.UID] {
 			t.Errorf("%s: uid %s used twice", d.File, d.UID)
 		}
@@ -154,203 +153,17 @@ func TestStructure(t *testing.T) {
 			t.Errorf("no dashboard with uid %s", want)
 		}
 	}
-	region := findDashboard(t, dashboards.RegionUID)
+	region := paneltest.FindDashboard(t, dashboards.RegionUID)
 	v, ok := region.Variables["region"]
 	if !ok || !strings.Contains(v, "FROM regions") {
 		t.Errorf("region dashboard: variable region = %q, want a query on the regions view", v)
 	}
 }
 
-// dash is the part of a dashboard's JSON the tests read.
-type dash struct {
-	File      string
-	UID       string
-	Panels    []panel
-	Variables map[string]string // name → query
-}
-
-type panel struct {
-	ID          float64
-	Type        string
-	Title       string
-	Description string
-	Targets     []target
-	// Fields are the field names the panel's configuration refers to, each
-	// with where (for messages): override matchers, organize keys, map layer
-	// fields, fillBelowTo, data links, stat field regexps.
-	Fields map[string]string
-	// DisplayNames are names the panel gives fields (displayName overrides):
-	// a table's sortBy refers to one of these or to a field name.
-	DisplayNames map[string]bool
-	SortBy       []string
-}
-
-type target struct {
-	RefID          string
-	DatasourceUID  string
-	DatasourceType string
-	RawSQL         string
-	Format         float64
-	Expr           string
-}
-
-func loadAll(t *testing.T) []dash {
-	t.Helper()
-	var out []dash
-	for _, d := range dashboards.All(plan(t)) {
-		raw, err := os.ReadFile(filepath.Join("json", d.File))
-		if err != nil {
-			t.Fatalf("%v; %s", err, regenerate)
-		}
-		out = append(out, parseDashboard(t, d.File, raw))
-	}
-	return out
-}
-
-func findDashboard(t *testing.T, uid string) dash {
-	t.Helper()
-	for _, d := range loadAll(t) {
-		if d.UID == uid {
-			return d
-		}
-	}
-	t.Fatalf("no dashboard with uid %s", uid)
-	return dash{}
-}
-
-func parseDashboard(t *testing.T, file string, raw []byte) dash {
-	t.Helper()
-	var m map[string]any
-	if err := json.Unmarshal(raw, &m); err != nil {
-		t.Fatalf("%s: %v", file, err)
-	}
-	d := dash{File: file, Variables: map[string]string{}}
-	d.UID, _ = m["uid"].(string)
-	if tmpl, ok := m["templating"].(map[string]any); ok {
-		for _, v := range list(tmpl["list"]) {
-			vm := v.(map[string]any)
-			q, _ := vm["query"].(string)
-			d.Variables[vm["name"].(string)] = q
-		}
-	}
-	var walk func(ps []any)
-	walk = func(ps []any) {
-		for _, raw := range ps {
-			pm := raw.(map[string]any)
-			d.Panels = append(d.Panels, parsePanel(pm))
-			walk(list(pm["panels"]))
-		}
-	}
-	walk(list(m["panels"]))
-	return d
-}
-
-var statFieldsRe = regexp.MustCompile(`^/\^\((.*)\)\$/$`)
-var dataFieldRe = regexp.MustCompile(`\$\{__data\.fields\.([A-Za-z0-9_]+)\}`)
-
-func parsePanel(pm map[string]any) panel {
-	p := panel{Fields: map[string]string{}, DisplayNames: map[string]bool{}}
-	p.ID, _ = pm["id"].(float64)
-	p.Type, _ = pm["type"].(string)
-	p.Title, _ = pm["title"].(string)
-	p.Description, _ = pm["description"].(string)
-	for _, raw := range list(pm["targets"]) {
-		tm := raw.(map[string]any)
-		var tg target
-		tg.RefID, _ = tm["refId"].(string)
-		tg.RawSQL, _ = tm["rawSql"].(string)
-		tg.Expr, _ = tm["expr"].(string)
-		tg.Format, _ = tm["format"].(float64)
-		if ds, ok := tm["datasource"].(map[string]any); ok {
-			tg.DatasourceUID, _ = ds["uid"].(string)
-			tg.DatasourceType, _ = ds["type"].(string)
-		}
-		p.Targets = append(p.Targets, tg)
-	}
-	fc, _ := pm["fieldConfig"].(map[string]any)
-	for _, raw := range list(fc["overrides"]) {
-		om := raw.(map[string]any)
-		matcher, _ := om["matcher"].(map[string]any)
-		if matcher["id"] == "byName" {
-			name, _ := matcher["options"].(string)
-			p.Fields[name] = "override matcher"
-		}
-		for _, pr := range list(om["properties"]) {
-			prm := pr.(map[string]any)
-			switch prm["id"] {
-			case "displayName":
-				p.DisplayNames[prm["value"].(string)] = true
-			case "custom.fillBelowTo":
-				p.Fields[prm["value"].(string)] = "fillBelowTo"
-			case "links":
-				for _, l := range list(prm["value"]) {
-					url, _ := l.(map[string]any)["url"].(string)
-					for _, m := range dataFieldRe.FindAllStringSubmatch(url, -1) {
-						p.Fields[m[1]] = "data link"
-					}
-				}
-			}
-		}
-	}
-	for _, raw := range list(pm["transformations"]) {
-		tm := raw.(map[string]any)
-		if tm["id"] != "organize" {
-			continue
-		}
-		opts, _ := tm["options"].(map[string]any)
-		for _, key := range []string{"indexByName", "renameByName", "excludeByName"} {
-			km, _ := opts[key].(map[string]any)
-			for name := range km {
-				p.Fields[name] = "organize " + key
-			}
-		}
-	}
-	opts, _ := pm["options"].(map[string]any)
-	for _, raw := range list(opts["sortBy"]) {
-		if name, ok := raw.(map[string]any)["displayName"].(string); ok {
-			p.SortBy = append(p.SortBy, name)
-		}
-	}
-	if ro, ok := opts["reduceOptions"].(map[string]any); ok {
-		if f, _ := ro["fields"].(string); f != "" {
-			if m := statFieldsRe.FindStringSubmatch(f); m != nil {
-				for _, name := range strings.Split(m[1], "|") {
-					p.Fields[name] = "reduceOptions.fields"
-				}
-			}
-		}
-	}
-	for _, raw := range list(opts["layers"]) {
-		lm := raw.(map[string]any)
-		if loc, ok := lm["location"].(map[string]any); ok {
-			for _, k := range []string{"latitude", "longitude"} {
-				if name, _ := loc[k].(string); name != "" {
-					p.Fields[name] = "map location " + k
-				}
-			}
-		}
-		cfg, _ := lm["config"].(map[string]any)
-		style, _ := cfg["style"].(map[string]any)
-		for _, k := range []string{"color", "size", "text"} {
-			if s, ok := style[k].(map[string]any); ok {
-				if name, _ := s["field"].(string); name != "" {
-					p.Fields[name] = "map style " + k
-				}
-			}
-		}
-	}
-	return p
-}
-
-func list(v any) []any {
-	l, _ := v.([]any)
-	return l
-}
-
 // TestTableSortByNamesAColumn: a table's initial sort names a displayed
 // column, or Grafana silently ignores it.
 func TestTableSortByNamesAColumn(t *testing.T) {
-	for _, d := range loadAll(t) {
+	for _, d := range paneltest.Dashboards(t) {
 		for _, p := range d.Panels {
 			for _, s := range p.SortBy {
 				if !p.DisplayNames[s] {
@@ -361,14 +174,4 @@ func TestTableSortByNamesAColumn(t *testing.T) {
 			}
 		}
 	}
-}
-
-// sortedKeys returns the map's keys, sorted.
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

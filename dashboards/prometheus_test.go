@@ -11,6 +11,7 @@ import (
 
 	"github.com/epiwatch/epiwatch/dashboards"
 	"github.com/epiwatch/epiwatch/deploy/deploytest"
+	"github.com/epiwatch/epiwatch/internal/testkit/paneltest"
 	"github.com/epiwatch/epiwatch/pipeline/science/beds"
 	"github.com/epiwatch/epiwatch/schemas"
 )
@@ -24,7 +25,7 @@ type promExpr struct{ where, expr string }
 func prometheusExprs(t *testing.T) []promExpr {
 	t.Helper()
 	var out []promExpr
-	for _, d := range loadAll(t) {
+	for _, d := range paneltest.Dashboards(t) {
 		for _, p := range d.Panels {
 			for _, tg := range p.Targets {
 				if tg.DatasourceUID != dashboards.PrometheusUID {
@@ -101,7 +102,7 @@ func TestBedStaleHours(t *testing.T) {
 }
 
 func regionBedsSQLFromJSON(t *testing.T) string {
-	for _, p := range findDashboard(t, dashboards.RegionUID).Panels {
+	for _, p := range paneltest.FindDashboard(t, dashboards.RegionUID).Panels {
 		if strings.HasPrefix(p.Title, "Beds by facility") {
 			return p.Targets[0].RawSQL
 		}

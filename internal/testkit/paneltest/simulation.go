@@ -1,4 +1,4 @@
-package dashboards_test
+package paneltest
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/epiwatch/epiwatch/internal/testkit/streamtest"
@@ -17,38 +18,53 @@ import (
 	"github.com/epiwatch/epiwatch/schemas"
 )
 
-// simulation is a small, deterministic outbreak in a few regions over a few
+// Simulation is a small, deterministic outbreak in a few regions over a few
 // months, written straight into the *_store tables with plain INSERTs: enough
 // that every panel of every dashboard has rows to show. Numbers are plausible,
-// not a model (the real generator is internal/tools/simulate).
-type simulation struct {
-	regions  []string // the first one is the region dashboard's
-	from, to schemas.Date
-	// staleFacility stops reporting beds five days before the end, so the
+// not a model (the real generator is internal/tools/simulate). Its fields
+// are exported so that a test can ask the loaded database about what it
+// knows is there (a stale facility, the region that surges).
+type Simulation struct {
+	Regions  []string // the first one is the region dashboard's
+	From, To schemas.Date
+	// StaleFacility stops reporting beds five days before the end, so the
 	// beds table has a stale row.
-	staleFacility string
-	// surge is a region where a cluster (a point-source outbreak: a
-	// wedding, a workplace) takes off in the last surgeDays days, on top of
-	// its waning wave: daily cases grow by half a day from surgeCases, so
+	StaleFacility string
+	// Surge is a region where a cluster (a point-source outbreak: a
+	// wedding, a workplace) takes off in the last SurgeDays days, on top of
+	// its waning wave: daily cases grow by half a day from SurgeCases, so
 	// the detect stage's EARS methods alarm on the newest day.
-	surge      string
-	surgeDays  int
-	surgeCases float64
+	Surge      string
+	SurgeDays  int
+	SurgeCases float64
 }
 
-func defaultSimulation() simulation {
-	return simulation{
-		regions:       []string{"KZ-75", "KZ-71", "KZ-79", "KG-GB"},
-		from:          schemas.MustDate("2020-06-01"),
-		to:            schemas.MustDate("2020-08-31"),
-		staleFacility: "KZ-75-H3",
-		surge:         "KZ-79",
-		surgeDays:     6,
-		surgeCases:    6,
+// DefaultSimulation is the simulation the dashboards' tests load: four
+// regions of the shipped reference, June to August 2020.
+func DefaultSimulation() Simulation {
+	return Simulation{
+		Regions:       []string{"KZ-75", "KZ-71", "KZ-79", "KG-GB"},
+		From:          schemas.MustDate("2020-06-01"),
+		To:            schemas.MustDate("2020-08-31"),
+		StaleFacility: "KZ-75-H3",
+		Surge:         "KZ-79",
+		SurgeDays:     6,
+		SurgeCases:    6,
 	}
 }
 
-func (s simulation) days() int { return int(s.to-s.from) + 1 }
+// Expander is the macro expansion that fits the simulation: its months as
+// the time range (to the last second of its last day), its first region and
+// KZ as the dashboards' region and country variables.
+func (s Simulation) Expander() Expander {
+	return Expander{
+		From: s.From.Time(),
+		To:   s.To.Time().Add(24*time.Hour - time.Second),
+		Vars: map[string]string{"region": s.Regions[0], "country": "KZ"},
+	}
+}
+
+func (s Simulation) days() int { return int(s.To-s.From) + 1 }
 
 // levelNames are the processor's default level names (pipeline/science/thresholds).
 var levelNames = []string{"", "1 - baseline", "2 - moderate", "3 - high", "4 - maximum"}
@@ -64,16 +80,34 @@ type regionDay struct {
 	dose1, dose2, dose3           int // cumulative
 }
 
-// load inserts the simulation into db. The signals are the detect stage's
-// own (see detectSignals), computed from the simulated indicator records.
-func (s simulation) load(ctx context.Context, t testing.TB, conn driver.Conn, db string) error {
+// Tables are the tables Load inserts into, in order. Each exists under this
+// name on one server and in cluster mode (schemas/clickhouse/cluster.go: a
+// Distributed table over X_local), so Load runs unchanged on both. The
+// migration's materialized view fills nowcast_store from indicators_store.
+var Tables = []string{"events_store", "indicators_store", "decisions_store", "alerts_store", "signals_store"}
+
+// Load inserts the simulation into db, a database chsink.Migrate created
+// (cluster mode or not) with the shipped region reference; conn is any
+// connection to its server or to a node of its cluster. The signals are the
+// detect stage's own (see detectSignals), computed from the simulated
+// indicator records through an embedded JetStream that t stops.
+//
+// Every insert carries insert_distributed_sync=1: a Distributed table then
+// acknowledges an insert only once every shard holds its rows, instead of
+// queueing them on this node and sending them later, so the rows are there
+// when the caller's check runs. A single server ignores the setting. On a
+// cluster the rows reach one replica of each shard synchronously and the
+// other replicas fetch them asynchronously: a caller that may read through
+// another replica runs SYSTEM SYNC REPLICA db.X_local on each node first,
+// for X in Tables and nowcast_store.
+func (s Simulation) Load(ctx context.Context, t testing.TB, conn driver.Conn, db string) error {
 	rng := rand.New(rand.NewPCG(2020, 7))
 	ref := schemas.DefaultRegions()
 	var events, indicators, decisions, alerts [][]any
 	var records []schemas.Indicator
 	seq := uint64(0)
 	next := func() uint64 { seq++; return seq }
-	for ri, region := range s.regions {
+	for ri, region := range s.Regions {
 		reg, ok := ref.Get(region)
 		if !ok {
 			return fmt.Errorf("region %s is not in the shipped reference", region)
@@ -82,12 +116,12 @@ func (s simulation) load(ctx context.Context, t testing.TB, conn driver.Conn, db
 		series := make([]regionDay, s.days())
 		var cum1, cum2, cum3 int
 		for d := range series {
-			day := s.from.AddDays(d)
+			day := s.From.AddDays(d)
 			// An epidemic wave peaking around day 45, shifted per region.
 			peak := 45.0 + float64(ri*6)
 			expected := 8 + 140*math.Exp(-math.Pow((float64(d)-peak)/18, 2))*(1+0.3*float64(ri%2))
-			if k := d - (s.days() - s.surgeDays); region == s.surge && k >= 0 {
-				expected += s.surgeCases * math.Pow(1.5, float64(k))
+			if k := d - (s.days() - s.SurgeDays); region == s.Surge && k >= 0 {
+				expected += s.SurgeCases * math.Pow(1.5, float64(k))
 			}
 			n := poisson(rng, expected)
 			rd := &series[d]
@@ -108,7 +142,7 @@ func (s simulation) load(ctx context.Context, t testing.TB, conn driver.Conn, db
 					ot := o.Time()
 					onset = &ot
 					if class == schemas.ClassConfirmed {
-						if od := int(o - s.from); od >= 0 {
+						if od := int(o - s.From); od >= 0 {
 							series[od].onset++
 						}
 					}
@@ -139,7 +173,7 @@ func (s simulation) load(ctx context.Context, t testing.TB, conn driver.Conn, db
 			load := math.Min(0.98, 0.25+0.75*expected/170)
 			for h := 1; h <= 3; h++ {
 				facility := fmt.Sprintf("%s-H%d", region, h)
-				if facility == s.staleFacility && d >= s.days()-5 {
+				if facility == s.StaleFacility && d >= s.days()-5 {
 					rd.stale = 1
 					continue
 				}
@@ -187,30 +221,32 @@ func (s simulation) load(ctx context.Context, t testing.TB, conn driver.Conn, db
 		decisions = append(decisions, dec...)
 		alerts = append(alerts, al...)
 	}
+	signals, err := detectSignals(ctx, t, records)
+	if err != nil {
+		return err
+	}
+	ctx = clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"insert_distributed_sync": 1}))
 	for _, ins := range []struct {
 		table, columns string
 		rows           [][]any
 	}{
-		{"events_store", eventColumns, events},
-		{"indicators_store", indicatorColumns, indicators},
-		{"decisions_store", decisionColumns, decisions},
-		{"alerts_store", alertColumns, alerts},
+		{Tables[0], eventColumns, events},
+		{Tables[1], indicatorColumns, indicators},
+		{Tables[2], decisionColumns, decisions},
+		{Tables[3], alertColumns, alerts},
+		{Tables[4], signalColumns, signals},
 	} {
 		if err := insert(ctx, conn, db, ins.table, ins.columns, ins.rows); err != nil {
 			return err
 		}
 	}
-	signals, err := detectSignals(ctx, t, records)
-	if err != nil {
-		return err
-	}
-	return insert(ctx, conn, db, "signals_store", signalColumns, signals)
+	return nil
 }
 
 // derive computes indicator, decision and alert rows from a region's series
 // the way the processor and decision maker would, roughly, and the indicator
 // records (the same figures) the detect stage reads.
-func (s simulation) derive(region string, reg schemas.Region, pop float64, series []regionDay, next func() uint64) (indicators [][]any, records []schemas.Indicator, decisions, alerts [][]any) {
+func (s Simulation) derive(region string, reg schemas.Region, pop float64, series []regionDay, next func() uint64) (indicators [][]any, records []schemas.Indicator, decisions, alerts [][]any) {
 	pct := func(num, den int) *float64 {
 		if den <= 0 {
 			return nil
@@ -227,7 +263,7 @@ func (s simulation) derive(region string, reg schemas.Region, pop float64, serie
 	}
 	level := 1
 	for d := range series {
-		day := s.from.AddDays(d)
+		day := s.From.AddDays(d)
 		rd := series[d]
 		c7 := sum(d, 7, func(r regionDay) int { return r.local + r.imported })
 		t7 := sum(d, 7, func(r regionDay) int { return r.tests })
@@ -273,13 +309,13 @@ func (s simulation) derive(region string, reg schemas.Region, pop float64, serie
 				b2u(provisional), flags, reasons, computed,
 			}, nc.values()...)
 		}
-		// The nowcast of the last nowcastDays onset days, as of the last
+		// The nowcast of the last NowcastDays onset days, as of the last
 		// day, and an older vintage a week before: nowcast_store gets both
 		// (through the migration's materialized view), the panel shows the
 		// newest. The older vintage is an earlier version of the day.
-		latest := s.nowcast(series, d, s.to, rMean, rLo, rMed, rHi)
+		latest := s.nowcast(series, d, s.To, rMean, rLo, rMed, rHi)
 		indicators = append(indicators, row(uint64(d+1), rd.onset, latest))
-		if older := s.nowcast(series, d, s.to.AddDays(-7), rMean, rLo, rMed, rHi); !older.asOf.IsZero() {
+		if older := s.nowcast(series, d, s.To.AddDays(-7), rMean, rLo, rMed, rHi); !older.asOf.IsZero() {
 			indicators = append(indicators, row(uint64(d), older.reported, older))
 		}
 		records = append(records, schemas.Indicator{
@@ -338,9 +374,10 @@ func (s simulation) derive(region string, reg schemas.Region, pop float64, serie
 	return indicators, records, decisions, alerts
 }
 
-// nowcastDays is how many recent onset days a simulated nowcast covers
-// (the processor's default window, roughly).
-const nowcastDays = 28
+// NowcastDays is how many recent onset days a simulated nowcast covers
+// (the processor's default window, roughly): the rows the region
+// dashboard's nowcast panel shows, one per onset day of the newest vintage.
+const NowcastDays = 28
 
 // nowcastFields are an indicator row's nowcast columns (all NULL on a day
 // outside the nowcast window: asOf zero).
@@ -367,15 +404,15 @@ func (n nowcastFields) values() []any {
 // their age. As of the simulation's last day, reported is what the series
 // counts and the median scales it up; as of an earlier day, reported is
 // that share of the series' count and the median is the count itself.
-func (s simulation) nowcast(series []regionDay, d int, asOf schemas.Date, rMean, rLo, rMed, rHi *float64) nowcastFields {
-	age := int(asOf - s.from.AddDays(d))
-	if age < 0 || age >= nowcastDays {
+func (s Simulation) nowcast(series []regionDay, d int, asOf schemas.Date, rMean, rLo, rMed, rHi *float64) nowcastFields {
+	age := int(asOf - s.From.AddDays(d))
+	if age < 0 || age >= NowcastDays {
 		return nowcastFields{}
 	}
 	c := math.Min(1, float64(age+1)/7)
 	onset := float64(series[d].onset)
 	reported, median := onset, onset/c
-	if asOf != s.to {
+	if asOf != s.To {
 		reported, median = math.Round(onset*c), onset
 	}
 	half := 1.96 * math.Sqrt(median*(1-c)+1)
