@@ -178,7 +178,7 @@ func TestLocalCluster(t *testing.T) {
 	}
 	urls := strings.Split(vars["EPIWATCH_NATS_URL"], ",")
 	if len(urls) != 3 || vars["EPIWATCH_STREAM_REPLICAS"] != "3" || vars["EPIWATCH_CLICKHOUSE_CLUSTER"] != "epiwatch" ||
-		vars["EPIWATCH_CLICKHOUSE_ADDR"] != "127.0.0.1:"+strconv.Itoa(19001+off) {
+		vars["EPIWATCH_CLICKHOUSE_ADDR"] != fmt.Sprintf("127.0.0.1:%d,127.0.0.1:%d,127.0.0.1:%d,127.0.0.1:%d", 19001+off, 19002+off, 19003+off, 19004+off) {
 		t.Fatalf("cluster.sh env: %v", vars)
 	}
 
@@ -299,8 +299,17 @@ func TestLocalCluster(t *testing.T) {
 		t.Fatalf("stream via nats-2: %d messages, want 20", got)
 	}
 
-	// --- epiwatch itself in cluster mode, on the same servers.
-	epiwatchOnCluster(t, c, strings.Join(urls, ","), vars["EPIWATCH_CLICKHOUSE_ADDR"], cluster)
-	// --- two processors, one killed, on the events the sink test left.
-	processorsOnCluster(t, strings.Join(urls, ","))
+	// --- epiwatch itself in cluster mode, on the same servers: ≥ 100k
+	// events through the ingest API with nodes killed, into ClickHouse.
+	// Two processors run through it; the active one is killed mid-load.
+	steps, procs := epiwatchOnCluster(t, c, strings.Join(urls, ","), vars["EPIWATCH_CLICKHOUSE_ADDR"], cluster)
+	if t.Failed() {
+		return
+	}
+	// The same events on one embedded server, uninterrupted: the reference.
+	ref, want := singleNodeRun(t, steps)
+	// The standby took over; its indicators equal the reference's.
+	procs.finish(want)
+	// --- two deciders, one killed, on the indicators the processors left.
+	decidersOnCluster(t, strings.Join(urls, ","), ref)
 }

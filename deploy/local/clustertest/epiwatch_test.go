@@ -2,13 +2,17 @@ package clustertest
 
 import (
 	"context"
-	"encoding/json"
+	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	chsink "github.com/epiwatch/epiwatch/consumers/clickhouse"
+	"github.com/epiwatch/epiwatch/internal/testkit/paneltest"
 	"github.com/epiwatch/epiwatch/internal/tools/simulate"
 	"github.com/epiwatch/epiwatch/pipeline/stream"
 	"github.com/epiwatch/epiwatch/schemas"
@@ -32,8 +36,8 @@ import (
 //   - ZooKeeper killed: the replicated tables refuse inserts, the sink holds
 //     the batches unacknowledged and retries; they drain when it returns.
 //   - every shipped query runs on the distributed tables.
-func epiwatchOnCluster(t *testing.T, c *cluster, natsURL, chAddr, clusterName string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+func epiwatchOnCluster(t *testing.T, c *cluster, natsURL, chAddr, clusterName string) ([]step, *processorPair) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	const db = "epiwatch_ct"
 	conn, err := chsink.Open(ctx, chsink.Config{Addr: chAddr})
@@ -77,7 +81,7 @@ func epiwatchOnCluster(t *testing.T, c *cluster, natsURL, chAddr, clusterName st
 		}
 	}
 
-	// Streams on the NATS cluster, and the real sink.
+	// Streams on the NATS cluster, the real sink, and the real ingest API.
 	nc, js, err := stream.Connect(natsURL, "clustertest-epiwatch")
 	if err != nil {
 		t.Fatal(err)
@@ -90,7 +94,7 @@ func epiwatchOnCluster(t *testing.T, c *cluster, natsURL, chAddr, clusterName st
 	if _, err := bus.Ensure(ctx, scfg); err != nil {
 		t.Fatalf("streams with 3 replicas: %v", err)
 	}
-	sink, err := chsink.New(chsink.SinkConfig{BatchSize: 500, FlushInterval: 200 * time.Millisecond, RetryMax: time.Second, AckWait: 20 * time.Second},
+	sink, err := chsink.New(chsink.SinkConfig{BatchSize: 5000, FlushInterval: 200 * time.Millisecond, RetryMax: time.Second, AckWait: 30 * time.Second},
 		chsink.Deps{Conn: conn, Database: db, Bus: bus})
 	if err != nil {
 		t.Fatal(err)
@@ -104,26 +108,17 @@ func epiwatchOnCluster(t *testing.T, c *cluster, natsURL, chAddr, clusterName st
 			t.Errorf("sink: %v", err)
 		}
 	}()
+	api := newIngestAPI(t, bus)
+	// Two processors, one active and one standby, through the load.
+	procs := startProcessors(t, natsURL)
 
-	msgs := simulatedEvents(t, 7, "", "KZ-75", "KZ-71", "KZ-19", "KG-GB")
-	pub := bus.Publisher()
-	publish := func(ms []stream.Msg) {
-		t.Helper()
-		for off := 0; off < len(ms); off += 1000 {
-			for i, r := range pub.PublishBatch(ctx, ms[off:min(off+1000, len(ms))]) {
-				if r.Err != nil {
-					t.Fatalf("publish event %d: %v", off+i, r.Err)
-				}
-			}
-		}
-	}
 	count := func(node string) int {
 		n, _ := strconv.Atoi(c.query(node, "SELECT count() FROM "+db+".events"))
 		return n
 	}
 	waitCount := func(want int) {
 		t.Helper()
-		deadline := time.Now().Add(2 * time.Minute)
+		deadline := time.Now().Add(3 * time.Minute)
 		for {
 			got := count("ch-2")
 			if got == want {
@@ -135,24 +130,60 @@ func epiwatchOnCluster(t *testing.T, c *cluster, natsURL, chAddr, clusterName st
 			time.Sleep(500 * time.Millisecond)
 		}
 	}
-	half := len(msgs) / 2
-	publish(msgs[:half])
-	waitCount(half)
 
-	// Kill a replica of shard 2 and go on: inserts fail over to ch-4.
-	c.must(30*time.Second, "kill", "ch-3")
-	publish(msgs[half:])
-	// A re-send of the first half under new message ids (after the
-	// duplicate window): stored again in the stream, landed again by the
-	// sink, shown once.
-	resent := make([]stream.Msg, half)
-	for i, m := range msgs[:half] {
-		m.ID += "-resent"
-		resent[i] = m
+	// ≥ 100k simulated events posted through the ingest API while nats-2
+	// and ch-3 are killed (SIGKILL) and restarted: the API answers 503
+	// with Retry-After while the stream elects a leader, the producer
+	// retries, and the sink fails over to ch-4 for shard 2.
+	events := simulatedEvents(t, 7, 8, "", "KZ-75", "KZ-71", "KZ-19", "KG-GB")
+	if len(events) < 100000 {
+		t.Fatalf("the simulation gave %d events, want ≥ 100,000", len(events))
 	}
-	publish(resent)
-	waitCount(len(msgs))
+	var posted atomic.Int64
+	postDone := make(chan simulate.SendResult, 1)
+	began = time.Now()
+	go func() { postDone <- api.post(ctx, t, events, &posted) }()
+	waitPosted := func(n int) {
+		t.Helper()
+		for posted.Load() < int64(n) {
+			select {
+			case res := <-postDone:
+				postDone <- res
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}
+	waitPosted(len(events) * 3 / 10)
+	// nats-2 leads the events stream when it is killed, so the stream
+	// must elect a new leader under load.
+	leadOn(ctx, t, js, schemas.StreamEvents, "nats-2")
+	killedAt := posted.Load()
+	c.must(30*time.Second, "kill", "nats-2")
+	c.must(30*time.Second, "kill", "ch-3")
+	waitPosted(len(events) * 45 / 100)
+	procKilledAt := posted.Load()
+	procs.killActive()
+	waitPosted(len(events) * 6 / 10)
+	restartedAt := posted.Load()
+	c.must(90*time.Second, "restart", "nats-2")
 	c.must(120*time.Second, "restart", "ch-3")
+	res := <-postDone
+	elapsed := time.Since(began)
+	waitCount(len(events))
+	t.Logf("%d events posted through the ingest API in %s (%.0f/s); nats-2 (leading the events stream) and ch-3 killed after %d, the active processor after %d, nats-2 and ch-3 restarted after %d: %+v; all in ClickHouse after %s",
+		len(events), elapsed.Round(time.Millisecond), float64(len(events))/elapsed.Seconds(), killedAt, procKilledAt, restartedAt,
+		simulate.SendResult{Sent: res.Sent, Accepted: res.Accepted, Duplicates: res.Duplicates, Rejected: res.Rejected, Retries: res.Retries},
+		time.Since(began).Round(time.Millisecond))
+	steps := []step{{events: events}}
+
+	// A re-send of 5,000 stored events under new message ids (a producer
+	// retrying after the duplicate window): stored again in the stream,
+	// landed again by the sink, shown once.
+	api.resend(ctx, t, 5000)
+	steps = append(steps, step{resend: 5000})
+	time.Sleep(2 * time.Second)
+	waitCount(len(events))
 
 	perNode := map[string]string{}
 	for _, n := range []string{"ch-1", "ch-2", "ch-3", "ch-4"} {
@@ -162,27 +193,39 @@ func epiwatchOnCluster(t *testing.T, c *cluster, natsURL, chAddr, clusterName st
 	if perNode["ch-1"] != perNode["ch-2"] || perNode["ch-3"] != perNode["ch-4"] {
 		t.Errorf("replicas of a shard differ after SYNC REPLICA: %v", perNode)
 	}
-	if got := count("ch-3"); got != len(msgs) {
-		t.Errorf("distributed events via ch-3 after its restart: %d, want %d", got, len(msgs))
+	if got := count("ch-3"); got != len(events) {
+		t.Errorf("distributed events via ch-3 after its restart: %d, want %d", got, len(events))
 	}
 	if got := c.query("ch-4", "SELECT count() - uniqExact(event_id) FROM "+db+".events"); got != "0" {
 		t.Errorf("%s event_ids appear more than once in %s.events", got, db)
 	}
-	t.Logf("%d events (and %d re-sent) landed through the Distributed tables with ch-3 killed; per shard replica: %v", len(msgs), half, perNode)
+	want := map[string]bool{}
+	for _, e := range events {
+		want[e.EventID] = true
+	}
+	ids := strings.Fields(c.query("ch-1", "SELECT event_id FROM "+db+".events FORMAT TSV"))
+	for _, id := range ids {
+		delete(want, id)
+	}
+	if len(ids) != len(events) || len(want) != 0 {
+		t.Errorf("%d event_ids in ClickHouse, %d of the %d posted missing", len(ids), len(want), len(events))
+	}
+	t.Logf("per shard replica (rows, event_ids, hash): %v", perNode)
 
 	// ZooKeeper down: the replicated tables turn read-only, the sink's
 	// inserts fail, it keeps the batches unacknowledged in JetStream and
 	// retries with backoff; when ZooKeeper returns they drain.
-	extra := simulatedEvents(t, 8, "zk-", "KZ-61", "KZ-55")
+	extra := simulatedEvents(t, 8, 1, "zk-", "KZ-61", "KZ-55")
 	c.must(30*time.Second, "kill", "zk-1")
-	publish(extra)
+	api.post(ctx, t, extra, nil)
+	steps = append(steps, step{events: extra})
 	time.Sleep(5 * time.Second)
-	if got := count("ch-1"); got != len(msgs) {
-		t.Errorf("with ZooKeeper down: %d rows, want still %d (inserts into replicated tables must fail)", got, len(msgs))
+	if got := count("ch-1"); got != len(events) {
+		t.Errorf("with ZooKeeper down: %d rows, want still %d (inserts into replicated tables must fail)", got, len(events))
 	}
 	zkDown := time.Now()
 	c.must(120*time.Second, "restart", "zk-1")
-	waitCount(len(msgs) + len(extra))
+	waitCount(len(events) + len(extra))
 	t.Logf("ZooKeeper down 5 s: %d events held in JetStream, landed %s after its restart began", len(extra), time.Since(zkDown).Round(100*time.Millisecond))
 
 	// Every shipped query runs on the distributed tables.
@@ -205,32 +248,77 @@ func epiwatchOnCluster(t *testing.T, c *cluster, natsURL, chAddr, clusterName st
 			rows.Close()
 		}
 	}
+
+	// Every dashboard panel query runs on the distributed tables and
+	// returns what its panel draws, on the dashboards' simulation loaded
+	// through them (a connection whose default database is db, as
+	// Grafana's data source has).
+	began = time.Now()
+	pconn, err := chsink.Open(ctx, chsink.Config{Addr: chAddr, Database: db, DefaultDatabase: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pconn.Close()
+	sim := paneltest.DefaultSimulation()
+	if err := sim.Load(ctx, t, pconn, db); err != nil {
+		t.Fatalf("load the dashboards' simulation through the distributed tables: %v", err)
+	}
+	// A Distributed read picks any replica of a shard: all caught up first.
+	for _, n := range []string{"ch-1", "ch-2", "ch-3", "ch-4"} {
+		for _, tbl := range append(slices.Clone(paneltest.Tables), "nowcast_store") {
+			c.query(n, "SYSTEM SYNC REPLICA "+db+"."+tbl+ddl.LocalSuffix)
+		}
+	}
+	paneltest.Check(t, sim.Expander(), paneltest.ConnRunner(pconn))
+	t.Logf("dashboard panel queries on the cluster: %s with the load", time.Since(began).Round(time.Millisecond))
+	return steps, procs
 }
 
-// simulatedEvents are the simulator's events of regions over 40 days as
-// ingest would publish them, their event_ids prefixed with prefix.
-func simulatedEvents(t *testing.T, seed int64, prefix string, regions ...string) []stream.Msg {
+// leadOn moves the leadership of a stream to the server named (a leader
+// step-down with a preferred placement, nats-server ≥ 2.11) and waits
+// until that server leads it.
+func leadOn(ctx context.Context, t *testing.T, js jetstream.JetStream, name, server string) {
+	t.Helper()
+	st, err := js.Stream(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		info, err := st.Info(ctx)
+		if err == nil && info.Cluster != nil && info.Cluster.Leader == server {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s is not led by %s after 30 s: %+v, %v", name, server, info, err)
+		}
+		req := []byte(`{"placement":{"preferred":"` + server + `"}}`)
+		if _, err := js.Conn().Request("$JS.API.STREAM.LEADER.STEPDOWN."+name, req, 5*time.Second); err != nil {
+			t.Logf("step down %s towards %s: %v", name, server, err)
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+// simulatedEvents are the simulator's events of regions over 40 days, the
+// population scaled by scale, their event_ids prefixed with prefix.
+func simulatedEvents(t *testing.T, seed int64, scale float64, prefix string, regions ...string) []schemas.Event {
 	t.Helper()
 	cfg := simulate.DefaultConfig()
-	cfg.Regions, cfg.Days, cfg.Seed = regions, 40, seed
+	cfg.Regions, cfg.Days, cfg.Seed, cfg.Scale = regions, 40, seed, scale
 	sim, err := simulate.New(cfg, schemas.DefaultRegions())
 	if err != nil {
 		t.Fatal(err)
 	}
-	var msgs []stream.Msg
+	var out []schemas.Event
 	if err := sim.Run(context.Background(), func(_ schemas.Date, evs []schemas.Event) error {
-		for i := range evs {
-			e := &evs[i]
+		for _, e := range evs {
 			e.EventID = prefix + e.EventID
-			data, err := json.Marshal(e)
-			if err != nil {
-				return err
-			}
-			msgs = append(msgs, stream.Msg{Subject: schemas.EventSubject(e.EventID, e.Type, e.Region), ID: e.EventID, Data: data})
+			out = append(out, e)
 		}
 		return nil
 	}); err != nil {
 		t.Fatal(err)
 	}
-	return msgs
+	return out
 }

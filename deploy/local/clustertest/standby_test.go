@@ -3,8 +3,9 @@ package clustertest
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"sort"
-	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -12,159 +13,203 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/epiwatch/epiwatch/internal/testkit/streamtest"
 	"github.com/epiwatch/epiwatch/pipeline/process"
 	"github.com/epiwatch/epiwatch/pipeline/stream"
 	"github.com/epiwatch/epiwatch/schemas"
 )
 
-// processorsOnCluster runs two `process` replicas (one active under the
-// lease, one hot standby) on the 3-node NATS cluster over the events the
-// sink test left in the 3-replica events stream, kills the active one in
-// the middle of its work (connection cut, no release, no final
-// checkpoint), and requires the standby to take over and the indicators
-// to equal those of one uninterrupted processor over the same events (on
-// an embedded server fed a copy of the stream, sequence for sequence). The
-// takeover time is the production lease TTL's (6 s) on real NATS.
-func processorsOnCluster(t *testing.T, natsURL string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+// processorPair is two `process` replicas on the 3-node NATS cluster, one
+// active under the lease and one hot standby, started before the load
+// (startProcessors). Each runs under a supervisor as in production: a
+// replica that stops because it lost its lease (renewals failing while a
+// NATS node is killed) is started again, from its checkpoint, as a
+// standby. killActive kills the replica holding the lease as kill -9 would
+// (connection closed: no release, no final checkpoint; not restarted);
+// finish waits for the other to take over and work through every event,
+// and requires the indicators to equal want: one uninterrupted processor's
+// on a single embedded server sent the same events through the same ingest
+// API (singleNodeRun).
+type processorPair struct {
+	t        *testing.T
+	natsURL  string
+	ctx      context.Context
+	cancel   context.CancelFunc
+	replicas map[string]*processReplica
+	leases   jetstream.KeyValue
+	killed   string
+	takeover chan time.Duration // from the kill to the other holding the lease
+}
+
+type processReplica struct {
+	mu       sync.Mutex
+	nc       *nats.Conn // of the current run
+	killed   bool
+	restarts int // after a lost lease
+	cancel   context.CancelFunc
+	done     chan error
+}
+
+// startProcessors starts A, waits until it holds the lease, then starts B.
+func startProcessors(t *testing.T, natsURL string) *processorPair {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	p := &processorPair{t: t, natsURL: natsURL, ctx: ctx, cancel: cancel, replicas: map[string]*processReplica{},
+		takeover: make(chan time.Duration, 1)}
+	nc, js, err := stream.Connect(natsURL, "clustertest-lease")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	if p.leases, err = js.KeyValue(ctx, schemas.BucketLeases); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		p.cancel()
+		for _, r := range p.replicas {
+			r.cancel()
+			<-r.done
+		}
+	})
+	p.start("A")
+	p.waitHolder("A", 30*time.Second)
+	p.start("B")
+	return p
+}
+
+// start runs a replica under its supervisor until it is killed, ctx ends
+// or it fails for another reason than a lost lease.
+func (p *processorPair) start(name string) {
+	rctx, rcancel := context.WithCancel(p.ctx)
+	r := &processReplica{cancel: rcancel, done: make(chan error, 1)}
+	p.replicas[name] = r
+	go func() {
+		for {
+			rnc, rjs, err := stream.Connect(p.natsURL, "clustertest-"+name)
+			if err != nil {
+				r.done <- err
+				return
+			}
+			r.mu.Lock()
+			r.nc = rnc
+			r.mu.Unlock()
+			rbus := stream.NewBus(rjs)
+			pr, err := process.New(processConfig(), process.Deps{Bus: rbus, Regions: schemas.DefaultRegions(), Registerer: prometheus.NewRegistry()})
+			if err == nil {
+				err = rbus.RunExclusive(rctx, "process", name, nil, pr.RunLeased)
+			}
+			rnc.Close()
+			r.mu.Lock()
+			again := errors.Is(err, stream.ErrLeaseLost) && !r.killed && rctx.Err() == nil
+			if again {
+				r.restarts++
+			}
+			r.mu.Unlock()
+			if !again {
+				r.done <- err
+				return
+			}
+		}
+	}()
+}
+
+// holder is who holds the processor's lease now ("" if nobody, or the
+// bucket cannot be read).
+func (p *processorPair) holder() string {
+	ctx, cancel := context.WithTimeout(p.ctx, 2*time.Second)
 	defer cancel()
-	nc, js, err := stream.Connect(natsURL, "clustertest-process")
+	e, err := p.leases.Get(ctx, "lease.process")
+	if err != nil {
+		return ""
+	}
+	return string(e.Value())
+}
+
+func (p *processorPair) waitHolder(name string, within time.Duration) time.Duration {
+	p.t.Helper()
+	began := time.Now()
+	for p.holder() != name {
+		if time.Since(began) > within {
+			p.t.Fatalf("%s did not take the processor's lease within %s (holder %q)", name, within, p.holder())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return time.Since(began)
+}
+
+// killActive kills the replica holding the lease, as kill -9 would.
+func (p *processorPair) killActive() {
+	p.t.Helper()
+	name := ""
+	for deadline := time.Now().Add(30 * time.Second); name == ""; {
+		if name = p.holder(); name == "" {
+			if time.Now().After(deadline) {
+				p.t.Fatal("nobody holds the processor's lease")
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	r := p.replicas[name]
+	r.mu.Lock()
+	r.killed = true
+	r.nc.Close()
+	r.mu.Unlock()
+	killed := time.Now()
+	p.killed = name
+	other := map[string]string{"A": "B", "B": "A"}[name]
+	go func() {
+		for p.holder() != other && p.ctx.Err() == nil {
+			time.Sleep(20 * time.Millisecond)
+		}
+		p.takeover <- time.Since(killed)
+	}()
+	r.cancel()
+	<-r.done
+	r.done <- nil // for the cleanup
+}
+
+// finish waits for the survivor to hold the lease and acknowledge every
+// event, stops it and compares the indicators with want.
+func (p *processorPair) finish(want map[string]string) {
+	t := p.t
+	t.Helper()
+	var takeover time.Duration
+	select {
+	case takeover = <-p.takeover:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("nobody took the processor's lease within 30 s of %s's kill (holder %q)", p.killed, p.holder())
+	}
+	nc, js, err := stream.Connect(p.natsURL, "clustertest-process")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	bus := stream.NewBus(js)
-	st, err := js.Stream(ctx, schemas.StreamEvents)
+	st, err := js.Stream(p.ctx, schemas.StreamEvents)
 	if err != nil {
 		t.Fatal(err)
 	}
-	info, err := st.Info(ctx)
+	info, err := st.Info(p.ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	last := info.State.LastSeq
-	if info.State.FirstSeq != 1 || last < 10000 {
-		t.Fatalf("events stream %+v: want the sink test's events from sequence 1", info.State)
+	waitAckFloor(t, js, schemas.StreamEvents, schemas.ConsumerProcess, last)
+	survivor := map[string]string{"A": "B", "B": "A"}[p.killed]
+	r := p.replicas[survivor]
+	r.cancel()
+	if err := <-r.done; err != nil {
+		t.Fatalf("replica %s: %v", survivor, err)
 	}
-
-	cfg := process.DefaultConfig()
-	cfg.AckWait = 5 * time.Second // the killed replica's batch comes back soon
-	cfg.CheckpointInterval = time.Second
-	type replica struct {
-		nc     *nats.Conn
-		cancel context.CancelFunc
-		done   chan error
-	}
-	start := func(name string) *replica {
-		t.Helper()
-		rnc, rjs, err := stream.Connect(natsURL, "clustertest-"+name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rbus := stream.NewBus(rjs)
-		p, err := process.New(cfg, process.Deps{Bus: rbus, Regions: schemas.DefaultRegions(), Registerer: prometheus.NewRegistry()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		rctx, rcancel := context.WithCancel(ctx)
-		r := &replica{nc: rnc, cancel: rcancel, done: make(chan error, 1)}
-		go func() { r.done <- rbus.RunExclusive(rctx, "process", name, nil, p.RunLeased) }()
-		return r
-	}
-	leases, err := bus.KV(ctx, schemas.BucketLeases)
-	if err != nil {
-		t.Fatal(err)
-	}
-	holder := func() string {
-		e, err := leases.Get(ctx, "lease.process")
-		if err != nil {
-			return ""
-		}
-		return string(e.Value)
-	}
-	waitHolder := func(name string, within time.Duration) time.Duration {
-		t.Helper()
-		began := time.Now()
-		for holder() != name {
-			if time.Since(began) > within {
-				t.Fatalf("%s did not take the processor's lease within %s (holder %q)", name, within, holder())
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		return time.Since(began)
-	}
-
-	a := start("A")
-	waitHolder("A", 30*time.Second)
-	b := start("B")
-	defer b.nc.Close()
-	defer b.cancel()
-	time.Sleep(time.Second)
-	a.nc.Close() // kill -9: no release, no final checkpoint
-	a.cancel()
-	<-a.done
-	takeover := waitHolder("B", 30*time.Second)
-	waitAckFloor(t, js, last)
-	b.cancel()
-	if err := <-b.done; err != nil {
-		t.Fatalf("standby B: %v", err)
-	}
+	r.done <- nil // for the cleanup
 	got := latestIndicators(t, js)
-	t.Logf("two processors on the cluster: B took over %s after kill -9 of A (lease TTL %s); %d events, %d indicator records",
-		takeover.Round(10*time.Millisecond), stream.DefaultLeaseTTL, last, len(got))
+	restarts := map[string]int{}
+	for n, r := range p.replicas {
+		r.mu.Lock()
+		restarts[n] = r.restarts
+		r.mu.Unlock()
+	}
+	t.Logf("two processors on the cluster during the load: %s (holding the lease) killed, %s held it %s later (lease TTL %s); restarts after a lost lease %v; %d events, %d indicator records",
+		p.killed, survivor, takeover.Round(10*time.Millisecond), stream.DefaultLeaseTTL, restarts, last, len(got))
 
-	// One uninterrupted processor over a copy of the stream.
-	ref := streamtest.New(t)
-	pub := ref.Bus.Publisher()
-	var r *stream.Reader
-	empty := 0
-	for copied := uint64(0); copied < last; {
-		if r == nil {
-			if r, err = bus.Reader(ctx, schemas.StreamEvents, stream.ReadSpec{FromSeq: copied + 1}); err != nil {
-				t.Fatal(err)
-			}
-		}
-		msgs, err := r.Fetch(1000, 5*time.Second)
-		if err != nil || len(msgs) == 0 {
-			// An ordered consumer on a cluster can stall after a leader
-			// change: read on with a new one from where the copy is.
-			if empty++; empty > 3 {
-				t.Fatalf("copy the events stream at %d: %d messages, %v", copied, len(msgs), err)
-			}
-			r.Stop()
-			r = nil
-			continue
-		}
-		out := make([]stream.Msg, len(msgs))
-		for i, m := range msgs {
-			// Its own sequence as the id: every message is stored again,
-			// copies of one event_id included, under the same sequence.
-			out[i] = stream.Msg{Subject: m.Subject, ID: strconv.FormatUint(m.Seq, 10), Data: m.Data}
-		}
-		for i, res := range pub.PublishBatch(ctx, out) {
-			if res.Err != nil || res.Seq != msgs[i].Seq {
-				t.Fatalf("copy sequence %d: stored at %d, %v", msgs[i].Seq, res.Seq, res.Err)
-			}
-		}
-		copied = msgs[len(msgs)-1].Seq
-	}
-	if r != nil {
-		r.Stop()
-	}
-	p, err := process.New(cfg, process.Deps{Bus: ref.Bus, Regions: schemas.DefaultRegions(), Registerer: prometheus.NewRegistry()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pctx, pcancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- p.Run(pctx) }()
-	waitAckFloor(t, ref.JS, last)
-	pcancel()
-	if err := <-done; err != nil {
-		t.Fatalf("reference processor: %v", err)
-	}
-	want := latestIndicators(t, ref.JS)
 	var diff []string
 	for k, w := range want {
 		if got[k] != w {
@@ -182,14 +227,14 @@ func processorsOnCluster(t *testing.T, natsURL string) {
 	}
 }
 
-// waitAckFloor waits until the processor's durable consumer acknowledged
-// every event up to seq.
-func waitAckFloor(t *testing.T, js jetstream.JetStream, seq uint64) {
+// waitAckFloor waits until a durable consumer of a stream acknowledged
+// every message up to seq.
+func waitAckFloor(t *testing.T, js jetstream.JetStream, streamName, consumer string, seq uint64) {
 	t.Helper()
 	deadline := time.Now().Add(3 * time.Minute)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		c, err := js.Consumer(ctx, schemas.StreamEvents, schemas.ConsumerProcess)
+		c, err := js.Consumer(ctx, streamName, consumer)
 		var floor uint64
 		if err == nil {
 			if info, err := c.Info(ctx); err == nil {
@@ -201,7 +246,7 @@ func waitAckFloor(t *testing.T, js jetstream.JetStream, seq uint64) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("processor's ack floor %d, want %d", floor, seq)
+			t.Fatalf("%s ack floor %d, want %d", consumer, floor, seq)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
