@@ -530,9 +530,10 @@ func (g *engine) computeRegion(sc *scratch, r *regionState, from, to schemas.Dat
 		nw = g.nowcastRegion(sc, r)
 	}
 
-	// The loop below asks for the bed occupancy of every day it does not
-	// skip, in order: one cursor sweeps them instead of looking each day up
-	// from the newest snapshot back (days² × facilities).
+	// The loop below asks for the bed occupancy and the corrections of
+	// every day it does not skip, in order: one cursor sweeps them instead
+	// of looking each day up from the newest snapshot back (days² ×
+	// facilities).
 	bedDays := r.beds.Cursor(max(from, r.base), bedCfg)
 
 	var vax [3]int64
@@ -713,7 +714,7 @@ func (g *engine) computeRegion(sc *scratch, r *regionState, from, to schemas.Dat
 			}
 		}
 		if row.bedCorrections > 0 {
-			flag(schemas.FlagNegativeCorrection, "%s", correctionReason(r.beds.Corrections(d)))
+			flag(schemas.FlagNegativeCorrection, "%s", correctionReason(bedDays.Corrections())) // of d, as r.beds.Corrections(d)
 		}
 		if since := d.AddDays(-6); cases7 == 0 && tests7 == 0 && reportedBefore(r, since) {
 			flag(schemas.FlagMissingInput, "no case or test report dated %s to %s", since, d)

@@ -302,6 +302,15 @@ func copyDir(src, dst string) error {
 // bed corrections and a few re-sent duplicates (new Nats-Msg-Id, same
 // event_id).
 func simulate(seed int64, regions []string, days int) []sent {
+	return simulateWith(seed, regions, days, nil)
+}
+
+// simulateWith is simulate with more events: extra, unless nil, is called
+// once per region with a function that adds an event arriving on day at
+// (counted from d0, as the events' days are). The outbreak's events are
+// those of simulate whatever extra adds (the extra events are ordered by
+// their own random source), but which events are re-sent can differ.
+func simulateWith(seed int64, regions []string, days int, extra func(region string, add func(at int, e schemas.Event))) []sent {
 	rng := rand.New(rand.NewSource(seed))
 	type arrival struct {
 		at  int
@@ -383,6 +392,14 @@ func simulate(seed int64, regions []string, days int) []sent {
 					add(d+rng.Intn(2), vaxEv(id("vax"), region, d, who, 1+rng.Intn(4)))
 				}
 			}
+		}
+	}
+	if extra != nil {
+		xrng := rand.New(rand.NewSource(seed + 1))
+		for _, region := range regions {
+			extra(region, func(at int, e schemas.Event) {
+				arr = append(arr, arrival{at: at, ord: xrng.Float64(), s: sent{ev: e}})
+			})
 		}
 	}
 	sort.SliceStable(arr, func(i, j int) bool {

@@ -82,11 +82,9 @@ func stateGrowth(b *testing.B, n int) {
 			e = schemas.Event{EventID: id, Type: schemas.TypeVaccination, Region: region, Source: "vax", Person: person(fmt.Sprintf("v%d", i)),
 				VaccinationDate: d, DoseNumber: 1, Vaccine: "x"}
 		default:
-			total, occ := 100, rng.Intn(100)
-			st := ts.Add(-time.Hour)
-			e = schemas.Event{EventID: id, Type: schemas.TypeBedSnapshot, Region: region, Source: "beds",
-				FacilityID: fmt.Sprintf("%s-h%d", region, rng.Intn(100)), BedKind: schemas.BedInfectious,
-				SnapshotTime: &st, Total: &total, Occupied: &occ}
+			occ := rng.Intn(100) // drawn before the facility, as it always was
+			e = bedSnapshotEvent(id, region, benchFacilityID(region, rng.Intn(benchFacilities)), schemas.BedInfectious,
+				ts.Add(-time.Hour), 100, occ)
 		}
 		data, err := json.Marshal(&e)
 		if err != nil {

@@ -242,6 +242,12 @@ type unitKey struct{ facility, kind string }
 type History struct {
 	units map[unitKey][]Snapshot // sorted by Supersedes order, oldest first
 	keys  []unitKey              // the keys of units, sorted by facility then kind
+	// maxOffset is the largest zone offset, in seconds east or west of UTC,
+	// of any snapshot added: a snapshot dated day D was taken no earlier
+	// than midnight starting D less maxOffset, which bounds how far back Add
+	// looks for the snapshot of a day. It only ever grows, and decides
+	// nothing but where that search stops.
+	maxOffset int64
 
 	registry registry
 }
@@ -271,8 +277,18 @@ func (h *History) Add(s Snapshot) (changed bool, err error) {
 		h.keys[i] = k
 	}
 	day := s.Day()
+	_, off := s.Time.Zone()
+	h.maxOffset = max(h.maxOffset, int64(off), -int64(off))
+	// The list is in time order and a snapshot dated day is no older than
+	// earliest (see maxOffset), so the search back from the newest stops
+	// there: a snapshot added in time order looks at one or two, not at
+	// the unit's whole history.
+	earliest := int64(day)*86400 - h.maxOffset
 	for i := len(list) - 1; i >= 0; i-- {
 		o := &list[i]
+		if o.Time.Unix() < earliest {
+			break
+		}
 		if o.Day() != day {
 			continue
 		}

@@ -12,17 +12,23 @@ import (
 // unit's latest snapshot up back from the newest, so a series of days from
 // the past costs days² × units; a Cursor keeps, per unit and per facility's
 // registry entry, an index that only moves forward: n days cost
-// O(n × units) plus one pass over the snapshots after its first day.
+// O(n × units) plus one pass over the snapshots after the day before its
+// first day.
+//
+// It also reports each day's corrections (Corrections), which it finds
+// among the snapshots its indexes pass, instead of History.Corrections'
+// scan of every unit's snapshots from the newest back to the day.
 //
 // A Cursor reads its History as it is: it must not be used after the History
 // changes (Add, SetFacility). It is not safe for concurrent use, but several
 // may read one History at once.
 type Cursor struct {
-	h      *History
-	cfg    Config
-	day    schemas.Date   // the day Next computes
-	units  []unitCursor   // one per h.keys, in that order
-	status []statusCursor // one per facility of h.keys, in that order
+	h           *History
+	cfg         Config
+	day         schemas.Date   // the day Next computes
+	units       []unitCursor   // one per h.keys, in that order
+	status      []statusCursor // one per facility of h.keys, in that order
+	corrections []Correction   // dated the day Next computed last
 }
 
 // Cursor returns a cursor whose first Next is the occupancy as of the end of
@@ -34,11 +40,13 @@ func (h *History) Cursor(from schemas.Date, cfg Config) *Cursor {
 		if i == 0 || h.keys[i-1].facility != k.facility {
 			c.status = append(c.status, h.registry.cursor(k.facility, from))
 		}
+		// Each unit starts as of the day before from, so that its first
+		// step, to from, passes the snapshots Corrections(from) looks at.
 		list := h.units[k]
-		c.units[i] = unitCursor{list: list, next: latestIndex(list, from) + 1}
+		c.units[i] = unitCursor{list: list, next: latestIndex(list, from-1) + 1}
 		tails += len(list) - c.units[i].next
 	}
-	// The dates of the snapshots after each unit's latest as of from, in
+	// The dates of the snapshots after each unit's latest as of from-1, in
 	// one allocation sized first: grown by append, it cost several times its
 	// size on a long series.
 	mins := make([]schemas.Date, tails)
@@ -59,10 +67,39 @@ func (c *Cursor) Day() schemas.Date { return c.day }
 func (c *Cursor) Next() Occupancy {
 	day := c.day
 	c.day++
+	c.corrections = nil
+	for i := range c.units {
+		u := &c.units[i]
+		passed := u.advance(day)
+		for k := range passed {
+			if s := &passed[k]; s.CorrectedFrom > s.Occupied && s.Day() == day {
+				c.corrections = append(c.corrections, Correction{FacilityID: s.FacilityID, Kind: s.Kind, Time: s.Time, From: s.CorrectedFrom, To: s.Occupied})
+			}
+		}
+	}
 	return c.h.occupancy(day, c.cfg,
-		func(unit int) *Snapshot { return c.units[unit].at(day) },
+		func(unit int) *Snapshot { return c.units[unit].latest() },
 		func(f int, _ string) *FacilityStatus { return c.status[f].at(day) })
 }
+
+// Corrections returns what History.Corrections returns for the day the
+// last Next computed (nil before the first Next): the snapshots dated that
+// day whose corrections revised occupied beds down, in facility then kind
+// order. A sweep finds them in the snapshots its indexes pass, so the
+// corrections of every day of a series cost one pass, where
+// History.Corrections of each day scans every unit from its newest
+// snapshot back to the day (days × snapshots).
+//
+// Why they are the same: History.Corrections(D) finds, in each unit, the
+// snapshot dated D among the snapshots after the last one dated before D
+// scanning back from the newest, i.e. in the longest suffix of the unit's
+// list whose minimum date is D or later. That suffix starts at the
+// unitCursor's index as of D-1 (the first suffix whose minimum date is
+// after D-1), and a snapshot dated D sits before the index as of D (its
+// suffix's minimum is at most D): it is among the snapshots the step from
+// D-1 to D passes. A unit keeps one snapshot per day, so there is at most
+// one per unit, and the units are visited in the order of History.keys.
+func (c *Cursor) Corrections() []Correction { return c.corrections }
 
 // Sweep calls fn with the occupancy as of the end of every day from from
 // through to, in order: AsOf of each, in one pass over the history.
@@ -93,8 +130,9 @@ type unitCursor struct {
 	// the day last asked for: the latest snapshot is list[next-1].
 	next int
 	// mins[k] is the minimum date of list[len(list)-1-k:], for the suffixes
-	// that start after the cursor's first day's latest snapshot (reversed,
-	// because they are computed back from the newest).
+	// that start after the latest snapshot as of the day before the
+	// cursor's first day (reversed, because they are computed back from the
+	// newest).
 	mins []schemas.Date
 }
 
@@ -107,12 +145,20 @@ func (u *unitCursor) fill() {
 	}
 }
 
-// at returns the latest snapshot dated on or before day, or nil; day must
-// not be before any day asked for earlier or the cursor's first day.
-func (u *unitCursor) at(day schemas.Date) *Snapshot {
+// advance moves u to day and returns the snapshots it passed; day must not
+// be before any day asked for earlier or the day before the cursor's first
+// day.
+func (u *unitCursor) advance(day schemas.Date) (passed []Snapshot) {
+	from := u.next
 	for u.next < len(u.list) && u.mins[len(u.list)-1-u.next] <= day {
 		u.next++
 	}
+	return u.list[from:u.next]
+}
+
+// latest returns the latest snapshot dated on or before the day u was last
+// advanced to, or nil.
+func (u *unitCursor) latest() *Snapshot {
 	if u.next == 0 {
 		return nil
 	}

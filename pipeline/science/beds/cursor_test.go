@@ -34,6 +34,13 @@ type shape struct {
 // a few after the last.
 func randomHistory(t testing.TB, rng *rand.Rand, s shape) *History {
 	t.Helper()
+	snaps, statuses := randomHistoryInputs(rng, s)
+	return build(t, snaps, statuses)
+}
+
+// randomHistoryInputs returns the snapshots and status events of
+// randomHistory.
+func randomHistoryInputs(rng *rand.Rand, s shape) ([]Snapshot, []FacilityStatus) {
 	fac := func() string {
 		id := fmt.Sprintf("Fac %d", rng.Intn(s.facilities))
 		if rng.Intn(3) == 0 {
@@ -70,7 +77,7 @@ func randomHistory(t testing.TB, rng *rand.Rand, s shape) *History {
 		}
 		statuses = append(statuses, f)
 	}
-	return build(t, snaps, statuses)
+	return snaps, statuses
 }
 
 // datesOutOfOrder reports whether some unit of h has a snapshot dated
@@ -153,6 +160,91 @@ func TestSweepEqualsAsOf(t *testing.T) {
 	}
 }
 
+// sweepShapes are the random histories of the cursor's property tests.
+var sweepShapes = []struct {
+	name string
+	s    shape
+}{
+	{"dense, all zones", shape{facilities: 6, days: 40, snaps: 600, corrections: 100, statuses: 40, zones: zones}},
+	{"sparse, all zones", shape{facilities: 8, days: 60, snaps: 80, corrections: 20, statuses: 30, zones: zones}},
+	{"zones a day apart", shape{facilities: 3, days: 20, snaps: 300, corrections: 60, statuses: 15, zones: []*time.Location{zones[0], zones[5]}}},
+	{"one zone", shape{facilities: 5, days: 30, snaps: 200, corrections: 30, statuses: 20, zones: []*time.Location{almaty}}},
+	{"no registry", shape{facilities: 5, days: 30, snaps: 200, corrections: 30, zones: zones}},
+	{"empty", shape{facilities: 1, days: 1, zones: zones}},
+}
+
+// The property: on every day of a sweep, Cursor.Corrections equals
+// History.Corrections of that day, whatever the history and the range
+// swept (the processor's per-day loop names a day's corrections from the
+// cursor instead of scanning for them).
+func TestCursorCorrectionsEqualCorrections(t *testing.T) {
+	first := schemas.DateOf(randomStart)
+	seen := map[string]bool{}
+	rng := rand.New(rand.NewSource(23))
+	for _, sh := range sweepShapes {
+		t.Run(sh.name, func(t *testing.T) {
+			for round := 0; round < 10; round++ {
+				h := randomHistory(t, rng, sh.s)
+				seen["dates out of order"] = seen["dates out of order"] || datesOutOfOrder(h)
+				ranges := [][2]schemas.Date{{first - 3, first + schemas.Date(sh.s.days) + 5}}
+				for range 5 {
+					from := first - 3 + schemas.Date(rng.Intn(sh.s.days+6))
+					ranges = append(ranges, [2]schemas.Date{from, from + schemas.Date(rng.Intn(sh.s.days))})
+				}
+				for _, r := range ranges {
+					c := h.Cursor(r[0], DefaultConfig())
+					if c.Corrections() != nil {
+						t.Fatalf("corrections before the first Next: %+v", c.Corrections())
+					}
+					for day := r[0]; day <= r[1]; day++ {
+						c.Next()
+						got, want := c.Corrections(), h.Corrections(day)
+						if !reflect.DeepEqual(got, want) {
+							t.Fatalf("round %d, sweep %s..%s, day %s:\n got %+v\nwant %+v", round, r[0], r[1], day, got, want)
+						}
+						seen["a day with a correction"] = seen["a day with a correction"] || len(got) > 0
+						seen["a day with several"] = seen["a day with several"] || len(got) > 1
+					}
+				}
+			}
+		})
+	}
+	for _, name := range []string{"dates out of order", "a day with a correction", "a day with several"} {
+		if !seen[name] {
+			t.Errorf("the random histories never produce %s: change the seed or the shapes", name)
+		}
+	}
+}
+
+// Add's search for the snapshot of the same day stops where no snapshot of
+// that day can be (History.maxOffset). The property: whatever the zones and
+// the order of the snapshots, it keeps exactly what the search through the
+// unit's whole history kept (a History whose maxOffset is too large to stop
+// anywhere).
+func TestAddStopsWhereNoSnapshotOfTheDayCanBe(t *testing.T) {
+	rng := rand.New(rand.NewSource(29))
+	for _, sh := range sweepShapes {
+		t.Run(sh.name, func(t *testing.T) {
+			for round := 0; round < 10; round++ {
+				snaps, _ := randomHistoryInputs(rng, sh.s)
+				bounded, whole := &History{}, &History{maxOffset: 1 << 50}
+				for _, i := range rng.Perm(len(snaps)) {
+					for range 1 + rng.Intn(2) { // some twice
+						c1, err1 := bounded.Add(snaps[i])
+						c2, err2 := whole.Add(snaps[i])
+						if c1 != c2 || (err1 == nil) != (err2 == nil) {
+							t.Fatalf("round %d, add %+v: changed %v, %v; the whole search: %v, %v", round, snaps[i], c1, err1, c2, err2)
+						}
+					}
+				}
+				if got, want := bounded.Snapshots(), whole.Snapshots(); !reflect.DeepEqual(got, want) {
+					t.Fatalf("round %d: kept\n%+v\nthe whole search kept\n%+v", round, got, want)
+				}
+			}
+		})
+	}
+}
+
 // The zone caveat by hand: a later snapshot dated a day earlier than the
 // one before it is the latest as of both days.
 func TestCursorAcrossZoneOffsets(t *testing.T) {
@@ -222,6 +314,97 @@ func BenchmarkOccupancySeries(b *testing.B) {
 			for b.Loop() {
 				h.Sweep(day0, last, cfg, func(Occupancy) {})
 			}
+		})
+	}
+}
+
+// dailyHistory is facilities reporting 3 bed kinds daily for days days from
+// day0, with about 1 % of the reports corrected down the next day (so
+// nearly every day of a region of 100 facilities has a correction).
+func dailyHistory(b *testing.B, facilities, days int) *History {
+	rng := rand.New(rand.NewSource(1))
+	var h History
+	for f := 0; f < facilities; f++ {
+		id := fmt.Sprintf("facility-%03d", f)
+		for d := day0; d < day0+schemas.Date(days); d++ {
+			for _, k := range Kinds {
+				s := daily(id, k, d, 100, 50)
+				if _, err := h.Add(s); err != nil {
+					b.Fatal(err)
+				}
+				if rng.Intn(100) == 0 {
+					s.EventID, s.Seq, s.Occupied = s.EventID+"/fix", s.Seq+1, 40
+					if _, err := h.Add(s); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+		}
+	}
+	return &h
+}
+
+// BenchmarkCorrectionsSeries measures the occupancy and the corrections of
+// every day of a series, as the processor's per-day loop asks for them when
+// it recomputes a region: the old way (a sweep, and History.Corrections of
+// each day) beside the cursor's (Cursor.Corrections), for 100 facilities
+// reporting 3 bed kinds daily with about 1 % corrected down.
+func BenchmarkCorrectionsSeries(b *testing.B) {
+	const facilities = 100
+	for _, days := range []int{180, 730} {
+		h := dailyHistory(b, facilities, days)
+		last := day0 + schemas.Date(days) - 1
+		cfg := DefaultConfig()
+		b.Run(fmt.Sprintf("days=%d/method=corrections-per-day", days), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				c := h.Cursor(day0, cfg)
+				for d := day0; d <= last; d++ {
+					c.Next()
+					_ = h.Corrections(d)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("days=%d/method=cursor", days), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				c := h.Cursor(day0, cfg)
+				for d := day0; d <= last; d++ {
+					c.Next()
+					_ = c.Corrections()
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkAddDaily measures adding a year of daily reports of 100
+// facilities × 3 bed kinds in time order, with the search for the day's
+// snapshot stopped where none can be (History.maxOffset) and through the
+// unit's whole history, as Add searched before.
+func BenchmarkAddDaily(b *testing.B) {
+	const facilities, days = 100, 365
+	var snaps []Snapshot
+	for d := day0; d < day0+days; d++ {
+		for f := 0; f < facilities; f++ {
+			for _, k := range Kinds {
+				snaps = append(snaps, daily(fmt.Sprintf("facility-%03d", f), k, d, 100, 50))
+			}
+		}
+	}
+	for _, bc := range []struct {
+		name      string
+		maxOffset int64
+	}{{"search=bounded", 0}, {"search=whole-unit", 1 << 50}} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				h := History{maxOffset: bc.maxOffset}
+				for _, s := range snaps {
+					_, _ = h.Add(s)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(snaps)), "ns/snapshot")
 		})
 	}
 }
