@@ -79,7 +79,8 @@ func ReplayDeadLetters(ctx context.Context, e Env, seqs []uint64, all bool, stag
 		for _, d := range dls {
 			switch {
 			case d.Stage == schemas.DeadLetterStageIngest:
-				sum, err := in.Submit(ctx, [][]byte{d.Data})
+				// Its persons are kept pseudonymised (or redacted).
+				sum, err := in.SubmitDeadLetters(ctx, [][]byte{d.Data})
 				if err != nil {
 					return err
 				}

@@ -161,9 +161,15 @@ type KeyedPseudonymizer interface {
 // Prepare decodes, validates and pseudonymises raw events. It does no I/O.
 // Rejected events come back as dead letters with redacted bytes.
 func (in *Ingester) Prepare(raws [][]byte, firstIndex int) (ok []Prepared, rejected []stream.DeadLetter) {
+	return in.prepare(raws, firstIndex, in.contract.Decode)
+}
+
+// prepare is Prepare with the decoder of the raw events: the producers'
+// contract, or decodeKept for dead letters replayed.
+func (in *Ingester) prepare(raws [][]byte, firstIndex int, decode func([]byte) (*schemas.Event, error)) (ok []Prepared, rejected []stream.DeadLetter) {
 	for i, raw := range raws {
 		idx := firstIndex + i
-		e, err := in.contract.Decode(raw)
+		e, err := decode(raw)
 		if err == nil {
 			err = in.validator.Validate(e)
 		}
@@ -175,7 +181,7 @@ func (in *Ingester) Prepare(raws [][]byte, firstIndex int) (ok []Prepared, rejec
 			data, err = json.Marshal(e)
 		}
 		if err != nil {
-			dl := stream.DeadLetter{Stage: schemas.DeadLetterStageIngest, Reason: err.Error(), Data: in.pseudo.Redact(raw), Index: idx}
+			dl := stream.DeadLetter{Stage: schemas.DeadLetterStageIngest, Reason: err.Error(), Data: in.deadLetterData(raw), Index: idx}
 			if e != nil {
 				dl.Type, dl.EventID = string(e.Type), e.EventID
 			} else {
@@ -195,6 +201,23 @@ func (in *Ingester) Prepare(raws [][]byte, firstIndex int) (ok []Prepared, rejec
 	return ok, rejected
 }
 
+// deadLetterData is what the dead letter of a rejected event keeps. An event
+// that decodes and whose persons pseudonymise (it was rejected for another
+// reason) is kept pseudonymised, as it would have been stored, then
+// redacted: its persons carry pseudonym and key_id, so once its problem is
+// fixed `epiwatch deadletter replay` can submit it again without anyone
+// re-sending the national ID (ingest takes a pre-computed pseudonym with the
+// id of its key). Anything else is redacted as received: a national ID that
+// does not validate is never stored, not even pseudonymised.
+func (in *Ingester) deadLetterData(raw []byte) []byte {
+	if e, err := in.contract.Decode(raw); err == nil && (e.Person != nil || e.IndexPerson != nil || e.ContactPerson != nil) && in.pseudo.Apply(e) == nil {
+		if data, err := json.Marshal(e); err == nil {
+			return in.pseudo.Redact(data)
+		}
+	}
+	return in.pseudo.Redact(raw)
+}
+
 // storedReads bounds the concurrent reads of events already stored under an
 // event_id seen before (retries and re-imports).
 const storedReads = 16
@@ -211,8 +234,41 @@ const storedReads = 16
 // same bytes are a retry (duplicate), other bytes reuse the event_id
 // (rejected, dead-lettered). See publish for the atomic batches.
 func (in *Ingester) Submit(ctx context.Context, raws [][]byte) (*Summary, error) {
+	return in.submit(ctx, raws, in.contract.Decode)
+}
+
+// SubmitDeadLetters is Submit for the data of ingest dead letters, replayed
+// once their problem is fixed (`epiwatch deadletter replay`). Their persons
+// are already pseudonymised (deadLetterData) — a form the producers'
+// contract does not take, since producers send national IDs — so they are
+// decoded as the stream's events are, unknown fields refused, and scanned
+// for personal data, validated and pseudonymised (a kept pseudonym must name
+// a key of the ring) exactly as Submit does. A dead letter that still holds
+// a national ID goes through the same path.
+func (in *Ingester) SubmitDeadLetters(ctx context.Context, raws [][]byte) (*Summary, error) {
+	return in.submit(ctx, raws, decodeKept)
+}
+
+// decodeKept decodes a dead letter's data: the stored event form, strictly.
+func decodeKept(raw []byte) (*schemas.Event, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	var e schemas.Event
+	if err := dec.Decode(&e); err != nil {
+		return nil, &schemas.ValidationError{Problems: []schemas.FieldError{{Reason: "a dead letter that is not an event: " + err.Error()}}}
+	}
+	if dec.More() {
+		return nil, &schemas.ValidationError{Problems: []schemas.FieldError{{Reason: "a dead letter that is not one event: data after it"}}}
+	}
+	if p := schemas.PersonalDataProblems(&e); len(p) > 0 {
+		return nil, &schemas.ValidationError{Problems: p}
+	}
+	return &e, nil
+}
+
+func (in *Ingester) submit(ctx context.Context, raws [][]byte, decode func([]byte) (*schemas.Event, error)) (*Summary, error) {
 	sum := &Summary{Results: make([]Result, len(raws))}
-	ok, rejected := in.Prepare(raws, 0)
+	ok, rejected := in.prepare(raws, 0, decode)
 	ok, bad, err := in.checkCorrections(ctx, ok)
 	if err != nil {
 		return nil, in.unavailable(err)

@@ -108,8 +108,16 @@ func (p *Pseudonymizer) redactValue(v any, regionCountry string) any {
 	case map[string]any:
 		out := make(map[string]any, len(t))
 		for k, val := range t {
-			isID, personal := personalKeys[normaliseKey(k)]
+			nk := normaliseKey(k)
+			isID, personal := personalKeys[nk]
 			k = redactString(k)
+			if ps, ok := val.(string); ok && nk == "pseudonym" && isPseudonym(ps) {
+				// Already a pseudonym (64 hex characters): kept whole, or a
+				// run of digits inside it would be taken for an ID and the
+				// dead letter could no longer be replayed.
+				out[k] = ps
+				continue
+			}
 			switch {
 			case isID:
 				out[k] = p.redactID(val, regionCountry)
