@@ -203,6 +203,13 @@ func (p *Pseudonymizer) person(probs []schemas.FieldError, field string, ps *sch
 			bad("pseudonym", "want 64 lowercase hex characters (HMAC-SHA256)")
 			return probs
 		}
+		if schemas.ScanPersonalData(ps.Pseudonym) != schemas.NoPersonalData {
+			// 64 hex characters can hide an ID among them; an HMAC that
+			// happens to look like one is refused too (rare), rather than
+			// let the field carry one into storage.
+			bad("pseudonym", "holds what looks like a national ID or phone number")
+			return probs
+		}
 	default:
 		bad("national_id", "required")
 		return probs

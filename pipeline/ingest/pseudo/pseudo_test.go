@@ -198,6 +198,7 @@ func TestApplyRejects(t *testing.T) {
 		{"no identifier", caseEvent("KZ-75", ""), "person.national_id", "required", ""},
 		{"unknown key of an upstream pseudonym", withPerson(caseEvent("KZ-75", ""), schemas.Person{Pseudonym: valid, KeyID: "k0"}), "person.key_id", "names no key", ""},
 		{"raw ID in the pseudonym field", withPerson(caseEvent("KZ-75", ""), schemas.Person{Pseudonym: iinMale, KeyID: "k1"}), "person.pseudonym", "64 lowercase hex", iinMale},
+		{"raw ID hidden in a hex pseudonym", withPerson(caseEvent("KZ-75", ""), schemas.Person{Pseudonym: iinMale + strings.Repeat("a", 64-len(iinMale)), KeyID: "k1"}), "person.pseudonym", "looks like a national ID", iinMale},
 		{"raw ID in the key_id field", withPerson(caseEvent("KZ-75", ""), schemas.Person{Pseudonym: valid, KeyID: iinMale}), "person.key_id", "names no key", iinMale},
 		{"malformed birth date", withPerson(caseEvent("KZ-75", ""), schemas.Person{Pseudonym: valid, KeyID: "k1", BirthDate: "15.03.1990"}), "person.birth_date", "YYYY-MM-DD", "15.03.1990"},
 		{"bad age band", withPerson(caseEvent("KZ-75", ""), schemas.Person{Pseudonym: valid, KeyID: "k1", AgeBand: "30-34"}), "person.age_band", "want one of", ""},

@@ -111,10 +111,11 @@ func (p *Pseudonymizer) redactValue(v any, regionCountry string) any {
 			nk := normaliseKey(k)
 			isID, personal := personalKeys[nk]
 			k = redactString(k)
-			if ps, ok := val.(string); ok && nk == "pseudonym" && isPseudonym(ps) {
-				// Already a pseudonym (64 hex characters): kept whole, or a
-				// run of digits inside it would be taken for an ID and the
-				// dead letter could no longer be replayed.
+			if ps, ok := val.(string); ok && nk == "pseudonym" && isPseudonym(ps) && schemas.ScanPersonalData(ps) == schemas.NoPersonalData {
+				// Already a pseudonym (64 hex characters, no valid ID
+				// inside): kept whole, or a run of digits in it would be
+				// taken for an ID and the dead letter could no longer be
+				// replayed.
 				out[k] = ps
 				continue
 			}
