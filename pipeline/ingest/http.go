@@ -82,11 +82,18 @@ func (in *Ingester) serveEvents(w http.ResponseWriter, r *http.Request, auth Aut
 		}
 		defer zr.Close()
 		// Bound the decompressed size too: a small gzip bomb must not become a
-		// huge allocation.
-		body = io.LimitReader(zr, in.cfg.MaxBodyBytes+1)
+		// huge allocation. And count it against the bytes in flight as it
+		// grows (Limiter): its Content-Length says nothing of its size.
+		body = GrantReader(r.Context(), io.LimitReader(zr, in.cfg.MaxBodyBytes+1))
 	}
 	raw, err := io.ReadAll(body)
 	if err != nil {
+		var busy *errBusy
+		if errors.As(err, &busy) {
+			w.Header().Set("Retry-After", "1")
+			writeJSON(w, http.StatusTooManyRequests, apiError{busy.Error() + "; retry after 1 s"})
+			return
+		}
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			writeJSON(w, http.StatusRequestEntityTooLarge, apiError{fmt.Sprintf("body larger than %d bytes; split it into smaller batches", in.cfg.MaxBodyBytes)})

@@ -1,6 +1,10 @@
 package ingest
 
 import (
+	"bytes"
+	"compress/gzip"
+	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -26,7 +30,9 @@ func TestLimiter(t *testing.T) {
 		{"bytes bound", 10, 1000, []int64{600}, 500, false, http.StatusTooManyRequests},
 		{"unknown length counts as the largest body", 10, 1000, []int64{200}, -1, false, http.StatusTooManyRequests},
 		{"one request alone always passes", 10, 100, nil, 500, false, http.StatusOK},
-		{"a compressed body counts as the largest", 10, 1000, []int64{200}, 50, true, http.StatusTooManyRequests},
+		{"a small compressed body passes", 10, 1000, []int64{200}, 50, true, http.StatusOK},
+		{"a compressed body counts as it decompresses", 10, 1000, []int64{600}, 900, true, http.StatusTooManyRequests},
+		{"a compressed body alone always passes", 10, 100, nil, 800, true, http.StatusOK},
 		{"a small plain body passes", 10, 1000, []int64{200}, 50, false, http.StatusOK},
 	}
 	for _, tc := range tests {
@@ -39,12 +45,37 @@ func TestLimiter(t *testing.T) {
 					entered <- struct{}{}
 					<-release
 				}
+				if r.Header.Get("Content-Encoding") == "gzip" {
+					// As serveEvents reads a compressed body.
+					zr, err := gzip.NewReader(r.Body)
+					if err != nil {
+						w.WriteHeader(http.StatusBadRequest)
+						return
+					}
+					if _, err := io.ReadAll(GrantReader(r.Context(), zr)); err != nil {
+						var busy *errBusy
+						if errors.As(err, &busy) {
+							l.busy(w, busy.why)
+							return
+						}
+						w.WriteHeader(http.StatusBadRequest)
+						return
+					}
+				}
 				w.WriteHeader(http.StatusOK)
 			})))
 			defer srv.Close()
 			post := func(n int64, hold, gz bool) *http.Response {
-				body := strings.NewReader(strings.Repeat("x", int(max(n, 1))))
-				req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/events", body)
+				payload := []byte(strings.Repeat("x", int(max(n, 1))))
+				if gz {
+					// n bytes once decompressed, a few dozen as sent.
+					var buf bytes.Buffer
+					zw := gzip.NewWriter(&buf)
+					zw.Write(payload)
+					zw.Close()
+					payload, n = buf.Bytes(), int64(buf.Len())
+				}
+				req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/events", bytes.NewReader(payload))
 				if n < 0 {
 					req.ContentLength = -1 // chunked
 				} else {
