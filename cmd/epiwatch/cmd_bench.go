@@ -28,7 +28,8 @@ func newBenchCmd() *cobra.Command {
 nats.sync_interval (or --sync), the ingest API on a free loopback port, the processor, the
 decision maker and the ClickHouse sink (no alerter) — against the configured ClickHouse, in a
 fresh database epiwatch_bench_<unix time> that is dropped at the end (unless --keep), with the
-JetStream store in a temporary directory (unless --data-dir or data_dir is set). It measures:
+JetStream store in a temporary directory (unless --data-dir or data_dir is set). The embedded
+server is one node: nats.url is ignored and stream.replicas is 1 (see --external). It measures:
 
   raw publish   the ceiling: the pseudonymised bytes ingest would publish, published with
                 JetStream async publish and Nats-Msg-Id into a scratch stream with the
@@ -56,11 +57,25 @@ state by design (the NATS server's index of the events stream's subjects, one pe
 the processor's applied event_ids), one to two hundred bytes each with the embedded server; a
 figure that stays the same over longer runs is that state. The goroutines stay flat.
 
+With --external the pipeline and both raw baselines use the NATS server or cluster of nats.url
+(--nats-url, EPIWATCH_NATS_URL) instead of the embedded server, with the configured
+stream.replicas, so the ratios compare against the same servers; --sync does not apply (the
+servers' own sync setting holds; the report says "external"). ClickHouse is clickhouse.* as
+always; with clickhouse.cluster set the fresh database is migrated in cluster mode (replicated
+tables ON CLUSTER, Distributed tables) and dropped ON CLUSTER at the end. The pipeline's
+stream, consumer and bucket names are fixed (EPI_EVENTS, ..., KV_epi_*), so bench cannot keep
+to names of its own there: it refuses to run (exit 2) when the server already has any of
+epiwatch's streams or buckets — a deployment's, even with no messages, or a bench run's left
+with --keep — and deletes the ones it created at the end unless --keep. Point it at a cluster
+without an epiwatch deployment, never at production. The report names the server (the URLs
+without credentials) and the replicas.
+
 Progress goes to stderr, the table (or with --json one JSON object) to stdout.`,
 		Example: `  epiwatch bench
   epiwatch bench --sync 1s --json
   epiwatch bench --events 20000 --rate 2000 --latency-duration 10s
-  epiwatch bench --soak 30m --rate 1000`,
+  epiwatch bench --soak 30m --rate 1000
+  eval "$(deploy/local/cluster.sh env)"; epiwatch bench --external --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.Events < 1 || o.Senders < 1 || o.Batch < 1 || !(o.Rate > 0) || o.LatencyDuration <= 0 || o.Soak < 0 {
@@ -81,9 +96,10 @@ Progress goes to stderr, the table (or with --json one JSON object) to stdout.`,
 	f.IntVar(&o.Batch, "batch", simulate.DefaultBatch, "events per request in the end-to-end phase")
 	f.Float64Var(&o.Rate, "rate", 5000, "offered load of the latency phase (and --soak), events/s")
 	f.DurationVar(&o.LatencyDuration, "latency-duration", 20*time.Second, "how long the latency phase offers --rate")
-	f.StringVar(&o.sync, "sync", "", `nats.sync_interval of the embedded server: "always" or a duration such as 1s (default: the configuration's)`)
+	f.StringVar(&o.sync, "sync", "", `nats.sync_interval of the embedded server: "always" or a duration such as 1s (default: the configuration's); not with --external`)
+	f.BoolVar(&o.External, "external", false, "use the NATS server or cluster of nats.url with stream.replicas instead of the embedded server; refuses one that already has epiwatch's streams")
 	f.DurationVar(&o.Soak, "soak", 0, "instead of the phases, offer --rate for this long and report heap and goroutines at start and end")
-	f.BoolVar(&o.Keep, "keep", false, "keep the ClickHouse database and the temporary data directory")
+	f.BoolVar(&o.Keep, "keep", false, "keep the ClickHouse database and the temporary data directory (with --external, the streams too)")
 	f.BoolVar(&o.JSON, "json", false, "print one JSON object instead of the table")
 	f.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile (pprof) of each phase to FILE-<phase>.pprof; the embedded NATS server runs in this process and is included")
 	f.StringVar(&o.MemProfile, "memprofile", "", "write the allocations (pprof) before and after each phase to FILE-<phase>.start.pprof and FILE-<phase>.pprof; compare with go tool pprof -sample_index=alloc_space -base")

@@ -7,13 +7,19 @@ package bench
 // pipeline, the ceiling end to end is compared with. The latency phase and
 // the write counts read the streams from outside the pipeline too. The
 // client comes from the pipeline's own bus (Bus.JetStream, which exists for
-// this file), so the baselines share its connection.
+// this file), so the baselines share its connection. On an external server
+// (Config.External) this file also looks for epiwatch's streams before the
+// run and deletes those the run created after it (checkAbsent,
+// deleteStreams): the bus has no call that lists or deletes streams, by
+// design.
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -21,6 +27,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/epiwatch/epiwatch/internal/tools/cli"
 	"github.com/epiwatch/epiwatch/pipeline/stream"
 	"github.com/epiwatch/epiwatch/schemas"
 )
@@ -37,6 +44,86 @@ const (
 	atomicStream  = "BENCH_RAW_ATOMIC"
 	atomicSubject = "bench.atomic"
 )
+
+// ours reports whether the stream name is one of epiwatch's: a stream of
+// the layout or the stream of a key-value bucket (KV_ and the schemas'
+// bucket names, which all begin with epi_).
+func (b *bench) ours(name string) bool {
+	if strings.HasPrefix(name, "KV_epi_") {
+		return true
+	}
+	for _, c := range b.cfg.Streams.StreamConfigs() {
+		if c.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// ourStreams lists epiwatch's streams and buckets on the server js reaches,
+// each with its message count.
+func (b *bench) ourStreams(ctx context.Context, js jetstream.JetStream) (map[string]uint64, error) {
+	found := map[string]uint64{}
+	l := js.ListStreams(ctx)
+	for info := range l.Info() {
+		if b.ours(info.Config.Name) {
+			found[info.Config.Name] = info.State.Msgs
+		}
+	}
+	if err := l.Err(); err != nil {
+		return nil, fmt.Errorf("list the streams of %s: %w", b.cfg.NATSURL, err)
+	}
+	return found, nil
+}
+
+// checkAbsent refuses an external server that already has any of
+// epiwatch's streams or buckets. Their names are fixed (schemas), so the
+// run cannot keep to its own: it would feed a deployment's processors and
+// sink (or read their state), and deleting the streams at the end would
+// delete theirs.
+func (b *bench) checkAbsent(ctx context.Context) error {
+	bus, err := b.d.Dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer bus.Close()
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	found, err := b.ourStreams(cctx, bus.JetStream())
+	if err != nil {
+		return err
+	}
+	if len(found) == 0 {
+		return nil
+	}
+	names := slices.Sorted(maps.Keys(found))
+	desc := make([]string, len(names))
+	for i, n := range names {
+		desc[i] = fmt.Sprintf("%s (%d messages)", n, found[n])
+	}
+	return cli.BadInputf("bench --external: %s already has epiwatch's streams or buckets: %s. "+
+		"Their names are fixed, so bench runs only where there are none (it creates them and deletes them at the end): "+
+		"point nats.url at a NATS without an epiwatch deployment, or, if they are a bench run's left with --keep, delete them (nats stream rm NAME)",
+		b.cfg.NATSURL, strings.Join(desc, ", "))
+}
+
+// deleteStreams deletes epiwatch's streams and buckets from the external
+// server after the run (none was there before it: checkAbsent).
+func (b *bench) deleteStreams() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	found, err := b.ourStreams(ctx, b.js())
+	if err != nil {
+		b.progress("could not delete the run's streams: %v", err)
+		return
+	}
+	for _, name := range slices.Sorted(maps.Keys(found)) {
+		if err := b.js().DeleteStream(ctx, name); err != nil {
+			b.progress("could not delete stream %s: %v", name, err)
+		}
+	}
+	b.progress("deleted %d streams and buckets from %s", len(found), b.cfg.NATSURL)
+}
 
 // scratchStream creates a stream with the events stream's configuration on
 // subject.>; the returned func deletes it.

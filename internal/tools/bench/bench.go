@@ -47,13 +47,21 @@ type Config struct {
 	// them for new events (the caller names the database after it too).
 	RunID int64
 
-	SyncInterval string // the embedded server's nats.sync_interval, for the report
+	// External: the pipeline uses the NATS server or cluster of nats.url
+	// (NATSURL, for the report: without credentials) instead of the
+	// embedded server. The run then refuses a server that already has any
+	// of epiwatch's streams or buckets (their names are fixed: schemas) and
+	// deletes the ones it created at the end unless Keep.
+	External bool
+	NATSURL  string
+
+	SyncInterval string // the embedded server's nats.sync_interval, for the report ("external" with External)
 	StoreDir     string // the embedded server's JetStream store, for the progress
 	DataDir      string // for the line --keep prints
 	TempDir      string // a directory the caller created for the run; removed at the end unless Keep
 	IngestURL    string // where the pipeline's ingest API listens
 	// ClickHouse is where the sink writes: a fresh database, dropped at the
-	// end unless Keep.
+	// end unless Keep (ON CLUSTER when ClickHouse.Cluster is set).
 	ClickHouse chsink.Config
 	Streams    stream.Config // the stream layout; the baselines copy the events stream's
 
@@ -80,9 +88,13 @@ type Deps struct {
 	Stderr  io.Writer // progress lines
 	Regions *schemas.Regions
 
-	// Connect starts the embedded NATS server and connects to it, with the
-	// streams in place.
+	// Connect starts the embedded NATS server (or, with Config.External,
+	// dials nats.url) and connects to it, with the streams in place.
 	Connect func(ctx context.Context) (*Bus, error)
+	// Dial, with Config.External only, connects to nats.url without
+	// creating anything: the harness looks there for epiwatch's streams
+	// before Connect creates them, and closes it.
+	Dial func(ctx context.Context) (*Bus, error)
 	// NewIngester builds the ingest worker; its Prepare makes the baseline
 	// messages, and Components serves it.
 	NewIngester func() (*Ingester, error)
@@ -95,7 +107,8 @@ type Deps struct {
 	// WaitCount polls the count query q until it reaches want, with
 	// progress lines on progress.
 	WaitCount func(ctx context.Context, conn driver.Conn, q string, want uint64, progress io.Writer) error
-	// Close drains the connections and stops the embedded server.
+	// Close drains the connections and stops the embedded server (the
+	// harness deletes the streams it created on an external server before).
 	Close func()
 }
 
@@ -105,6 +118,8 @@ type Deps struct {
 func Run(ctx context.Context, cfg Config, d Deps) error {
 	b := &bench{cfg: cfg, d: d, rep: report{
 		Events: cfg.Events, SyncInterval: cfg.SyncInterval, ClickHouseDB: cfg.ClickHouse.Database,
+		NATS: "embedded", StreamReplicas: max(cfg.Streams.Replicas, 1),
+		ClickHouseAddr: cfg.ClickHouse.Addr, ClickHouseCluster: cfg.ClickHouse.Cluster,
 		Machine: machineInfo(), Senders: cfg.Senders, BatchSize: cfg.Batch,
 		ProcessPublishMs: cfg.ProcessPublishInterval.Milliseconds(), SinkFlushMs: cfg.SinkFlushInterval.Milliseconds(),
 	}}
@@ -118,6 +133,11 @@ type bench struct {
 	d   Deps
 	bus *Bus // after d.Connect
 	rep report
+
+	// ownsStreams: on an external server, none of epiwatch's streams and
+	// buckets existed before the run (checkAbsent), so those there at the
+	// end are the run's to delete.
+	ownsStreams bool
 
 	pipelineDone chan error // nil until the pipeline runs
 	stopPipeline context.CancelCauseFunc
@@ -160,7 +180,16 @@ func (b *bench) run(ctx context.Context) error {
 		return err
 	}
 
-	b.progress("starting embedded NATS (sync_interval %s, store %s)", b.cfg.SyncInterval, b.cfg.StoreDir)
+	if b.cfg.External {
+		b.rep.NATS = b.cfg.NATSURL
+		b.progress("external NATS at %s (stream.replicas %d)", b.cfg.NATSURL, b.rep.StreamReplicas)
+		if err := b.checkAbsent(ctx); err != nil {
+			return err
+		}
+		b.ownsStreams = true
+	} else {
+		b.progress("starting embedded NATS (sync_interval %s, store %s)", b.cfg.SyncInterval, b.cfg.StoreDir)
+	}
 	if b.bus, err = b.d.Connect(ctx); err != nil {
 		return err
 	}
@@ -265,10 +294,16 @@ func (b *bench) stop() error {
 // cleanup stops everything and removes what the run created.
 func (b *bench) cleanup() {
 	_ = b.stop()
+	if b.ownsStreams && b.bus != nil && !b.cfg.Keep {
+		b.deleteStreams()
+	}
 	b.d.Close()
 	db := b.cfg.ClickHouse.Database
 	if b.cfg.Keep {
 		b.progress("kept ClickHouse database %s and data directory %s", db, b.cfg.DataDir)
+		if b.ownsStreams {
+			b.progress("kept epiwatch's streams and buckets on %s: a later bench --external there refuses to run until they are deleted", b.cfg.NATSURL)
+		}
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -278,7 +313,11 @@ func (b *bench) cleanup() {
 	if conn, err := chsink.Open(ctx, admin); err != nil {
 		b.progress("could not drop ClickHouse database %s: %v", db, err)
 	} else {
-		if err := conn.Exec(ctx, "DROP DATABASE IF EXISTS `"+db+"`"); err != nil {
+		drop := "DROP DATABASE IF EXISTS `" + db + "`"
+		if c := b.cfg.ClickHouse.Cluster; c != "" {
+			drop += " ON CLUSTER `" + c + "`" // the database is on every node
+		}
+		if err := conn.Exec(ctx, drop); err != nil {
 			b.progress("could not drop ClickHouse database %s: %v", db, err)
 		}
 		conn.Close()

@@ -34,23 +34,29 @@ type report struct {
 	// WritesPerEvent is each stream's stored messages (sequence numbers
 	// used) during the end-to-end phase per event: under sync "always" each
 	// is an fsync, so together they bound end to end against raw publish.
-	WritesPerEvent   map[string]float64 `json:"stream_writes_per_event,omitempty"`
-	LatencyRate      float64            `json:"latency_offered_eps"`
-	LatencyEvents    int                `json:"latency_events"`
-	LatencySecs      float64            `json:"latency_seconds,omitempty"`
-	LatencyEPS       float64            `json:"latency_accepted_eps"`
-	LatencyRefused   int                `json:"latency_refused"`
-	LatencyMatched   int                `json:"latency_matched"`
-	LatencyP50Ms     float64            `json:"latency_p50_ms"`
-	LatencyP99Ms     float64            `json:"latency_p99_ms"`
-	LatencyMaxMs     float64            `json:"latency_max_ms"`
-	ClickHouseDB     string             `json:"clickhouse_database"`
-	Machine          machine            `json:"machine"`
-	Soak             *soakReport        `json:"soak,omitempty"`
-	Senders          int                `json:"senders"`
-	BatchSize        int                `json:"batch"`
-	ProcessPublishMs int64              `json:"process_publish_interval_ms"`
-	SinkFlushMs      int64              `json:"sink_flush_interval_ms"`
+	WritesPerEvent map[string]float64 `json:"stream_writes_per_event,omitempty"`
+	LatencyRate    float64            `json:"latency_offered_eps"`
+	LatencyEvents  int                `json:"latency_events"`
+	LatencySecs    float64            `json:"latency_seconds,omitempty"`
+	LatencyEPS     float64            `json:"latency_accepted_eps"`
+	LatencyRefused int                `json:"latency_refused"`
+	LatencyMatched int                `json:"latency_matched"`
+	LatencyP50Ms   float64            `json:"latency_p50_ms"`
+	LatencyP99Ms   float64            `json:"latency_p99_ms"`
+	LatencyMaxMs   float64            `json:"latency_max_ms"`
+	ClickHouseDB   string             `json:"clickhouse_database"`
+	// NATS is "embedded" or the external server's URLs (without
+	// credentials); StreamReplicas the streams' replicas there.
+	NATS              string      `json:"nats"`
+	StreamReplicas    int         `json:"stream_replicas"`
+	ClickHouseAddr    string      `json:"clickhouse_addr"`
+	ClickHouseCluster string      `json:"clickhouse_cluster,omitempty"`
+	Machine           machine     `json:"machine"`
+	Soak              *soakReport `json:"soak,omitempty"`
+	Senders           int         `json:"senders"`
+	BatchSize         int         `json:"batch"`
+	ProcessPublishMs  int64       `json:"process_publish_interval_ms"`
+	SinkFlushMs       int64       `json:"sink_flush_interval_ms"`
 }
 
 type machine struct {
@@ -87,8 +93,12 @@ func printTable(w io.Writer, r report, rate float64) {
 	if cpu == "" {
 		cpu = "unknown CPU"
 	}
-	fmt.Fprintf(w, "epiwatch bench: %d CPU (%s), %s/%s, %s; nats.sync_interval %s; ClickHouse database %s\n\n",
-		m.CPUs, cpu, m.OS, m.Arch, m.GoVersion, r.SyncInterval, r.ClickHouseDB)
+	chCluster := ""
+	if r.ClickHouseCluster != "" {
+		chCluster = ", cluster " + r.ClickHouseCluster
+	}
+	fmt.Fprintf(w, "epiwatch bench: %d CPU (%s), %s/%s, %s\nNATS %s, stream.replicas %d, nats.sync_interval %s; ClickHouse %s%s, database %s\n\n",
+		m.CPUs, cpu, m.OS, m.Arch, m.GoVersion, r.NATS, r.StreamReplicas, r.SyncInterval, r.ClickHouseAddr, chCluster, r.ClickHouseDB)
 	if s := r.Soak; s != nil {
 		fmt.Fprintf(w, "soak %s at %.0f events/s offered: %d accepted (%.0f events/s), %d refused, %d in ClickHouse\n",
 			time.Duration(s.Seconds*float64(time.Second)).Round(time.Second), rate, s.Accepted, s.AcceptedEPS, s.Refused, s.Landed)
