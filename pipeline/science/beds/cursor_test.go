@@ -116,7 +116,6 @@ func TestSweepEqualsAsOf(t *testing.T) {
 		{"registry only", shape{facilities: 5, days: 30, statuses: 20, zones: zones}},
 		{"empty", shape{facilities: 1, days: 1, zones: zones}},
 	}
-	first := schemas.DateOf(randomStart)
 	seen := map[string]bool{}
 	rng := rand.New(rand.NewSource(19))
 	for _, sh := range shapes {
@@ -125,14 +124,7 @@ func TestSweepEqualsAsOf(t *testing.T) {
 				for round := 0; round < 5; round++ {
 					h := randomHistory(t, rng, sh.s)
 					seen["dates out of order"] = seen["dates out of order"] || datesOutOfOrder(h)
-					// The whole history and past its end, then ranges starting
-					// anywhere, some of one day.
-					ranges := [][2]schemas.Date{{first - 3, first + schemas.Date(sh.s.days) + 20}}
-					for range 5 {
-						from := first - 3 + schemas.Date(rng.Intn(sh.s.days+20))
-						ranges = append(ranges, [2]schemas.Date{from, from + schemas.Date(rng.Intn(sh.s.days))})
-					}
-					for _, r := range ranges {
+					for _, r := range randomRanges(rng, sh.s.days, 20) {
 						day := r[0]
 						h.Sweep(r[0], r[1], cf.cfg, func(got Occupancy) {
 							want := h.AsOf(day, cf.cfg)
@@ -178,7 +170,6 @@ var sweepShapes = []struct {
 // swept (the processor's per-day loop names a day's corrections from the
 // cursor instead of scanning for them).
 func TestCursorCorrectionsEqualCorrections(t *testing.T) {
-	first := schemas.DateOf(randomStart)
 	seen := map[string]bool{}
 	rng := rand.New(rand.NewSource(23))
 	for _, sh := range sweepShapes {
@@ -186,12 +177,7 @@ func TestCursorCorrectionsEqualCorrections(t *testing.T) {
 			for round := 0; round < 10; round++ {
 				h := randomHistory(t, rng, sh.s)
 				seen["dates out of order"] = seen["dates out of order"] || datesOutOfOrder(h)
-				ranges := [][2]schemas.Date{{first - 3, first + schemas.Date(sh.s.days) + 5}}
-				for range 5 {
-					from := first - 3 + schemas.Date(rng.Intn(sh.s.days+6))
-					ranges = append(ranges, [2]schemas.Date{from, from + schemas.Date(rng.Intn(sh.s.days))})
-				}
-				for _, r := range ranges {
+				for _, r := range randomRanges(rng, sh.s.days, 5) {
 					c := h.Cursor(r[0], DefaultConfig())
 					if c.Corrections() != nil {
 						t.Fatalf("corrections before the first Next: %+v", c.Corrections())
@@ -407,4 +393,17 @@ func BenchmarkAddDaily(b *testing.B) {
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(snaps)), "ns/snapshot")
 		})
 	}
+}
+
+// randomRanges are the day ranges a property test sweeps over a random
+// history of days days: the whole history and past past days beyond its
+// end, then five starting anywhere in that span, some of one day.
+func randomRanges(rng *rand.Rand, days, past int) [][2]schemas.Date {
+	first := schemas.DateOf(randomStart)
+	ranges := [][2]schemas.Date{{first - 3, first + schemas.Date(days+past)}}
+	for range 5 {
+		from := first - 3 + schemas.Date(rng.Intn(days+past+1))
+		ranges = append(ranges, [2]schemas.Date{from, from + schemas.Date(rng.Intn(days))})
+	}
+	return ranges
 }
