@@ -35,8 +35,15 @@ func Migrate(ctx context.Context, conn driver.Conn, db, cluster string, regions 
 		return nil, fmt.Errorf("read server version: %w", err)
 	}
 	major, minor := int(sv.Version.Major), int(sv.Version.Minor)
+	// An ON CLUSTER statement waits for every node's DDL worker (18.16 gives
+	// up after distributed_ddl_task_timeout, 180 s by default); on a busy
+	// machine one took more than a minute. A single server answers at once.
+	timeout := 60 * time.Second
+	if cluster != "" {
+		timeout = 5 * time.Minute
+	}
 	exec := func(q string) error {
-		cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+		cctx, cancel := context.WithTimeout(ctx, timeout)
 		defer cancel()
 		return conn.Exec(cctx, q)
 	}
