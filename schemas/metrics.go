@@ -47,6 +47,8 @@ const (
 	MetricProcessEventsRejected = "epiwatch_process_events_rejected_total"
 	// MetricProcessIndicatorsPublished counts indicator records published.
 	MetricProcessIndicatorsPublished = "epiwatch_process_indicators_published_total"
+	// MetricProcessErasureRebuilds counts state rebuilds after an erasure.
+	MetricProcessErasureRebuilds = "epiwatch_process_erasure_rebuilds_total"
 	// MetricProcessLag is an event's arrival to its indicators' publication (histogram).
 	MetricProcessLag = "epiwatch_process_lag_seconds"
 	// MetricProcessCheckpoints counts checkpoints of the state [outcome].
@@ -123,7 +125,7 @@ func MetricNames() []string {
 		MetricIngestEvents, MetricIngestRejected, MetricIngestRefusedBatches, MetricIngestPublishDuration,
 		MetricIngestBatchFallbacks,
 		MetricProcessEventsApplied, MetricProcessEventsSkipped, MetricProcessEventsRejected,
-		MetricProcessIndicatorsPublished, MetricProcessLag, MetricProcessCheckpoints,
+		MetricProcessIndicatorsPublished, MetricProcessErasureRebuilds, MetricProcessLag, MetricProcessCheckpoints,
 		MetricProcessCheckpointDuration, MetricProcessCheckpointBytes, MetricProcessCheckpointSequence,
 		MetricProcessAppliedSequence, MetricRegionRMean, MetricRegionRLower, MetricRegionRUpper,
 		MetricRegionBedOccupancy, MetricRegionStaleFacilities, MetricFeedLag,

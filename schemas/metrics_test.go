@@ -37,6 +37,7 @@ func TestMetricNames(t *testing.T) {
 		"epiwatch_process_checkpoint_sequence",
 		"epiwatch_process_checkpoint_written_bytes_total",
 		"epiwatch_process_checkpoints_total",
+		"epiwatch_process_erasure_rebuilds_total",
 		"epiwatch_process_events_applied_total",
 		"epiwatch_process_events_rejected_total",
 		"epiwatch_process_events_skipped_total",

@@ -36,6 +36,14 @@ const (
 	// the ClickHouse sink lands them without depending on the alerter.
 	StreamAlerts  = "EPI_ALERTS"
 	SubjectAlerts = "epi.alerts"
+
+	// StreamErasures is the append-only audit log of erasures (`epiwatch
+	// erase`) on epi.erasures.<kind>: who erased how many events when, never
+	// the national ID or the pseudonym. The processor rebuilds its state
+	// when a record appears. It denies delete and purge, and has no age
+	// limit.
+	StreamErasures  = "EPI_ERASURES"
+	SubjectErasures = "epi.erasures"
 )
 
 // Dead-letter stages: the <stage> of epi.deadletter.<stage>.<type>, the

@@ -154,6 +154,10 @@ func (a *App) ConnectNATS(ctx context.Context, name string, embed bool) error {
 	}
 	// An operator's limits are kept; say where they differ from ours.
 	for _, d := range drifts {
+		if d.Limit == "deny_delete" {
+			a.Log.Warn("stream created before erasure existed: it denies deletes, so `epiwatch erase` cannot remove events from it until it is recreated (README, \"Erasure\")", "stream", d.Stream)
+			continue
+		}
 		a.Log.Warn("stream limit differs from the configuration; kept (epiwatch migrate --streams applies the configuration)",
 			"stream", d.Stream, "limit", d.Limit, "server", d.Server, "configured", d.Want)
 	}

@@ -59,6 +59,8 @@ var layers = []layer{
 		rule: "a stage imports only schemas, stream and science, never another stage"},
 	// Consumers take results out of the stream idempotently; they read what
 	// the stages published, not the stages, and are independent sinks.
+	{pkgs: []string{"pipeline/erase"}, may: []string{"schemas/...", "pipeline/stream"},
+		rule: "pipeline/erase (the streams half of an erasure) imports only schemas and stream"},
 	{pkgs: []string{"consumers/..."}, may: []string{"schemas/...", "pipeline/stream", "pipeline/science/..."},
 		rule: "a consumer imports only schemas, stream and science, never a stage, ingest or another consumer"},
 	// The generator, and what it alone uses (dashboards/internal), may ask

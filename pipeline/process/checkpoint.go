@@ -76,6 +76,12 @@ type manifest struct {
 	Lease   uint64               `json:"lease_token,omitempty"` // the writer's fencing token (stream.Lease), 0 unfenced
 	Written time.Time            `json:"written"`
 	Regions map[string]regionRef `json:"regions"`
+	// Erasures is the sequence of the last erasure record
+	// (schemas.StreamErasures) the state reflects; Floor and FloorNanos
+	// the engine's versionFloor since then.
+	Erasures   uint64 `json:"erasures_seq,omitempty"`
+	Floor      uint64 `json:"version_floor,omitempty"`
+	FloorNanos int64  `json:"version_floor_nanos,omitempty"`
 }
 
 // checkpointStore reads and writes checkpoints. It remembers the manifest it
@@ -91,6 +97,10 @@ type checkpointStore struct {
 	cleaned bool
 	// saves counts this instance's checkpoints: the slot of the next one.
 	saves uint64
+	// erasures and floor are written into the next manifest (set from the
+	// loaded one, and by a rebuild after an erasure).
+	erasures uint64
+	floor    versionFloor
 }
 
 // newCheckpointStore opens the store with a fresh writer id.
@@ -151,12 +161,16 @@ func (c *checkpointStore) load(ctx context.Context) (doneSeqs, map[string][]byte
 		blobs[code] = buf.Bytes()
 	}
 	c.man, c.rev = m, entry.Revision
+	c.erasures, c.floor = m.Erasures, versionFloor{seq: m.Floor, nanos: m.FloorNanos}
 	return doneFrom(m.Seq, m.Above), blobs, nil
 }
 
 // forgetRegions drops the regions of the loaded manifest, so the next save
 // references only the blobs it writes (after a rebuild from the stream).
-func (c *checkpointStore) forgetRegions() { c.man.Regions = map[string]regionRef{} }
+func (c *checkpointStore) forgetRegions() {
+	c.man.Regions = map[string]regionRef{}
+	c.cleaned = false // after the next commit, purge every part it does not reference
+}
 
 // save writes the blobs of the regions that changed and then the manifest
 // covering done. Regions not in blobs keep their previous blob. It returns
@@ -169,7 +183,8 @@ func (c *checkpointStore) save(ctx context.Context, done doneSeqs, lease uint64,
 	if lease != 0 && c.man.Lease > lease {
 		return 0, fmt.Errorf("write checkpoint at sequence %d: the manifest was written under lease token %d, newer than ours (%d): %w", seq, c.man.Lease, lease, errCheckpointConflict)
 	}
-	next := manifest{Format: manifestFormat, Seq: seq, Above: done.sorted(), Lease: lease, Written: at.UTC(), Regions: make(map[string]regionRef, len(c.man.Regions)+len(blobs))}
+	next := manifest{Format: manifestFormat, Seq: seq, Above: done.sorted(), Lease: lease, Written: at.UTC(), Regions: make(map[string]regionRef, len(c.man.Regions)+len(blobs)),
+		Erasures: c.erasures, Floor: c.floor.seq, FloorNanos: c.floor.nanos}
 	for code, ref := range c.man.Regions {
 		next.Regions[code] = ref
 	}

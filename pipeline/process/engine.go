@@ -59,9 +59,20 @@ type engine struct {
 	// lookup reads a corrected event back from the events stream (nil: no
 	// stream; a correction then only marks its target retracted).
 	lookup lookupFunc
+	// floor is the lowest version of every record (an erasure's
+	// versionFloor; zero before any). Checkpointed in the manifest.
+	floor versionFloor
 	// double is a test hook: events applied twice on purpose (the negative
 	// control of the crash test).
 	double func(eventID string) bool
+}
+
+// versionFloor is the version (an events-stream sequence) and time every
+// record has at least once an erasure rebuilt the state: the stream's last
+// sequence when the erased events were deleted, and the erasure's time.
+type versionFloor struct {
+	seq   uint64
+	nanos int64
 }
 
 func newEngine(cfg Config, regions *schemas.Regions, r rModel) (*engine, error) {
@@ -546,6 +557,12 @@ func (g *engine) computeRegion(sc *scratch, r *regionState, from, to schemas.Dat
 		}
 		if row.seq > version {
 			version, versionTS = row.seq, row.ts
+		}
+		if version < g.floor.seq {
+			// After an erasure the rebuilt counts must replace the ones
+			// published with the erased events (the highest version wins
+			// downstream), whose versions may exceed every remaining row's.
+			version, versionTS = g.floor.seq, g.floor.nanos
 		}
 		if d < from {
 			continue

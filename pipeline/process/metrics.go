@@ -9,22 +9,23 @@ import (
 // metrics are the processor's Prometheus metrics, named in schemas
 // (metrics.go) because dashboards and alert rules read them.
 type metrics struct {
-	applied     *prometheus.CounterVec
-	skipped     *prometheus.CounterVec
-	rejected    prometheus.Counter
-	published   prometheus.Counter
-	lag         prometheus.Histogram
-	checkpoints *prometheus.CounterVec
-	ckptSeconds prometheus.Histogram
-	ckptBytes   prometheus.Counter
-	ckptSeq     prometheus.Gauge
-	appliedSeq  prometheus.Gauge
-	rMean       *prometheus.GaugeVec
-	rLower      *prometheus.GaugeVec
-	rUpper      *prometheus.GaugeVec
-	bedRatio    *prometheus.GaugeVec
-	stale       *prometheus.GaugeVec
-	feedLag     *prometheus.GaugeVec
+	applied         *prometheus.CounterVec
+	skipped         *prometheus.CounterVec
+	rejected        prometheus.Counter
+	published       prometheus.Counter
+	erasureRebuilds prometheus.Counter
+	lag             prometheus.Histogram
+	checkpoints     *prometheus.CounterVec
+	ckptSeconds     prometheus.Histogram
+	ckptBytes       prometheus.Counter
+	ckptSeq         prometheus.Gauge
+	appliedSeq      prometheus.Gauge
+	rMean           *prometheus.GaugeVec
+	rLower          *prometheus.GaugeVec
+	rUpper          *prometheus.GaugeVec
+	bedRatio        *prometheus.GaugeVec
+	stale           *prometheus.GaugeVec
+	feedLag         *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -37,6 +38,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Events the processor cannot apply (undecodable or inconsistent), dead-lettered."}),
 		published: prometheus.NewCounter(prometheus.CounterOpts{Name: schemas.MetricProcessIndicatorsPublished,
 			Help: "Indicator records (one region, one day, one version) published to the indicators stream."}),
+		erasureRebuilds: prometheus.NewCounter(prometheus.CounterOpts{Name: schemas.MetricProcessErasureRebuilds,
+			Help: "State rebuilds from the events stream after an erasure (epiwatch erase) was recorded."}),
 		lag: prometheus.NewHistogram(prometheus.HistogramOpts{Name: schemas.MetricProcessLag,
 			Help:    "Time from an event's arrival in JetStream to the publication of the indicators it changed.",
 			Buckets: prometheus.ExponentialBuckets(0.005, 2.5, 14)}),
@@ -65,7 +68,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "How far the region's feed (event type) lags the newest data day of any region, in whole days as seconds: the recent days it has not reported (by an event or a report_complete). Present for feeds the region has used."}, []string{"region", "feed"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.applied, m.skipped, m.rejected, m.published, m.lag, m.checkpoints, m.ckptSeconds,
+		reg.MustRegister(m.applied, m.skipped, m.rejected, m.published, m.erasureRebuilds, m.lag, m.checkpoints, m.ckptSeconds,
 			m.ckptBytes, m.ckptSeq, m.appliedSeq, m.rMean, m.rLower, m.rUpper, m.bedRatio, m.stale, m.feedLag)
 	}
 	return m

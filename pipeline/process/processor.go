@@ -69,16 +69,20 @@ type Processor struct {
 	lease *stream.Lease
 
 	// mu guards everything below: the batch handler and the publish ticker.
-	mu          sync.Mutex
-	ckptSeq     uint64 // the low-watermark (done) when the last checkpoint was taken
-	appliedSeq  uint64 // highest sequence applied to the in-memory state
-	done        doneSeqs
-	batches     int // batches since the last checkpoint
-	lastCkpt    time.Time
-	lastPublish time.Time
-	lagTimes    []time.Time
-	inds        []schemas.Indicator
-	msgs        []stream.Msg
+	mu         sync.Mutex
+	ckptSeq    uint64 // the low-watermark (done) when the last checkpoint was taken
+	appliedSeq uint64 // highest sequence applied to the in-memory state
+	done       doneSeqs
+	batches    int // batches since the last checkpoint
+	lastCkpt   time.Time
+	// erasureChecked is when the erasure log was last asked for new records;
+	// erased holds the events-stream sequences its records name.
+	erasureChecked time.Time
+	erased         map[uint64]struct{}
+	lastPublish    time.Time
+	lagTimes       []time.Time
+	inds           []schemas.Indicator
+	msgs           []stream.Msg
 
 	started atomic.Bool
 	dead    bool // a test crash: stop without a final checkpoint
@@ -223,6 +227,8 @@ func (p *Processor) Run(ctx context.Context) error {
 	p.stop = stop
 	p.mu.Unlock()
 	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); p.watchErasures(rctx) }()
 	if p.cfg.PublishInterval > 0 {
 		wg.Add(1)
 		go func() { defer wg.Done(); p.publishTicker(rctx) }()
@@ -291,6 +297,26 @@ func (p *Processor) restore(ctx context.Context) error {
 		return err
 	}
 	seq := done.low
+	if again, err := p.erasedSince(ctx, true); err != nil {
+		return err
+	} else if again {
+		// Erased since this checkpoint was written: it still counts (and
+		// holds keys of) the erased. Rebuild from the events stream.
+		es, err := p.readErasures(ctx)
+		if err != nil {
+			return err
+		}
+		p.log.Warn("an erasure was recorded after the checkpoint; rebuilding the state from the events stream",
+			"checkpoint_seq", seq, "erasure_seq", es.last)
+		if err := p.freshState(); err != nil {
+			return err
+		}
+		p.eng.floor = es.floor
+		p.store.erasures, p.store.floor = es.last, es.floor
+		p.erased = es.deleted
+		return nil
+	}
+	p.eng.floor = p.store.floor
 	shards := map[string][]byte{}
 	for code, blob := range blobs {
 		if _, _, ok := parseShardKey(code); ok {
@@ -306,15 +332,7 @@ func (p *Processor) restore(ctx context.Context) error {
 			// wins).
 			p.log.Warn("the checkpoint was written by an older version of epiwatch; rebuilding the state from the events stream",
 				"checkpoint_seq", seq, "region", code)
-			eng, err := newEngine(p.eng.cfg, p.eng.regions, p.eng.r)
-			if err != nil {
-				return err
-			}
-			p.eng = eng
-			p.eng.lookup = StreamLookup(p.bus, schemas.StreamEvents, p.cfg.AckWait/4)
-			p.store.forgetRegions() // the next checkpoint references new blobs only
-			p.ckptSeq, p.appliedSeq, p.lastCkpt = 0, 0, time.Now()
-			return nil
+			return p.freshState()
 		}
 		if err != nil {
 			return fmt.Errorf("restore checkpoint at sequence %d: %w", seq, err)
@@ -348,6 +366,22 @@ func (p *Processor) restore(ctx context.Context) error {
 	p.m.ckptSeq.Set(float64(seq))
 	p.m.appliedSeq.Set(float64(seq))
 	p.log.Info("checkpoint restored", "seq", seq, "above", len(done.above), "regions", len(blobs), "took", time.Since(start))
+	return nil
+}
+
+// freshState replaces a restored state by an empty one that the catch-up
+// fills from the first event of the stream: the records it republishes
+// replace the old ones.
+func (p *Processor) freshState() error {
+	eng, err := newEngine(p.eng.cfg, p.eng.regions, p.eng.r)
+	if err != nil {
+		return err
+	}
+	eng.floor = p.eng.floor
+	p.eng = eng
+	p.eng.lookup = StreamLookup(p.bus, schemas.StreamEvents, p.cfg.AckWait/4)
+	p.store.forgetRegions() // the next checkpoint references new blobs only
+	p.ckptSeq, p.appliedSeq, p.lastCkpt = 0, 0, time.Now()
 	return nil
 }
 
@@ -430,12 +464,21 @@ func (p *Processor) handle(ctx context.Context, msgs []stream.Msg) error {
 	if p.dead {
 		return errCrashed
 	}
+	if err := p.applyErasures(ctx, false); err != nil {
+		return err
+	}
 	var rejected map[int]error
 	var dls []stream.DeadLetter
 	waiting := uint64(0) // events in the stream after this batch, as the server counted them
 	for i, m := range msgs {
 		waiting = m.Pending
 		seq := m.Seq
+		if _, ok := p.erased[seq]; ok {
+			// Fetched before it was erased: never applied.
+			p.appliedSeq = max(p.appliedSeq, seq)
+			p.eng.done.mark(seq)
+			continue
+		}
 		// The engine skips a sequence it holds already (its done set,
 		// checkpointed with the state): a message below the highest
 		// applied may be one delivered but never applied (a fetch that

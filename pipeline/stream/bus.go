@@ -190,6 +190,9 @@ func (b *Bus) GetDeadLetter(ctx context.Context, seq uint64) (StoredDeadLetter, 
 // does not hold (never stored, aged out, deleted).
 var ErrMsgNotFound = errors.New("message not found")
 
+// ErrStreamNotFound is returned for a stream the server does not have.
+var ErrStreamNotFound = errors.New("stream not found")
+
 // ErrConsumerNotFound is returned by ConsumerInfo for a durable consumer
 // that does not exist (yet).
 var ErrConsumerNotFound = errors.New("consumer not found")
@@ -229,6 +232,9 @@ func (b *Bus) stream(ctx context.Context, streamName string) (jetstream.Stream, 
 		return s.(jetstream.Stream), nil
 	}
 	s, err := b.js.Stream(ctx, streamName)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil, fmt.Errorf("open stream %s (created by Bus.Ensure): %w", streamName, tagged{ErrStreamNotFound, err})
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open stream %s (created by Bus.Ensure): %w", streamName, err)
 	}
@@ -296,4 +302,36 @@ func (b *Bus) ConsumerInfo(ctx context.Context, streamName, durable string) (Con
 		return ConsumerState{}, fmt.Errorf("consumer %s on %s info: %w", durable, streamName, err)
 	}
 	return consumerState(info), nil
+}
+
+// ErrDeleteDenied is returned by EraseMsg for a stream that denies deletes
+// (created before erasure existed; the server never lifts deny_delete).
+var ErrDeleteDenied = errors.New("the stream denies message deletes")
+
+// EraseMsg deletes the message at seq of streamName and has the server
+// overwrite its bytes (a secure delete), so the data is gone from the
+// stream's files too, not only unlinked. A message already gone is not an
+// error: an erasure retried after a crash finds part of its work done.
+func (b *Bus) EraseMsg(ctx context.Context, streamName string, seq uint64) error {
+	s, err := b.stream(ctx, streamName)
+	if err != nil {
+		return err
+	}
+	if s.CachedInfo() != nil && s.CachedInfo().Config.DenyDelete {
+		return fmt.Errorf("erase message %d of %s: %w (recreate the stream; README, \"Erasure\")", seq, streamName, ErrDeleteDenied)
+	}
+	err = s.SecureDeleteMsg(ctx, seq)
+	if errors.Is(err, jetstream.ErrMsgNotFound) || isNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("erase message %d of %s: %w", seq, streamName, err)
+	}
+	return nil
+}
+
+// isNotFound tells a delete that failed because the message is gone.
+func isNotFound(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeMessageNotFound
 }

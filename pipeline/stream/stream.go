@@ -143,6 +143,12 @@ func (c Config) StreamConfigs() []jetstream.StreamConfig {
 	// Ingest publishes each request as atomic batches (PublishAtomic).
 	events.AllowAtomicPublish = true
 	dlq := base(schemas.StreamDeadLetter, schemas.SubjectDeadLetter, "rejected or unprocessable events with the reason")
+	// The two streams that may hold a person's pseudonym allow deleting a
+	// message, for `epiwatch erase` only: the pipeline's NATS users are
+	// denied $JS.API.STREAM.MSG.DELETE (deploy/*), the eraser's is not.
+	// Purge stays denied: nothing may empty them wholesale.
+	events.DenyDelete, dlq.DenyDelete = false, false
+	erasures := base(schemas.StreamErasures, schemas.SubjectErasures, "append-only audit log of erasures (epiwatch erase)")
 	ind := base(schemas.StreamIndicators, schemas.SubjectIndicators, "versioned per-region daily indicators")
 	sig := base(schemas.StreamSignals, schemas.SubjectSignals, "versioned per-region aberration signals (early warnings)")
 	dec := base(schemas.StreamDecisions, schemas.SubjectDecisions, "restriction decisions")
@@ -157,7 +163,7 @@ func (c Config) StreamConfigs() []jetstream.StreamConfig {
 	if events.MaxAge > 0 && events.Duplicates > events.MaxAge {
 		events.Duplicates = events.MaxAge
 	}
-	return []jetstream.StreamConfig{events, dlq, ind, sig, dec, alerts}
+	return []jetstream.StreamConfig{events, dlq, ind, sig, dec, alerts, erasures}
 }
 
 // jsErrReplicasNotSupported is nats-server's JSStreamReplicasNotSupportedErr:
@@ -244,6 +250,14 @@ func ensure(ctx context.Context, js jetstream.JetStream, c Config, apply bool) (
 		want := sc
 		if !apply {
 			keepLimits(&want, have)
+		}
+		if have.DenyDelete && !want.DenyDelete {
+			// A stream created before erasure existed: the server never
+			// lifts deny_delete (nats-server refuses the update), so
+			// `epiwatch erase` cannot delete from it until it is recreated
+			// (README, "Erasure").
+			want.DenyDelete = true
+			drifts = append(drifts, Drift{Stream: sc.Name, Limit: "deny_delete", Server: "true", Want: "false"})
 		}
 		if needsUpdate(have, want) {
 			if _, err := js.UpdateStream(ctx, want); err != nil {

@@ -19,7 +19,8 @@ import (
 //   - Sharding by region keeps every row of a region, with all its versions
 //     and duplicates, on one shard: ReplacingMergeTree and FINAL collapse
 //     within a shard only, and per-region questions are what epiwatch asks.
-//   - Small tables every node needs whole (regions_store, schema_migrations)
+//   - Small tables every node needs whole (regions_store, schema_migrations,
+//     the erasure log)
 //     are replicated to all nodes under one ZooKeeper path instead of
 //     sharded, so each node reads its own full copy.
 //   - Views and DROPs run ON CLUSTER; a subquery of a view over a
@@ -44,7 +45,7 @@ var shardedTables = map[string]bool{
 }
 
 // everywhereTables are replicated whole to every node.
-var everywhereTables = map[string]bool{"regions_store": true, "schema_migrations": true}
+var everywhereTables = map[string]bool{"regions_store": true, "schema_migrations": true, "erasures": true}
 
 // LocalSuffix names a sharded table's per-node part.
 const LocalSuffix = "_local"
