@@ -220,6 +220,16 @@ func (p *Processor) Run(ctx context.Context) error {
 		}
 		return err
 	}
+	if p.store.erasures > p.store.man.Erasures {
+		// Rebuilt at start after an erasure: replace the checkpoint that
+		// still counts the erased now, not at the next schedule.
+		p.mu.Lock()
+		err := p.checkpoint(ctx)
+		p.mu.Unlock()
+		if err != nil {
+			return fmt.Errorf("checkpoint after the rebuild for an erasure: %w", err)
+		}
+	}
 	// rctx also ends when the processor must stop (fatal).
 	rctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
