@@ -57,28 +57,23 @@ func Erase(ctx context.Context, conn driver.Conn, db, cluster string, rec *schem
 	qdb := quoteIdent(db)
 	var deleted uint64
 	for off := 0; off < len(rec.Seqs); off += seqChunk {
-		list := seqList(rec.Seqs[off:min(off+seqChunk, len(rec.Seqs))])
-		where := "seq IN (" + list + ")"
+		count, del := EraseSQL(db, cluster, rec.Seqs[off:min(off+seqChunk, len(rec.Seqs))])
 		var n uint64
-		if err := conn.QueryRow(ctx, fmt.Sprintf("SELECT count() FROM %s.events_store WHERE %s", qdb, where)).Scan(&n); err != nil {
+		if err := conn.QueryRow(ctx, count).Scan(&n); err != nil {
 			return deleted, fmt.Errorf("erasure %s: count the rows to delete: %w", rec.ID, err)
 		}
 		if n == 0 {
 			continue
 		}
-		table, on := qdb+".events_store", ""
-		if cluster != "" {
-			table, on = qdb+".events_store"+ddl.LocalSuffix, " ON CLUSTER "+quoteIdent(cluster)
-		}
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-		err := conn.Exec(cctx, fmt.Sprintf("ALTER TABLE %s%s DELETE WHERE %s", table, on, where))
+		err := conn.Exec(cctx, del)
 		cancel()
 		if err != nil {
 			return deleted, fmt.Errorf("erasure %s: delete %d rows from %s.events_store: %w", rec.ID, n, db, err)
 		}
 		// Mutations run in the background; the rows are gone when no
 		// query finds them (on a cluster, through the Distributed table).
-		if err := waitGone(ctx, conn, fmt.Sprintf("SELECT count() FROM %s.events_store WHERE %s", qdb, where), wait); err != nil {
+		if err := waitGone(ctx, conn, count, wait); err != nil {
 			return deleted, fmt.Errorf("erasure %s: %w", rec.ID, err)
 		}
 		deleted += n
@@ -95,6 +90,20 @@ func Erase(ctx context.Context, conn driver.Conn, db, cluster string, rec *schem
 		return deleted, fmt.Errorf("erasure %s: record it in %s.erasures: %w", rec.ID, db, err)
 	}
 	return deleted, nil
+}
+
+// EraseSQL returns the count of the rows of events_store at seqs (through
+// the Distributed table on a cluster) and the mutation deleting them (on
+// the local tables, ON CLUSTER, on a cluster).
+func EraseSQL(db, cluster string, seqs []uint64) (count, del string) {
+	qdb := quoteIdent(db)
+	where := "seq IN (" + seqList(seqs) + ")"
+	table, on := qdb+".events_store", ""
+	if cluster != "" {
+		table, on = qdb+".events_store"+ddl.LocalSuffix, " ON CLUSTER "+quoteIdent(cluster)
+	}
+	return fmt.Sprintf("SELECT count() FROM %s.events_store WHERE %s", qdb, where),
+		fmt.Sprintf("ALTER TABLE %s%s DELETE WHERE %s", table, on, where)
 }
 
 func seqList(seqs []uint64) string {

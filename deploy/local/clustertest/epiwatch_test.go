@@ -2,6 +2,7 @@ package clustertest
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -227,6 +228,33 @@ func epiwatchOnCluster(t *testing.T, c *cluster, natsURL, chAddr, clusterName st
 	c.must(120*time.Second, "restart", "zk-1")
 	waitCount(len(events) + len(extra))
 	t.Logf("ZooKeeper down 5 s: %d events held in JetStream, landed %s after its restart began", len(extra), time.Since(zkDown).Round(100*time.Millisecond))
+
+	// Erasure: a few events of every region (both shards) deleted by
+	// stream sequence, ALTER TABLE … ON CLUSTER DELETE on the local
+	// tables; gone from every replica, the audit row on every node.
+	var erased []uint64
+	for _, f := range strings.Fields(c.query("ch-1", "SELECT any(seq) FROM "+db+".events_store GROUP BY region FORMAT TSV")) {
+		s, err := strconv.ParseUint(f, 10, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		erased = append(erased, s)
+	}
+	rec := &schemas.Erasure{ID: "clustertest-1", Kind: schemas.ErasureEvent, By: "clustertest", Reason: "test", At: time.Now().UTC(), Events: len(erased), Seqs: erased}
+	if n, err := chsink.Erase(ctx, conn, db, clusterName, rec, 1, 2*time.Minute); err != nil || n < uint64(len(erased)) {
+		t.Errorf("erase %d events on the cluster: %d rows, %v", len(erased), n, err)
+	}
+	list := strings.Trim(strings.Join(strings.Fields(fmt.Sprint(erased)), ","), "[]")
+	for _, n := range []string{"ch-1", "ch-2", "ch-3", "ch-4"} {
+		c.query(n, "SYSTEM SYNC REPLICA "+db+".events_store_local")
+		c.query(n, "SYSTEM SYNC REPLICA "+db+".erasures")
+		if got := c.query(n, "SELECT count() FROM "+db+".events_store_local WHERE seq IN ("+list+")"); got != "0" {
+			t.Errorf("%s still has %s erased rows", n, got)
+		}
+		if got := c.query(n, "SELECT count() FROM "+db+".erasures WHERE erasure_id = 'clustertest-1'"); got != "1" {
+			t.Errorf("%s has %s audit rows of the erasure, want 1", n, got)
+		}
+	}
 
 	// Every shipped query runs on the distributed tables.
 	qs, err := ddl.Queries()

@@ -3,12 +3,13 @@
 package compat
 
 import (
+	"os"
 	"strconv"
 	"strings"
-
-	"os"
 	"testing"
+	"time"
 
+	chsink "github.com/epiwatch/epiwatch/consumers/clickhouse"
 	ddl "github.com/epiwatch/epiwatch/schemas/clickhouse"
 )
 
@@ -115,4 +116,48 @@ func TestClusterDDLCurrentEngine(t *testing.T) {
 		t.Fatalf("only %d cluster statements parsed", n)
 	}
 	t.Logf("%d cluster statements parsed by ClickHouse %d.%d", n, major, minor)
+}
+
+// TestEraseCurrentEngine runs the erasure's mutation (consumers/clickhouse
+// EraseSQL, what `epiwatch erase` sends) on the current engine: the erased
+// rows go, the others stay, and the erasures table takes the audit row.
+// Its cluster form is parsed (EXPLAIN AST): ON CLUSTER needs a cluster.
+func TestEraseCurrentEngine(t *testing.T) {
+	e, err := OpenChDB(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const db = "epiwatch_erase"
+	if _, err := ApplySchema(t.Context(), e, db); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Exec(t.Context(), "INSERT INTO "+db+".events_store (event_id, type, region, event_date, seq) VALUES ('a', 'case', 'KZ-75', '2026-12-01', 1), ('b', 'case', 'KZ-75', '2026-12-01', 2), ('c', 'case', 'KZ-71', '2026-12-02', 3)"); err != nil {
+		t.Fatal(err)
+	}
+	_, del := chsink.EraseSQL(db, "", []uint64{1, 3})
+	if err := e.Exec(t.Context(), del); err != nil {
+		t.Fatalf("%s: %v", del, err)
+	}
+	left := func() int {
+		_, n, err := e.Query(t.Context(), "SELECT seq FROM "+db+".events_store")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	for deadline := time.Now().Add(30 * time.Second); left() != 1; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d rows left 30 s after %s, want 1", left(), del)
+		}
+	}
+	if _, n, err := e.Query(t.Context(), "SELECT seq FROM "+db+".events_store WHERE seq = 2"); err != nil || n != 1 {
+		t.Fatalf("the row not erased: %d rows, %v", n, err)
+	}
+	if err := e.Exec(t.Context(), "INSERT INTO "+db+".erasures (erasure_id, kind, erased_by, reason, erased_at, events, dead_letters, rows_deleted, stream_seq) VALUES ('x', 'person', 'dpo', 'ticket', now(), 2, 0, 2, 1)"); err != nil {
+		t.Fatal(err)
+	}
+	_, delCluster := chsink.EraseSQL(db, "epiwatch", []uint64{1})
+	if _, _, err := e.Query(t.Context(), "EXPLAIN AST "+delCluster); err != nil {
+		t.Errorf("%s: %v", delCluster, err)
+	}
 }
