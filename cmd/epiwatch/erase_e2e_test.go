@@ -281,20 +281,23 @@ func checkpointAfter(t *testing.T, js jetstream.JetStream, at time.Time) bool {
 	if json.Unmarshal(man.Value(), &m) != nil || m.Erasures == 0 || man.Created().Before(at) {
 		return false
 	}
-	keys, err := kv.ListKeys(ctx)
+	fresh := true
+	eachEntry(t, kv, func(_ string, e jetstream.KeyValueEntry) { fresh = fresh && !e.Created().Before(at) })
+	return fresh
+}
+
+// eachEntry calls fn with every key of kv and its current entry.
+func eachEntry(t *testing.T, kv jetstream.KeyValue, fn func(string, jetstream.KeyValueEntry)) {
+	t.Helper()
+	keys, err := kv.ListKeys(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
 	for k := range keys.Keys() {
-		e, err := kv.Get(ctx, k)
-		if err != nil {
-			continue // purged meanwhile
-		}
-		if e.Created().Before(at) {
-			return false
+		if e, err := kv.Get(context.Background(), k); err == nil { // else purged meanwhile
+			fn(k, e)
 		}
 	}
-	return true
 }
 
 // assertNoValue fails if any key-value bucket holds any of secrets in a key
@@ -307,20 +310,12 @@ func assertNoValue(t *testing.T, js jetstream.JetStream, secrets ...string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		keys, err := kv.ListKeys(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for k := range keys.Keys() {
-			e, err := kv.Get(ctx, k)
-			if err != nil {
-				continue
-			}
+		eachEntry(t, kv, func(k string, e jetstream.KeyValueEntry) {
 			for _, s := range secrets {
 				if strings.Contains(k, s) || bytes.Contains(e.Value(), []byte(s)) {
-					t.Errorf("bucket %s key %s holds the person", name, k)
+					t.Errorf("bucket %s key %s holds %q", name, k, s)
 				}
 			}
-		}
+		})
 	}
 }

@@ -22,9 +22,12 @@ import (
 // erasure's version floor, so it replaces, downstream, the records that
 // counted the erased events.
 //
-// The check costs one stream-info request per erasureCheckEvery, and runs
-// at start (restore) and before each batch.
+// The check costs one stream-info request per erasureCheckEvery: at start
+// (restore), before a batch, and on a timer while no batch comes.
 const erasureCheckEvery = time.Second
+
+// rebuildTimeout bounds one rebuild after an erasure.
+const rebuildTimeout = 30 * time.Minute
 
 // erasureState is what the processor read of the erasure log.
 type erasureState struct {
@@ -95,24 +98,11 @@ func (p *Processor) erasedSince(ctx context.Context, force bool) (bool, error) {
 // erased must leave the state and the checkpoint even when nothing else
 // happens.
 func (p *Processor) watchErasures(ctx context.Context) {
-	t := time.NewTicker(erasureCheckEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+	p.everyLocked(ctx, erasureCheckEvery, func(ctx context.Context) {
+		if err := p.applyErasures(ctx, false); err != nil {
+			p.log.Warn("applying an erasure failed; will retry", "err", err)
 		}
-		p.mu.Lock()
-		if !p.dead {
-			cctx, cancel := context.WithTimeout(ctx, p.cfg.AckWait/2)
-			if err := p.applyErasures(cctx, false); err != nil {
-				p.log.Warn("applying an erasure failed; will retry", "err", err)
-			}
-			cancel()
-		}
-		p.mu.Unlock()
-	}
+	})
 }
 
 // applyErasures rebuilds the state if the erasure log has new records, then
@@ -122,10 +112,14 @@ func (p *Processor) applyErasures(ctx context.Context, force bool) error {
 	if err != nil || !again {
 		return err
 	}
-	if err := p.rebuildAfterErasure(ctx); err != nil {
+	// The rebuild re-reads the whole stream: not bounded by a batch's
+	// deadline (it would never finish on a long stream), only by its own.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rebuildTimeout)
+	defer cancel()
+	if err := p.rebuildAfterErasure(rctx); err != nil {
 		return err
 	}
-	return p.checkpoint(ctx) // publishes first
+	return p.checkpoint(rctx) // publishes first
 }
 
 // rebuildAfterErasure replaces the state by one rebuilt from the events

@@ -258,7 +258,21 @@ func (p *Processor) Run(ctx context.Context) error {
 // further batch comes to publish them (the backlog ended exactly at a batch
 // boundary).
 func (p *Processor) publishTicker(ctx context.Context) {
-	t := time.NewTicker(p.cfg.PublishInterval)
+	p.everyLocked(ctx, p.cfg.PublishInterval, func(ctx context.Context) {
+		if p.eng.dirty() && time.Since(p.lastPublish) >= p.cfg.PublishInterval {
+			pctx, cancel := context.WithTimeout(ctx, p.cfg.AckWait/2)
+			defer cancel()
+			if err := p.publish(pctx); err != nil {
+				p.log.Warn("publishing pending indicators failed; will retry", "err", err)
+			}
+		}
+	})
+}
+
+// everyLocked runs fn every d until ctx ends, holding p.mu, unless the
+// processor is dead.
+func (p *Processor) everyLocked(ctx context.Context, d time.Duration, fn func(context.Context)) {
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
@@ -267,12 +281,8 @@ func (p *Processor) publishTicker(ctx context.Context) {
 		case <-t.C:
 		}
 		p.mu.Lock()
-		if !p.dead && p.eng.dirty() && time.Since(p.lastPublish) >= p.cfg.PublishInterval {
-			pctx, cancel := context.WithTimeout(ctx, p.cfg.AckWait/2)
-			if err := p.publish(pctx); err != nil {
-				p.log.Warn("publishing pending indicators failed; will retry", "err", err)
-			}
-			cancel()
+		if !p.dead {
+			fn(ctx)
 		}
 		p.mu.Unlock()
 	}

@@ -6,10 +6,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/epiwatch/epiwatch/internal/testkit/streamtest"
 	"github.com/epiwatch/epiwatch/pipeline/stream"
 	"github.com/epiwatch/epiwatch/schemas"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // TestEnsureStreamsKeepsOperatorLimits: a component's start creates what is
