@@ -151,13 +151,22 @@ func (p *Processor) RunLeased(ctx context.Context, l *stream.Lease) error {
 	return p.Run(ctx)
 }
 
-// fence returns nil while the processor may write. Otherwise it stops the
-// processor, like a checkpoint conflict: nothing more is written, and the
-// batch in hand is not acknowledged and goes to the lease's new holder.
+// fence returns nil while the processor may write. A lease lost to another
+// replica stops the processor, like a checkpoint conflict: nothing more is
+// written, and the batch in hand is not acknowledged and goes to the
+// lease's new holder. A lease not confirmed lately only refuses this write.
 func (p *Processor) fence() error {
 	err := p.lease.Check()
 	if err == nil {
 		return nil
+	}
+	if errors.Is(err, stream.ErrLeaseUnconfirmed) {
+		// NATS was unreachable (or this process stalled) for two thirds of
+		// the TTL: nothing is written now, and the batch is retried. The
+		// renewal then either confirms the lease again (the write goes
+		// ahead: nobody else can hold it) or finds it taken (lost: stop).
+		// Stopping here would end a single-node `run` over a NATS hiccup.
+		return fmt.Errorf("process: not writing: %w", err)
 	}
 	p.dead = true
 	if p.fatal == nil {
