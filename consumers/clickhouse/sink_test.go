@@ -40,15 +40,16 @@ func caseEvent(i int) schemas.Event {
 func publish(t *testing.T, s *streamtest.Server, from, to int, dup bool) {
 	t.Helper()
 	pub := s.Bus.Publisher()
+	refs := s.Refs()
 	var msgs []stream.Msg
 	for i := from; i < to; i++ {
 		e := caseEvent(i)
 		b, _ := json.Marshal(e)
-		id := e.EventID
+		id := refs.Ref(e.Source, e.EventID)
 		if dup {
 			id += ":again"
 		}
-		msgs = append(msgs, stream.Msg{Subject: schemas.EventSubject(e.EventID, e.Type, e.Region), ID: id, Data: b})
+		msgs = append(msgs, stream.Msg{Subject: refs.Subject(e.Source, e.EventID, e.Type, e.Region), ID: id, Data: b})
 	}
 	for start := 0; start < len(msgs); start += 1000 {
 		end := min(start+1000, len(msgs))
@@ -147,7 +148,7 @@ func TestSinkDeadLettersGarbage(t *testing.T) {
 	conn, db := migrated(t)
 	publish(t, s, 0, 10, false)
 	pub := s.Bus.Publisher()
-	if r := pub.Publish(context.Background(), stream.Msg{Subject: schemas.EventSubject("garbage", schemas.TypeCase, "KZ-75"), ID: "garbage", Data: []byte("{not json")}); r.Err != nil {
+	if r := pub.Publish(context.Background(), stream.Msg{Subject: s.Refs().Subject("t", "garbage", schemas.TypeCase, "KZ-75"), ID: s.Refs().Ref("t", "garbage"), Data: []byte("{not json")}); r.Err != nil {
 		t.Fatal(r.Err)
 	}
 	publish(t, s, 10, 20, false)

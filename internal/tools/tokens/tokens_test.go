@@ -12,14 +12,14 @@ import (
 
 func TestNew(t *testing.T) {
 	var out bytes.Buffer
-	if err := New(strings.NewReader(strings.Repeat("x", 32)), "lis-almaty", &out); err != nil {
+	if err := New(strings.NewReader(strings.Repeat("x", 32)), "lis-almaty", nil, &out); err != nil {
 		t.Fatal(err)
 	}
 	m := regexp.MustCompile(`give it to lis-almaty once; it is not stored\): (ew_\S+)\n(?s:.*)name: lis-almaty\n\s+sha256: ([0-9a-f]{64})`).FindStringSubmatch(out.String())
 	if m == nil || ingest.HashToken(m[1]) != m[2] {
 		t.Fatalf("New printed:\n%s", out.String())
 	}
-	if err := New(strings.NewReader("short"), "x", &bytes.Buffer{}); err == nil {
+	if err := New(strings.NewReader("short"), "x", nil, &bytes.Buffer{}); err == nil {
 		t.Error("New with too few random bytes gave no error")
 	}
 }
