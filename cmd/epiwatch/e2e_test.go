@@ -230,7 +230,7 @@ func TestEndToEndMixedBatch(t *testing.T) {
 	// No raw personal data anywhere: ClickHouse, every stream, logs.
 	var stored []string
 	for _, q := range []string{
-		"SELECT concat(event_id, ' ', person_pseudonym, ' ', index_pseudonym, ' ', contact_pseudonym, ' ', district, ' ', payload) FROM `" + p.db.Name + "`.events_store",
+		"SELECT concat(event_id, ' ', person_pseudonym, ' ', index_pseudonym, ' ', contact_pseudonym, ' ', district, ' ', payload) FROM `" + p.db.Name + "`.events_v2_store",
 	} {
 		rs, err := p.db.Conn.Query(context.Background(), q)
 		if err != nil {

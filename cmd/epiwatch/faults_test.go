@@ -659,8 +659,8 @@ func TestCrashSinkAndProcessor(t *testing.T) {
 		if once != n || ours != n {
 			t.Errorf("%s: %d event_ids exactly once, %d of the published ids; want %d", sp.name, once, ours, n)
 		}
-		stored := sp.db.Count(t, "SELECT count() FROM "+db+".events_store")
-		t.Logf("%s: events_store holds %d rows for %d events (%d redelivered duplicates, hidden by FINAL)", sp.name, stored, n, stored-n)
+		stored := sp.db.Count(t, "SELECT count() FROM "+db+".events_v2_store")
+		t.Logf("%s: events_v2_store holds %d rows for %d events (%d redelivered duplicates, hidden by FINAL)", sp.name, stored, n, stored-n)
 		if dl := streamMsgs(t, sp.nats.JS, schemas.StreamDeadLetter); dl != 0 {
 			t.Errorf("%s: %d dead letters, want none", sp.name, dl)
 		}

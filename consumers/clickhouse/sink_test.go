@@ -114,7 +114,7 @@ func TestSinkExactlyOnceView(t *testing.T) {
 	publish(t, s, n/2, n, false)
 	// Stop the sink while it is still working through the backlog.
 	waitFor(t, "first rows", 30*time.Second, func() bool {
-		return count(t, conn, fmt.Sprintf("SELECT count() FROM %s.events_store", db)) > 0
+		return count(t, conn, fmt.Sprintf("SELECT count() FROM %s.events_v2_store", db)) > 0
 	})
 	r.stop()
 	publish(t, s, 0, 3000, true) // re-sent events, different Nats-Msg-Id
@@ -130,7 +130,7 @@ func TestSinkExactlyOnceView(t *testing.T) {
 	}
 	// Negative control: the raw table does hold the re-sent rows, so the
 	// exact count above is the view's de-duplication, not luck.
-	if raw := count(t, conn, fmt.Sprintf("SELECT count() FROM %s.events_store", db)); raw <= n {
+	if raw := count(t, conn, fmt.Sprintf("SELECT count() FROM %s.events_v2_store", db)); raw <= n {
 		t.Logf("raw table holds %d rows (merges may already have collapsed duplicates)", raw)
 	}
 	var imported uint64
