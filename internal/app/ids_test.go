@@ -138,6 +138,9 @@ func TestEventIDsScopedToSource(t *testing.T) {
 	submit([]string{"accepted", "accepted"},
 		fmt.Sprintf(`{"event_id":"r1","type":"retraction","region":"KZ-75","source":"lab-a","retracts":%q,"retraction_reason":"entered_in_error","report_date":"2020-07-03"}`, secret),
 		event("case-secret-124", "lab-b", "2020-07-02", fmt.Sprintf(`,"supersedes":%q`, secret)))
+	// A third producer cannot retract either: it has no event of that id.
+	submit([]string{"rejected"},
+		fmt.Sprintf(`{"event_id":"r2","type":"retraction","region":"KZ-75","source":"lab-c","retracts":%q,"retraction_reason":"entered_in_error","report_date":"2020-07-03"}`, secret))
 	waitIndicator(t, s, "2020-07-01", func(in schemas.Indicator) bool { return in.Cases+in.CasesRepeat == 0 })
 	waitIndicator(t, s, "2020-07-02", func(in schemas.Indicator) bool { return in.Cases == 1 })
 

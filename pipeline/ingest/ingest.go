@@ -392,16 +392,18 @@ func (in *Ingester) checkCorrections(ctx context.Context, ok []Prepared) ([]Prep
 		if e.Type == schemas.TypeRetraction {
 			field = "retracts"
 		}
+		// Reasons never quote the target's event_id: they are stored in
+		// the dead letter's headers (the producer knows what it sent).
 		var why string
 		switch {
 		case !found:
-			why = fmt.Sprintf("%s: no event %q of source %q was accepted before; a correction follows the event it corrects, and a producer corrects only its own events", field, target, e.Source)
+			why = fmt.Sprintf("%s: no event of source %q with that event_id was accepted before; a correction follows the event it corrects, and a producer corrects only its own events", field, e.Source)
 		case e.Type != schemas.TypeRetraction && t.Type != e.Type:
-			why = fmt.Sprintf("supersedes: event %q is a %s, not a %s; a new version has the type of the old", target, t.Type, e.Type)
+			why = fmt.Sprintf("supersedes: the superseded event is a %s, not a %s; a new version has the type of the old", t.Type, e.Type)
 		case e.Type == schemas.TypeRetraction && !t.Type.Correctable():
-			why = fmt.Sprintf("retracts: event %q is a %s; only cases and lab tests can be retracted (a bed snapshot is corrected by a later one)", target, t.Type)
+			why = fmt.Sprintf("retracts: the retracted event is a %s; only cases and lab tests can be retracted (a bed snapshot is corrected by a later one)", t.Type)
 		case e.Type == schemas.TypeRetraction && t.Region != e.Region:
-			why = fmt.Sprintf("region: the retracted event %q is in %s; a retraction names the region of the event it withdraws", target, t.Region)
+			why = fmt.Sprintf("region: the retracted event is in %s; a retraction names the region of the event it withdraws", t.Region)
 		}
 		if why != "" {
 			rejected = append(rejected, stream.DeadLetter{Stage: schemas.DeadLetterStageIngest, Reason: why, Data: p.Data, Index: p.Index, Type: string(e.Type), EventID: e.EventID, Ref: in.refs.Ref(e.Source, e.EventID)})

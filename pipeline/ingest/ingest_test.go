@@ -496,11 +496,11 @@ func TestCorrections(t *testing.T) {
 	_, sum := post(t, h, []byte(strings.Join(batch, "\n")+"\n"), nil)
 	want := map[string]string{
 		"r-ok": "", "c2": "", "c4": "", "r-batch": "", "r-u": "",
-		"r-unknown": `retracts: no event "nope" of source "t" was accepted before`,
-		"r-source":  `no event "c1" of source "other" was accepted before`,
-		"c5":        `supersedes: no event "c4" of source "u"`,
+		"r-unknown": `retracts: no event of source "t" with that event_id was accepted before`,
+		"r-source":  `no event of source "other" with that event_id`,
+		"c5":        `supersedes: no event of source "u" with that event_id`,
 		"r-beds":    "only cases and lab tests can be retracted",
-		"r-region":  `the retracted event "c1" is in KZ-75`,
+		"r-region":  `the retracted event is in KZ-75`,
 		"c3":        "is a lab_test, not a case",
 	}
 	for _, r := range sum.Results {
