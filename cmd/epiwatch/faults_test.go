@@ -1010,7 +1010,8 @@ func TestClickHouseOutage(t *testing.T) {
 	}
 }
 
-// streamIDs returns how many messages of a stream carry each Nats-Msg-Id.
+// streamIDs returns how many messages of the events stream carry each
+// event_id (read from the event: subjects and Nats-Msg-Id carry its ref).
 func streamIDs(t *testing.T, js jetstream.JetStream, name string) map[string]int {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -1028,7 +1029,13 @@ func streamIDs(t *testing.T, js jetstream.JetStream, name string) map[string]int
 		}
 		n := 0
 		for m := range batch.Messages() {
-			out[m.Headers().Get(jetstream.MsgIDHeader)]++
+			var e struct {
+				EventID string `json:"event_id"`
+			}
+			if err := json.Unmarshal(m.Data(), &e); err != nil {
+				t.Fatalf("%s: %v", m.Subject(), err)
+			}
+			out[e.EventID]++
 			n++
 		}
 		if n == 0 {
