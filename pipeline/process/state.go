@@ -117,9 +117,9 @@ type vaxKey struct {
 // regionState is everything the processor keeps about one region. It is a
 // function of the set of distinct events applied, not of how often or in
 // which batches they arrived: the engine applies each events-stream sequence
-// once (engine.done), the stream holds each event_id once (ingest stores an
-// event only if its event_id is not there yet), and recent catches the same
-// event_id stored twice anyway within Config.DedupWindow.
+// once (engine.done), the stream holds each (source, event_id) once (ingest
+// stores an event only if its ref is not there yet), and recent catches the
+// same event stored twice anyway within Config.DedupWindow.
 type regionState struct {
 	code  string
 	base  schemas.Date // the day of days[0]

@@ -24,6 +24,31 @@ func TestNew(t *testing.T) {
 	}
 }
 
+// TestNewSources: the printed entry names the sources the token owns (its
+// name without --source), and is configuration NewTokens accepts.
+func TestNewSources(t *testing.T) {
+	for _, tc := range []struct {
+		sources []string
+		want    string
+	}{
+		{nil, `sources: ["lis-almaty"]`},
+		{[]string{"lis-almaty", "lis-astana"}, `sources: ["lis-almaty", "lis-astana"]`},
+	} {
+		var out bytes.Buffer
+		if err := New(strings.NewReader(strings.Repeat("x", 32)), "lis-almaty", tc.sources, &out); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(out.String(), tc.want) {
+			t.Errorf("sources %q: printed\n%s\nwant %s", tc.sources, out.String(), tc.want)
+		}
+	}
+	for _, bad := range []string{"", " lis", `a"b`} {
+		if err := New(strings.NewReader(strings.Repeat("x", 32)), "n", []string{bad}, &bytes.Buffer{}); !cli.IsBadInput(err) {
+			t.Errorf("--source %q: %v, want a bad-input error", bad, err)
+		}
+	}
+}
+
 func TestHash(t *testing.T) {
 	// sha256("test"), from `printf test | sha256sum`.
 	const want = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\n"
