@@ -15,7 +15,7 @@ const SchemaVersion = 2
 const MinSchemaVersion = 1
 
 // EventType names one kind of event. It is a token of the subject
-// (epi.events.<event_id>.<type>.<region>) and the name of the JSON Schema file.
+// (epi.events.<ref>.<type>.<region>) and the name of the JSON Schema file.
 type EventType string
 
 // The event types the pipeline accepts.
@@ -198,9 +198,11 @@ const (
 // RetractionReasons lists the reasons a retraction may give.
 var RetractionReasons = []string{RetractDiscarded, RetractDuplicate, RetractWrongRegion, RetractEnteredInError}
 
-// ID returns the event's de-duplication key: the producer-unique event_id. It
-// is the JetStream Nats-Msg-Id and the ClickHouse replacing key, so a retried
-// publish or a redelivered message is harmless.
+// ID returns the event's event_id, unique within its source: the
+// de-duplication key is (Source, ID()) — in JetStream as its ref
+// (EventRefs.Ref: subject and Nats-Msg-Id), in ClickHouse as part of the
+// replacing key —, so a retried publish or a redelivered message is
+// harmless and two producers' equal ids are two events.
 func (e *Event) ID() string { return e.EventID }
 
 // Date returns the day the event belongs to: the report date of a case, the

@@ -7,8 +7,9 @@ import "strings"
 // and the nats CLI finds what the README says.
 const (
 	// StreamEvents holds validated, pseudonymised events on
-	// epi.events.<event_id>.<type>.<region> (see EventSubject); the input of
-	// every processor and the sink.
+	// epi.events.<ref>.<type>.<region> (see EventRefs.Subject: the ref is a
+	// keyed digest of source and event_id, never the event_id); the input
+	// of every processor and the sink.
 	StreamEvents  = "EPI_EVENTS"
 	SubjectEvents = "epi.events"
 
@@ -86,7 +87,14 @@ const (
 	// decide): one active replica, the others hot standbys
 	// (stream.Bus.RunExclusive). Its TTL is the lease's.
 	BucketLeases = "epi_leases"
+	// BucketIDKey holds the id key (KeyIDKey): 32 random bytes behind every
+	// event ref (EventRefs), created once by the first process that needs
+	// it and never rotated.
+	BucketIDKey = "epi_id_key"
 )
+
+// KeyIDKey is the key of the id key in BucketIDKey.
+const KeyIDKey = "id_key"
 
 // HeaderDataThrough is a header of every indicator message: the newest day
 // with data in any region when the processor published it (YYYY-MM-DD), the
@@ -115,64 +123,13 @@ const (
 	HeaderSubject = "Epiwatch-Subject"
 	// HeaderStreamSeq is its stream sequence there (pipeline stages).
 	HeaderStreamSeq = "Epiwatch-Stream-Seq"
-	// HeaderEventID is its event_id, when it could be read.
-	HeaderEventID = "Epiwatch-Event-Id"
+	// HeaderEventRef is its event ref (EventRefs.Ref of its source and
+	// event_id), when they could be read: never the raw event_id, which the
+	// dead letter's data holds.
+	HeaderEventRef = "Epiwatch-Event-Ref"
 	// HeaderBatchIndex is its position in the ingest request.
 	HeaderBatchIndex = "Epiwatch-Batch-Index"
 )
-
-// EventSubject returns epi.events.<event_id>.<type>.<region>, the event_id
-// written as one subject token (EventIDToken).
-//
-// The event_id comes first so that all of an event's possible subjects share
-// the literal prefix EventIDFilter: ingest publishes with "no message on
-// that filter yet" as the expected last subject sequence, which makes the
-// stream itself refuse an event_id it holds already, for ever and in the
-// same write as the event. (A KV bucket of digests did that in a second
-// fsynced write per event, and a filter with the id after wildcards costs
-// the server more; README, "Performance".) Operators still select by type
-// or region with wildcards: epi.events.*.case.>, epi.events.*.*.KZ-75.
-func EventSubject(eventID string, t EventType, region string) string {
-	return SubjectEvents + "." + EventIDToken(eventID) + "." + string(t) + "." + region
-}
-
-// EventIDFilter returns epi.events.<event_id>.>: every subject an event with
-// this event_id can have.
-func EventIDFilter(eventID string) string {
-	return SubjectEvents + "." + EventIDToken(eventID) + ".>"
-}
-
-// EventIDToken writes an event_id as one subject token: bytes other than
-// letters, digits, '_', ':' and '-' (a valid event_id's only other one is
-// '.') become ~XX in hex, so distinct ids give distinct tokens and the
-// usual ids read as themselves.
-func EventIDToken(eventID string) string {
-	if eventID == "" {
-		return "~"
-	}
-	plain := true
-	for i := 0; i < len(eventID) && plain; i++ {
-		plain = tokenByte(eventID[i])
-	}
-	if plain {
-		return eventID
-	}
-	const hexDigits = "0123456789ABCDEF"
-	b := make([]byte, 0, len(eventID)+8)
-	for i := 0; i < len(eventID); i++ {
-		c := eventID[i]
-		if tokenByte(c) {
-			b = append(b, c)
-			continue
-		}
-		b = append(b, '~', hexDigits[c>>4], hexDigits[c&15])
-	}
-	return string(b)
-}
-
-func tokenByte(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == ':' || c == '-'
-}
 
 // EventSubjectType returns the type token of an EventSubject, or "" for any
 // other subject.

@@ -13,8 +13,9 @@ import (
 // earlier is a typo (the foundation issue: "dates before 2019" are invalid).
 var EarliestDate = MustDate("2019-01-01")
 
-// MaxEventIDLen bounds event_id: it travels as the Nats-Msg-Id header and is
-// part of the ClickHouse sorting key.
+// MaxEventIDLen bounds event_id: it is part of the ClickHouse sorting key
+// and echoed in every answer (infrastructure names an event by its ref,
+// EventRefs, whatever the event_id's length).
 const MaxEventIDLen = 128
 
 var eventIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:\-]*$`)

@@ -53,7 +53,7 @@ fsyncs before every acknowledgement and usually dominates; compare with --sync 1
 With --soak DURATION it instead offers --rate events/s for that long and reports the heap in
 use and the goroutines at the start and the end (after garbage collection), the heap at each
 minute and its growth per event accepted from the first minute to the last. Stored events keep
-state by design (the NATS server's index of the events stream's subjects, one per event_id, and
+state by design (the NATS server's index of the events stream's subjects, one per event, and
 the processor's applied event_ids), one to two hundred bytes each with the embedded server; a
 figure that stays the same over longer runs is that state. The goroutines stay flat.
 

@@ -26,7 +26,7 @@ re-validated: re-send them from the source system.`,
 	var stage string
 	list := &cobra.Command{
 		Use:   "list",
-		Short: "List dead letters (sequence, time, stage, type, event_id, reason)",
+		Short: "List dead letters (sequence, time, stage, type, event ref, reason)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return app.ListDeadLetters(cmd.Context(), envOf(cmd), from, limit, stage)

@@ -15,7 +15,7 @@ func newImportCmd() *cobra.Command {
 file, header = the JSON field names, nested ones dotted like person.national_id; the type
 is taken from a "type" column or the file name <type>.csv), validates, pseudonymises and
 publishes every event, dead-lettering rejected ones with the reason. Prints progress and a
-summary. Importing the same file twice adds nothing: event_ids de-duplicate.
+summary. Importing the same file twice adds nothing: each source's event_ids de-duplicate.
 
 Connects to nats.url, or to the embedded server of a running 'epiwatch run' at nats.listen.
 It pseudonymises with the deployment's key: next to a single-node 'epiwatch run' that is

@@ -109,9 +109,9 @@ func TestEraseEndToEnd(t *testing.T) {
 		t.Fatalf("dead letter: %d %s", code, body)
 	}
 	db := "`" + p.db.Name + "`"
-	p.waitCount(t, "SELECT count() FROM "+db+".events_store", uint64(len(f.before)), 60*time.Second)
+	p.waitCount(t, "SELECT count() FROM "+db+".events_v2_store", uint64(len(f.before)), 60*time.Second)
 	var pseudonym string
-	if err := p.db.Conn.QueryRow(context.Background(), "SELECT person_pseudonym FROM "+db+".events_store WHERE event_id = 'p-case-1'").Scan(&pseudonym); err != nil || len(pseudonym) < 16 {
+	if err := p.db.Conn.QueryRow(context.Background(), "SELECT person_pseudonym FROM "+db+".events_v2_store WHERE event_id = 'p-case-1'").Scan(&pseudonym); err != nil || len(pseudonym) < 16 {
 		t.Fatalf("pseudonym of p-case-1: %q %v", pseudonym, err)
 	}
 	// The processor has counted the person (KZ-75's cases on day 2: three
@@ -135,7 +135,7 @@ func TestEraseEndToEnd(t *testing.T) {
 	if !strings.Contains(out.String(), "found 5 events (1 of them corrections of the others) in 2 regions (KZ-71 KZ-75), and 1 dead letters") {
 		t.Fatalf("erase --dry-run said:\n%s", out.String())
 	}
-	if n := p.db.Count(t, "SELECT count() FROM "+db+".events_store WHERE person_pseudonym = '"+pseudonym+"'"); n != 3 {
+	if n := p.db.Count(t, "SELECT count() FROM "+db+".events_v2_store WHERE person_pseudonym = '"+pseudonym+"'"); n != 3 {
 		t.Fatalf("after the dry run ClickHouse has %d rows of the person, want 3", n)
 	}
 	// No reason, no erasure.
@@ -168,12 +168,12 @@ func TestEraseEndToEnd(t *testing.T) {
 	// ClickHouse: the person's rows are gone at once (erase waits for the
 	// mutation); the audit row is there.
 	for _, col := range []string{"person_pseudonym", "index_pseudonym", "contact_pseudonym"} {
-		if n := p.db.Count(t, "SELECT count() FROM "+db+".events_store WHERE "+col+" = '"+pseudonym+"'"); n != 0 {
-			t.Errorf("events_store still has %d rows with %s of the person", n, col)
+		if n := p.db.Count(t, "SELECT count() FROM "+db+".events_v2_store WHERE "+col+" = '"+pseudonym+"'"); n != 0 {
+			t.Errorf("events_v2_store still has %d rows with %s of the person", n, col)
 		}
 	}
-	if n := p.db.Count(t, "SELECT count() FROM "+db+".events_store WHERE event_id LIKE 'p-%' OR event_id = 'c-7'"); n != 0 {
-		t.Errorf("events_store still has %d of the person's events (or their retraction)", n)
+	if n := p.db.Count(t, "SELECT count() FROM "+db+".events_v2_store WHERE event_id LIKE 'p-%' OR event_id = 'c-7'"); n != 0 {
+		t.Errorf("events_v2_store still has %d of the person's events (or their retraction)", n)
 	}
 	if n := p.db.Count(t, "SELECT count() FROM "+db+".erasures WHERE kind = 'person' AND erased_by = 'dpo' AND reason = 'DPO request 2026-114' AND events = 5 AND dead_letters = 1 AND rows_deleted = 5"); n != 1 {
 		t.Errorf("erasures has %d matching audit rows, want 1:\n%s", n, strings.Join(p.rows(t, "SELECT concat(kind, ' ', erased_by, ' ', toString(events), ' ', toString(dead_letters), ' ', toString(rows_deleted)) FROM "+db+".erasures"), "\n"))
@@ -208,8 +208,8 @@ func TestEraseEndToEnd(t *testing.T) {
 	want.postAll(t, f.kept())
 	want.postAll(t, f.after)
 	total := uint64(len(f.kept()) + len(f.after))
-	want.waitCount(t, "SELECT count() FROM `"+want.db.Name+"`.events_store", total, 60*time.Second)
-	p.waitCount(t, "SELECT count() FROM "+db+".events_store", total, 60*time.Second)
+	want.waitCount(t, "SELECT count() FROM `"+want.db.Name+"`.events_v2_store", total, 60*time.Second)
+	p.waitCount(t, "SELECT count() FROM "+db+".events_v2_store", total, 60*time.Second)
 	var diffs []string
 	waitFor(60*time.Second, func() bool {
 		// Versions differ (stream sequences of two runs); all else may not.

@@ -378,7 +378,7 @@ func crashEvents(t *testing.T, n, days int, seed int64) []stream.Msg {
 		if err != nil {
 			t.Fatal(err)
 		}
-		msgs[i] = stream.Msg{Subject: schemas.EventSubject(e.EventID, e.Type, e.Region), ID: e.ID(), Data: data}
+		msgs[i] = stream.Msg{Data: data} // subject and id: named by the server's refs (refMsgs)
 	}
 	if len(msgs) != n {
 		t.Fatalf("generated %d events, want %d", len(msgs), n)
@@ -386,9 +386,39 @@ func crashEvents(t *testing.T, n, days int, seed int64) []stream.Msg {
 	return msgs
 }
 
+// refMsgs gives each event message the subject and Nats-Msg-Id ingest would
+// give it on the server of js: its ref under that deployment's id key.
+func refMsgs(js jetstream.JetStream, msgs []stream.Msg) ([]stream.Msg, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	refs, err := stream.LoadEventRefs(ctx, stream.NewBus(js))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]stream.Msg, len(msgs))
+	for i, m := range msgs {
+		var e struct {
+			EventID string            `json:"event_id"`
+			Source  string            `json:"source"`
+			Type    schemas.EventType `json:"type"`
+			Region  string            `json:"region"`
+		}
+		if err := json.Unmarshal(m.Data, &e); err != nil {
+			return nil, fmt.Errorf("event %d: %w", i, err)
+		}
+		ref := refs.Ref(e.Source, e.EventID)
+		out[i] = stream.Msg{Subject: schemas.RefSubject(ref, e.Type, e.Region), ID: ref, Data: m.Data}
+	}
+	return out, nil
+}
+
 // publishAll publishes msgs in order, 1000 at a time, and fails on any error
 // or duplicate. Safe to call from another goroutine (it reports, not stops).
 func publishAll(js jetstream.JetStream, msgs []stream.Msg) error {
+	msgs, err := refMsgs(js, msgs)
+	if err != nil {
+		return err
+	}
 	pub := stream.NewBus(js).Publisher()
 	pub.Timeout = 60 * time.Second
 	for off := 0; off < len(msgs); off += 1000 {
@@ -629,8 +659,8 @@ func TestCrashSinkAndProcessor(t *testing.T) {
 		if once != n || ours != n {
 			t.Errorf("%s: %d event_ids exactly once, %d of the published ids; want %d", sp.name, once, ours, n)
 		}
-		stored := sp.db.Count(t, "SELECT count() FROM "+db+".events_store")
-		t.Logf("%s: events_store holds %d rows for %d events (%d redelivered duplicates, hidden by FINAL)", sp.name, stored, n, stored-n)
+		stored := sp.db.Count(t, "SELECT count() FROM "+db+".events_v2_store")
+		t.Logf("%s: events_v2_store holds %d rows for %d events (%d redelivered duplicates, hidden by FINAL)", sp.name, stored, n, stored-n)
 		if dl := streamMsgs(t, sp.nats.JS, schemas.StreamDeadLetter); dl != 0 {
 			t.Errorf("%s: %d dead letters, want none", sp.name, dl)
 		}
@@ -980,7 +1010,8 @@ func TestClickHouseOutage(t *testing.T) {
 	}
 }
 
-// streamIDs returns how many messages of a stream carry each Nats-Msg-Id.
+// streamIDs returns how many messages of the events stream carry each
+// event_id (read from the event: subjects and Nats-Msg-Id carry its ref).
 func streamIDs(t *testing.T, js jetstream.JetStream, name string) map[string]int {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -998,7 +1029,13 @@ func streamIDs(t *testing.T, js jetstream.JetStream, name string) map[string]int
 		}
 		n := 0
 		for m := range batch.Messages() {
-			out[m.Headers().Get(jetstream.MsgIDHeader)]++
+			var e struct {
+				EventID string `json:"event_id"`
+			}
+			if err := json.Unmarshal(m.Data(), &e); err != nil {
+				t.Fatalf("%s: %v", m.Subject(), err)
+			}
+			out[e.EventID]++
 			n++
 		}
 		if n == 0 {

@@ -46,7 +46,7 @@ func TestPersonalDataNowhereEndToEnd(t *testing.T) {
 		}
 	}
 	db := "`" + p.db.Name + "`"
-	p.waitCount(t, "SELECT count() FROM "+db+".events_store", uint64(len(c.Clean)), 60*time.Second)
+	p.waitCount(t, "SELECT count() FROM "+db+".events_v2_store", uint64(len(c.Clean)), 60*time.Second)
 	p.waitCount(t, "SELECT toUInt64(count() > 0) FROM "+db+".indicators_latest", 1, 60*time.Second)
 
 	needles := piicorpus.Needles()
@@ -100,7 +100,7 @@ func TestPersonalDataNowhereEndToEnd(t *testing.T) {
 		t.Errorf("no ClickHouse table holds %q: the search sees nothing", stored)
 	}
 	var dataPath string
-	if err := p.db.Conn.QueryRow(context.Background(), fmt.Sprintf("SELECT data_path FROM system.tables WHERE database = '%s' AND name = 'events_store'", p.db.Name)).Scan(&dataPath); err != nil {
+	if err := p.db.Conn.QueryRow(context.Background(), fmt.Sprintf("SELECT data_path FROM system.tables WHERE database = '%s' AND name = 'events_v2_store'", p.db.Name)).Scan(&dataPath); err != nil {
 		t.Fatal(err)
 	}
 
@@ -113,7 +113,7 @@ func TestPersonalDataNowhereEndToEnd(t *testing.T) {
 	if !grepDir(t, filepath.Dir(p.cfgFile), find) {
 		t.Errorf("no file of the run's data directory holds %q: the search sees nothing", stored)
 	}
-	// data_path is <path>/data/<db>/events_store/, and deploy/local's
+	// data_path is <path>/data/<db>/events_v2_store/, and deploy/local's
 	// server keeps <path> in <dir>/data and its logs in <dir>/log.
 	dbDir := filepath.Dir(filepath.Clean(dataPath))
 	if _, err := os.Stat(dbDir); err != nil {

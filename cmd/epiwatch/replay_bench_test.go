@@ -61,6 +61,9 @@ func BenchmarkReplayYear(b *testing.B) {
 	if _, err := stream.NewBus(js).Ensure(ctx, stream.DefaultConfig()); err != nil {
 		b.Fatal(err)
 	}
+	if msgs, err = refMsgs(js, msgs); err != nil {
+		b.Fatal(err)
+	}
 	begin = time.Now()
 	pub := stream.NewBus(js).Publisher()
 	for off := 0; off < len(msgs); off += 5000 {
@@ -105,7 +108,8 @@ func BenchmarkReplayYear(b *testing.B) {
 
 // simulatedStream runs the simulator and turns its events into the
 // messages ingest would publish: persons pseudonymised with a keyed HMAC,
-// raw identifiers removed, subject and Nats-Msg-Id as ingest sets them.
+// raw identifiers removed (refMsgs then sets subject and Nats-Msg-Id as
+// ingest does).
 func simulatedStream(b *testing.B, sc simulate.Config) (msgs []stream.Msg, regions int) {
 	b.Helper()
 	sim, err := simulate.New(sc, nil)
@@ -126,7 +130,7 @@ func simulatedStream(b *testing.B, sc simulate.Config) (msgs []stream.Msg, regio
 			if err != nil {
 				return err
 			}
-			msgs = append(msgs, stream.Msg{Subject: schemas.EventSubject(e.EventID, e.Type, e.Region), ID: e.ID(), Data: data})
+			msgs = append(msgs, stream.Msg{Data: data}) // named by refMsgs
 		}
 		return nil
 	})

@@ -187,7 +187,7 @@ func liveSnapshot(t *testing.T, db *chtest.DB, name string) string {
 	t.Helper()
 	var b strings.Builder
 	for _, q := range []struct{ table, hash string }{
-		{"events_store", "cityHash64(event_id, toString(seq), payload)"},
+		{"events_v2_store", "cityHash64(event_id, toString(seq), payload)"},
 		{"indicators_store", "cityHash64(region, toString(date), toString(version), toString(computed_at))"},
 		{"decisions_store", "cityHash64(decision_id, toString(decided_at), toString(seq), reason)"},
 		{"alerts_store", "cityHash64(alert_id, status, toString(seq))"},

@@ -14,9 +14,9 @@ import (
 	ddl "github.com/epiwatch/epiwatch/schemas/clickhouse"
 )
 
-// Erasure in ClickHouse: the rows of events_store holding erased events are
-// selected by their stream sequence (the erasure record lists them), never
-// by pseudonym or event_id — the statement lands in system.query_log and the
+// Erasure in ClickHouse: the rows of the events store (events_v2_store)
+// holding erased events are selected by their stream sequence (the erasure
+// record lists them), never by pseudonym or event_id — the statement lands in system.query_log and the
 // server's logs, which must not learn who was erased.
 //
 // ALTER TABLE … DELETE (a mutation) is used on every version: it rewrites
@@ -48,7 +48,7 @@ func ErasedIDs(ctx context.Context, conn driver.Conn, db string) (map[string]boo
 // seqChunk bounds the sequences named in one statement.
 const seqChunk = 5000
 
-// Erase deletes the rows of rec's events (rec.Seqs) from events_store,
+// Erase deletes the rows of rec's events (rec.Seqs) from the events store,
 // waits until they are gone, and records rec in the erasures table with the
 // rows deleted. cluster is "" on a single server. streamSeq is the record's
 // sequence in the erasure log. Safe to repeat: a second run deletes nothing
@@ -69,7 +69,7 @@ func Erase(ctx context.Context, conn driver.Conn, db, cluster string, rec *schem
 		err := conn.Exec(cctx, del)
 		cancel()
 		if err != nil {
-			return deleted, fmt.Errorf("erasure %s: delete %d rows from %s.events_store: %w", rec.ID, n, db, err)
+			return deleted, fmt.Errorf("erasure %s: delete %d rows from %s.%s: %w", rec.ID, n, db, eventsTable.name, err)
 		}
 		// Mutations run in the background; the rows are gone when no
 		// query finds them (on a cluster, through the Distributed table).
@@ -92,17 +92,17 @@ func Erase(ctx context.Context, conn driver.Conn, db, cluster string, rec *schem
 	return deleted, nil
 }
 
-// EraseSQL returns the count of the rows of events_store at seqs (through
+// EraseSQL returns the count of the rows of the events store at seqs (through
 // the Distributed table on a cluster) and the mutation deleting them (on
 // the local tables, ON CLUSTER, on a cluster).
 func EraseSQL(db, cluster string, seqs []uint64) (count, del string) {
 	qdb := quoteIdent(db)
 	where := "seq IN (" + seqList(seqs) + ")"
-	table, on := qdb+".events_store", ""
+	table, on := qdb+"."+eventsTable.name, ""
 	if cluster != "" {
-		table, on = qdb+".events_store"+ddl.LocalSuffix, " ON CLUSTER "+quoteIdent(cluster)
+		table, on = qdb+"."+eventsTable.name+ddl.LocalSuffix, " ON CLUSTER "+quoteIdent(cluster)
 	}
-	return fmt.Sprintf("SELECT count() FROM %s.events_store WHERE %s", qdb, where),
+	return fmt.Sprintf("SELECT count() FROM %s.%s WHERE %s", qdb, eventsTable.name, where),
 		fmt.Sprintf("ALTER TABLE %s%s DELETE WHERE %s", table, on, where)
 }
 

@@ -21,7 +21,7 @@ func regionRow(r schemas.Region, version uint64) []any {
 	return []any{r.Code, r.Country, r.NameEN, r.NameRU, r.Kind, uint32(r.Population), r.Lat, r.Lon, version}
 }
 
-var eventsTable = table{"events_store", `event_id, type, region, event_date, source, ingested_at, seq,
+var eventsTable = table{"events_v2_store", `event_id, type, region, event_date, source, ingested_at, seq,
 	person_pseudonym, key_id, age_band, sex, district, report_date, onset_date, imported, classification,
 	index_pseudonym, contact_pseudonym, setting, sample_date, result_date, test_kind, result, lab,
 	facility_id, facility_name, snapshot_time, bed_kind, beds_total, beds_occupied, dose_number, vaccine,
@@ -51,7 +51,7 @@ func b2u(b bool) uint8 {
 	return 0
 }
 
-// eventRow maps an event to events_store's columns, in eventsTable order.
+// eventRow maps an event to events_v2_store's columns, in eventsTable order.
 func eventRow(e *schemas.Event, seq uint64, ingestedAt time.Time, payload []byte) []any {
 	var p schemas.Person
 	if e.Person != nil {

@@ -116,8 +116,8 @@ func isDistributed(conn driver.Conn, db string) (bool, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var n uint64
-	if err := conn.QueryRow(ctx, "SELECT count() FROM system.tables WHERE database = ? AND name = 'events_store' AND engine = 'Distributed'", db).Scan(&n); err != nil {
-		return false, fmt.Errorf("read the engine of %s.events_store: %w", db, err)
+	if err := conn.QueryRow(ctx, "SELECT count() FROM system.tables WHERE database = ? AND name = 'events_v2_store' AND engine = 'Distributed'", db).Scan(&n); err != nil {
+		return false, fmt.Errorf("read the engine of %s.events_v2_store: %w", db, err)
 	}
 	return n > 0, nil
 }

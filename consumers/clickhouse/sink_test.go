@@ -40,15 +40,16 @@ func caseEvent(i int) schemas.Event {
 func publish(t *testing.T, s *streamtest.Server, from, to int, dup bool) {
 	t.Helper()
 	pub := s.Bus.Publisher()
+	refs := s.Refs()
 	var msgs []stream.Msg
 	for i := from; i < to; i++ {
 		e := caseEvent(i)
 		b, _ := json.Marshal(e)
-		id := e.EventID
+		id := refs.Ref(e.Source, e.EventID)
 		if dup {
 			id += ":again"
 		}
-		msgs = append(msgs, stream.Msg{Subject: schemas.EventSubject(e.EventID, e.Type, e.Region), ID: id, Data: b})
+		msgs = append(msgs, stream.Msg{Subject: refs.Subject(e.Source, e.EventID, e.Type, e.Region), ID: id, Data: b})
 	}
 	for start := 0; start < len(msgs); start += 1000 {
 		end := min(start+1000, len(msgs))
@@ -113,7 +114,7 @@ func TestSinkExactlyOnceView(t *testing.T) {
 	publish(t, s, n/2, n, false)
 	// Stop the sink while it is still working through the backlog.
 	waitFor(t, "first rows", 30*time.Second, func() bool {
-		return count(t, conn, fmt.Sprintf("SELECT count() FROM %s.events_store", db)) > 0
+		return count(t, conn, fmt.Sprintf("SELECT count() FROM %s.events_v2_store", db)) > 0
 	})
 	r.stop()
 	publish(t, s, 0, 3000, true) // re-sent events, different Nats-Msg-Id
@@ -129,7 +130,7 @@ func TestSinkExactlyOnceView(t *testing.T) {
 	}
 	// Negative control: the raw table does hold the re-sent rows, so the
 	// exact count above is the view's de-duplication, not luck.
-	if raw := count(t, conn, fmt.Sprintf("SELECT count() FROM %s.events_store", db)); raw <= n {
+	if raw := count(t, conn, fmt.Sprintf("SELECT count() FROM %s.events_v2_store", db)); raw <= n {
 		t.Logf("raw table holds %d rows (merges may already have collapsed duplicates)", raw)
 	}
 	var imported uint64
@@ -147,7 +148,7 @@ func TestSinkDeadLettersGarbage(t *testing.T) {
 	conn, db := migrated(t)
 	publish(t, s, 0, 10, false)
 	pub := s.Bus.Publisher()
-	if r := pub.Publish(context.Background(), stream.Msg{Subject: schemas.EventSubject("garbage", schemas.TypeCase, "KZ-75"), ID: "garbage", Data: []byte("{not json")}); r.Err != nil {
+	if r := pub.Publish(context.Background(), stream.Msg{Subject: s.Refs().Subject("t", "garbage", schemas.TypeCase, "KZ-75"), ID: s.Refs().Ref("t", "garbage"), Data: []byte("{not json")}); r.Err != nil {
 		t.Fatal(r.Err)
 	}
 	publish(t, s, 10, 20, false)

@@ -18,6 +18,7 @@ import (
 	"github.com/epiwatch/epiwatch/pipeline/detect"
 	"github.com/epiwatch/epiwatch/pipeline/ingest"
 	"github.com/epiwatch/epiwatch/pipeline/process"
+	"github.com/epiwatch/epiwatch/pipeline/stream"
 	"github.com/epiwatch/epiwatch/schemas"
 )
 
@@ -54,9 +55,15 @@ func (a *App) NewIngester() (*ingest.Ingester, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The id key names events in subjects and message ids; an events
+	// stream of the old subject layout is refused (stream.OldLayoutError).
+	refs, err := stream.LoadEventRefs(ctx, a.bus)
+	if err != nil {
+		return nil, err
+	}
 	return ingest.New(ingest.Config{MaxBodyBytes: a.Cfg.Ingest.MaxBodyBytes, MaxBatch: a.Cfg.Ingest.MaxBatch, PublishEach: a.Cfg.Ingest.PublishEach}, ingest.Deps{
 		Contract: contract, Validator: &schemas.Validator{Regions: a.Regions}, Pseudo: ps,
-		Bus: a.bus, Logger: a.Log, Registry: a.reg,
+		Bus: a.bus, Refs: refs, Logger: a.Log, Registry: a.reg,
 	})
 }
 

@@ -20,9 +20,9 @@ func ListDeadLetters(ctx context.Context, e Env, from uint64, limit int, stage s
 			return err
 		}
 		tw := tabwriter.NewWriter(e.Stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "SEQ\tTIME\tSTAGE\tTYPE\tEVENT_ID\tREASON")
+		fmt.Fprintln(tw, "SEQ\tTIME\tSTAGE\tTYPE\tEVENT_REF\tREASON")
 		for _, d := range dls {
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", d.Seq, d.Time.UTC().Format(time.RFC3339), d.Stage, d.Type, d.EventID, shorten(d.Reason, 120))
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", d.Seq, d.Time.UTC().Format(time.RFC3339), d.Stage, d.Type, d.Ref, shorten(d.Reason, 120))
 		}
 		if err := tw.Flush(); err != nil {
 			return err
@@ -40,9 +40,9 @@ func ShowDeadLetter(ctx context.Context, e Env, seq uint64) error {
 			return err
 		}
 		w := e.Stdout
-		fmt.Fprintf(w, "sequence: %d\ntime:     %s\nstage:    %s\ntype:     %s\nevent_id: %s\nreason:   %s\n", d.Seq, d.Time.UTC().Format(time.RFC3339), d.Stage, d.Type, d.EventID, d.Reason)
+		fmt.Fprintf(w, "sequence:  %d\ntime:      %s\nstage:     %s\ntype:      %s\nevent_ref: %s\nreason:    %s\n", d.Seq, d.Time.UTC().Format(time.RFC3339), d.Stage, d.Type, d.Ref, d.Reason)
 		if d.Origin != "" {
-			fmt.Fprintf(w, "origin:   %s\n", d.Origin)
+			fmt.Fprintf(w, "origin:    %s\n", d.Origin)
 		}
 		fmt.Fprintf(w, "data:\n%s\n", d.Data)
 		return nil

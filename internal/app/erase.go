@@ -189,7 +189,7 @@ func (a *App) finishClickHouse(ctx context.Context, e Env, wait time.Duration) e
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(e.Stdout, "erasure %s: %d rows deleted from %s.events_store and recorded in %s.erasures\n", rec.ID, n, db, db)
+		fmt.Fprintf(e.Stdout, "erasure %s: %d rows deleted from %s.events_v2_store and recorded in %s.erasures\n", rec.ID, n, db, db)
 	}
 	return nil
 }

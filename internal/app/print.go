@@ -66,7 +66,7 @@ func maskSecrets(prefix string, v any) any {
 	case []ingest.TokenConfig:
 		out := make([]any, len(t))
 		for i, tc := range t {
-			out[i] = map[string]any{"name": tc.Name, "sha256": "***", "types": tc.Types, "regions": tc.Regions}
+			out[i] = map[string]any{"name": tc.Name, "sha256": "***", "sources": tc.Sources, "types": tc.Types, "regions": tc.Regions, "levels": tc.Levels}
 		}
 		return out
 	case []PseudonymKey:

@@ -29,7 +29,7 @@ func TestQuickStartQueries(t *testing.T) {
 		}
 	}
 	for i, id := range []string{"sim-7-a", "sim-7-b", "sim-77-a", "sim--7-a", "hosp-sim-7-a"} {
-		exec(fmt.Sprintf("INSERT INTO events_store (event_id, type, region, event_date, source, ingested_at, seq, payload) "+
+		exec(fmt.Sprintf("INSERT INTO events_v2_store (event_id, type, region, event_date, source, ingested_at, seq, payload) "+
 			"SELECT '%s', 'case', 'KZ-75', toDate('2021-07-01'), 's', toDateTime('2021-07-01 10:00:00', 'UTC'), %d, '{}'", id, i+1))
 	}
 	for prefix, want := range map[string]uint64{"sim-7-": 2, "sim-77-": 1, "sim--7-": 1, "sim-8-": 0} {

@@ -27,6 +27,13 @@ type TokenConfig struct {
 	SHA256  string   `mapstructure:"sha256" json:"sha256"`
 	Types   []string `mapstructure:"types" json:"types"`     // event types allowed; empty = all
 	Regions []string `mapstructure:"regions" json:"regions"` // region codes or globs (KZ-*); empty = all
+	// Sources are the event sources (the events' source field) the token
+	// owns: it may publish only events of these sources. Event ids are
+	// scoped to their source, so a token that could write another source
+	// could also retract or supersede that source's events. Empty: the
+	// token's name is its only source (the safe default: one token per
+	// data source, named after it).
+	Sources []string `mapstructure:"sources" json:"sources"`
 	// Levels lets the token set and release manual restriction levels of
 	// its regions (POST/DELETE /v1/levels/<region>): a headquarters' token,
 	// not a data source's.
@@ -38,6 +45,8 @@ type Scope struct {
 	Name    string
 	Types   []string
 	Regions []string
+	// Sources the token owns (never empty: its name by default).
+	Sources []string
 	Levels  bool
 }
 
@@ -67,9 +76,18 @@ func NewTokens(cfgs []TokenConfig) (*Tokens, error) {
 				return nil, fmt.Errorf("ingest.tokens[%d] (%s): bad region pattern %q", i, c.Name, p)
 			}
 		}
+		sources := c.Sources
+		if len(sources) == 0 {
+			sources = []string{c.Name}
+		}
+		for _, src := range sources {
+			if strings.TrimSpace(src) == "" || strings.TrimSpace(src) != src {
+				return nil, fmt.Errorf("ingest.tokens[%d] (%s): sources: %q is not a source name (events carry it in their source field; no blanks around it)", i, c.Name, src)
+			}
+		}
 		var e tokenEntry
 		copy(e.hash[:], b)
-		e.scope = Scope{Name: c.Name, Types: c.Types, Regions: c.Regions, Levels: c.Levels}
+		e.scope = Scope{Name: c.Name, Types: c.Types, Regions: c.Regions, Sources: sources, Levels: c.Levels}
 		t.entries = append(t.entries, e)
 	}
 	return t, nil
@@ -122,18 +140,29 @@ func (t *Tokens) AuthorizeLevel(r *http.Request, region string) (string, int, er
 }
 
 // CheckBatch rejects the whole batch when any event is outside the scope:
-// a source sending another region's data is misconfigured, and publishing
-// part of its batch would hide that.
+// a source sending another region's data, or data of a source the token
+// does not own, is misconfigured (or an attempt to write — and correct —
+// another producer's events), and publishing part of its batch would hide
+// that.
 func (s *Scope) CheckBatch(raws [][]byte) error {
-	if len(s.Types) == 0 && len(s.Regions) == 0 {
+	if len(s.Types) == 0 && len(s.Regions) == 0 && len(s.Sources) == 0 {
 		return nil
 	}
 	for i, raw := range raws {
 		var v struct {
 			Type   string `json:"type"`
 			Region string `json:"region"`
+			Source any    `json:"source"`
 		}
 		_ = json.Unmarshal(raw, &v) // unparsable events are rejected later with their reason
+		if len(s.Sources) > 0 && v.Source != nil {
+			src, _ := v.Source.(string)
+			if !contains(s.Sources, src) {
+				// The source is not quoted: it is the producer's text and
+				// may be anything.
+				return fmt.Errorf("token %q may not send events of this source (event %d); it owns: %s (sources in its ingest.tokens entry); nothing in this request was published", s.Name, i, strings.Join(s.Sources, ", "))
+			}
+		}
 		if len(s.Types) > 0 && v.Type != "" && !contains(s.Types, v.Type) {
 			return fmt.Errorf("token %q may not send %q events (event %d); allowed: %s; nothing in this request was published", s.Name, v.Type, i, strings.Join(s.Types, ", "))
 		}

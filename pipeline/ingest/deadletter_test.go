@@ -47,9 +47,15 @@ func TestDeadLetterKeepsPseudonym(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Dead letters name events by ref (a keyed digest), never by event_id.
+	refs := s.Refs()
 	byID := map[string][]byte{}
 	for _, d := range dls {
-		byID[d.EventID] = d.Data
+		for _, id := range []string{"dl-1", "dl-2"} {
+			if d.Ref == refs.Ref("lab-1", id) {
+				byID[id] = d.Data
+			}
+		}
 	}
 	if len(byID) != 2 {
 		t.Fatalf("dead letters %v, want dl-1 and dl-2", dls)

@@ -97,6 +97,7 @@ type Ingester struct {
 	pseudo    Pseudonymizer
 	pub       *stream.Publisher
 	bus       *stream.Bus
+	refs      *schemas.EventRefs
 	log       *slog.Logger
 	m         *metrics
 }
@@ -109,15 +110,18 @@ type Deps struct {
 	// Bus publishes the events and reads back the events stream when an
 	// event_id arrives again, so that one reused with different content is
 	// rejected instead of silently dropped as a duplicate.
-	Bus      *stream.Bus
+	Bus *stream.Bus
+	// Refs name events in subjects, message ids and dead-letter headers
+	// (stream.LoadEventRefs: the deployment's id key).
+	Refs     *schemas.EventRefs
 	Logger   *slog.Logger
 	Registry prometheus.Registerer // nil: no metrics
 }
 
 // New returns an Ingester.
 func New(cfg Config, d Deps) (*Ingester, error) {
-	if d.Contract == nil || d.Validator == nil || d.Pseudo == nil || d.Bus == nil {
-		return nil, errors.New("ingest: contract, validator, pseudonymizer and bus are required")
+	if d.Contract == nil || d.Validator == nil || d.Pseudo == nil || d.Bus == nil || d.Refs == nil {
+		return nil, errors.New("ingest: contract, validator, pseudonymizer, bus and event refs are required")
 	}
 	def := DefaultConfig()
 	if cfg.MaxBodyBytes <= 0 {
@@ -135,7 +139,7 @@ func New(cfg Config, d Deps) (*Ingester, error) {
 	}
 	pub := d.Bus.Publisher()
 	pub.Timeout = cfg.PublishTimeout
-	return &Ingester{cfg: cfg, contract: d.Contract, validator: d.Validator, pseudo: d.Pseudo, pub: pub, bus: d.Bus, log: log, m: newMetrics(d.Registry)}, nil
+	return &Ingester{cfg: cfg, contract: d.Contract, validator: d.Validator, pseudo: d.Pseudo, pub: pub, bus: d.Bus, refs: d.Refs, log: log, m: newMetrics(d.Registry)}, nil
 }
 
 // Config returns the effective configuration.
@@ -182,10 +186,14 @@ func (in *Ingester) prepare(raws [][]byte, firstIndex int, decode func([]byte) (
 		}
 		if err != nil {
 			dl := stream.DeadLetter{Stage: schemas.DeadLetterStageIngest, Reason: err.Error(), Data: in.deadLetterData(raw), Index: idx}
+			var source string
 			if e != nil {
-				dl.Type, dl.EventID = string(e.Type), e.EventID
+				dl.Type, dl.EventID, source = string(e.Type), e.EventID, e.Source
 			} else {
-				dl.Type, dl.EventID = peekTypeAndID(raw)
+				dl.Type, dl.EventID, source = peekEvent(raw)
+			}
+			if dl.EventID != "" {
+				dl.Ref = in.refs.Ref(source, dl.EventID)
 			}
 			if schemas.ScanPersonalData(dl.EventID) != schemas.NoPersonalData {
 				// Rejected for it: neither the answer nor the dead
@@ -226,9 +234,12 @@ const storedReads = 16
 // JetStream acknowledged every accepted event and stored every dead letter.
 // An *ErrUnavailable error means the batch must be retried as a whole.
 //
-// Each event is published on its EventSubject expecting no message yet on
-// EventIDFilter, so the stream stores an event_id at most once, in the same
-// write as the event. A publish refused for that (an event_id stored earlier)
+// Each event is published on its subject (schemas.EventRefs.Subject: its
+// ref, a keyed digest of source and event_id, never the event_id) with the
+// ref as Nats-Msg-Id, expecting no message yet on its ref's filter, so the
+// stream stores a source's event_id at most once, in the same write as the
+// event; two sources' equal event_ids are two events. A publish refused for
+// that (an event_id of the source stored earlier)
 // or acknowledged as a Nats-Msg-Id duplicate (within the duplicate window,
 // including a repeat inside this batch) is compared with what is stored: the
 // same bytes are a retry (duplicate), other bytes reuse the event_id
@@ -276,12 +287,7 @@ func (in *Ingester) submit(ctx context.Context, raws [][]byte, decode func([]byt
 	rejected = append(rejected, bad...)
 	msgs := make([]stream.Msg, len(ok))
 	for i, p := range ok {
-		msgs[i] = stream.Msg{
-			Subject: schemas.EventSubject(p.Event.EventID, p.Event.Type, p.Event.Region),
-			ID:      p.Event.ID(),
-			Data:    p.Data,
-			Header:  stream.ExpectFirst(schemas.EventIDFilter(p.Event.EventID)),
-		}
+		msgs[i] = in.Msg(p)
 	}
 	start := time.Now()
 	res, err := in.publish(ctx, msgs)
@@ -311,7 +317,7 @@ func (in *Ingester) submit(ctx context.Context, raws [][]byte, decode func([]byt
 			continue
 		}
 		reason := "event_id was already accepted with different content; a different event (or a correction) needs its own event_id"
-		rejected = append(rejected, stream.DeadLetter{Stage: schemas.DeadLetterStageIngest, Reason: reason, Data: p.Data, Index: p.Index, Type: string(p.Event.Type), EventID: p.Event.EventID})
+		rejected = append(rejected, stream.DeadLetter{Stage: schemas.DeadLetterStageIngest, Reason: reason, Data: p.Data, Index: p.Index, Type: string(p.Event.Type), EventID: p.Event.EventID, Ref: msgs[i].ID})
 		in.m.rejected(string(p.Event.Type), "event_id_reused")
 	}
 	if err := in.pub.PublishDeadLetters(ctx, rejected); err != nil {
@@ -324,15 +330,31 @@ func (in *Ingester) submit(ctx context.Context, raws [][]byte, decode func([]byt
 	return sum, nil
 }
 
+// Msg is the message Submit publishes for p: on its subject (its ref: a
+// keyed digest of source and event_id), with the ref as Nats-Msg-Id and
+// expecting no message yet on the ref's filter.
+func (in *Ingester) Msg(p Prepared) stream.Msg {
+	ref := in.refs.Ref(p.Event.Source, p.Event.EventID)
+	return stream.Msg{
+		Subject: schemas.RefSubject(ref, p.Event.Type, p.Event.Region),
+		ID:      ref,
+		Data:    p.Data,
+		Header:  stream.ExpectFirst(schemas.SubjectEvents + "." + ref + ".>"),
+	}
+}
+
 // checkCorrections checks every event that supersedes or retracts another:
-// the corrected event must exist — stored, or earlier in the same request —,
-// come from the same source (a producer corrects only its own reports), be
-// of the same type (a new version) or a case or lab test (a retraction), and
-// a retraction must name the corrected event's region. Events that fail are
+// the corrected event must exist — stored, or earlier in the same request —
+// among the events of the same source (event_ids are scoped to their
+// producer, and a producer corrects only its own reports: the target is
+// looked up by its ref under the correction's source), be of the same type
+// (a new version) or a case or lab test (a retraction), and a retraction
+// must name the corrected event's region. Events that fail are
 // returned as dead letters with the reason; an error means the stream could
 // not be read.
 func (in *Ingester) checkCorrections(ctx context.Context, ok []Prepared) ([]Prepared, []stream.DeadLetter, error) {
-	var earlier map[string]*schemas.Event
+	// earlier holds the request's events so far by source and event_id.
+	var earlier map[[2]string]*schemas.Event
 	kept := ok[:0]
 	var rejected []stream.DeadLetter
 	for _, p := range ok {
@@ -341,26 +363,27 @@ func (in *Ingester) checkCorrections(ctx context.Context, ok []Prepared) ([]Prep
 		if target == "" {
 			kept = append(kept, p)
 			if earlier != nil {
-				earlier[e.EventID] = e
+				earlier[[2]string{e.Source, e.EventID}] = e
 			}
 			continue
 		}
 		if earlier == nil { // the first correction: index what came before it
-			earlier = make(map[string]*schemas.Event, len(kept))
+			earlier = make(map[[2]string]*schemas.Event, len(kept))
 			for _, q := range kept {
-				earlier[q.Event.EventID] = q.Event
+				earlier[[2]string{q.Event.Source, q.Event.EventID}] = q.Event
 			}
 		}
-		t, found := earlier[target]
+		t, found := earlier[[2]string{e.Source, target}]
 		if !found {
-			m, err := in.bus.LastMsg(ctx, schemas.StreamEvents, schemas.EventIDFilter(target))
+			tref := in.refs.Ref(e.Source, target)
+			m, err := in.bus.LastMsg(ctx, schemas.StreamEvents, schemas.SubjectEvents+"."+tref+".>")
 			switch {
 			case errors.Is(err, stream.ErrMsgNotFound):
 			case err != nil:
-				return nil, nil, fmt.Errorf("read the event %s corrects (%s): %w", e.EventID, target, err)
+				return nil, nil, fmt.Errorf("read the event %s that %s corrects: %w", tref, in.refs.Ref(e.Source, e.EventID), err)
 			default:
 				if t, err = schemas.UnmarshalEvent(m.Data); err != nil {
-					return nil, nil, fmt.Errorf("stored event %s: %w", target, err)
+					return nil, nil, fmt.Errorf("stored event %s (sequence %d): %w", tref, m.Seq, err)
 				}
 				found = true
 			}
@@ -369,26 +392,26 @@ func (in *Ingester) checkCorrections(ctx context.Context, ok []Prepared) ([]Prep
 		if e.Type == schemas.TypeRetraction {
 			field = "retracts"
 		}
+		// Reasons never quote the target's event_id: they are stored in
+		// the dead letter's headers (the producer knows what it sent).
 		var why string
 		switch {
 		case !found:
-			why = fmt.Sprintf("%s: no event %q was accepted before; a correction follows the event it corrects", field, target)
-		case t.Source != e.Source:
-			why = fmt.Sprintf("%s: event %q was sent by another source; a producer corrects only its own events", field, target)
+			why = fmt.Sprintf("%s: no event of source %q with that event_id was accepted before; a correction follows the event it corrects, and a producer corrects only its own events", field, e.Source)
 		case e.Type != schemas.TypeRetraction && t.Type != e.Type:
-			why = fmt.Sprintf("supersedes: event %q is a %s, not a %s; a new version has the type of the old", target, t.Type, e.Type)
+			why = fmt.Sprintf("supersedes: the superseded event is a %s, not a %s; a new version has the type of the old", t.Type, e.Type)
 		case e.Type == schemas.TypeRetraction && !t.Type.Correctable():
-			why = fmt.Sprintf("retracts: event %q is a %s; only cases and lab tests can be retracted (a bed snapshot is corrected by a later one)", target, t.Type)
+			why = fmt.Sprintf("retracts: the retracted event is a %s; only cases and lab tests can be retracted (a bed snapshot is corrected by a later one)", t.Type)
 		case e.Type == schemas.TypeRetraction && t.Region != e.Region:
-			why = fmt.Sprintf("region: the retracted event %q is in %s; a retraction names the region of the event it withdraws", target, t.Region)
+			why = fmt.Sprintf("region: the retracted event is in %s; a retraction names the region of the event it withdraws", t.Region)
 		}
 		if why != "" {
-			rejected = append(rejected, stream.DeadLetter{Stage: schemas.DeadLetterStageIngest, Reason: why, Data: p.Data, Index: p.Index, Type: string(e.Type), EventID: e.EventID})
+			rejected = append(rejected, stream.DeadLetter{Stage: schemas.DeadLetterStageIngest, Reason: why, Data: p.Data, Index: p.Index, Type: string(e.Type), EventID: e.EventID, Ref: in.refs.Ref(e.Source, e.EventID)})
 			in.m.rejected(string(e.Type), "bad_correction")
 			continue
 		}
 		kept = append(kept, p)
-		earlier[e.EventID] = e
+		earlier[[2]string{e.Source, e.EventID}] = e
 	}
 	return kept, rejected, nil
 }
@@ -436,7 +459,7 @@ func (in *Ingester) settle(sum *Summary, p Prepared, status string) {
 
 // sameAsStored reads back the stored event of each ok[i], i in idx, and
 // reports whether it holds the same bytes: a Nats-Msg-Id duplicate names the
-// stored sequence, a refused publish is looked up by EventIDFilter.
+// stored sequence, a refused publish is looked up by its ref's filter.
 func (in *Ingester) sameAsStored(ctx context.Context, ok []Prepared, res []stream.PubResult, idx []int) ([]bool, error) {
 	same := make([]bool, len(idx))
 	if len(idx) == 0 {
@@ -452,10 +475,11 @@ func (in *Ingester) sameAsStored(ctx context.Context, ok []Prepared, res []strea
 			defer func() { <-sem; wg.Done() }()
 			var m stream.Msg
 			var err error
+			ref := in.refs.Ref(ok[i].Event.Source, ok[i].Event.EventID)
 			if res[i].Err == nil {
 				m, err = in.bus.GetMsg(ctx, schemas.StreamEvents, res[i].Seq)
 			} else {
-				m, err = in.bus.LastMsg(ctx, schemas.StreamEvents, schemas.EventIDFilter(ok[i].Event.EventID))
+				m, err = in.bus.LastMsg(ctx, schemas.StreamEvents, schemas.SubjectEvents+"."+ref+".>")
 			}
 			if errors.Is(err, stream.ErrMsgNotFound) {
 				// JetStream still remembers the event_id (its duplicate
@@ -468,7 +492,7 @@ func (in *Ingester) sameAsStored(ctx context.Context, ok []Prepared, res []strea
 				return
 			}
 			if err != nil {
-				errs[k] = fmt.Errorf("read back the stored event %s: %w", ok[i].Event.EventID, err)
+				errs[k] = fmt.Errorf("read back the stored event %s: %w", ref, err)
 				return
 			}
 			same[k] = bytes.Equal(m.Data, ok[i].Data) || in.sameUnderStoredKey(m.Data, ok[i])
@@ -527,25 +551,27 @@ func (in *Ingester) unavailable(err error) error {
 	return &ErrUnavailable{Full: full, Err: err}
 }
 
-// peekTypeAndID salvages type and event_id from an event the contract
-// rejected, for the answer and the dead-letter subject.
-func peekTypeAndID(raw []byte) (typ, id string) {
+// peekEvent salvages type, event_id and source from an event the contract
+// rejected, for the answer, the dead-letter subject and its ref.
+func peekEvent(raw []byte) (typ, id, source string) {
 	var v struct {
 		Type    any `json:"type"`
 		EventID any `json:"event_id"`
+		Source  any `json:"source"`
 	}
 	if json.Unmarshal(raw, &v) != nil {
-		return "", ""
+		return "", "", ""
 	}
 	typ, _ = v.Type.(string)
 	id, _ = v.EventID.(string)
+	source, _ = v.Source.(string)
 	if schemas.ScanPersonalData(id) != schemas.NoPersonalData {
 		id = "" // checked whole: a cut could split the match
 	}
 	if len(id) > schemas.MaxEventIDLen {
 		id = id[:schemas.MaxEventIDLen]
 	}
-	return typ, id
+	return typ, id, source
 }
 
 // reasonLabel maps a rejection to a bounded metric label: the first field

@@ -50,7 +50,7 @@ func newIngesterWith(t *testing.T, cfg ingest.Config, reg prometheus.Registerer)
 	}
 	in, err := ingest.New(cfg, ingest.Deps{
 		Contract: c, Validator: &schemas.Validator{Regions: schemas.DefaultRegions()},
-		Pseudo: testPseudo{}, Bus: s.Bus, Registry: reg,
+		Pseudo: testPseudo{}, Bus: s.Bus, Refs: s.Refs(), Registry: reg,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -105,7 +105,7 @@ func TestMixedBatchNDJSON(t *testing.T) {
 	// Accepted events are in the stream, pseudonymised; rejected ones are not.
 	ctx := context.Background()
 	st, _ := s.JS.Stream(ctx, schemas.StreamEvents)
-	m, err := st.GetLastMsgForSubject(ctx, schemas.EventSubject("c1", schemas.TypeCase, "KZ-75"))
+	m, err := st.GetLastMsgForSubject(ctx, s.Refs().Subject("t", "c1", schemas.TypeCase, "KZ-75"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +184,7 @@ func TestGzipAndLimits(t *testing.T) {
 
 func TestTokensAndScopes(t *testing.T) {
 	in, s := newIngester(t)
-	tok, err := ingest.NewTokens([]ingest.TokenConfig{{Name: "almaty-lis", SHA256: ingest.HashToken("s3cret-almaty"), Types: []string{"case", "lab_test"}, Regions: []string{"KZ-75"}}})
+	tok, err := ingest.NewTokens([]ingest.TokenConfig{{Name: "almaty-lis", SHA256: ingest.HashToken("s3cret-almaty"), Types: []string{"case", "lab_test"}, Regions: []string{"KZ-75"}, Sources: []string{"t"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,6 +206,56 @@ func TestTokensAndScopes(t *testing.T) {
 	}
 	if rec, sum := post(t, h, []byte(goodCase), auth); rec.Code != 200 || sum.Accepted != 1 {
 		t.Fatalf("in scope: %d %s", rec.Code, rec.Body)
+	}
+}
+
+// TestTokenSources: a token publishes only events of the sources it owns
+// (its sources, or its name alone); a request with any other source is
+// refused whole with 403, nothing of it published, and the refusal does
+// not quote the foreign source.
+func TestTokenSources(t *testing.T) {
+	event := func(id, source string) string {
+		return fmt.Sprintf(`{"event_id":%q,"type":"case","region":"KZ-75","source":%q,"person":{"national_id":"900101300017"},"report_date":"2020-07-01"}`, id, source)
+	}
+	tests := []struct {
+		name    string
+		sources []string // of the token "lis-1"
+		body    []string
+		status  int
+	}{
+		{"own source", []string{"lis-1", "lis-2"}, []string{event("c1", "lis-2")}, 200},
+		{"name is the default source", nil, []string{event("c1", "lis-1")}, 200},
+		{"another source", []string{"lis-1"}, []string{event("c1", "his-9")}, 403},
+		{"another source beside an own one", nil, []string{event("c1", "lis-1"), event("c1", "his-9")}, 403},
+		{"an empty source is nobody's", nil, []string{event("c1", "")}, 403},
+		{"no source: rejected by validation", nil, []string{`{"event_id":"c1","type":"case","region":"KZ-75","report_date":"2020-07-01"}`}, 200},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			in, s := newIngester(t)
+			tok, err := ingest.NewTokens([]ingest.TokenConfig{{Name: "lis-1", SHA256: ingest.HashToken("s3cret"), Sources: tc.sources}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec, _ := post(t, in.Handler(nil, tok), []byte(strings.Join(tc.body, "\n")), map[string]string{"Authorization": "Bearer s3cret"})
+			if rec.Code != tc.status {
+				t.Fatalf("%d %s, want %d", rec.Code, rec.Body, tc.status)
+			}
+			if tc.status != 403 {
+				return
+			}
+			if strings.Contains(rec.Body.String(), "his-9") || !strings.Contains(rec.Body.String(), "may not send events of this source") {
+				t.Errorf("refusal %s", rec.Body)
+			}
+			if n := len(streamtest.Messages(t, s.JS, schemas.StreamEvents)); n != 0 {
+				t.Errorf("a forbidden request published %d events", n)
+			}
+		})
+	}
+	for _, bad := range [][]string{{""}, {" lis"}} {
+		if _, err := ingest.NewTokens([]ingest.TokenConfig{{Name: "x", SHA256: ingest.HashToken("s"), Sources: bad}}); err == nil || !strings.Contains(err.Error(), "ingest.tokens[0] (x): sources") {
+			t.Errorf("sources %q: %v", bad, err)
+		}
 	}
 }
 
@@ -235,6 +285,8 @@ func TestEventIDStoredOnce(t *testing.T) {
 		newDate = `{"event_id":"x.1","type":"case","region":"KZ-75","source":"t","person":{"national_id":"900101300017"},"report_date":"2020-07-02"}`
 		newKind = `{"event_id":"x.1","type":"bed_snapshot","region":"KZ-71","source":"t","facility_id":"f1","snapshot_time":"2020-07-01T08:00:00Z","bed_kind":"infectious","total":10,"occupied":5}`
 		other   = `{"event_id":"x:1","type":"case","region":"KZ-75","source":"t","person":{"national_id":"900101300017"},"report_date":"2020-07-01"}`
+		// Another producer's x.1: ids are scoped to their source.
+		otherSource = `{"event_id":"x.1","type":"case","region":"KZ-75","source":"u","person":{"national_id":"900101300017"},"report_date":"2020-07-02"}`
 	)
 	tests := []struct {
 		name        string
@@ -250,6 +302,8 @@ func TestEventIDStoredOnce(t *testing.T) {
 		{"other type and region after the window", []string{newKind}, true, []string{"rejected"}},
 		{"repeats in one request", []string{other, other, newDate, other}, false, []string{"accepted", "duplicate", "rejected", "duplicate"}},
 		{"a similar id is another event", []string{other}, true, []string{"accepted"}},
+		{"another source's equal id is another event", []string{otherSource, otherSource}, false, []string{"accepted", "duplicate"}},
+		{"another source's equal id after the window", []string{otherSource, newDate}, true, []string{"accepted", "rejected"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -281,21 +335,31 @@ func TestEventIDStoredOnce(t *testing.T) {
 					}
 				}
 			}
-			// One stored event per event_id, the first content kept.
+			// One stored event per source and event_id, the first content
+			// kept, on the subject and with the message id of its ref.
+			refs := s.Refs()
 			events := streamtest.Messages(t, s.JS, schemas.StreamEvents)
 			byID := map[string][]byte{}
 			for _, m := range events {
-				id := m.Header.Get("Nats-Msg-Id")
-				if _, dup := byID[id]; dup {
-					t.Fatalf("event_id %s stored twice", id)
+				var e schemas.Event
+				if err := json.Unmarshal(m.Data, &e); err != nil {
+					t.Fatal(err)
 				}
-				byID[id] = m.Data
-				if want := schemas.EventSubject(id, schemas.EventType(schemas.EventSubjectType(m.Subject)), ""); !strings.HasPrefix(m.Subject, want[:len(want)-1]) {
-					t.Errorf("subject %s, want %s<region>", m.Subject, want[:len(want)-1])
+				key := e.Source + "/" + e.EventID
+				if _, dup := byID[key]; dup {
+					t.Fatalf("%s stored twice", key)
+				}
+				byID[key] = m.Data
+				ref := refs.Ref(e.Source, e.EventID)
+				if id := m.Header.Get("Nats-Msg-Id"); id != ref {
+					t.Errorf("%s: Nats-Msg-Id %s, want its ref %s", key, id, ref)
+				}
+				if want := refs.Subject(e.Source, e.EventID, e.Type, e.Region); m.Subject != want {
+					t.Errorf("%s: subject %s, want %s", key, m.Subject, want)
 				}
 			}
-			if !bytes.Contains(byID["x.1"], []byte(`"report_date":"2020-07-01"`)) {
-				t.Errorf("stored x.1 = %s", byID["x.1"])
+			if !bytes.Contains(byID["t/x.1"], []byte(`"report_date":"2020-07-01"`)) {
+				t.Errorf("stored x.1 = %s", byID["t/x.1"])
 			}
 			if dl := streamtest.Messages(t, s.JS, schemas.StreamDeadLetter); len(dl) != rejected {
 				t.Errorf("%d dead letters, want %d", len(dl), rejected)
@@ -406,7 +470,10 @@ func TestCorrections(t *testing.T) {
 	in, _ := newIngester(t)
 	h := in.Handler(nil, nil)
 	lab := `{"event_id":"t1","type":"lab_test","region":"KZ-75","source":"t","person":{"national_id":"900101300017"},"sample_date":"2020-07-01","result_date":"2020-07-02","test_kind":"pcr","result":"positive"}`
-	if _, sum := post(t, h, []byte(goodCase+"\n"+goodBeds+"\n"+lab+"\n"), nil); sum.Accepted != 3 {
+	// Another producer's c1, in another region: ids are scoped to their
+	// source, so corrections of "c1" find the one of their own source.
+	otherC1 := `{"event_id":"c1","type":"case","region":"KZ-71","source":"u","person":{"national_id":"900101300017"},"report_date":"2020-07-01"}`
+	if _, sum := post(t, h, []byte(goodCase+"\n"+goodBeds+"\n"+lab+"\n"+otherC1+"\n"), nil); sum.Accepted != 4 {
 		t.Fatalf("setup: %+v", sum)
 	}
 	retract := func(id, region, source, target string) string {
@@ -423,14 +490,17 @@ func TestCorrections(t *testing.T) {
 		`{"event_id":"c3","type":"case","region":"KZ-75","source":"t","person":{"national_id":"900101300017"},"report_date":"2020-07-01","supersedes":"t1"}`, // other type
 		`{"event_id":"c4","type":"case","region":"KZ-75","source":"t","person":{"national_id":"900101300017"},"report_date":"2020-07-02"}`,
 		retract("r-batch", "KZ-75", "t", "c4"), // its target came earlier in the request
+		retract("r-u", "KZ-71", "u", "c1"),     // u's c1 (t's is in KZ-75)
+		`{"event_id":"c5","type":"case","region":"KZ-75","source":"u","person":{"national_id":"900101300017"},"report_date":"2020-07-02","supersedes":"c4"}`, // t's c4, not u's
 	}
 	_, sum := post(t, h, []byte(strings.Join(batch, "\n")+"\n"), nil)
 	want := map[string]string{
-		"r-ok": "", "c2": "", "c4": "", "r-batch": "",
-		"r-unknown": `retracts: no event "nope" was accepted before`,
-		"r-source":  "was sent by another source",
+		"r-ok": "", "c2": "", "c4": "", "r-batch": "", "r-u": "",
+		"r-unknown": `retracts: no event of source "t" with that event_id was accepted before`,
+		"r-source":  `no event of source "other" with that event_id`,
+		"c5":        `supersedes: no event of source "u" with that event_id`,
 		"r-beds":    "only cases and lab tests can be retracted",
-		"r-region":  `the retracted event "c1" is in KZ-75`,
+		"r-region":  `the retracted event is in KZ-75`,
 		"c3":        "is a lab_test, not a case",
 	}
 	for _, r := range sum.Results {
@@ -443,7 +513,7 @@ func TestCorrections(t *testing.T) {
 			t.Errorf("%s: %s %q, want %q", r.EventID, r.Status, r.Reason, w)
 		}
 	}
-	if sum.Accepted != 4 || sum.Rejected != 5 {
-		t.Errorf("accepted %d, rejected %d; want 4 and 5", sum.Accepted, sum.Rejected)
+	if sum.Accepted != 5 || sum.Rejected != 6 {
+		t.Errorf("accepted %d, rejected %d; want 5 and 6", sum.Accepted, sum.Rejected)
 	}
 }

@@ -68,7 +68,7 @@ func realIngester(t *testing.T, s *streamtest.Server, cfg ingest.Config, active 
 	}
 	in, err := ingest.New(cfg, ingest.Deps{
 		Contract: c, Validator: &schemas.Validator{Regions: regions},
-		Pseudo: ps, Bus: s.Bus,
+		Pseudo: ps, Bus: s.Bus, Refs: s.Refs(),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -19,13 +19,14 @@ import (
 // state and 16 raw bytes each is the least they can cost; DEFLATE at its
 // fastest level because the day rows and pseudonym lists compress well and
 // the checkpoint is on the hot path. stateMagic changes whenever the layout
-// does. Blobs of an older layout (EWPS1, EWPS2: before person-episodes,
-// corrections, feeds and the facility registry) lack what the state needs
-// now and cannot be completed from themselves; decodeRegion reports
-// errOldLayout and the processor rebuilds its state from the events stream
-// (Processor.restore). EWPS3 held every event_id applied instead of the
-// recent ones (regionState.recent): it is read, its event_ids taking the
-// region's newest timestamp, so they are forgotten after the dedup window.
+// does. Blobs of an older layout lack what the state needs now and cannot
+// be completed from themselves: EWPS1, EWPS2 (before person-episodes,
+// corrections, feeds and the facility registry), EWPS3 (every event_id
+// applied instead of the recent ones) and EWPS4 (events keyed by event_id
+// alone, before ids were scoped to their source: its keys name no event of
+// this version, so a copy would count twice and a correction find nothing).
+// decodeRegion reports errOldLayout and the processor rebuilds its state
+// from the events stream (Processor.restore).
 //
 // A checkpoint stores each region as a core blob (this layout with no
 // persons: encodeCore) and its persons in personShards shard blobs
@@ -33,13 +34,10 @@ import (
 // changed. A core that still holds persons (encodeRegion: tests, and the
 // checkpoints before shards) is read as well; the next checkpoint moves
 // them into shards.
-const stateMagic = "EWPS4"
-
-// stateMagicV3 is the layout before the dedup window.
-const stateMagicV3 = "EWPS3"
+const stateMagic = "EWPS5"
 
 // oldMagics are the layouts errOldLayout covers.
-var oldMagics = []string{"EWPS1", "EWPS2"}
+var oldMagics = []string{"EWPS1", "EWPS2", "EWPS3", "EWPS4"}
 
 type encoder struct{ b []byte }
 
@@ -356,8 +354,7 @@ func decodeRegion(blob []byte) (*regionState, error) {
 			return nil, errOldLayout
 		}
 	}
-	v3 := bytes.HasPrefix(raw, []byte(stateMagicV3))
-	if !v3 && !bytes.HasPrefix(raw, []byte(stateMagic)) {
+	if !bytes.HasPrefix(raw, []byte(stateMagic)) {
 		return nil, errUnknownState
 	}
 	d := &decoder{b: raw[len(stateMagic):]} // the magics have one length
@@ -383,34 +380,18 @@ func decodeRegion(blob []byte) (*regionState, error) {
 			h[i] = int32(d.varint("reporting delays"))
 		}
 	}
-	if v3 {
-		// Every event_id applied, then the retracted ones.
-		var newest int64
-		for i := range r.days {
-			newest = max(newest, r.days[i].ts)
-		}
-		r.newest = newest
-		n := d.count("event set", 16)
-		for i := 0; i < n && d.err == nil; i++ {
-			id := d.key("event set")
-			r.recent[id] = newest
-			r.recentQ = append(r.recentQ, recentID{id, newest})
-		}
-	}
 	n := d.count("retracted", 16)
 	for i := 0; i < n && d.err == nil; i++ {
 		r.retracted[d.key("retracted")] = struct{}{}
 	}
-	if !v3 {
-		r.newest = d.varint("newest")
-		n = d.count("recent", 17)
-		r.recentQ = make([]recentID, 0, n)
-		for i := 0; i < n && d.err == nil; i++ {
-			q := recentID{id: d.key("recent")}
-			q.ts = d.varint("recent time")
-			r.recent[q.id] = q.ts
-			r.recentQ = append(r.recentQ, q)
-		}
+	r.newest = d.varint("newest")
+	n = d.count("recent", 17)
+	r.recentQ = make([]recentID, 0, n)
+	for i := 0; i < n && d.err == nil; i++ {
+		q := recentID{id: d.key("recent")}
+		q.ts = d.varint("recent time")
+		r.recent[q.id] = q.ts
+		r.recentQ = append(r.recentQ, q)
 	}
 	r.hasPersons = decodePersons(d, r)
 	n = d.count("bed snapshots", 8)

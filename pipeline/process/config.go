@@ -68,13 +68,14 @@ type Config struct {
 	// (a person notified by a laboratory and by a hospital is one case).
 	// 0 counts every case event.
 	EpisodeDays int `json:"episode_days" mapstructure:"episode_days"`
-	// DedupWindow: an event whose event_id the region applied within this
-	// long before (by the events stream's timestamps) is a copy and changes
-	// nothing. The stream already holds each event_id once (ingest stores an
-	// event only if its event_id is not there) and each stream message is
-	// applied once (the checkpoint records the sequences done), so this
-	// only catches copies published around ingest; it keeps the event_ids
-	// of two windows, not of every event ever applied. 0 turns it off.
+	// DedupWindow: an event whose source and event_id the region applied
+	// within this long before (by the events stream's timestamps) is a copy
+	// and changes nothing. The stream already holds each (source, event_id)
+	// once (ingest stores an event only if its ref is not there) and each
+	// stream message is applied once (the checkpoint records the sequences
+	// done), so this only catches copies published around ingest; it keeps
+	// the event keys of two windows, not of every event ever applied. 0
+	// turns it off.
 	DedupWindow time.Duration `json:"dedup_window" mapstructure:"dedup_window"`
 	// RMinCases and RMaxCV: R whose window holds fewer local cases than
 	// RMinCases, or whose posterior coefficient of variation exceeds RMaxCV,

@@ -1,10 +1,12 @@
 package process
 
 import (
+	"bytes"
+	"compress/flate"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
-	"reflect"
 	"testing"
 	"time"
 
@@ -87,47 +89,42 @@ func TestDedupWindow(t *testing.T) {
 	})
 }
 
-// TestStateV3Layout: a checkpoint written before the dedup window
-// (testdata/state_v3.bin: every event_id applied, by epiwatch 4002185 from
-// simulate(5, KZ-75, 30)) restores to the state this version builds from
-// the same events, its event_ids kept as recent as its newest event, so a
-// copy arriving right after the upgrade still counts once.
-func TestStateV3Layout(t *testing.T) {
+// TestOlderLayoutsRebuild: checkpoints of the layouts before ids were scoped
+// to their source (testdata/state_v3.bin: EWPS3, by epiwatch 4002185 from
+// simulate(5, KZ-75, 30); and an EWPS4 header) key events by event_id
+// alone: they are refused as errOldLayout, so the processor rebuilds its
+// state from the stream instead of mixing two kinds of keys.
+func TestOlderLayoutsRebuild(t *testing.T) {
 	t.Parallel()
-	blob, err := os.ReadFile("testdata/state_v3.bin")
+	v3, err := os.ReadFile("testdata/state_v3.bin")
 	if err != nil {
 		t.Fatal(err)
 	}
-	old, err := decodeRegion(blob)
+	for _, tc := range []struct {
+		name string
+		blob []byte
+	}{
+		{"EWPS3", v3},
+		{"EWPS4", deflated(t, []byte("EWPS4\x05KZ-75"))},
+	} {
+		if _, err := decodeRegion(tc.blob); !errors.Is(err, errOldLayout) {
+			t.Errorf("%s: decodeRegion = %v, want errOldLayout", tc.name, err)
+		}
+	}
+}
+
+func deflated(t *testing.T, raw []byte) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	w, err := flate.NewWriter(&b, flate.BestSpeed)
 	if err != nil {
-		t.Fatalf("decode a v3 checkpoint: %v", err)
+		t.Fatal(err)
 	}
-	raw := rawStream(t, simulate(5, []string{"KZ-75"}, 30))
-	g := newTestEngine(t)
-	for _, m := range raw {
-		if _, _, err := g.applyMsg(m.data, m.seq, m.ts); err != nil {
-			t.Fatal(err)
-		}
+	if _, err := w.Write(raw); err != nil {
+		t.Fatal(err)
 	}
-	now := g.states["KZ-75"]
-	if !reflect.DeepEqual(old.days, now.days) || old.base != now.base || old.first != now.first ||
-		!reflect.DeepEqual(old.cases, now.cases) || !reflect.DeepEqual(old.vax, now.vax) ||
-		!reflect.DeepEqual(old.contactsOf, now.contactsOf) || !reflect.DeepEqual(old.retracted, now.retracted) ||
-		old.beds.Len() != now.beds.Len() {
-		t.Fatal("the v3 checkpoint restores to another state than the same events build")
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
 	}
-	if len(old.recent) != len(now.recent) {
-		t.Errorf("%d event_ids restored, the same events keep %d", len(old.recent), len(now.recent))
-	}
-	for id, ts := range old.recent {
-		if ts != old.newest {
-			t.Fatalf("event_id %x restored at %d, want the newest timestamp %d", id, ts, old.newest)
-		}
-	}
-	// A copy of the first event, stored a minute after the last: skipped.
-	g.states["KZ-75"] = old
-	last := raw[len(raw)-1]
-	if _, applied, err := g.applyMsg(raw[0].data, last.seq+1, last.ts.Add(time.Minute)); err != nil || applied {
-		t.Fatalf("a copy after restoring a v3 checkpoint: applied %v, %v", applied, err)
-	}
+	return b.Bytes()
 }

@@ -126,7 +126,7 @@ func (g *engine) applyEvent(e *schemas.Event, seq uint64, nanos int64) (bool, er
 	}
 	r := g.region(e.Region)
 	c := g.applyCfg()
-	if !r.isRecent(keyOf(e.EventID), nanos, c.dedup) {
+	if !r.isRecent(eventKey(e.Source, e.EventID), nanos, c.dedup) {
 		if target := e.Corrects(); target != "" {
 			if err := g.correct(e, target, seq, nanos); err != nil {
 				return false, err
@@ -149,17 +149,19 @@ func (g *engine) applyCfg() applyCfg {
 	return applyCfg{followUp: g.cfg.ContactFollowUpDays, episodeDays: g.cfg.EpisodeDays, dedup: g.cfg.DedupWindow}
 }
 
-// lookupFunc returns the event with the given event_id as the events stream
-// stores it and its sequence, nil if the stream does not hold it. The
-// processor reads the stream (the event's own subject); tests give a map.
-type lookupFunc func(eventID string) (*schemas.Event, uint64, error)
+// lookupFunc returns the event of source with the given event_id as the
+// events stream stores it and its sequence, nil if the stream does not hold
+// it. The processor reads the stream (the event's own subject); tests give
+// a map.
+type lookupFunc func(source, eventID string) (*schemas.Event, uint64, error)
 
 // correct withdraws target, the event e retracts or supersedes, in the
 // target's own region (a case re-filed under the right region corrects one
 // in another): if it was applied its counts are undone, and either way it
 // is marked retracted, so that it never counts if it is (re)delivered later.
-// Idempotency key: the target's event_id in its region's retracted set;
-// correcting it again changes nothing.
+// The target is an event of e's own source (ingest accepts no other).
+// Idempotency key: the target's (source, event_id) in its region's
+// retracted set; correcting it again changes nothing.
 //
 // Undoing needs the target's content, read back from the events stream
 // (g.lookup) rather than kept for every event; whether it was applied is
@@ -170,15 +172,15 @@ func (g *engine) correct(e *schemas.Event, target string, seq uint64, nanos int6
 	var tseq uint64
 	if g.lookup != nil {
 		var err error
-		if t, tseq, err = g.lookup(target); err != nil {
-			return fmt.Errorf("look up %s, corrected by %s: %w", target, e.EventID, err)
+		if t, tseq, err = g.lookup(e.Source, target); err != nil {
+			return fmt.Errorf("look up the event this one corrects: %w", err)
 		}
 	}
 	tr := g.region(e.Region)
 	if t != nil && t.Region != e.Region {
 		tr = g.region(t.Region)
 	}
-	tk := keyOf(target)
+	tk := eventKey(e.Source, target)
 	if _, done := tr.retracted[tk]; done {
 		return nil
 	}
@@ -192,13 +194,13 @@ func (g *engine) correct(e *schemas.Event, target string, seq uint64, nanos int6
 		// Ingest accepts a correction only of a stored event: the target
 		// has left the stream since (retention). It was almost surely
 		// counted, and what it counted is gone with it.
-		return permanentf("%s corrects %s, which is no longer in the events stream (retention): its counts cannot be taken back", e.EventID, target)
+		return permanentf("this %s corrects an event of its source that is no longer in the events stream (retention): its counts cannot be taken back", e.Type)
 	default: // no stream to ask (tests, a replay without lookup)
 		_, applied = tr.recent[tk]
 	}
 	if applied {
 		if t == nil {
-			return permanentf("%s corrects %s, which was counted but is no longer in the events stream: its counts cannot be taken back", e.EventID, target)
+			return permanentf("this %s corrects an event of its source that was counted but is no longer in the events stream: its counts cannot be taken back", e.Type)
 		}
 		tr.unapply(t, seq, nanos, g.applyCfg())
 	}

@@ -88,6 +88,7 @@ type sent struct {
 
 func publishEvents(t testing.TB, js jetstream.JetStream, evs []sent) (lastSeq uint64) {
 	t.Helper()
+	refs := streamtest.RefsOf(t, js)
 	msgs := make([]stream.Msg, len(evs))
 	for i, s := range evs {
 		data, err := json.Marshal(s.ev)
@@ -98,7 +99,8 @@ func publishEvents(t testing.TB, js jetstream.JetStream, evs []sent) (lastSeq ui
 		if id == "" {
 			id = s.ev.EventID
 		}
-		msgs[i] = stream.Msg{Subject: schemas.EventSubject(id, s.ev.Type, s.ev.Region), ID: id, Data: data}
+		ref := refs.Ref(s.ev.Source, id)
+		msgs[i] = stream.Msg{Subject: schemas.RefSubject(ref, s.ev.Type, s.ev.Region), ID: ref, Data: data}
 	}
 	pub := stream.NewBus(js).Publisher()
 	for off := 0; off < len(msgs); off += 1000 {

@@ -42,7 +42,7 @@ type Deps struct {
 // event changed, and checkpoints its state with the stream sequence it
 // covers.
 //
-// Idempotency keys: an event is applied once per event_id (a duplicate
+// Idempotency keys: an event is applied once per source and event_id (a duplicate
 // published past JetStream's duplicate window, or a redelivery, changes
 // nothing); an indicator record is published with Nats-Msg-Id
 // "ind:<region>:<date>:<version>:<crc32 of the bytes>:<data through>@<sequence
@@ -63,7 +63,8 @@ type Processor struct {
 	pub   *stream.Publisher
 	eng   *engine
 	store *checkpointStore
-	run   string // this process's part of the records' message ids
+	refs  *schemas.EventRefs // the deployment's (stream.LoadEventRefs), read by Run
+	run   string             // this process's part of the records' message ids
 	// lease fences every write when the processor runs under one
 	// (RunLeased); nil otherwise.
 	lease *stream.Lease
@@ -192,7 +193,15 @@ func (p *Processor) Run(ctx context.Context) error {
 		return fmt.Errorf("open checkpoint bucket: %w", err)
 	}
 	p.store = newCheckpointStore(kv)
-	p.eng.lookup = StreamLookup(p.bus, schemas.StreamEvents, p.cfg.AckWait/4)
+	// The id key names the events a correction looks up; an events stream
+	// of the old subject layout is refused here (stream.OldLayoutError).
+	if p.refs, err = stream.LoadEventRefs(ctx, p.bus); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("process: %w", err)
+	}
+	p.eng.lookup = StreamLookup(p.bus, p.refs, schemas.StreamEvents, p.cfg.AckWait/4)
 	if err := p.restore(ctx); err != nil {
 		if ctx.Err() != nil {
 			return nil // stopped while starting: nothing applied, nothing to save
@@ -407,8 +416,8 @@ func (p *Processor) freshState() error {
 		return err
 	}
 	eng.floor = p.eng.floor
+	eng.lookup = p.eng.lookup
 	p.eng = eng
-	p.eng.lookup = StreamLookup(p.bus, schemas.StreamEvents, p.cfg.AckWait/4)
 	p.store.forgetRegions() // the next checkpoint references new blobs only
 	p.ckptSeq, p.appliedSeq, p.lastCkpt = 0, 0, time.Now()
 	return nil
@@ -525,7 +534,7 @@ func (p *Processor) handle(ctx context.Context, msgs []stream.Msg) error {
 		case err != nil:
 			rejected = addRejected(rejected, i, err)
 			dl := stream.DeadLetter{Stage: schemas.DeadLetterStageProcess, Reason: err.Error(), Data: m.Data, Subject: m.Subject, Sequence: seq, Index: -1}
-			dl.Type = schemas.EventSubjectType(m.Subject)
+			dl.Type, dl.Ref = schemas.EventSubjectType(m.Subject), schemas.EventSubjectRef(m.Subject)
 			dls = append(dls, dl)
 			p.m.rejected.Inc()
 		case applied:
@@ -701,23 +710,25 @@ func parseShardKey(key string) (code string, s int, ok bool) {
 	return key[:i], n, true
 }
 
-// StreamLookup reads events back from the named events stream by event_id
-// (the subject carries it: schemas.EventIDFilter), each read bounded by
-// timeout: how a correction finds the counts of the event it withdraws, and
-// its sequence (whether it was applied). A stored event that does not decode
-// was never applied: nil with its sequence. Not stored: nil and 0.
-// Not safe for concurrent use (the engine and the replay are sequential).
-func StreamLookup(bus *stream.Bus, streamName string, timeout time.Duration) func(eventID string) (*schemas.Event, uint64, error) {
+// StreamLookup reads events back from the named events stream by source
+// and event_id (the subject carries their ref: schemas.EventRefs.Filter),
+// each read bounded by timeout: how a correction finds the counts of the
+// event it withdraws, and its sequence (whether it was applied). A stored
+// event that does not decode was never applied: nil with its sequence. Not
+// stored: nil and 0. Not safe for concurrent use (the engine and the replay
+// are sequential).
+func StreamLookup(bus *stream.Bus, refs *schemas.EventRefs, streamName string, timeout time.Duration) func(source, eventID string) (*schemas.Event, uint64, error) {
 	var dec schemas.EventDecoder
-	return func(id string) (*schemas.Event, uint64, error) {
+	return func(source, id string) (*schemas.Event, uint64, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
-		m, err := bus.LastMsg(ctx, streamName, schemas.EventIDFilter(id))
+		ref := refs.Ref(source, id)
+		m, err := bus.LastMsg(ctx, streamName, schemas.SubjectEvents+"."+ref+".>")
 		if errors.Is(err, stream.ErrMsgNotFound) {
 			return nil, 0, nil
 		}
 		if err != nil {
-			return nil, 0, fmt.Errorf("read event %s from %s: %w", id, streamName, err)
+			return nil, 0, fmt.Errorf("read event %s from %s: %w", ref, streamName, err)
 		}
 		e, err := decodeEvent(&dec, m.Data, m.Time)
 		if err != nil {

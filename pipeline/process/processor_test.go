@@ -396,7 +396,7 @@ func TestUndecodableEventIsDeadLetteredAndDoesNotBlock(t *testing.T) {
 	pub := s.Bus.Publisher()
 	ctx := context.Background()
 	publishEvents(t, s.JS, events(caseEv("c1", "KZ-75", 0)))
-	if r := pub.Publish(ctx, stream.Msg{Subject: schemas.EventSubject("garbage", schemas.TypeCase, "KZ-75"), ID: "garbage", Data: []byte(`{"event_id":`)}); r.Err != nil {
+	if r := pub.Publish(ctx, stream.Msg{Subject: s.Refs().Subject("t", "garbage", schemas.TypeCase, "KZ-75"), ID: s.Refs().Ref("t", "garbage"), Data: []byte(`{"event_id":`)}); r.Err != nil {
 		t.Fatal(r.Err)
 	}
 	seq := publishEvents(t, s.JS, events(caseEv("c2", "KZ-75", 0)))

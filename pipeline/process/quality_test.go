@@ -23,7 +23,7 @@ type feeder struct {
 	seq uint64
 	// published is every record published, latest last.
 	published map[string][]schemas.Indicator
-	// stored is every event applied, by event_id, and seqs their stream
+	// stored is every event applied, by source and event_id, and seqs their stream
 	// sequences: the events stream, for corrections to read back.
 	stored map[string]schemas.Event
 	seqs   map[string]uint64
@@ -31,12 +31,12 @@ type feeder struct {
 
 func newFeeder(t *testing.T) *feeder {
 	f := &feeder{t: t, g: newTestEngine(t), published: map[string][]schemas.Indicator{}, stored: map[string]schemas.Event{}, seqs: map[string]uint64{}}
-	f.g.lookup = func(id string) (*schemas.Event, uint64, error) {
-		e, ok := f.stored[id]
+	f.g.lookup = func(source, id string) (*schemas.Event, uint64, error) {
+		e, ok := f.stored[source+"\x00"+id]
 		if !ok {
 			return nil, 0, nil
 		}
-		return &e, f.seqs[id], nil
+		return &e, f.seqs[source+"\x00"+id], nil
 	}
 	return f
 }
@@ -49,8 +49,8 @@ func (f *feeder) apply(evs ...schemas.Event) []schemas.Indicator {
 			f.t.Fatal(err)
 		}
 		f.seq++
-		f.stored[e.EventID] = e
-		f.seqs[e.EventID] = f.seq
+		f.stored[e.Source+"\x00"+e.EventID] = e
+		f.seqs[e.Source+"\x00"+e.EventID] = f.seq
 		if _, _, err := f.g.applyMsg(data, f.seq, storedAt.Add(time.Duration(f.seq)*time.Millisecond)); err != nil {
 			f.t.Fatalf("%s: %v", e.EventID, err)
 		}

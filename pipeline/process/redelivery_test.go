@@ -86,7 +86,7 @@ func TestRedeliveryBelowCheckpointIsApplied(t *testing.T) {
 		t.Fatal(err)
 	}
 	p2.store = &checkpointStore{kv: kv}
-	p2.eng.lookup = StreamLookup(s.Bus, schemas.StreamEvents, time.Second)
+	p2.eng.lookup = StreamLookup(s.Bus, s.Refs(), schemas.StreamEvents, time.Second)
 	if err := p2.restore(ctx); err != nil {
 		t.Fatal(err)
 	}

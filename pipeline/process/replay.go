@@ -63,7 +63,7 @@ func (p *Replayer) Apply(e *schemas.Event, seq uint64, ts time.Time) (bool, erro
 
 // SetLookup gives the replayer the stored events, so a correction can undo
 // the counts of the event it corrects (see StreamLookup).
-func (p *Replayer) SetLookup(f func(eventID string) (*schemas.Event, uint64, error)) {
+func (p *Replayer) SetLookup(f func(source, eventID string) (*schemas.Event, uint64, error)) {
 	p.eng.lookup = f
 }
 

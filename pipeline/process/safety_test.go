@@ -198,13 +198,13 @@ func TestRetractionEqualsRunWithout(t *testing.T) {
 	f := newFeeder(t)
 	f.apply(all...)
 	f.apply(
-		schemas.Event{EventID: "rt-1", Type: schemas.TypeRetraction, Region: "KZ-75", Source: "s", Retracts: gone.EventID, RetractionReason: schemas.RetractDiscarded, ReportDate: day(39)},
-		schemas.Event{EventID: "rt-2", Type: schemas.TypeRetraction, Region: "KZ-75", Source: "s", Retracts: test.EventID, RetractionReason: schemas.RetractEnteredInError, ReportDate: day(39)},
+		schemas.Event{EventID: "rt-1", Type: schemas.TypeRetraction, Region: "KZ-75", Source: gone.Source, Retracts: gone.EventID, RetractionReason: schemas.RetractDiscarded, ReportDate: day(39)},
+		schemas.Event{EventID: "rt-2", Type: schemas.TypeRetraction, Region: "KZ-75", Source: test.Source, Retracts: test.EventID, RetractionReason: schemas.RetractEnteredInError, ReportDate: day(39)},
 		fixed,
 	)
 	// Retracting again, or a redelivery, changes nothing.
 	before := content(t, f.latest("KZ-75", int(gone.ReportDate-d0)))
-	f.apply(schemas.Event{EventID: "rt-3", Type: schemas.TypeRetraction, Region: "KZ-75", Source: "s", Retracts: gone.EventID, RetractionReason: schemas.RetractDuplicate, ReportDate: day(39)})
+	f.apply(schemas.Event{EventID: "rt-3", Type: schemas.TypeRetraction, Region: "KZ-75", Source: gone.Source, Retracts: gone.EventID, RetractionReason: schemas.RetractDuplicate, ReportDate: day(39)})
 	if after := content(t, f.latest("KZ-75", int(gone.ReportDate-d0))); after != before {
 		t.Error("a second retraction of the same case changed its day")
 	}

@@ -32,7 +32,7 @@ func TestCheckpointShards(t *testing.T) {
 			t.Fatal(err)
 		}
 		p.store = newCheckpointStore(kv)
-		p.eng.lookup = StreamLookup(s.Bus, schemas.StreamEvents, time.Second)
+		p.eng.lookup = StreamLookup(s.Bus, s.Refs(), schemas.StreamEvents, time.Second)
 		if err := p.restore(ctx); err != nil {
 			t.Fatal(err)
 		}

@@ -26,6 +26,13 @@ func keyOf(s string) idKey {
 	return k
 }
 
+// eventKey is the idKey of an event: of its source and event_id, since
+// event_ids are scoped to their producer (two sources' "c1" are two events,
+// not one delivered twice). The separator cannot occur in either.
+func eventKey(source, eventID string) idKey {
+	return keyOf(source + "\x00" + eventID)
+}
+
 // Event-type ordinals, for the per-type "first day with data".
 const (
 	tCase = iota
@@ -110,9 +117,9 @@ type vaxKey struct {
 // regionState is everything the processor keeps about one region. It is a
 // function of the set of distinct events applied, not of how often or in
 // which batches they arrived: the engine applies each events-stream sequence
-// once (engine.done), the stream holds each event_id once (ingest stores an
-// event only if its event_id is not there yet), and recent catches the same
-// event_id stored twice anyway within Config.DedupWindow.
+// once (engine.done), the stream holds each (source, event_id) once (ingest
+// stores an event only if its ref is not there yet), and recent catches the
+// same event stored twice anyway within Config.DedupWindow.
 type regionState struct {
 	code  string
 	base  schemas.Date // the day of days[0]
@@ -320,16 +327,16 @@ func decodeEvent(dec *schemas.EventDecoder, data []byte, ts time.Time) (*schemas
 	case e.EventID == "":
 		return nil, permanentf("event without event_id")
 	case !e.Type.Valid():
-		return nil, permanentf("event %s: unknown type %q", e.EventID, e.Type)
+		return nil, permanentf("event: unknown type %q", e.Type)
 	case e.Region == "":
-		return nil, permanentf("event %s: no region", e.EventID)
+		return nil, permanentf("%s event: no region", e.Type)
 	}
 	if e.Type == schemas.TypeBedSnapshot {
 		switch {
 		case e.SnapshotTime == nil || e.Total == nil || e.Occupied == nil || e.FacilityID == "":
-			return nil, permanentf("bed snapshot %s: facility_id, snapshot_time, total and occupied are required", e.EventID)
+			return nil, permanentf("bed snapshot: facility_id, snapshot_time, total and occupied are required")
 		case *e.Total < 0 || *e.Occupied < 0 || *e.Occupied > *e.Total:
-			return nil, permanentf("bed snapshot %s: %d occupied of %d beds", e.EventID, *e.Occupied, *e.Total)
+			return nil, permanentf("bed snapshot: %d occupied of %d beds", *e.Occupied, *e.Total)
 		}
 		// Keep only the zone offset: the day and the staleness of a snapshot
 		// then compute the same from JSON and from a checkpoint.
@@ -341,15 +348,15 @@ func decodeEvent(dec *schemas.EventDecoder, data []byte, ts time.Time) (*schemas
 	d := e.Date()
 	switch {
 	case d.IsZero():
-		return nil, permanentf("event %s: no date", e.EventID)
+		return nil, permanentf("%s event: no date", e.Type)
 	case d < schemas.EarliestDate || d > latest:
-		return nil, permanentf("event %s: date %s outside %s..%s (one day after it was stored)", e.EventID, d, schemas.EarliestDate, latest)
+		return nil, permanentf("%s event: date %s outside %s..%s (one day after it was stored)", e.Type, d, schemas.EarliestDate, latest)
 	}
 	if e.Type == schemas.TypeCase && !e.OnsetDate.IsZero() && (e.OnsetDate < schemas.EarliestDate || e.OnsetDate > e.ReportDate) {
-		return nil, permanentf("case %s: onset date %s outside %s..report date %s", e.EventID, e.OnsetDate, schemas.EarliestDate, e.ReportDate)
+		return nil, permanentf("case: onset date %s outside %s..report date %s", e.OnsetDate, schemas.EarliestDate, e.ReportDate)
 	}
 	if e.Type == schemas.TypeVaccination && (e.DoseNumber < 1 || e.DoseNumber > 10) {
-		return nil, permanentf("vaccination %s: dose number %d out of 1..10", e.EventID, e.DoseNumber)
+		return nil, permanentf("vaccination: dose number %d out of 1..10", e.DoseNumber)
 	}
 	return e, nil
 }
@@ -375,7 +382,7 @@ type applyCfg struct {
 // resolved by the engine first (engine.correct). Redeliveries of the same
 // stream message never get here (engine.done).
 func (r *regionState) apply(e *schemas.Event, seq uint64, ts int64, c applyCfg) bool {
-	id := keyOf(e.EventID)
+	id := eventKey(e.Source, e.EventID)
 	if r.isRecent(id, ts, c.dedup) {
 		return false
 	}
@@ -497,7 +504,7 @@ func (r *regionState) changeEvent(e *schemas.Event, seq uint64, ts int64, c appl
 	switch e.Type {
 	case schemas.TypeCase:
 		if e.Confirmed() {
-			ref := caseRef{event: keyOf(e.EventID), report: d, onset: e.OnsetDate, imported: e.Imported}
+			ref := caseRef{event: eventKey(e.Source, e.EventID), report: d, onset: e.OnsetDate, imported: e.Imported}
 			if p := pseudonym(e.Person); p != "" {
 				r.addCase(keyOf(p), ref, seq, ts, c)
 			} else {
@@ -543,7 +550,7 @@ func (r *regionState) changeEvent(e *schemas.Event, seq uint64, ts int64, c appl
 		if p := pseudonym(e.Person); p != "" {
 			k.person = keyOf(p)
 		} else {
-			k.person = keyOf("event:" + e.EventID)
+			k.person = keyOf("event:" + e.Source + "\x00" + e.EventID)
 		}
 		old, known := r.vax[k]
 		switch {
@@ -737,7 +744,7 @@ func (r *regionState) unapply(t *schemas.Event, seq uint64, ts int64, cfg applyC
 			r.touch(t.Date(), seq, ts)
 			return
 		}
-		ev := keyOf(t.EventID)
+		ev := eventKey(t.Source, t.EventID)
 		if p := pseudonym(t.Person); p != "" && r.removeCase(keyOf(p), ev, seq, ts, cfg) {
 			return
 		}

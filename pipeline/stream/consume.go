@@ -289,7 +289,7 @@ func (c *Consumer) settle(ctx context.Context, m jetstream.Msg, err error) {
 		c.metrics.outcome(c.spec.Durable, "ack")
 	case IsPermanent(err):
 		meta, _ := m.Metadata()
-		dl := DeadLetter{Stage: c.spec.Stage, Type: schemas.EventSubjectType(m.Subject()), Reason: err.Error(), Data: m.Data(), Subject: m.Subject(), Index: -1}
+		dl := DeadLetter{Stage: c.spec.Stage, Type: schemas.EventSubjectType(m.Subject()), Reason: err.Error(), Data: m.Data(), Subject: m.Subject(), Ref: schemas.EventSubjectRef(m.Subject()), Index: -1}
 		if meta != nil {
 			dl.Sequence = meta.Sequence.Stream
 		}

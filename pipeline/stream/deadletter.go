@@ -20,11 +20,16 @@ import (
 // original bytes (pseudonymised: ingest never dead-letters a raw national
 // ID) and the dead-letter headers of schemas (HeaderReason and the others).
 type DeadLetter struct {
-	Stage    string
-	Type     string // event type if known
-	Reason   string
-	Data     []byte
-	EventID  string
+	Stage  string
+	Type   string // event type if known
+	Reason string
+	Data   []byte
+	// EventID is the rejected event's own event_id, for the answer to its
+	// producer; it is never stored (the data holds the event anyway).
+	EventID string
+	// Ref is the event's ref (schemas.EventRefs), stored as
+	// schemas.HeaderEventRef.
+	Ref      string
 	Subject  string // where it was consumed from, for pipeline stages
 	Sequence uint64 // its stream sequence, for pipeline stages
 	Index    int    // its position in the ingest request, -1 if none
@@ -37,8 +42,8 @@ func (d DeadLetter) Msg() Msg {
 	h := nats.Header{}
 	h.Set(schemas.HeaderReason, d.Reason)
 	h.Set(schemas.HeaderStage, d.Stage)
-	if d.EventID != "" {
-		h.Set(schemas.HeaderEventID, d.EventID)
+	if d.Ref != "" {
+		h.Set(schemas.HeaderEventRef, d.Ref)
 	}
 	if d.Subject != "" {
 		h.Set(schemas.HeaderSubject, d.Subject)
@@ -82,7 +87,8 @@ type StoredDeadLetter struct {
 	Stage   string
 	Type    string
 	Reason  string
-	EventID string
+	// Ref is the event's ref (schemas.HeaderEventRef), if known.
+	Ref string
 	// Origin is the subject the message was consumed from (pipeline stages);
 	// empty for ingest rejections.
 	Origin string
@@ -141,7 +147,7 @@ func storedFrom(m *jetstream.RawStreamMsg) StoredDeadLetter {
 	}
 	if m.Header != nil {
 		d.Reason = m.Header.Get(schemas.HeaderReason)
-		d.EventID = m.Header.Get(schemas.HeaderEventID)
+		d.Ref = m.Header.Get(schemas.HeaderEventRef)
 		d.Origin = m.Header.Get(schemas.HeaderSubject)
 	}
 	return d

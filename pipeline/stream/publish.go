@@ -17,8 +17,9 @@ import (
 // stage depends on the JetStream client.
 type Msg struct {
 	Subject string
-	// ID is the Nats-Msg-Id: the source record's own id (event_id), so that a
-	// retried publish, even from another process, is recognised as the same.
+	// ID is the Nats-Msg-Id: the source record's own id (an event's ref,
+	// never its raw event_id), so that a retried publish, even from another
+	// process, is recognised as the same.
 	ID     string
 	Data   []byte
 	Header Header

@@ -270,6 +270,7 @@ func ensure(ctx context.Context, js jetstream.JetStream, c Config, apply bool) (
 		{Bucket: schemas.BucketLevels, Description: "restriction level per region", History: 10, Storage: jetstream.FileStorage, Replicas: max(c.Replicas, 1)},
 		{Bucket: schemas.BucketAlertClaims, Description: "create-if-absent claims of alert deliveries", History: 1, Storage: jetstream.FileStorage, Replicas: max(c.Replicas, 1)},
 		{Bucket: schemas.BucketPseudonymKeys, Description: "fingerprint of the pseudonym key behind each key id (never the key)", History: 1, Storage: jetstream.FileStorage, Replicas: max(c.Replicas, 1)},
+		{Bucket: schemas.BucketIDKey, Description: "the id key behind event refs (keyed digests of source and event_id); never rotated", History: 1, Storage: jetstream.FileStorage, Replicas: max(c.Replicas, 1)},
 		{Bucket: schemas.BucketLeases, Description: "one active replica of each stateful component", History: 1, Storage: jetstream.FileStorage, Replicas: max(c.Replicas, 1), TTL: leaseTTL(c)},
 	} {
 		d, err := ensureBucket(ctx, js, b, apply)

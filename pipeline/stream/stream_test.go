@@ -20,7 +20,7 @@ func TestPublishDeduplicatesByID(t *testing.T) {
 	s := streamtest.New(t)
 	ctx := context.Background()
 	pub := s.Bus.Publisher()
-	subj := schemas.EventSubject("e", schemas.TypeCase, "KZ-75")
+	subj := schemas.RefSubject("e0123456789abcdef0123456789abcdef", schemas.TypeCase, "KZ-75")
 	msgs := []stream.Msg{{Subject: subj, ID: "e1", Data: []byte(`1`)}, {Subject: subj, ID: "e2", Data: []byte(`2`)}, {Subject: subj, ID: "e1", Data: []byte(`1`)}}
 	res := pub.PublishBatch(ctx, msgs)
 	for i, r := range res {
@@ -106,7 +106,7 @@ func TestConsumerAckPolicy(t *testing.T) {
 	defer cancel()
 	pub := s.Bus.Publisher()
 	for i := 0; i < 3; i++ {
-		r := pub.Publish(ctx, stream.Msg{Subject: schemas.EventSubject(fmt.Sprint("e", i), schemas.TypeCase, "KZ-75"), ID: fmt.Sprint("e", i), Data: []byte(fmt.Sprint(i))})
+		r := pub.Publish(ctx, stream.Msg{Subject: schemas.RefSubject(fmt.Sprintf("e%032x", i), schemas.TypeCase, "KZ-75"), ID: fmt.Sprint("e", i), Data: []byte(fmt.Sprint(i))})
 		if r.Err != nil {
 			t.Fatal(r.Err)
 		}
@@ -172,7 +172,7 @@ func TestListDeadLetters(t *testing.T) {
 	ctx := context.Background()
 	pub := s.Bus.Publisher()
 	err := pub.PublishDeadLetters(ctx, []stream.DeadLetter{
-		{Stage: schemas.DeadLetterStageIngest, Type: "case", Reason: "region: unknown", Data: []byte(`{"a":1}`), EventID: "e1", Index: 0},
+		{Stage: schemas.DeadLetterStageIngest, Type: "case", Reason: "region: unknown", Data: []byte(`{"a":1}`), EventID: "e1", Ref: "e0123456789abcdef0123456789abcdef", Index: 0},
 		{Stage: schemas.DeadLetterStageSink, Type: "case", Reason: "decode", Data: []byte(`x`), Subject: "epi.events.case.KZ-75", Sequence: 7, Index: -1},
 	})
 	if err != nil {
@@ -182,7 +182,7 @@ func TestListDeadLetters(t *testing.T) {
 	if err != nil || len(all) != 2 {
 		t.Fatalf("list: %v %d", err, len(all))
 	}
-	if all[0].Stage != "ingest" || all[0].Reason != "region: unknown" || all[0].EventID != "e1" || string(all[0].Data) != `{"a":1}` {
+	if all[0].Stage != "ingest" || all[0].Reason != "region: unknown" || all[0].Ref != "e0123456789abcdef0123456789abcdef" || string(all[0].Data) != `{"a":1}` {
 		t.Fatalf("first: %+v", all[0])
 	}
 	if all[1].Origin != "epi.events.case.KZ-75" {

@@ -29,6 +29,9 @@ import (
 //   - The materialized view that fills nowcast_store reads inserts into
 //     indicators_store_local and writes nowcast_store_local on the node
 //     that took the block; both are replicated, so every replica gets both.
+//   - DROP of a sharded table drops its Distributed table and its local
+//     parts; INSERT … SELECT between two sharded tables (a migration that
+//     replaces a table) runs once, Distributed to Distributed.
 //   - ALTER … ADD COLUMN runs on X_local, and X is created again over it
 //     (18.16 refuses ALTER ON CLUSTER of the Distributed table); MODIFY SETTING
 //     non_replicated_deduplication_window is dropped: replicated tables
@@ -40,7 +43,7 @@ import (
 // shardedTables are the fact tables: sharded by region behind a Distributed
 // table of the analysts' name.
 var shardedTables = map[string]bool{
-	"events_store": true, "indicators_store": true, "decisions_store": true,
+	"events_store": true, "events_v2_store": true, "indicators_store": true, "decisions_store": true,
 	"alerts_store": true, "signals_store": true, "nowcast_store": true,
 }
 
@@ -59,6 +62,7 @@ var (
 	inSubqueryRe  = regexp.MustCompile(`(?i)\bIN\s*\(\s*SELECT\b`)
 	mvTargetRe    = regexp.MustCompile(`(?i)\bTO\s+(\S+)\.(\w+)`)
 	mvSourceRe    = regexp.MustCompile(`(?i)\bFROM\s+(\S+)\.(\w+)`)
+	insertSelRe   = regexp.MustCompile(`(?is)^(?:\s*--[^\n]*\n)*\s*INSERT\s+INTO\s+\S+\.(\w+)\s*\([^)]*\)\s*SELECT\b.*\bFROM\s+\S+\.(\w+)`)
 )
 
 // OnCluster rewrites one rendered statement (Render, then Statements) for
@@ -129,7 +133,25 @@ func OnCluster(stmt, db, cluster string) ([]string, error) {
 		return []string{inSubqueryRe.ReplaceAllString(out, "GLOBAL IN (SELECT")}, nil
 
 	case dropRe.MatchString(stmt):
-		return []string{strings.TrimRight(stmt, " \n\t") + on}, nil
+		m := dropRe.FindStringSubmatch(stmt)
+		out := []string{strings.TrimRight(stmt, " \n\t") + on}
+		if shardedTables[m[3]] {
+			// A sharded table is its Distributed table and the local
+			// parts under it.
+			out = append(out, m[1]+m[2]+"."+m[3]+LocalSuffix+on)
+		}
+		return out, nil
+
+	case insertSelRe.MatchString(stmt):
+		// A copy between sharded tables (a table replaced by another):
+		// run once, on the node the migration is connected to, from
+		// Distributed table to Distributed table, which routes every row
+		// to its shard.
+		m := insertSelRe.FindStringSubmatch(stmt)
+		if !shardedTables[m[1]] || !shardedTables[m[2]] {
+			return nil, fmt.Errorf("cluster DDL: INSERT … SELECT into %s from %s: only copies between sharded tables have a cluster form", m[1], m[2])
+		}
+		return []string{stmt}, nil
 	}
 	return nil, fmt.Errorf("cluster DDL: no cluster form for statement %.80q", stmt)
 }

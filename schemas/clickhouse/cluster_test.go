@@ -30,6 +30,8 @@ func TestOnCluster(t *testing.T) {
 		{"materialized view", "CREATE MATERIALIZED VIEW IF NOT EXISTS `db`.nowcast_mv TO `db`.nowcast_store AS\nSELECT region FROM `db`.indicators_store WHERE 1",
 			[]string{"`db`.nowcast_mv ON CLUSTER `c` TO `db`.nowcast_store_local AS\nSELECT region FROM `db`.indicators_store_local WHERE 1"}},
 		{"drop", "DROP TABLE IF EXISTS `db`.decisions", []string{"DROP TABLE IF EXISTS `db`.decisions ON CLUSTER `c`"}},
+		{"drop a sharded table", "DROP TABLE IF EXISTS `db`.events_store", []string{"DROP TABLE IF EXISTS `db`.events_store ON CLUSTER `c`", "DROP TABLE IF EXISTS `db`.events_store_local ON CLUSTER `c`"}},
+		{"copy between sharded tables", "INSERT INTO `db`.events_v2_store (a, b)\nSELECT a, b\nFROM `db`.events_store", []string{"INSERT INTO `db`.events_v2_store (a, b)\nSELECT a, b\nFROM `db`.events_store"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := ddl.OnCluster(tc.stmt, "db", "c")
@@ -50,6 +52,7 @@ func TestOnCluster(t *testing.T) {
 		"CREATE TABLE IF NOT EXISTS `db`.mystery (a String) ENGINE = ReplacingMergeTree ORDER BY a",
 		"CREATE TABLE IF NOT EXISTS `db`.events_store (a String) ENGINE = MergeTree ORDER BY a",
 		"INSERT INTO `db`.events_store VALUES ('x')",
+		"INSERT INTO `db`.events_v2_store (a) SELECT a FROM `db`.regions_store",
 	} {
 		if _, err := ddl.OnCluster(bad, "db", "c"); err == nil {
 			t.Errorf("no error for %q", bad)

@@ -63,7 +63,7 @@ func epiwatchOnCluster(t *testing.T, c *cluster, natsURL, chAddr, clusterName st
 		return c.query(node, "SELECT groupArray(name || ':' || engine) FROM (SELECT name, engine FROM system.tables WHERE database = '"+db+"' ORDER BY name)")
 	}
 	first := tables("ch-1")
-	for _, want := range []string{"events:View", "events_store:Distributed", "events_store_local:ReplicatedReplacingMergeTree",
+	for _, want := range []string{"events:View", "events_v2_store:Distributed", "events_v2_store_local:ReplicatedReplacingMergeTree",
 		"indicators_latest:View", "decisions:View", "nowcast_mv:MaterializedView", "regions_store:ReplicatedReplacingMergeTree"} {
 		if !strings.Contains(first, "'"+want+"'") {
 			t.Errorf("ch-1 lacks %s: %s", want, first)
@@ -188,8 +188,8 @@ func epiwatchOnCluster(t *testing.T, c *cluster, natsURL, chAddr, clusterName st
 
 	perNode := map[string]string{}
 	for _, n := range []string{"ch-1", "ch-2", "ch-3", "ch-4"} {
-		c.query(n, "SYSTEM SYNC REPLICA "+db+".events_store_local")
-		perNode[n] = c.query(n, "SELECT count(), uniqExact(event_id), sum(cityHash64(event_id)) FROM "+db+".events_store_local FINAL")
+		c.query(n, "SYSTEM SYNC REPLICA "+db+".events_v2_store_local")
+		perNode[n] = c.query(n, "SELECT count(), uniqExact(source, event_id), sum(cityHash64(source, event_id)) FROM "+db+".events_v2_store_local FINAL")
 	}
 	if perNode["ch-1"] != perNode["ch-2"] || perNode["ch-3"] != perNode["ch-4"] {
 		t.Errorf("replicas of a shard differ after SYNC REPLICA: %v", perNode)
@@ -233,7 +233,7 @@ func epiwatchOnCluster(t *testing.T, c *cluster, natsURL, chAddr, clusterName st
 	// stream sequence, ALTER TABLE … ON CLUSTER DELETE on the local
 	// tables; gone from every replica, the audit row on every node.
 	var erased []uint64
-	for _, f := range strings.Fields(c.query("ch-1", "SELECT any(seq) FROM "+db+".events_store GROUP BY region FORMAT TSV")) {
+	for _, f := range strings.Fields(c.query("ch-1", "SELECT any(seq) FROM "+db+".events_v2_store GROUP BY region FORMAT TSV")) {
 		s, err := strconv.ParseUint(f, 10, 64)
 		if err != nil {
 			t.Fatal(err)
@@ -246,9 +246,9 @@ func epiwatchOnCluster(t *testing.T, c *cluster, natsURL, chAddr, clusterName st
 	}
 	list := strings.Trim(strings.Join(strings.Fields(fmt.Sprint(erased)), ","), "[]")
 	for _, n := range []string{"ch-1", "ch-2", "ch-3", "ch-4"} {
-		c.query(n, "SYSTEM SYNC REPLICA "+db+".events_store_local")
+		c.query(n, "SYSTEM SYNC REPLICA "+db+".events_v2_store_local")
 		c.query(n, "SYSTEM SYNC REPLICA "+db+".erasures")
-		if got := c.query(n, "SELECT count() FROM "+db+".events_store_local WHERE seq IN ("+list+")"); got != "0" {
+		if got := c.query(n, "SELECT count() FROM "+db+".events_v2_store_local WHERE seq IN ("+list+")"); got != "0" {
 			t.Errorf("%s still has %s erased rows", n, got)
 		}
 		if got := c.query(n, "SELECT count() FROM "+db+".erasures WHERE erasure_id = 'clustertest-1'"); got != "1" {

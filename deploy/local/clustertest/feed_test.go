@@ -46,9 +46,15 @@ func newIngestAPI(t *testing.T, bus *stream.Bus) *ingestAPI {
 	if err != nil {
 		t.Fatal(err)
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	refs, err := stream.LoadEventRefs(ctx, bus)
+	if err != nil {
+		t.Fatal(err)
+	}
 	in, err := ingest.New(ingest.Config{}, ingest.Deps{
 		Contract: c, Validator: &schemas.Validator{Regions: schemas.DefaultRegions()},
-		Pseudo: ps, Bus: bus, Registry: prometheus.NewRegistry(),
+		Pseudo: ps, Bus: bus, Refs: refs, Registry: prometheus.NewRegistry(),
 	})
 	if err != nil {
 		t.Fatal(err)

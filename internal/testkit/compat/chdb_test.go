@@ -131,7 +131,7 @@ func TestEraseCurrentEngine(t *testing.T) {
 	if _, err := ApplySchema(t.Context(), e, db); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.Exec(t.Context(), "INSERT INTO "+db+".events_store (event_id, type, region, event_date, seq) VALUES ('a', 'case', 'KZ-75', '2026-12-01', 1), ('b', 'case', 'KZ-75', '2026-12-01', 2), ('c', 'case', 'KZ-71', '2026-12-02', 3)"); err != nil {
+	if err := e.Exec(t.Context(), "INSERT INTO "+db+".events_v2_store (event_id, type, region, event_date, seq) VALUES ('a', 'case', 'KZ-75', '2026-12-01', 1), ('b', 'case', 'KZ-75', '2026-12-01', 2), ('c', 'case', 'KZ-71', '2026-12-02', 3)"); err != nil {
 		t.Fatal(err)
 	}
 	_, del := chsink.EraseSQL(db, "", []uint64{1, 3})
@@ -139,7 +139,7 @@ func TestEraseCurrentEngine(t *testing.T) {
 		t.Fatalf("%s: %v", del, err)
 	}
 	left := func() int {
-		_, n, err := e.Query(t.Context(), "SELECT seq FROM "+db+".events_store")
+		_, n, err := e.Query(t.Context(), "SELECT seq FROM "+db+".events_v2_store")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -150,7 +150,7 @@ func TestEraseCurrentEngine(t *testing.T) {
 			t.Fatalf("%d rows left 30 s after %s, want 1", left(), del)
 		}
 	}
-	if _, n, err := e.Query(t.Context(), "SELECT seq FROM "+db+".events_store WHERE seq = 2"); err != nil || n != 1 {
+	if _, n, err := e.Query(t.Context(), "SELECT seq FROM "+db+".events_v2_store WHERE seq = 2"); err != nil || n != 1 {
 		t.Fatalf("the row not erased: %d rows, %v", n, err)
 	}
 	if err := e.Exec(t.Context(), "INSERT INTO "+db+".erasures (erasure_id, kind, erased_by, reason, erased_at, events, dead_letters, rows_deleted, stream_seq) VALUES ('x', 'person', 'dpo', 'ticket', now(), 2, 0, 2, 1)"); err != nil {

@@ -84,7 +84,7 @@ type regionDay struct {
 // name on one server and in cluster mode (schemas/clickhouse/cluster.go: a
 // Distributed table over X_local), so Load runs unchanged on both. The
 // migration's materialized view fills nowcast_store from indicators_store.
-var Tables = []string{"events_store", "indicators_store", "decisions_store", "alerts_store", "signals_store"}
+var Tables = []string{"events_v2_store", "indicators_store", "decisions_store", "alerts_store", "signals_store"}
 
 // Load inserts the simulation into db, a database chsink.Migrate created
 // (cluster mode or not) with the shipped region reference; conn is any
@@ -461,7 +461,7 @@ func poisson(rng *rand.Rand, mean float64) int {
 	}
 }
 
-// eventRow is one row of events_store; zero fields are the column defaults.
+// eventRow is one row of events_v2_store; zero fields are the column defaults.
 type eventRow struct {
 	id                                string
 	typ                               schemas.EventType

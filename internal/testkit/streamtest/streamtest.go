@@ -59,6 +59,26 @@ func (s *Server) start() {
 	}
 }
 
+// Refs returns the event refs of the server's deployment (its id key,
+// created by the first caller): what ingest and the processor name events
+// by in subjects and message ids.
+func (s *Server) Refs() *schemas.EventRefs {
+	s.t.Helper()
+	return RefsOf(s.t, s.JS)
+}
+
+// RefsOf is Server.Refs for a JetStream context of a test server.
+func RefsOf(t testing.TB, js jetstream.JetStream) *schemas.EventRefs {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	r, err := stream.LoadEventRefs(ctx, stream.NewBus(js))
+	if err != nil {
+		t.Fatalf("event refs: %v", err)
+	}
+	return r
+}
+
 // Stop shuts the server down (idempotent).
 func (s *Server) Stop() {
 	if s.NC != nil {

@@ -271,7 +271,7 @@ func (b *bench) streamSeqs(ctx context.Context) (map[string]uint64, error) {
 // watchLatency feeds t from two taps until the returned func stops them:
 // the indicator records as they are published (region and version), and
 // the events stream's sequence of each event (a headers-only ordered
-// consumer: the Nats-Msg-Id is the event's id).
+// consumer: the Nats-Msg-Id is the event's ref).
 func (b *bench) watchLatency(ctx context.Context, t *latencyTracker) (stop func(), err error) {
 	sub, err := b.js().Conn().Subscribe(schemas.SubjectIndicators+".>", func(m *nats.Msg) {
 		now := time.Now()

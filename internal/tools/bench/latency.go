@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/epiwatch/epiwatch/pipeline/stream"
 	"github.com/epiwatch/epiwatch/schemas"
 )
 
@@ -14,7 +15,10 @@ import (
 // sequence in the events stream, and the arrival of indicator records with
 // their versions (the taps: watchLatency).
 type latencyTracker struct {
-	mu       sync.Mutex
+	mu sync.Mutex
+	// ref names an accepted event as the events stream does (its
+	// Nats-Msg-Id: schemas.EventRefs.Ref); nil in tests: the event_id.
+	ref      func(source, eventID string) string
 	accepted map[string]time.Time
 	seq      map[string]eventSeq
 	ind      map[string][]indicatorArrival // by region, in arrival order
@@ -40,11 +44,16 @@ func (t *latencyTracker) accept(events []schemas.Event, at time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for i := range events {
-		t.accepted[events[i].EventID] = at
+		id := events[i].EventID
+		if t.ref != nil {
+			id = t.ref(events[i].Source, id)
+		}
+		t.accepted[id] = at
 	}
 }
 
-// stored records the events-stream sequence of the event with id id.
+// stored records the events-stream sequence of the event with id id (its
+// Nats-Msg-Id).
 func (t *latencyTracker) stored(id, region string, seq uint64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -64,6 +73,11 @@ func (t *latencyTracker) indicator(region string, version uint64, at time.Time) 
 // first indicator record of its region that covers it.
 func (b *bench) latency(ctx context.Context, url string, pool []schemas.Event) error {
 	t := newLatencyTracker()
+	refs, err := stream.LoadEventRefs(ctx, b.bus)
+	if err != nil {
+		return err
+	}
+	t.ref = refs.Ref
 	stop, err := b.watchLatency(ctx, t)
 	if err != nil {
 		return err

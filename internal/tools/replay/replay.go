@@ -151,7 +151,11 @@ func Run(ctx context.Context, cfg Config, deps Deps) (Result, error) {
 	}
 	// Corrections read the events they withdraw back from the live stream,
 	// as the live processor does.
-	rp.SetLookup(process.StreamLookup(deps.Live, schemas.StreamEvents, 30*time.Second))
+	refs, err := stream.LoadEventRefs(ctx, deps.Live)
+	if err != nil {
+		return res, fmt.Errorf("the live events stream: %w", err)
+	}
+	rp.SetLookup(process.StreamLookup(deps.Live, refs, schemas.StreamEvents, 30*time.Second))
 	dcfg := cfg.Decide
 	dcfg.Mode = decide.ModeData
 

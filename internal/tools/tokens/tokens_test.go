@@ -12,15 +12,40 @@ import (
 
 func TestNew(t *testing.T) {
 	var out bytes.Buffer
-	if err := New(strings.NewReader(strings.Repeat("x", 32)), "lis-almaty", &out); err != nil {
+	if err := New(strings.NewReader(strings.Repeat("x", 32)), "lis-almaty", nil, &out); err != nil {
 		t.Fatal(err)
 	}
 	m := regexp.MustCompile(`give it to lis-almaty once; it is not stored\): (ew_\S+)\n(?s:.*)name: lis-almaty\n\s+sha256: ([0-9a-f]{64})`).FindStringSubmatch(out.String())
 	if m == nil || ingest.HashToken(m[1]) != m[2] {
 		t.Fatalf("New printed:\n%s", out.String())
 	}
-	if err := New(strings.NewReader("short"), "x", &bytes.Buffer{}); err == nil {
+	if err := New(strings.NewReader("short"), "x", nil, &bytes.Buffer{}); err == nil {
 		t.Error("New with too few random bytes gave no error")
+	}
+}
+
+// TestNewSources: the printed entry names the sources the token owns (its
+// name without --source), and is configuration NewTokens accepts.
+func TestNewSources(t *testing.T) {
+	for _, tc := range []struct {
+		sources []string
+		want    string
+	}{
+		{nil, `sources: ["lis-almaty"]`},
+		{[]string{"lis-almaty", "lis-astana"}, `sources: ["lis-almaty", "lis-astana"]`},
+	} {
+		var out bytes.Buffer
+		if err := New(strings.NewReader(strings.Repeat("x", 32)), "lis-almaty", tc.sources, &out); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(out.String(), tc.want) {
+			t.Errorf("sources %q: printed\n%s\nwant %s", tc.sources, out.String(), tc.want)
+		}
+	}
+	for _, bad := range []string{"", " lis", `a"b`} {
+		if err := New(strings.NewReader(strings.Repeat("x", 32)), "n", []string{bad}, &bytes.Buffer{}); !cli.IsBadInput(err) {
+			t.Errorf("--source %q: %v, want a bad-input error", bad, err)
+		}
 	}
 }
 

@@ -4,25 +4,25 @@
 -- current ClickHouse. Event c1 appears twice with different seq (a
 -- redelivered batch): the views must show it once.
 
-INSERT INTO {db}.events_store (event_id, type, region, event_date, source, ingested_at, seq, person_pseudonym, key_id, age_band, sex, report_date, onset_date, imported, classification, payload)
+INSERT INTO {db}.events_v2_store (event_id, type, region, event_date, source, ingested_at, seq, person_pseudonym, key_id, age_band, sex, report_date, onset_date, imported, classification, payload)
 SELECT 'c1' AS event_id, 'case' AS type, 'KZ-75' AS region, toDate('2020-07-01') AS event_date, 'lab-1' AS source, toDateTime('2020-07-01 10:00:00', 'UTC') AS ingested_at, 1 AS seq, 'p1' AS person_pseudonym, 'k1' AS key_id, '25-34' AS age_band, 'F' AS sex, toDate('2020-07-01') AS report_date, toDate('2020-06-28') AS onset_date, 0 AS imported, 'confirmed' AS classification, '{}' AS payload;
 
-INSERT INTO {db}.events_store (event_id, type, region, event_date, source, ingested_at, seq, person_pseudonym, key_id, age_band, sex, report_date, onset_date, imported, classification, payload)
+INSERT INTO {db}.events_v2_store (event_id, type, region, event_date, source, ingested_at, seq, person_pseudonym, key_id, age_band, sex, report_date, onset_date, imported, classification, payload)
 SELECT 'c1' AS event_id, 'case' AS type, 'KZ-75' AS region, toDate('2020-07-01') AS event_date, 'lab-1' AS source, toDateTime('2020-07-01 10:00:00', 'UTC') AS ingested_at, 7 AS seq, 'p1' AS person_pseudonym, 'k1' AS key_id, '25-34' AS age_band, 'F' AS sex, toDate('2020-07-01') AS report_date, toDate('2020-06-28') AS onset_date, 0 AS imported, 'confirmed' AS classification, '{}' AS payload;
 
-INSERT INTO {db}.events_store (event_id, type, region, event_date, source, ingested_at, seq, person_pseudonym, key_id, age_band, sex, report_date, onset_date, imported, classification, payload)
+INSERT INTO {db}.events_v2_store (event_id, type, region, event_date, source, ingested_at, seq, person_pseudonym, key_id, age_band, sex, report_date, onset_date, imported, classification, payload)
 SELECT 'c2' AS event_id, 'case' AS type, 'KZ-75' AS region, toDate('2020-07-02') AS event_date, 'lab-1' AS source, toDateTime('2020-07-02 10:00:00', 'UTC') AS ingested_at, 2 AS seq, 'p2' AS person_pseudonym, 'k1' AS key_id, '35-44' AS age_band, 'M' AS sex, toDate('2020-07-02') AS report_date, NULL AS onset_date, 1 AS imported, 'confirmed' AS classification, '{}' AS payload;
 
-INSERT INTO {db}.events_store (event_id, type, region, event_date, source, ingested_at, seq, index_pseudonym, contact_pseudonym, setting, payload)
+INSERT INTO {db}.events_v2_store (event_id, type, region, event_date, source, ingested_at, seq, index_pseudonym, contact_pseudonym, setting, payload)
 SELECT 'x1' AS event_id, 'contact' AS type, 'KZ-75' AS region, toDate('2020-07-01') AS event_date, 'tracer' AS source, toDateTime('2020-07-01 11:00:00', 'UTC') AS ingested_at, 3 AS seq, 'p1' AS index_pseudonym, 'p3' AS contact_pseudonym, 'household' AS setting, '{}' AS payload;
 
-INSERT INTO {db}.events_store (event_id, type, region, event_date, source, ingested_at, seq, person_pseudonym, key_id, sample_date, result_date, test_kind, result, lab, payload)
+INSERT INTO {db}.events_v2_store (event_id, type, region, event_date, source, ingested_at, seq, person_pseudonym, key_id, sample_date, result_date, test_kind, result, lab, payload)
 SELECT 't1' AS event_id, 'lab_test' AS type, 'KZ-75' AS region, toDate('2020-06-30') AS event_date, 'lab-1' AS source, toDateTime('2020-07-01 09:00:00', 'UTC') AS ingested_at, 4 AS seq, 'p1' AS person_pseudonym, 'k1' AS key_id, toDate('2020-06-30') AS sample_date, toDate('2020-07-01') AS result_date, 'pcr' AS test_kind, 'positive' AS result, 'lab-1' AS lab, '{}' AS payload;
 
-INSERT INTO {db}.events_store (event_id, type, region, event_date, source, ingested_at, seq, facility_id, facility_name, snapshot_time, bed_kind, beds_total, beds_occupied, payload)
+INSERT INTO {db}.events_v2_store (event_id, type, region, event_date, source, ingested_at, seq, facility_id, facility_name, snapshot_time, bed_kind, beds_total, beds_occupied, payload)
 SELECT 'b1' AS event_id, 'bed_snapshot' AS type, 'KZ-75' AS region, toDate('2020-07-01') AS event_date, 'hospital-1' AS source, toDateTime('2020-07-01 08:00:00', 'UTC') AS ingested_at, 5 AS seq, 'h1' AS facility_id, 'City hospital 1' AS facility_name, toDateTime('2020-07-01 08:00:00', 'UTC') AS snapshot_time, 'infectious' AS bed_kind, 100 AS beds_total, 64 AS beds_occupied, '{}' AS payload;
 
-INSERT INTO {db}.events_store (event_id, type, region, event_date, source, ingested_at, seq, person_pseudonym, key_id, dose_number, vaccine, vaccination_date, payload)
+INSERT INTO {db}.events_v2_store (event_id, type, region, event_date, source, ingested_at, seq, person_pseudonym, key_id, dose_number, vaccine, vaccination_date, payload)
 SELECT 'v1' AS event_id, 'vaccination' AS type, 'KZ-75' AS region, toDate('2020-07-01') AS event_date, 'clinic-1' AS source, toDateTime('2020-07-01 12:00:00', 'UTC') AS ingested_at, 6 AS seq, 'p2' AS person_pseudonym, 'k1' AS key_id, 1 AS dose_number, 'QazVac' AS vaccine, toDate('2020-07-01') AS vaccination_date, '{}' AS payload;
 
 INSERT INTO {db}.regions_store (code, country, name_en, name_ru, kind, population, lat, lon, version)
@@ -47,13 +47,13 @@ INSERT INTO {db}.alerts_store (alert_id, decision_id, region, channel, kind, sta
 SELECT 'KZ-75:2020-07-01:kz-2020-plan:1:alertmanager' AS alert_id, 'KZ-75:2020-07-01:kz-2020-plan:1' AS decision_id, 'KZ-75' AS region, 'alertmanager' AS channel, 'level_change' AS kind, 'sent' AS status, 1 AS attempts, '' AS error, toDateTime('2020-07-01 20:00:01', 'UTC') AS at, 0 AS escalated, 1 AS seq;
 
 -- Contract version 2: c2 is retracted, a report_complete and a facility.
-INSERT INTO {db}.events_store (event_id, type, region, event_date, source, ingested_at, seq, report_date, corrects, retraction_reason, payload)
+INSERT INTO {db}.events_v2_store (event_id, type, region, event_date, source, ingested_at, seq, report_date, corrects, retraction_reason, payload)
 SELECT 'r1' AS event_id, 'retraction' AS type, 'KZ-75' AS region, toDate('2020-07-03') AS event_date, 'lab-1' AS source, toDateTime('2020-07-03 10:00:00', 'UTC') AS ingested_at, 10 AS seq, toDate('2020-07-03') AS report_date, 'c2' AS corrects, 'discarded' AS retraction_reason, '{}' AS payload;
 
-INSERT INTO {db}.events_store (event_id, type, region, event_date, source, ingested_at, seq, report_date, feed, payload)
+INSERT INTO {db}.events_v2_store (event_id, type, region, event_date, source, ingested_at, seq, report_date, feed, payload)
 SELECT 'rc1' AS event_id, 'report_complete' AS type, 'KZ-75' AS region, toDate('2020-07-01') AS event_date, 'lab-1' AS source, toDateTime('2020-07-02 10:00:00', 'UTC') AS ingested_at, 11 AS seq, toDate('2020-07-01') AS report_date, 'case' AS feed, '{}' AS payload;
 
-INSERT INTO {db}.events_store (event_id, type, region, event_date, source, ingested_at, seq, facility_id, facility_name, facility_status, capacity_infectious, payload)
+INSERT INTO {db}.events_v2_store (event_id, type, region, event_date, source, ingested_at, seq, facility_id, facility_name, facility_status, capacity_infectious, payload)
 SELECT 'f1' AS event_id, 'facility' AS type, 'KZ-75' AS region, toDate('2020-06-01') AS event_date, 'registry' AS source, toDateTime('2020-06-01 10:00:00', 'UTC') AS ingested_at, 12 AS seq, 'almaty-ih-7' AS facility_id, 'City infectious hospital 7' AS facility_name, 'open' AS facility_status, toNullable(toUInt32(400)) AS capacity_infectious, '{}' AS payload;
 
 INSERT INTO {db}.signals_store (region, date, period, stream, method, version, observed, upper_bound, alarm, excess, provisional, note, computed_at)
