@@ -320,18 +320,13 @@ func (b *Bus) EraseMsg(ctx context.Context, streamName string, seq uint64) error
 	if s.CachedInfo() != nil && s.CachedInfo().Config.DenyDelete {
 		return fmt.Errorf("erase message %d of %s: %w (recreate the stream; README, \"Erasure\")", seq, streamName, ErrDeleteDenied)
 	}
-	err = s.SecureDeleteMsg(ctx, seq)
-	if errors.Is(err, jetstream.ErrMsgNotFound) || isNotFound(err) {
-		return nil
-	}
-	if err != nil {
+	if err := s.SecureDeleteMsg(ctx, seq); err != nil {
+		// The server answers a message already gone with one of several
+		// codes, formatted into the text (not wrapped): ask instead.
+		if _, gerr := s.GetMsg(ctx, seq); errors.Is(gerr, jetstream.ErrMsgNotFound) {
+			return nil
+		}
 		return fmt.Errorf("erase message %d of %s: %w", seq, streamName, err)
 	}
 	return nil
-}
-
-// isNotFound tells a delete that failed because the message is gone.
-func isNotFound(err error) bool {
-	var apiErr *jetstream.APIError
-	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeMessageNotFound
 }
