@@ -3,6 +3,7 @@ package erase_test
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -87,7 +88,7 @@ func TestFindDeleteRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []uint64{seqOf["lis/c1"], seqOf["hosp/c3"], seqOf["tracing/k1"], seqOf["lis/c1b"], seqOf["lis/r1"]}
-	if !equal(plan.Events, want) || plan.Corrections != 1 || len(plan.DeadLetters) != 1 || strings.Join(plan.Regions, " ") != "KZ-71 KZ-75" {
+	if !slices.Equal(plan.Events, want) || plan.Corrections != 1 || len(plan.DeadLetters) != 1 || strings.Join(plan.Regions, " ") != "KZ-71 KZ-75" {
 		t.Fatalf("plan: events %v (want %v), corrections %d, dead letters %v, regions %v", plan.Events, want, plan.Corrections, plan.DeadLetters, plan.Regions)
 	}
 	if err := er.Delete(ctx, plan); err != nil {
@@ -130,19 +131,7 @@ func TestFindDeleteRecord(t *testing.T) {
 
 	// One producer's event: only its own "c1", not other-lab's.
 	plan, err = er.Find(ctx, erase.Selector{Source: "other-lab", EventID: "c1"})
-	if err != nil || !equal(plan.Events, []uint64{seqOf["other-lab/c1"]}) {
+	if err != nil || !slices.Equal(plan.Events, []uint64{seqOf["other-lab/c1"]}) {
 		t.Fatalf("event plan: %+v, %v", plan, err)
 	}
-}
-
-func equal(a, b []uint64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
