@@ -159,10 +159,21 @@ func (p *Pseudonymizer) redactID(v any, regionCountry string) any {
 }
 
 // redactString scrubs a decoded JSON string, which may itself hold JSON text.
+// Characters the encoder writes as \u escapes (control characters, U+2028,
+// U+2029) become spaces first: their escape's hex digits next to the
+// string's own digits would write a run of 12 in the dead letter
+// ("\u0000" and 8 zeros) that the data never held, and a scan of dead
+// letters must not see one.
 func redactString(s string) string {
 	if !needsText(s) {
 		return s
 	}
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 && r != '\t' && r != '\n' && r != '\r' || r == '\u2028' || r == '\u2029' {
+			return ' '
+		}
+		return r
+	}, s)
 	return string(redactText([]byte(s)))
 }
 
