@@ -127,10 +127,15 @@ func TestEraseEndToEnd(t *testing.T) {
 		t.Fatal("the dead letter does not keep the pseudonym: the test would not show it erased")
 	}
 
-	// A dry run deletes nothing.
+	// A dry run deletes nothing; the ID comes on standard input (--person -).
 	var out, errOut bytes.Buffer
-	if code := realMain(context.Background(), []string{"erase", "--config", p.cfgFile, "--person", f.person, "--dry-run"}, &out, &errOut); code != 0 {
-		t.Fatalf("erase --dry-run: exit %d\n%s%s", code, out.String(), errOut.String())
+	root := newRootCmd(&out, &errOut)
+	root.SetArgs([]string{"erase", "--config", p.cfgFile, "--person", "-", "--dry-run"})
+	root.SetIn(strings.NewReader(f.person + "\n"))
+	root.SetOut(&out)
+	root.SetErr(&errOut)
+	if err := root.ExecuteContext(context.Background()); err != nil {
+		t.Fatalf("erase --person - --dry-run: %v\n%s%s", err, out.String(), errOut.String())
 	}
 	if !strings.Contains(out.String(), "found 5 events (1 of them corrections of the others) in 2 regions (KZ-71 KZ-75), and 1 dead letters") {
 		t.Fatalf("erase --dry-run said:\n%s", out.String())
