@@ -40,9 +40,6 @@ type Erasure struct {
 	// its state without them has at least this version, so it replaces the
 	// records that counted them (ReplacingMergeTree keeps the highest).
 	EventsLastSeq uint64 `json:"events_last_seq"`
-	// ClickHouseMutated says whether the ClickHouse rows were deleted by
-	// this run (false: ClickHouse was not configured for it).
-	ClickHouseMutated bool `json:"clickhouse_mutated"`
 }
 
 // ErasureSubject returns epi.erasures.<kind>.

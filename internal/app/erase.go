@@ -118,17 +118,11 @@ func (a *App) eraseStreams(ctx context.Context, e Env, o EraseOptions) error {
 
 // pseudonymsOf returns the pseudonyms of a national ID under every key of
 // the ring: the person's events under retired keys are theirs too. The
-// issuing country follows from the length (12 digits: a Kazakh IIN, 14: a
-// Kyrgyz PIN).
+// issuing country follows from the length (pseudo.Issuer).
 func (a *App) pseudonymsOf(ctx context.Context, id string) ([]string, error) {
 	id = strings.TrimSpace(id)
-	country := ""
-	switch len(id) {
-	case 12:
-		country = "KZ"
-	case 14:
-		country = "KG"
-	default:
+	country, ok := pseudo.Issuer(id)
+	if !ok {
 		return nil, usage(errors.New("--person: a national ID is 12 digits (IIN) or 14 (PIN)"))
 	}
 	p, err := a.newPseudonymizer(ctx)

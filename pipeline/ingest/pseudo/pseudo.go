@@ -108,6 +108,14 @@ func issuer(regionCountry, id string) string {
 	return regionCountry // wrong length: let its own format say what it wants
 }
 
+// Issuer returns the country whose national ID has id's length (12 digits:
+// a Kazakh IIN, 14: a Kyrgyz PIN), or false: how an operator's bare ID
+// (`epiwatch erase --person`) is matched to its format.
+func Issuer(id string) (string, bool) {
+	c := issuer("", id)
+	return c, c != ""
+}
+
 // Apply validates and pseudonymises every person of e in place:
 //
 //   - national_id is validated (check digit for an IIN) against the format of
