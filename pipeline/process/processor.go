@@ -503,11 +503,7 @@ func (p *Processor) handle(ctx context.Context, msgs []stream.Msg) error {
 		return errCrashed
 	}
 	if err := p.applyErasures(ctx, false); err != nil {
-		// The erasure log unreadable (a NATS node restarting) or a rebuild
-		// that failed must not stop the indicators: the erasure is applied
-		// at the next check that succeeds (at most a second later, by the
-		// ticker), and the rebuild then undoes whatever this batch counted.
-		p.log.Warn("checking the erasure log failed; processing on, will retry", "err", err)
+		return err
 	}
 	var rejected map[int]error
 	var dls []stream.DeadLetter
