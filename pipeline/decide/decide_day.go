@@ -7,6 +7,7 @@ package decide
 import (
 	"fmt"
 	"maps"
+	"math"
 	"strings"
 	"time"
 
@@ -89,7 +90,12 @@ func (d *Decider) dayPending(region string, day schemas.Date, cur LevelRecord, l
 			dec.Reason += fmt.Sprintf("; R from the nowcast as of %s (%s is still provisional): %.2f, 95 %% CrI %.2f–%.2f",
 				in.NowcastAsOf, day, *in.RNowcastMean, *in.RNowcastQ025, *in.RNowcastQ975)
 			if d.nowcastClear(&in, level) {
-				dec.Reason += ", the same recommendation across it"
+				if d.rs.RStatistic == thresholds.RMean && in.RNowcastFinalQ025 != nil && in.RNowcastFinalQ975 != nil {
+					dec.Reason += fmt.Sprintf("; the complete data's R mean is expected in %.2f–%.2f (95 %%), the same recommendation across it",
+						*in.RNowcastFinalQ025, *in.RNowcastFinalQ975)
+				} else {
+					dec.Reason += ", the same recommendation across it"
+				}
 			}
 		}
 		if why := dataReasons(in); why != "" {
@@ -124,14 +130,25 @@ func (d *Decider) evaluate(in, weekBefore *schemas.Indicator, level int, flags [
 
 // nowcastClear says whether a provisional day is decided now on its
 // nowcast R (r.nowcast) rather than waited for: only when the rule set
-// recommends the same at the lower end, the mean and the upper end of the
-// nowcast R's 95 % credible interval, all else as the day reports it. The
-// nowcast R of a recent day is wide; deciding on its mean alone would let
-// the unreported cases' noise pick the action (on the simulator, about one
-// nowcast decision in ten was contradicted by the final data). Waiting
-// until the interval clears the thresholds decides early where the
-// evidence is already plain — a surge well above them, a decline well
-// below — and leaves the rest to the complete days.
+// recommends the same wherever the day's R may still land, all else as the
+// day reports it.
+//
+// For a rule set on R's mean, "where R may land" is the nowcast's 95 %
+// interval of EpiEstim's mean on the completed data (r_nowcast_final_*):
+// the final data's decision compares that mean, so an action that holds
+// across the interval stands once the late reports are in with about 95 %
+// probability. The rule set is evaluated at both ends, the mean, and on
+// each side of every R threshold inside the interval (the rules are
+// step functions of R, not always monotone: the plan's 1.15–1.3 band
+// strengthens where R > 1.3 keeps). The wider 95 % CrI of R itself (Cori's
+// posterior width added) would make the day wait whenever R is near a
+// threshold, which is exactly when a level changes: on the simulator,
+// deciding across the CrI changed levels 0.3 days before complete days,
+// across this interval 1.1 days, each contradicted by the final data under
+// 2 % of the time (TestDecisionModes; README, decision modes). Rule sets
+// on the bounds of R (kz-2020-plan-bounds) compare the CrI's ends, so for
+// them the CrI itself must clear: the rule set is evaluated at its lower
+// end, mean and upper end.
 func (d *Decider) nowcastClear(in *schemas.Indicator, level int) bool {
 	if !usesNowcast(d.rs, in) {
 		return false
@@ -139,10 +156,26 @@ func (d *Decider) nowcastClear(in *schemas.Indicator, level int) bool {
 	flags := evalFlags(in.Flags)
 	base := inputsOf(d.fields, in, d.weekBefore(in.Region, in.Date), level)
 	nowcastR(base, in)
+	rs := []float64{*in.RNowcastQ025, *in.RNowcastMean, *in.RNowcastQ975}
+	if d.rs.RStatistic == thresholds.RMean && in.RNowcastFinalQ025 != nil && in.RNowcastFinalQ975 != nil {
+		lo, hi := *in.RNowcastFinalQ025, *in.RNowcastFinalQ975
+		rs = []float64{lo, *in.RNowcastMean, hi}
+		for _, c := range append(d.rs.Cuts(thresholds.MetricR), d.rs.Cuts(thresholds.MetricRMean)...) {
+			if c > lo && c < hi {
+				rs = append(rs, math.Nextafter(c, math.Inf(-1)), c, math.Nextafter(c, math.Inf(1)))
+			}
+		}
+	}
 	var first thresholds.Action
-	for i, r := range []float64{*in.RNowcastQ025, *in.RNowcastMean, *in.RNowcastQ975} {
+	for i, r := range rs {
 		x := maps.Clone(base)
-		x[thresholds.MetricRMean], x[thresholds.MetricRQ025], x[thresholds.MetricRQ975] = r, r, r
+		if d.rs.RStatistic == thresholds.RMean {
+			// The mean is what the final data's decision compares; the
+			// CrI's ends are the nowcast's and stay as they are.
+			x[thresholds.MetricRMean] = r
+		} else {
+			x[thresholds.MetricRMean], x[thresholds.MetricRQ025], x[thresholds.MetricRQ975] = r, r, r
+		}
 		if _, ok := x["r_median"]; ok {
 			x["r_median"] = r
 		}
@@ -250,3 +283,4 @@ func (d *Decider) fillTransition(dec *schemas.Decision, action thresholds.Action
 	dec.LevelFromName, dec.LevelToName = tr.FromName, tr.ToName
 	dec.Reason += "; level: " + tr.Reason
 }
+

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -771,10 +772,12 @@ func TestUncertainRIsUnknown(t *testing.T) {
 	}
 }
 
-// TestNowcastDecision: with r.nowcast on, a provisional day whose nowcast R
-// gives the same recommendation across its 95 % CrI is decided at once, on
-// the nowcast R (the complete-days R of the day reads low), and says so; a
-// provisional day whose nowcast CrI spans a threshold waits like any other.
+// TestNowcastDecision: with r.nowcast on, a provisional day is decided at
+// once, on the nowcast R (the complete-days R of the day reads low), when
+// the rule set recommends the same wherever the final data's R mean is
+// expected to land (r_nowcast_final_*; without it, across R's 95 % CrI),
+// and says so; a day where it may land on either side of a threshold, or
+// in a band between two, waits like any other.
 func TestNowcastDecision(t *testing.T) {
 	srv := streamtest.New(t)
 	cfg := testConfig(ModeData)
@@ -792,9 +795,26 @@ func TestNowcastDecision(t *testing.T) {
 	publish(t, srv.JS, "", nowcastDay(ind("KZ-11", 0, 1, 0.9, 60), 1.6, 1.4, 1.9), ind("KZ-11", 1, 2, 1.6, 60))
 	// KZ-75's nowcast R 1.2 (0.9–1.6) spans 1.3: day 0 waits.
 	publish(t, srv.JS, "", nowcastDay(ind("KZ-75", 0, 1, 0.9, 60), 1.2, 0.9, 1.6), ind("KZ-75", 1, 2, 1.2, 60))
-	ds := waitDecisions(t, srv.JS, 1)
-	if len(ds) != 1 {
-		t.Fatalf("got %d decisions, want KZ-11's day 0 only:%s", len(ds), summary(ds))
+	withFinal := func(in schemas.Indicator, lo, hi float64) schemas.Indicator {
+		in.RNowcastFinalQ025, in.RNowcastFinalQ975 = fp(lo), fp(hi)
+		return in
+	}
+	// KZ-79's CrI 1.1–2.0 spans 1.3, but its final mean is expected in
+	// 1.4–1.7: strengthened at once.
+	publish(t, srv.JS, "", withFinal(nowcastDay(ind("KZ-79", 0, 1, 0.9, 60), 1.5, 1.1, 2.0), 1.4, 1.7), ind("KZ-79", 1, 2, 1.5, 60))
+	// KZ-55's final mean may land on either side of 1.3 (1.25–1.45): waits.
+	publish(t, srv.JS, "", withFinal(nowcastDay(ind("KZ-55", 0, 1, 0.9, 60), 1.35, 1.0, 1.8), 1.25, 1.45), ind("KZ-55", 1, 2, 1.35, 60))
+	// KZ-35 at 80 % beds: 1.1, the mean 1.35 and 1.4 all keep, but the
+	// band 1.15–1.3 between them strengthens: waits.
+	publish(t, srv.JS, "", withFinal(nowcastDay(ind("KZ-35", 0, 1, 0.9, 80), 1.35, 0.9, 1.7), 1.1, 1.4), ind("KZ-35", 1, 2, 1.35, 80))
+	ds := waitDecisions(t, srv.JS, 2)
+	if len(ds) != 2 {
+		t.Fatalf("got %d decisions, want KZ-11's and KZ-79's day 0 only:%s", len(ds), summary(ds))
+	}
+	slices.SortFunc(ds, func(a, b schemas.Decision) int { return strings.Compare(a.Region, b.Region) })
+	if dec := ds[1]; dec.Region != "KZ-79" || dec.Date != day(0) || dec.Action != "strengthen" ||
+		!strings.Contains(dec.Reason, "the complete data's R mean is expected in 1.40–1.70 (95 %), the same recommendation across it") {
+		t.Errorf("decision %s %s %s (%q), want KZ-79 day 0 strengthen on the final mean's interval", dec.Region, dec.Date, dec.Action, dec.Reason)
 	}
 	dec := ds[0]
 	if dec.Region != "KZ-11" || dec.Date != day(0) || dec.Action != "strengthen" {

@@ -216,7 +216,7 @@ func TestDecisionModes(t *testing.T) {
 	// reached: with ample beds only easing is ever at stake.
 	const beds = 15
 	var prov, recs, nowcastRecs, hindsightDays, trueChanges int
-	for _, seed := range []int64{3} {
+	for _, seed := range []int64{3, 4} {
 		scfg := simulate.DefaultConfig()
 		scfg.Regions, scfg.Days, scfg.Seed, scfg.BedsPerMillion = regions, 150, seed, beds
 		sim, days := livesim.Run(t, pcfg, scfg)
@@ -320,10 +320,12 @@ func TestDecisionModes(t *testing.T) {
 	if len(nowcast.lag) < len(complete.lag) {
 		t.Errorf("the nowcast made %d of the true level changes, complete days %d", len(nowcast.lag), len(complete.lag))
 	}
-	// The goal is 2 days earlier; what is reached so far is in the
-	// README. The nowcast must never make the level changes later.
-	if d := mean(complete.lag) - mean(nowcast.lag); d < 0 {
-		t.Errorf("the nowcast changed levels %.1f days later than complete days", -d)
+	// The goal is 2 days earlier; what is reached so far (1.1 days
+	// on these seeds) is in the README. Deciding across the nowcast's
+	// interval of the final R mean rather than across R's CrI is what
+	// buys it (0.3 days before), so a regression to the CrI fails here.
+	if d := mean(complete.lag) - mean(nowcast.lag); d < 0.75 {
+		t.Errorf("the nowcast changed levels only %.1f days earlier than complete days, want at least 0.75 (README: 1.1)", d)
 	}
 }
 

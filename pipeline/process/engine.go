@@ -676,16 +676,7 @@ func (g *engine) computeRegion(sc *scratch, r *regionState, from, to schemas.Dat
 		}
 
 		if nw != nil && d >= nw.first && d <= nw.asOf {
-			window := 0.0
-			for w := d.AddDays(-g.cfg.RWindowDays + 1); w <= d; w++ {
-				if w >= nw.first {
-					window += nw.days[w-nw.first].Median
-				} else {
-					x := r.at(w)
-					window += float64(x.onsetLocal + x.onsetImported)
-				}
-			}
-			g.fillNowcast(&in, nw, window, &fs)
+			g.fillNowcast(&in, nw, &fs)
 		}
 
 		in.Provisional = int(to-d) < r.horizon

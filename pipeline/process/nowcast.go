@@ -37,6 +37,12 @@ type NowcastConfig struct {
 	// region toward all regions pooled, which would make every region's
 	// records change with any region's events): the recent window's fit is
 	// shrunk toward the region's own fit over three windows (longLook).
+	// The default, 30, is the nowcast package's MinDelayCases. It was 100,
+	// which left every region's first weeks of an outbreak without a
+	// nowcast — the weeks its first strengthening is decided in. A thin
+	// fit is not trusted blindly: its delay uncertainty widens the
+	// intervals, and a nowcast R on few local cases is uncertain
+	// (fillNowcast), so decisions wait for such days as before.
 	MinCases int `json:"min_cases" mapstructure:"min_cases"`
 	// Draws: completed series sampled per region (nowcast.Config.Draws).
 	Draws int `json:"draws" mapstructure:"draws"`
@@ -59,7 +65,7 @@ func DefaultNowcastConfig() NowcastConfig {
 		DelayWindow:   d.DelayWindow,
 		DelayHalfLife: d.DelayHalfLife,
 		Weekday:       d.Weekday,
-		MinCases:      100,
+		MinCases:      d.MinDelayCases,
 		Draws:         d.Draws,
 	}
 }
@@ -249,13 +255,17 @@ func (g *engine) nowcastRegion(sc *scratch, r *regionState) *regionNowcast {
 
 // uncertainNowcastR are the nowcast R metrics withheld from decisions when
 // the nowcast R rests on too few cases.
-var uncertainNowcastR = []string{"r_nowcast_mean", "r_nowcast_q025", "r_nowcast_median", "r_nowcast_q975"}
+var uncertainNowcastR = []string{"r_nowcast_mean", "r_nowcast_q025", "r_nowcast_median", "r_nowcast_q975", "r_nowcast_final_q025", "r_nowcast_final_q975"}
 
-// fillNowcast sets record in's nowcast fields from nw; windowCases is the
-// sum of the nowcast medians (reported counts before the nowcast days) of
-// R's window ending on the record's day, the evidence the nowcast R rests
-// on, held to the same bar as R (RMinCases, RMaxCV).
-func (g *engine) fillNowcast(in *schemas.Indicator, nw *regionNowcast, windowCases float64, fs *floats) {
+// fillNowcast sets record in's nowcast fields from nw. The nowcast R is
+// held to the same bar as R (RMinCases local cases in the window, RMaxCV),
+// with the window's local cases at their 2.5 % quantile over the
+// completions: the final data's R must be expected to clear the bar too,
+// or a decision on the nowcast R would be overturned by a final R too
+// uncertain to decide on. (Counting the nowcast medians, imported cases
+// included, let R on 10 local cases decide; TestDecisionModes found most
+// of its contradicted nowcast decisions there.)
+func (g *engine) fillNowcast(in *schemas.Indicator, nw *regionNowcast, fs *floats) {
 	i := int(in.Date - nw.first)
 	if i < 0 || i >= len(nw.days) {
 		return
@@ -268,10 +278,11 @@ func (g *engine) fillNowcast(in *schemas.Indicator, nw *regionNowcast, windowCas
 		return
 	}
 	in.RNowcastMean, in.RNowcastQ025, in.RNowcastMedian, in.RNowcastQ975 = fs.p(est.Mean), fs.p(est.Q025), fs.p(est.Median), fs.p(est.Q975)
+	in.RNowcastFinalQ025, in.RNowcastFinalQ975 = fs.p(est.FinalQ025), fs.p(est.FinalQ975)
 	// The mixture's sd, from its 95 % interval as if normal: the CV test
 	// needs only its order of magnitude.
 	sd := (est.Q975 - est.Q025) / (2 * 1.959964)
-	if windowCases < float64(g.cfg.RMinCases) || sd > g.cfg.RMaxCV*est.Mean || math.IsNaN(sd) {
+	if est.LocalQ025 < float64(g.cfg.RMinCases) || sd > g.cfg.RMaxCV*est.Mean || math.IsNaN(sd) {
 		in.Uncertain = append(in.Uncertain, uncertainNowcastR...)
 	}
 }

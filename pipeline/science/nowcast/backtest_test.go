@@ -18,13 +18,14 @@ import (
 // region's cases (as the nowcast sees them, all reports of the run), the
 // final count by onset, and the simulator's truth.
 type outbreak struct {
-	name    string
-	cfg     simulate.Config
-	regions []string
-	cases   map[string][]nowcast.Case
-	final   map[string]map[schemas.Date]int // cases with a known onset, all reports of the run
-	truth   map[string][]simulate.TruthRow
-	si      []float64
+	name          string
+	cfg           simulate.Config
+	regions       []string
+	cases         map[string][]nowcast.Case
+	final         map[string]map[schemas.Date]int // cases with a known onset, all reports of the run
+	finalImported map[string]map[schemas.Date]int // of those, imported
+	truth         map[string][]simulate.TruthRow
+	si            []float64
 }
 
 // backtestScenario is one outbreak of the back-test.
@@ -60,9 +61,9 @@ func simulateOutbreak(t testing.TB, sc backtestScenario, days int) *outbreak {
 		t.Fatal(err)
 	}
 	ob := &outbreak{name: sc.name, cfg: cfg, regions: sim.Regions(), cases: map[string][]nowcast.Case{},
-		final: map[string]map[schemas.Date]int{}, truth: map[string][]simulate.TruthRow{}}
+		final: map[string]map[schemas.Date]int{}, finalImported: map[string]map[schemas.Date]int{}, truth: map[string][]simulate.TruthRow{}}
 	for _, r := range ob.regions {
-		ob.final[r] = map[schemas.Date]int{}
+		ob.final[r], ob.finalImported[r] = map[schemas.Date]int{}, map[schemas.Date]int{}
 	}
 	err = sim.Run(context.Background(), func(_ schemas.Date, events []schemas.Event) error {
 		for _, e := range events {
@@ -72,6 +73,9 @@ func simulateOutbreak(t testing.TB, sc backtestScenario, days int) *outbreak {
 			ob.cases[e.Region] = append(ob.cases[e.Region], nowcast.Case{Onset: e.OnsetDate, Report: e.ReportDate, Imported: e.Imported})
 			if !e.OnsetDate.IsZero() {
 				ob.final[e.Region][e.OnsetDate]++
+				if e.Imported {
+					ob.finalImported[e.Region][e.OnsetDate]++
+				}
 			}
 		}
 		return nil
@@ -108,7 +112,10 @@ type figures struct {
 	days, covered, covered50 int     // the last coverAge days; covered by the 95 % and the 50 % interval
 	errNowcast, errRaw       float64 // Σ |median − final| and Σ |reported − final| over the last maeAge days
 	rDays, rCovered          int     // the last rAge days with an R; covered by R's 95 % CrI
-	byAge                    [coverAge]ageFigures
+	// the last rAge days with an R; EpiEstim's mean on the final counts
+	// within the interval of where it was expected to land (FinalQ025–FinalQ975)
+	finalDays, finalCovered int
+	byAge                   [coverAge]ageFigures
 }
 
 // ageFigures are the figures of the days of one age (days before the as-of
@@ -134,6 +141,8 @@ func (f *figures) add(g figures) {
 	f.errNowcast += g.errNowcast
 	f.errRaw += g.errRaw
 	f.rDays += g.rDays
+	f.finalDays += g.finalDays
+	f.finalCovered += g.finalCovered
 	f.rCovered += g.rCovered
 	for i, a := range g.byAge {
 		b := &f.byAge[i]
@@ -151,6 +160,9 @@ func (f figures) coverage() float64   { return float64(f.covered) / float64(f.da
 func (f figures) coverage50() float64 { return float64(f.covered50) / float64(f.days) }
 func (f figures) maeRatio() float64   { return f.errNowcast / f.errRaw }
 func (f figures) rCoverage() float64  { return float64(f.rCovered) / float64(f.rDays) }
+func (f figures) finalCoverage() float64 {
+	return float64(f.finalCovered) / float64(f.finalDays)
+}
 
 func (f figures) String() string {
 	var ages []string
@@ -161,8 +173,10 @@ func (f figures) String() string {
 	}
 	return fmt.Sprintf("%d region-days: 95%% interval covers the final count on %.1f%% (50%% interval: %.1f%%); "+
 		"median's MAE over the last %d days %.3f of the reported counts'; R's 95%% CrI covers the truth on %.1f%% of %d\n"+
+		"    R's mean on the final counts within the interval expected on %.1f%% of %d\n"+
 		"    by age (95/50%% coverage, share reported and as estimated, median over final): %s",
-		f.days, 100*f.coverage(), 100*f.coverage50(), maeAge, f.maeRatio(), 100*f.rCoverage(), f.rDays, strings.Join(ages, "; "))
+		f.days, 100*f.coverage(), 100*f.coverage50(), maeAge, f.maeRatio(), 100*f.rCoverage(), f.rDays,
+		100*f.finalCoverage(), f.finalDays, strings.Join(ages, "; "))
 }
 
 // backtest nowcasts the outbreak as of every step-th day from day from to
@@ -180,6 +194,10 @@ func backtest(t testing.TB, ob *outbreak, cfg nowcast.Config, from, to, step int
 		all = append(all, ob.cases[r]...)
 	}
 	rcfg := nowcast.RConfig{SI: ob.si, Prior: epi.DefaultPrior(), Window: 7}
+	cori, err := epi.NewCori(ob.si, epi.DefaultPrior())
+	if err != nil {
+		t.Fatal(err)
+	}
 	var f figures
 	for d := from; d <= to; d += step {
 		asOf := ob.cfg.Start.AddDays(d)
@@ -200,6 +218,14 @@ func backtest(t testing.TB, ob *outbreak, cfg nowcast.Config, from, to, step int
 			rs, err := res.R(rcfg, rng)
 			if err != nil {
 				t.Fatal(err)
+			}
+			// The series as it finally stands, from the nowcast's first day:
+			// what EpiEstim will say of these days once every report is in.
+			local, imported := make([]float64, len(res.Reported)), make([]float64, len(res.Reported))
+			for j := range local {
+				day := res.Start.AddDays(j)
+				imported[j] = float64(ob.finalImported[r][day])
+				local[j] = float64(ob.final[r][day]) - imported[j]
 			}
 			for i, day := range res.Days {
 				age := int(asOf - day.Date)
@@ -231,6 +257,15 @@ func backtest(t testing.TB, ob *outbreak, cfg nowcast.Config, from, to, step int
 					f.rDays++
 					if rs[i].Q025 <= want && want <= rs[i].Q975 {
 						f.rCovered++
+					}
+					e := int(day.Date - res.Start)
+					if fin := cori.Range(nil, local, imported, e, e, rcfg.Window)[0]; fin.OK {
+						f.finalDays++
+						// A hair of slack: an exact window's interval is
+						// its mean, computed by the same sums.
+						if rs[i].FinalQ025-1e-9 <= fin.Mean && fin.Mean <= rs[i].FinalQ975+1e-9 {
+							f.finalCovered++
+						}
 					}
 				}
 			}
@@ -340,6 +375,12 @@ func TestBacktest(t *testing.T) {
 	}
 	if c := total.rCoverage(); c < 0.85 {
 		t.Errorf("R's 95%% CrI covers the true R on %.1f%% of %d region-days, want ≥ 85%%", 100*c, total.rDays)
+	}
+	// Decisions on the nowcast (decide.nowcastClear) trust this interval
+	// to hold the final data's R mean about 95 % of the time.
+	if c := total.finalCoverage(); c < 0.88 || c > 0.995 {
+		t.Errorf("R's mean on the final counts lay in the interval the nowcast expected it in on %.1f%% of %d region-days, want 88–99.5%%",
+			100*c, total.finalDays)
 	}
 }
 

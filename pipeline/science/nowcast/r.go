@@ -34,6 +34,20 @@ type REstimate struct {
 	// Mean and the 2.5, 50 and 97.5 % quantiles of R (r_nowcast_mean,
 	// r_nowcast_q025, r_nowcast_median, r_nowcast_q975).
 	Mean, Q025, Median, Q975 float64
+	// FinalQ025 and FinalQ975 are the 2.5 and 97.5 % quantiles, over the
+	// completions, of Cori's posterior mean (r_nowcast_final_q025,
+	// r_nowcast_final_q975): where EpiEstim's R mean is expected to land
+	// once the window's reports are complete. Q025–Q975 add Cori's own
+	// posterior width to that; this interval is only what the unreported
+	// cases leave open, which is what a decision on the final data will
+	// differ by. Both equal Mean on an exact window.
+	FinalQ025, FinalQ975 float64
+	// LocalQ025 is the 2.5 % quantile, over the completions, of the local
+	// cases in the window: the evidence R will rest on once the reports are
+	// complete, at its likely least (the reported count on an exact
+	// window). R on fewer than the processor's r_min_cases is uncertain,
+	// so a nowcast R is trusted only where this already clears the bar.
+	LocalQ025 float64
 }
 
 // R estimates the reproduction number by onset date on each of the
@@ -110,6 +124,10 @@ func (r *Result) R(cfg RConfig, rng *rand.Rand) ([]REstimate, error) {
 			out[i].OK, out[i].Exact = est.OK, est.OK
 			if est.OK {
 				out[i].Mean, out[i].Q025, out[i].Median, out[i].Q975 = est.Mean, est.Quantiles[0], est.Quantiles[3], est.Quantiles[6]
+				out[i].FinalQ025, out[i].FinalQ975 = est.Mean, est.Mean
+				for j := max(e-w+1, 0); j <= e; j++ {
+					out[i].LocalQ025 += local[j]
+				}
 			}
 			continue
 		}
@@ -140,6 +158,8 @@ func (r *Result) R(cfg RConfig, rng *rand.Rand) ([]REstimate, error) {
 	cumI := make([]float64, n+1)
 	cumL := make([]float64, n+1)
 	samples := make([]float64, len(mix)*r.m)
+	pointMeans := make([]float64, len(mix)*r.m) // Cori's mean per completion
+	localSums := make([]float64, len(mix)*r.m)  // the window's local cases per completion
 	means := make([]float64, len(mix))
 	for m := 0; m < r.m; m++ {
 		copy(lam, lamRep)
@@ -173,6 +193,8 @@ func (r *Result) R(cfg RConfig, rng *rand.Rand) ([]REstimate, error) {
 			a := a0 + (cumI[t] - cumI[s])
 			b := 1 / (1/b0 + (cumL[t] - cumL[s]))
 			means[x] += a * b
+			pointMeans[x*r.m+m] = a * b
+			localSums[x*r.m+m] = cumI[t] - cumI[s]
 			samples[x*r.m+m] = b * gammaRand(rng, a)
 		}
 	}
@@ -180,6 +202,8 @@ func (r *Result) R(cfg RConfig, rng *rand.Rand) ([]REstimate, error) {
 		o := &out[e-first]
 		o.Mean = means[x] / float64(r.m)
 		o.Q025, o.Median, o.Q975 = quantiles3(samples[x*r.m : (x+1)*r.m])
+		o.FinalQ025, _, o.FinalQ975 = quantiles3(pointMeans[x*r.m : (x+1)*r.m])
+		o.LocalQ025, _, _ = quantiles3(localSums[x*r.m : (x+1)*r.m])
 	}
 	return out, nil
 }

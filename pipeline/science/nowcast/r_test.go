@@ -1,7 +1,9 @@
 package nowcast_test
 
 import (
+	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/epiwatch/epiwatch/pipeline/science/epi"
@@ -51,6 +53,7 @@ func TestRExactOnCompleteWindows(t *testing.T) {
 			}
 			first := len(res.Reported) - len(res.Days)
 			var na, exact, mix int
+			var ratios []float64 // the final mean's interval's width over R's CrI's
 			for i, r := range rs {
 				e := first + i
 				want := cori.Window(local, res.ReportedImported, e, tt.window)
@@ -68,6 +71,16 @@ func TestRExactOnCompleteWindows(t *testing.T) {
 					if !r.Exact || !r.OK || r.Mean != want.Mean || r.Q025 != want.Quantiles[0] || r.Median != want.Quantiles[3] || r.Q975 != want.Quantiles[6] {
 						t.Errorf("%s (complete): R %+v, want epi's mean %v and quantiles %v exactly", r.Date, r, want.Mean, want.Quantiles)
 					}
+					// Nothing left to report: the final mean is the mean,
+					// the evidence the window's local cases.
+					windowLocal := 0.0
+					for j := e - tt.window + 1; j <= e; j++ {
+						windowLocal += local[j]
+					}
+					if r.FinalQ025 != r.Mean || r.FinalQ975 != r.Mean || r.LocalQ025 != windowLocal {
+						t.Errorf("%s (complete): final mean interval [%v, %v], local cases %v; want [%v, %v] and %v",
+							r.Date, r.FinalQ025, r.FinalQ975, r.LocalQ025, r.Mean, r.Mean, windowLocal)
+					}
 				default:
 					if r.Exact {
 						continue // nothing drawn changed the window: exact too (checked above when complete)
@@ -76,9 +89,34 @@ func TestRExactOnCompleteWindows(t *testing.T) {
 					if !r.OK || !(r.Q025 <= r.Median && r.Median <= r.Q975) || !(r.Q025 > 0) {
 						t.Errorf("%s: mixture R %+v", r.Date, r)
 					}
+					// The final mean's interval is the completions' spread
+					// alone, R's CrI adds Cori's width: around the mean and
+					// narrower as a rule (not on every day: each is 200
+					// draws, and on the newest days the completions' tail
+					// is nearly the whole width).
+					if !(r.FinalQ025 <= r.Mean && r.Mean <= r.FinalQ975) {
+						t.Errorf("%s: final mean interval [%v, %v] not around the mean %v", r.Date, r.FinalQ025, r.FinalQ975, r.Mean)
+					}
+					ratios = append(ratios, (r.FinalQ975-r.FinalQ025)/(r.Q975-r.Q025))
+					// Completions only add cases.
+					windowLocal := 0.0
+					for j := e - tt.window + 1; j <= e; j++ {
+						windowLocal += local[j]
+					}
+					if r.LocalQ025 < windowLocal {
+						t.Errorf("%s: the window's local cases at their 2.5 %% quantile %v, fewer than reported %v", r.Date, r.LocalQ025, windowLocal)
+					}
 				}
 			}
-			t.Logf("%d NA, %d exact, %d mixtures", na, exact, mix)
+			slices.Sort(ratios)
+			med := math.NaN()
+			if len(ratios) > 0 {
+				med = ratios[len(ratios)/2]
+			}
+			t.Logf("%d NA, %d exact, %d mixtures; the final mean's interval is %.2f of R's CrI wide (median)", na, exact, mix, med)
+			if mix > 0 && !(med < 0.9) {
+				t.Errorf("the final mean's interval is %.2f of R's CrI wide (median over the mixture days); want narrower", med)
+			}
 			if (na > 0) != tt.wantNA || (exact > 0) != tt.wantEx || mix == 0 {
 				t.Errorf("%d NA, %d exact and %d mixture days; want NA %v, exact %v, and mixtures", na, exact, mix, tt.wantNA, tt.wantEx)
 			}
