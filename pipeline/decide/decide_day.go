@@ -283,4 +283,3 @@ func (d *Decider) fillTransition(dec *schemas.Decision, action thresholds.Action
 	dec.LevelFromName, dec.LevelToName = tr.FromName, tr.ToName
 	dec.Reason += "; level: " + tr.Reason
 }
-
