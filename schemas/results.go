@@ -61,10 +61,11 @@ type Indicator struct {
 	// reported. RNowcast* are R on the nowcast: Cori's posterior mixed over
 	// sampled completions of the series (Höhle & an der Heiden 2014), nil
 	// where R is not estimable; R* above stay EpiEstim's on the reported
-	// counts. RNowcastFinal* is the 95 % interval of where EpiEstim's R mean
-	// is expected to land once the reports are complete (the spread of
-	// Cori's mean over the completions, without Cori's own posterior width):
-	// what a decision on the nowcast may differ from the final data's by. A
+	// counts. RNowcastFinal* are the 95 % (Q025–Q975) and 80 % (Q10–Q90)
+	// intervals of where EpiEstim's R mean is expected to land once the
+	// reports are complete (the spread of Cori's mean over the completions,
+	// without Cori's own posterior width): what a decision on the nowcast
+	// may differ from the final data's by. A
 	// day whose reports are complete has a nowcast equal to them.
 	NowcastAsOf         Date     `json:"nowcast_as_of"`
 	CasesNowcastMedian  *float64 `json:"cases_nowcast_median"`
@@ -76,6 +77,8 @@ type Indicator struct {
 	RNowcastMedian      *float64 `json:"r_nowcast_median"`
 	RNowcastQ975        *float64 `json:"r_nowcast_q975"`
 	RNowcastFinalQ025   *float64 `json:"r_nowcast_final_q025"`
+	RNowcastFinalQ10    *float64 `json:"r_nowcast_final_q10"`
+	RNowcastFinalQ90    *float64 `json:"r_nowcast_final_q90"`
 	RNowcastFinalQ975   *float64 `json:"r_nowcast_final_q975"`
 
 	Cases7dPer100k *float64 `json:"cases_7d_per_100k"`

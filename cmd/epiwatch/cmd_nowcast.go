@@ -62,10 +62,10 @@ Output (CSV on stdout), one row per region and onset date, the last --days days 
                                           already reported (1 for a complete day)
   r_nowcast_mean,r_nowcast_q025,r_nowcast_median,r_nowcast_q975
                                           R on the nowcast: mean, 95 % CrI and median
-  r_nowcast_final_q025,r_nowcast_final_q975
-                                          95 % interval of R's mean once the day's
-                                          reports are complete (what decisions on
-                                          the nowcast must agree across)
+  r_nowcast_final_q025,r_nowcast_final_q975,r_nowcast_final_q10,r_nowcast_final_q90
+                                          95 % and 80 % intervals of R's mean once
+                                          the day's reports are complete (what
+                                          decisions on the nowcast must agree across)
 
 Bad input (an unreadable file, an invalid event, an onset after its report, too few
 cases to estimate the delay) exits with status 2 and a message naming the file and line.`,

@@ -56,7 +56,7 @@ func TestSinkNowcastVintages(t *testing.T) {
 		{Region: "KZ-75", Date: day("2020-07-11"), Version: 130, CasesByOnset: 1, RMethod: "cori",
 			NowcastAsOf: day("2020-07-13"), CasesNowcastMedian: f(2.5), CasesNowcastQ025: f(1), CasesNowcastQ975: f(7), NowcastCompleteness: f(0.4),
 			RNowcastMean: f(1.1), RNowcastQ025: f(0.7), RNowcastMedian: f(1.08), RNowcastQ975: f(1.5),
-			RNowcastFinalQ025: f(0.95), RNowcastFinalQ975: f(1.3), ComputedAt: at("2020-07-13 18:00:00")},
+			RNowcastFinalQ025: f(0.95), RNowcastFinalQ10: f(1.0), RNowcastFinalQ90: f(1.2), RNowcastFinalQ975: f(1.3), ComputedAt: at("2020-07-13 18:00:00")},
 		// No nowcast: a day too old (another month, another insert), another region.
 		{Region: "KZ-75", Date: day("2020-06-01"), Version: 130, CasesByOnset: 7, RMethod: "cori", ComputedAt: at("2020-07-13 18:00:00")},
 		{Region: "KZ-71", Date: day("2020-07-10"), Version: 131, CasesByOnset: 2, RMethod: "cori", ComputedAt: at("2020-07-13 18:00:00")},
@@ -112,7 +112,7 @@ func TestSinkNowcastVintages(t *testing.T) {
 		}
 		// 014: where the final R mean is expected, beside the nowcast R.
 		if n := count(t, conn, fmt.Sprintf("SELECT count() FROM %s.indicators_latest WHERE region = 'KZ-75' AND date = '2020-07-11' "+
-			"AND r_nowcast_mean = 1.1 AND r_nowcast_final_q025 = 0.95 AND r_nowcast_final_q975 = 1.3", db)); n != 1 {
+			"AND r_nowcast_mean = 1.1 AND r_nowcast_final_q025 = 0.95 AND r_nowcast_final_q10 = 1 AND r_nowcast_final_q90 = 1.2 AND r_nowcast_final_q975 = 1.3", db)); n != 1 {
 			t.Errorf("%s: indicators_latest lacks KZ-75 2020-07-11's interval of the final R mean", when)
 		}
 	}

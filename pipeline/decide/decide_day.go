@@ -89,13 +89,8 @@ func (d *Decider) dayPending(region string, day schemas.Date, cur LevelRecord, l
 			dec.RMean, dec.RQ025, dec.RQ975, dec.RProbAbove1 = in.RNowcastMean, in.RNowcastQ025, in.RNowcastQ975, nil
 			dec.Reason += fmt.Sprintf("; R from the nowcast as of %s (%s is still provisional): %.2f, 95 %% CrI %.2f–%.2f",
 				in.NowcastAsOf, day, *in.RNowcastMean, *in.RNowcastQ025, *in.RNowcastQ975)
-			if d.nowcastClear(&in, level) {
-				if d.rs.RStatistic == thresholds.RMean && in.RNowcastFinalQ025 != nil && in.RNowcastFinalQ975 != nil {
-					dec.Reason += fmt.Sprintf("; the complete data's R mean is expected in %.2f–%.2f (95 %%), the same recommendation across it",
-						*in.RNowcastFinalQ025, *in.RNowcastFinalQ975)
-				} else {
-					dec.Reason += ", the same recommendation across it"
-				}
+			if clear, why := d.nowcastClear(&in, level); clear {
+				dec.Reason += "; " + why
 			}
 		}
 		if why := dataReasons(in); why != "" {
@@ -131,61 +126,91 @@ func (d *Decider) evaluate(in, weekBefore *schemas.Indicator, level int, flags [
 // nowcastClear says whether a provisional day is decided now on its
 // nowcast R (r.nowcast) rather than waited for: only when the rule set
 // recommends the same wherever the day's R may still land, all else as the
-// day reports it.
+// day reports it. The second result says across what, for the reason.
 //
-// For a rule set on R's mean, "where R may land" is the nowcast's 95 %
-// interval of EpiEstim's mean on the completed data (r_nowcast_final_*):
-// the final data's decision compares that mean, so an action that holds
-// across the interval stands once the late reports are in with about 95 %
-// probability. The rule set is evaluated at both ends, the mean, and on
-// each side of every R threshold inside the interval (the rules are
-// step functions of R, not always monotone: the plan's 1.15–1.3 band
-// strengthens where R > 1.3 keeps). The wider 95 % CrI of R itself (Cori's
-// posterior width added) would make the day wait whenever R is near a
-// threshold, which is exactly when a level changes: on the simulator,
-// deciding across the CrI changed levels 0.3 days before complete days,
-// across this interval 1.1 days, each contradicted by the final data under
-// 2 % of the time (TestDecisionModes; README, decision modes). Rule sets
-// on the bounds of R (kz-2020-plan-bounds) compare the CrI's ends, so for
-// them the CrI itself must clear: the rule set is evaluated at its lower
-// end, mean and upper end.
-func (d *Decider) nowcastClear(in *schemas.Indicator, level int) bool {
+// For a rule set on R's mean, "where R may land" is an interval of
+// EpiEstim's mean on the completed data (r_nowcast_final_*): the final
+// data's decision compares that mean, so an action that holds across the
+// interval stands once the late reports are in with the interval's
+// probability. An ease must hold across the 95 % interval — a wrong ease is
+// the worst thing the system can send — a strengthen or a keep across the
+// 80 % interval (a wrong keep is at worst a day's delay, and a strengthen on
+// 90 % odds is what the plan's surge clauses are for). The rule set is
+// evaluated at both ends, the nowcast mean, and on each side of every R
+// threshold inside the interval (the rules are step functions of R, not
+// always monotone: the plan's 1.15–1.3 band strengthens where R > 1.3
+// keeps). Deciding across the nowcast R's 95 % CrI instead (Cori's own
+// posterior width added) made a day near a threshold wait — exactly when a
+// level changes: on the simulator it changed levels 0.3 days before
+// complete days; these intervals do better (TestDecisionModes; README,
+// decision modes). Rule sets on the bounds of R (kz-2020-plan-bounds)
+// compare the CrI's ends, so for them the CrI itself must clear: the rule
+// set is evaluated at its lower end, mean and upper end.
+func (d *Decider) nowcastClear(in *schemas.Indicator, level int) (bool, string) {
 	if !usesNowcast(d.rs, in) {
-		return false
+		return false, ""
 	}
 	flags := evalFlags(in.Flags)
 	base := inputsOf(d.fields, in, d.weekBefore(in.Region, in.Date), level)
 	nowcastR(base, in)
-	rs := []float64{*in.RNowcastQ025, *in.RNowcastMean, *in.RNowcastQ975}
-	if d.rs.RStatistic == thresholds.RMean && in.RNowcastFinalQ025 != nil && in.RNowcastFinalQ975 != nil {
-		lo, hi := *in.RNowcastFinalQ025, *in.RNowcastFinalQ975
-		rs = []float64{lo, *in.RNowcastMean, hi}
-		for _, c := range append(d.rs.Cuts(thresholds.MetricR), d.rs.Cuts(thresholds.MetricRMean)...) {
-			if c > lo && c < hi {
-				rs = append(rs, math.Nextafter(c, math.Inf(-1)), c, math.Nextafter(c, math.Inf(1)))
+	// across reports the action the rule set gives at every R of lo..hi
+	// (ok false: not the same throughout).
+	across := func(lo, hi float64) (thresholds.Action, bool) {
+		rs := []float64{lo, *in.RNowcastMean, hi}
+		if d.rs.RStatistic == thresholds.RMean {
+			for _, c := range append(d.rs.Cuts(thresholds.MetricR), d.rs.Cuts(thresholds.MetricRMean)...) {
+				if c > lo && c < hi {
+					rs = append(rs, math.Nextafter(c, math.Inf(-1)), c, math.Nextafter(c, math.Inf(1)))
+				}
 			}
 		}
+		var first thresholds.Action
+		for i, r := range rs {
+			x := maps.Clone(base)
+			if d.rs.RStatistic == thresholds.RMean {
+				// The mean is what the final data's decision compares;
+				// the CrI's ends are the nowcast's and stay as they are.
+				x[thresholds.MetricRMean] = r
+			} else {
+				x[thresholds.MetricRMean], x[thresholds.MetricRQ025], x[thresholds.MetricRQ975] = r, r, r
+			}
+			if _, ok := x["r_median"]; ok {
+				x["r_median"] = r
+			}
+			a := thresholds.Evaluate(d.rs, x, flags).Action
+			if i > 0 && a != first {
+				return "", false
+			}
+			first = a
+		}
+		return first, true
 	}
-	var first thresholds.Action
-	for i, r := range rs {
-		x := maps.Clone(base)
-		if d.rs.RStatistic == thresholds.RMean {
-			// The mean is what the final data's decision compares; the
-			// CrI's ends are the nowcast's and stay as they are.
-			x[thresholds.MetricRMean] = r
-		} else {
-			x[thresholds.MetricRMean], x[thresholds.MetricRQ025], x[thresholds.MetricRQ975] = r, r, r
-		}
-		if _, ok := x["r_median"]; ok {
-			x["r_median"] = r
-		}
-		a := thresholds.Evaluate(d.rs, x, flags).Action
-		if i > 0 && a != first {
-			return false
-		}
-		first = a
+	if d.rs.RStatistic != thresholds.RMean || in.RNowcastFinalQ025 == nil || in.RNowcastFinalQ975 == nil {
+		_, ok := across(*in.RNowcastQ025, *in.RNowcastQ975)
+		return ok, "the same recommendation across it"
 	}
-	return true
+	q025, q975 := *in.RNowcastFinalQ025, *in.RNowcastFinalQ975
+	why95 := fmt.Sprintf("the complete data's R mean is expected in %.2f–%.2f (95 %%), the same recommendation across it", q025, q975)
+	if in.RNowcastFinalQ10 == nil || in.RNowcastFinalQ90 == nil {
+		_, ok := across(q025, q975)
+		return ok, why95
+	}
+	q10, q90 := *in.RNowcastFinalQ10, *in.RNowcastFinalQ90
+	a, ok := across(q10, q90)
+	switch {
+	case !ok:
+		return false, ""
+	case a == thresholds.Ease:
+		a95, ok := across(q025, q975)
+		return ok && a95 == thresholds.Ease, why95
+	}
+	return true, fmt.Sprintf("the complete data's R mean is expected in %.2f–%.2f (80 %%), the same recommendation across it", q10, q90)
+}
+
+// nowcastDecides is nowcastClear's verdict alone.
+func (d *Decider) nowcastDecides(in *schemas.Indicator, level int) bool {
+	ok, _ := d.nowcastClear(in, level)
+	return ok
 }
 
 // weekBefore is region's record of 7 days before day (nil: none), for the

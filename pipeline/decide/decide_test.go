@@ -775,9 +775,10 @@ func TestUncertainRIsUnknown(t *testing.T) {
 // TestNowcastDecision: with r.nowcast on, a provisional day is decided at
 // once, on the nowcast R (the complete-days R of the day reads low), when
 // the rule set recommends the same wherever the final data's R mean is
-// expected to land (r_nowcast_final_*; without it, across R's 95 % CrI),
-// and says so; a day where it may land on either side of a threshold, or
-// in a band between two, waits like any other.
+// expected to land (r_nowcast_final_*: 80 % for a strengthen or a keep,
+// 95 % for an ease; records without them: the 95 %, or R's 95 % CrI), and
+// says so; a day where it may land on either side of a threshold, or in a
+// band between two, waits like any other.
 func TestNowcastDecision(t *testing.T) {
 	srv := streamtest.New(t)
 	cfg := testConfig(ModeData)
@@ -807,16 +808,34 @@ func TestNowcastDecision(t *testing.T) {
 	// KZ-35 at 80 % beds: 1.1, the mean 1.35 and 1.4 all keep, but the
 	// band 1.15–1.3 between them strengthens: waits.
 	publish(t, srv.JS, "", withFinal(nowcastDay(ind("KZ-35", 0, 1, 0.9, 80), 1.35, 0.9, 1.7), 1.1, 1.4), ind("KZ-35", 1, 2, 1.35, 80))
-	ds := waitDecisions(t, srv.JS, 2)
-	if len(ds) != 2 {
-		t.Fatalf("got %d decisions, want KZ-11's and KZ-79's day 0 only:%s", len(ds), summary(ds))
+	with80 := func(in schemas.Indicator, lo, hi float64) schemas.Indicator {
+		in.RNowcastFinalQ10, in.RNowcastFinalQ90 = fp(lo), fp(hi)
+		return in
+	}
+	// KZ-71: the final mean's 95 % interval 1.25–1.8 spans 1.3, its 80 %
+	// interval 1.35–1.7 does not: a strengthen needs only the 80 %.
+	publish(t, srv.JS, "", with80(withFinal(nowcastDay(ind("KZ-71", 0, 1, 0.9, 60), 1.5, 1.0, 2.0), 1.25, 1.8), 1.35, 1.7), ind("KZ-71", 1, 2, 1.5, 60))
+	// KG-C at 40 % beds: 0.8–0.95 (80 %) all ease, but 0.75–1.05 (95 %)
+	// spans 1: an ease needs the 95 %, so the day waits.
+	publish(t, srv.JS, "", with80(withFinal(nowcastDay(ind("KG-C", 0, 1, 0.6, 40), 0.87, 0.5, 1.3), 0.75, 1.05), 0.8, 0.95), ind("KG-C", 1, 2, 0.87, 40))
+	// KG-B at 40 % beds: 0.7–0.95 (95 %) all ease: eased at once.
+	publish(t, srv.JS, "", with80(withFinal(nowcastDay(ind("KG-B", 0, 1, 0.6, 40), 0.82, 0.5, 1.2), 0.7, 0.95), 0.75, 0.9), ind("KG-B", 1, 2, 0.82, 40))
+	ds := waitDecisions(t, srv.JS, 4)
+	if len(ds) != 4 {
+		t.Fatalf("got %d decisions, want day 0 of KG-B, KZ-11, KZ-71 and KZ-79 only:%s", len(ds), summary(ds))
 	}
 	slices.SortFunc(ds, func(a, b schemas.Decision) int { return strings.Compare(a.Region, b.Region) })
-	if dec := ds[1]; dec.Region != "KZ-79" || dec.Date != day(0) || dec.Action != "strengthen" ||
-		!strings.Contains(dec.Reason, "the complete data's R mean is expected in 1.40–1.70 (95 %), the same recommendation across it") {
-		t.Errorf("decision %s %s %s (%q), want KZ-79 day 0 strengthen on the final mean's interval", dec.Region, dec.Date, dec.Action, dec.Reason)
+	for i, w := range []struct{ region, action, why string }{
+		{"KG-B", "ease", "the complete data's R mean is expected in 0.70–0.95 (95 %), the same recommendation across it"},
+		{"KZ-11", "strengthen", "the same recommendation across it"},
+		{"KZ-71", "strengthen", "the complete data's R mean is expected in 1.35–1.70 (80 %), the same recommendation across it"},
+		{"KZ-79", "strengthen", "the complete data's R mean is expected in 1.40–1.70 (95 %), the same recommendation across it"},
+	} {
+		if dec := ds[i]; dec.Region != w.region || dec.Date != day(0) || dec.Action != w.action || !strings.Contains(dec.Reason, w.why) {
+			t.Errorf("decision %s %s %s (%q), want %s day 0 %s saying %q", dec.Region, dec.Date, dec.Action, dec.Reason, w.region, w.action, w.why)
+		}
 	}
-	dec := ds[0]
+	dec := ds[1]
 	if dec.Region != "KZ-11" || dec.Date != day(0) || dec.Action != "strengthen" {
 		t.Fatalf("decision %s %s %s, want KZ-11 day 0 strengthen", dec.Region, dec.Date, dec.Action)
 	}

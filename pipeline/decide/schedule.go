@@ -110,7 +110,7 @@ func (d *Decider) decideLatest(ctx context.Context, region string, ref schemas.D
 		level = currentLevel(rl.rec.LevelState, d.levelsFor(region))
 	}
 	c, ok := d.hist.latestComplete(region, ref.AddDays(-d.cfg.CompleteAfterDays), func(in *schemas.Indicator) bool {
-		return !in.Provisional || d.cfg.UseProvisional || d.nowcastClear(in, level)
+		return !in.Provisional || d.cfg.UseProvisional || d.nowcastDecides(in, level)
 	})
 	if ok && int(ref-c) <= d.cfg.MaxStaleness {
 		return d.claim(ctx, region, func(cur LevelRecord) (PendingDecision, bool) {
@@ -168,7 +168,7 @@ func (d *Decider) advance(ctx context.Context, region string) error {
 			}
 			in, ok := d.hist.get(region, day)
 			level := currentLevel(cur.LevelState, d.levelsFor(region))
-			ready, waitedOut := d.cfg.ready(day, newest, ok && d.cfg.Incomplete(in.Provisional && !d.nowcastClear(&in, level), in.StaleFeeds))
+			ready, waitedOut := d.cfg.ready(day, newest, ok && d.cfg.Incomplete(in.Provisional && !d.nowcastDecides(&in, level), in.StaleFeeds))
 			if !ready {
 				return PendingDecision{}, false // wait for D+1, or for the complete version
 			}

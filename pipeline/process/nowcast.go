@@ -255,7 +255,7 @@ func (g *engine) nowcastRegion(sc *scratch, r *regionState) *regionNowcast {
 
 // uncertainNowcastR are the nowcast R metrics withheld from decisions when
 // the nowcast R rests on too few cases.
-var uncertainNowcastR = []string{"r_nowcast_mean", "r_nowcast_q025", "r_nowcast_median", "r_nowcast_q975", "r_nowcast_final_q025", "r_nowcast_final_q975"}
+var uncertainNowcastR = []string{"r_nowcast_mean", "r_nowcast_q025", "r_nowcast_median", "r_nowcast_q975", "r_nowcast_final_q025", "r_nowcast_final_q10", "r_nowcast_final_q90", "r_nowcast_final_q975"}
 
 // fillNowcast sets record in's nowcast fields from nw. The nowcast R is
 // held to the same bar as R (RMinCases local cases in the window, RMaxCV),
@@ -278,7 +278,8 @@ func (g *engine) fillNowcast(in *schemas.Indicator, nw *regionNowcast, fs *float
 		return
 	}
 	in.RNowcastMean, in.RNowcastQ025, in.RNowcastMedian, in.RNowcastQ975 = fs.p(est.Mean), fs.p(est.Q025), fs.p(est.Median), fs.p(est.Q975)
-	in.RNowcastFinalQ025, in.RNowcastFinalQ975 = fs.p(est.FinalQ025), fs.p(est.FinalQ975)
+	in.RNowcastFinalQ025, in.RNowcastFinalQ10 = fs.p(est.FinalQ025), fs.p(est.FinalQ10)
+	in.RNowcastFinalQ90, in.RNowcastFinalQ975 = fs.p(est.FinalQ90), fs.p(est.FinalQ975)
 	// The mixture's sd, from its 95 % interval as if normal: the CV test
 	// needs only its order of magnitude.
 	sd := (est.Q975 - est.Q025) / (2 * 1.959964)

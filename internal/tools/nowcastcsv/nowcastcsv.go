@@ -23,9 +23,10 @@ import (
 
 // Header is the CSV header of `epiwatch nowcast`: the required columns
 // first, then the 50 % interval, the completeness, R on the nowcast and
-// the 95 % interval its mean is expected in once the reports are complete.
+// the 95 % and 80 % intervals its mean is expected in once the reports are
+// complete.
 const Header = "region,date,reported,median,q025,q975,q25,q75,completeness," +
-	"r_nowcast_mean,r_nowcast_q025,r_nowcast_median,r_nowcast_q975,r_nowcast_final_q025,r_nowcast_final_q975"
+	"r_nowcast_mean,r_nowcast_q025,r_nowcast_median,r_nowcast_q975,r_nowcast_final_q025,r_nowcast_final_q975,r_nowcast_final_q10,r_nowcast_final_q90"
 
 // Options are the choices of `epiwatch nowcast`, one field per flag.
 type Options struct {
@@ -150,11 +151,11 @@ func Run(o Options, stdout, stderr io.Writer) error {
 				formatInt(d.Median), formatInt(d.Q025), formatInt(d.Q975), formatInt(d.Q25), formatInt(d.Q75),
 				strconv.FormatFloat(d.Completeness, 'f', 4, 64)}
 			if r := rs[i]; r.OK {
-				for _, v := range []float64{r.Mean, r.Q025, r.Median, r.Q975, r.FinalQ025, r.FinalQ975} {
+				for _, v := range []float64{r.Mean, r.Q025, r.Median, r.Q975, r.FinalQ025, r.FinalQ975, r.FinalQ10, r.FinalQ90} {
 					row = append(row, strconv.FormatFloat(v, 'f', 4, 64))
 				}
 			} else {
-				row = append(row, "NA", "NA", "NA", "NA", "NA", "NA")
+				row = append(row, "NA", "NA", "NA", "NA", "NA", "NA", "NA", "NA")
 			}
 			if err := w.Write(row); err != nil {
 				return err

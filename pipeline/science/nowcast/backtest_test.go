@@ -114,7 +114,7 @@ type figures struct {
 	rDays, rCovered          int     // the last rAge days with an R; covered by R's 95 % CrI
 	// the last rAge days with an R; EpiEstim's mean on the final counts
 	// within the interval of where it was expected to land (FinalQ025–FinalQ975)
-	finalDays, finalCovered int
+	finalDays, finalCovered, finalCovered80 int
 	byAge                   [coverAge]ageFigures
 }
 
@@ -143,6 +143,7 @@ func (f *figures) add(g figures) {
 	f.rDays += g.rDays
 	f.finalDays += g.finalDays
 	f.finalCovered += g.finalCovered
+	f.finalCovered80 += g.finalCovered80
 	f.rCovered += g.rCovered
 	for i, a := range g.byAge {
 		b := &f.byAge[i]
@@ -163,6 +164,9 @@ func (f figures) rCoverage() float64  { return float64(f.rCovered) / float64(f.r
 func (f figures) finalCoverage() float64 {
 	return float64(f.finalCovered) / float64(f.finalDays)
 }
+func (f figures) finalCoverage80() float64 {
+	return float64(f.finalCovered80) / float64(f.finalDays)
+}
 
 func (f figures) String() string {
 	var ages []string
@@ -173,10 +177,10 @@ func (f figures) String() string {
 	}
 	return fmt.Sprintf("%d region-days: 95%% interval covers the final count on %.1f%% (50%% interval: %.1f%%); "+
 		"median's MAE over the last %d days %.3f of the reported counts'; R's 95%% CrI covers the truth on %.1f%% of %d\n"+
-		"    R's mean on the final counts within the interval expected on %.1f%% of %d\n"+
+		"    R's mean on the final counts within the 95%% interval expected on %.1f%% of %d (80%% interval: %.1f%%)\n"+
 		"    by age (95/50%% coverage, share reported and as estimated, median over final): %s",
 		f.days, 100*f.coverage(), 100*f.coverage50(), maeAge, f.maeRatio(), 100*f.rCoverage(), f.rDays,
-		100*f.finalCoverage(), f.finalDays, strings.Join(ages, "; "))
+		100*f.finalCoverage(), f.finalDays, 100*f.finalCoverage80(), strings.Join(ages, "; "))
 }
 
 // backtest nowcasts the outbreak as of every step-th day from day from to
@@ -265,6 +269,9 @@ func backtest(t testing.TB, ob *outbreak, cfg nowcast.Config, from, to, step int
 						// its mean, computed by the same sums.
 						if rs[i].FinalQ025-1e-9 <= fin.Mean && fin.Mean <= rs[i].FinalQ975+1e-9 {
 							f.finalCovered++
+						}
+						if rs[i].FinalQ10-1e-9 <= fin.Mean && fin.Mean <= rs[i].FinalQ90+1e-9 {
+							f.finalCovered80++
 						}
 					}
 				}
@@ -376,10 +383,14 @@ func TestBacktest(t *testing.T) {
 	if c := total.rCoverage(); c < 0.85 {
 		t.Errorf("R's 95%% CrI covers the true R on %.1f%% of %d region-days, want ≥ 85%%", 100*c, total.rDays)
 	}
-	// Decisions on the nowcast (decide.nowcastClear) trust this interval
-	// to hold the final data's R mean about 95 % of the time.
+	// Decisions on the nowcast (decide.nowcastClear) trust these intervals
+	// to hold the final data's R mean about 95 and 80 % of the time.
 	if c := total.finalCoverage(); c < 0.88 || c > 0.995 {
-		t.Errorf("R's mean on the final counts lay in the interval the nowcast expected it in on %.1f%% of %d region-days, want 88–99.5%%",
+		t.Errorf("R's mean on the final counts lay in the 95%% interval the nowcast expected it in on %.1f%% of %d region-days, want 88–99.5%%",
+			100*c, total.finalDays)
+	}
+	if c := total.finalCoverage80(); c < 0.7 || c > 0.9 {
+		t.Errorf("R's mean on the final counts lay in the 80%% interval the nowcast expected it in on %.1f%% of %d region-days, want 70–90%%",
 			100*c, total.finalDays)
 	}
 }

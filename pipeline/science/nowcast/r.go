@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 
 	"github.com/epiwatch/epiwatch/pipeline/science/epi"
 	"github.com/epiwatch/epiwatch/schemas"
@@ -40,8 +41,9 @@ type REstimate struct {
 	// once the window's reports are complete. Q025–Q975 add Cori's own
 	// posterior width to that; this interval is only what the unreported
 	// cases leave open, which is what a decision on the final data will
-	// differ by. Both equal Mean on an exact window.
-	FinalQ025, FinalQ975 float64
+	// differ by. FinalQ10 and FinalQ90 are the 10 and 90 % quantiles (the
+	// 80 % interval). All equal Mean on an exact window.
+	FinalQ025, FinalQ10, FinalQ90, FinalQ975 float64
 	// LocalQ025 is the 2.5 % quantile, over the completions, of the local
 	// cases in the window: the evidence R will rest on once the reports are
 	// complete, at its likely least (the reported count on an exact
@@ -124,7 +126,7 @@ func (r *Result) R(cfg RConfig, rng *rand.Rand) ([]REstimate, error) {
 			out[i].OK, out[i].Exact = est.OK, est.OK
 			if est.OK {
 				out[i].Mean, out[i].Q025, out[i].Median, out[i].Q975 = est.Mean, est.Quantiles[0], est.Quantiles[3], est.Quantiles[6]
-				out[i].FinalQ025, out[i].FinalQ975 = est.Mean, est.Mean
+				out[i].FinalQ025, out[i].FinalQ10, out[i].FinalQ90, out[i].FinalQ975 = est.Mean, est.Mean, est.Mean, est.Mean
 				for j := max(e-w+1, 0); j <= e; j++ {
 					out[i].LocalQ025 += local[j]
 				}
@@ -202,7 +204,10 @@ func (r *Result) R(cfg RConfig, rng *rand.Rand) ([]REstimate, error) {
 		o := &out[e-first]
 		o.Mean = means[x] / float64(r.m)
 		o.Q025, o.Median, o.Q975 = quantiles3(samples[x*r.m : (x+1)*r.m])
-		o.FinalQ025, _, o.FinalQ975 = quantiles3(pointMeans[x*r.m : (x+1)*r.m])
+		pm := pointMeans[x*r.m : (x+1)*r.m]
+		slices.Sort(pm)
+		o.FinalQ025, o.FinalQ10 = sortedQuantileLinear(pm, 0.025), sortedQuantileLinear(pm, 0.10)
+		o.FinalQ90, o.FinalQ975 = sortedQuantileLinear(pm, 0.90), sortedQuantileLinear(pm, 0.975)
 		o.LocalQ025, _, _ = quantiles3(localSums[x*r.m : (x+1)*r.m])
 	}
 	return out, nil

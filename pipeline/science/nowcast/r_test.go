@@ -77,7 +77,7 @@ func TestRExactOnCompleteWindows(t *testing.T) {
 					for j := e - tt.window + 1; j <= e; j++ {
 						windowLocal += local[j]
 					}
-					if r.FinalQ025 != r.Mean || r.FinalQ975 != r.Mean || r.LocalQ025 != windowLocal {
+					if r.FinalQ025 != r.Mean || r.FinalQ10 != r.Mean || r.FinalQ90 != r.Mean || r.FinalQ975 != r.Mean || r.LocalQ025 != windowLocal {
 						t.Errorf("%s (complete): final mean interval [%v, %v], local cases %v; want [%v, %v] and %v",
 							r.Date, r.FinalQ025, r.FinalQ975, r.LocalQ025, r.Mean, r.Mean, windowLocal)
 					}
@@ -94,7 +94,7 @@ func TestRExactOnCompleteWindows(t *testing.T) {
 					// narrower as a rule (not on every day: each is 200
 					// draws, and on the newest days the completions' tail
 					// is nearly the whole width).
-					if !(r.FinalQ025 <= r.Mean && r.Mean <= r.FinalQ975) {
+					if !(r.FinalQ025 <= r.FinalQ10 && r.FinalQ10 <= r.FinalQ90 && r.FinalQ90 <= r.FinalQ975 && r.FinalQ025 <= r.Mean && r.Mean <= r.FinalQ975) {
 						t.Errorf("%s: final mean interval [%v, %v] not around the mean %v", r.Date, r.FinalQ025, r.FinalQ975, r.Mean)
 					}
 					ratios = append(ratios, (r.FinalQ975-r.FinalQ025)/(r.Q975-r.Q025))
