@@ -115,7 +115,7 @@ type figures struct {
 	// the last rAge days with an R; EpiEstim's mean on the final counts
 	// within the interval of where it was expected to land (FinalQ025–FinalQ975)
 	finalDays, finalCovered, finalCovered80 int
-	byAge                   [coverAge]ageFigures
+	byAge                                   [coverAge]ageFigures
 }
 
 // ageFigures are the figures of the days of one age (days before the as-of
