@@ -40,6 +40,25 @@ func TestQuantilesMatchSorting(t *testing.T) {
 			t.Errorf("%s: quantiles3 = %v %v %v, sorting gives %v %v %v", name, a, b, c,
 				sortedQuantileLinear(sorted, 0.025), sortedQuantileLinear(sorted, 0.5), sortedQuantileLinear(sorted, 0.975))
 		}
+		linear := []float64{0, 0.025, 0.1, 0.5, 0.9, 0.975, 1}
+		gotLinear := make([]float64, len(linear))
+		linearQuantiles(slices.Clone(x), linear, gotLinear)
+		for i, p := range linear {
+			if want := sortedQuantileLinear(sorted, p); gotLinear[i] != want {
+				t.Errorf("%s: p %v: linearQuantiles %v, sorting %v", name, p, gotLinear[i], want)
+			}
+		}
+		// The tails alone (kept in one pass for up to 32 of each end), and
+		// with the median (which falls back to selection).
+		for _, ps := range [][]float64{{0, 0.025, 0.1, 0.9, 0.975, 1}, {0.025, 0.5, 0.975}} {
+			got := make([]float64, len(ps))
+			tailQuantiles(slices.Clone(x), ps, got)
+			for i, p := range ps {
+				if want := sortedQuantileLinear(sorted, p); got[i] != want {
+					t.Errorf("%s: p %v of %v: tailQuantiles %v, sorting %v", name, p, ps, got[i], want)
+				}
+			}
+		}
 		var got, gotCount [5]float64
 		quantiles(slices.Clone(x), levels[:], got[:])
 		if name[0] != 'n' { // whole numbers

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"slices"
 
 	"github.com/epiwatch/epiwatch/pipeline/science/epi"
 	"github.com/epiwatch/epiwatch/schemas"
@@ -200,15 +199,16 @@ func (r *Result) R(cfg RConfig, rng *rand.Rand) ([]REstimate, error) {
 			samples[x*r.m+m] = b * gammaRand(rng, a)
 		}
 	}
+	finalLevels := [4]float64{0.025, 0.10, 0.90, 0.975}
+	var fq [4]float64
 	for x, e := range mix {
 		o := &out[e-first]
 		o.Mean = means[x] / float64(r.m)
 		o.Q025, o.Median, o.Q975 = quantiles3(samples[x*r.m : (x+1)*r.m])
-		pm := pointMeans[x*r.m : (x+1)*r.m]
-		slices.Sort(pm)
-		o.FinalQ025, o.FinalQ10 = sortedQuantileLinear(pm, 0.025), sortedQuantileLinear(pm, 0.10)
-		o.FinalQ90, o.FinalQ975 = sortedQuantileLinear(pm, 0.90), sortedQuantileLinear(pm, 0.975)
-		o.LocalQ025, _, _ = quantiles3(localSums[x*r.m : (x+1)*r.m])
+		tailQuantiles(pointMeans[x*r.m:(x+1)*r.m], finalLevels[:], fq[:])
+		o.FinalQ025, o.FinalQ10, o.FinalQ90, o.FinalQ975 = fq[0], fq[1], fq[2], fq[3]
+		tailQuantiles(localSums[x*r.m:(x+1)*r.m], finalLevels[:1], fq[:1])
+		o.LocalQ025 = fq[0]
 	}
 	return out, nil
 }

@@ -199,6 +199,91 @@ func quantiles(x []float64, ps []float64, out []float64) {
 	}
 }
 
+// linearQuantiles sets out[i] to the ps[i]-quantile of x as
+// sortedQuantileLinear would on the sorted x (type 7), ps ascending, by
+// selection: each order statistic is selected among the values at or
+// above the previous one, and the next one up is their minimum. x is
+// reordered.
+func linearQuantiles(x []float64, ps []float64, out []float64) {
+	n := len(x)
+	lo := 0 // x[:lo] holds only values ≤ every order statistic still wanted
+	for i, p := range ps {
+		k, f := typ7(p, n)
+		k = min(max(k, lo), n-1)
+		selectK(x[lo:], k-lo)
+		v := x[k]
+		if f > 0 && k+1 < n {
+			next := x[k+1]
+			for _, y := range x[k+2:] {
+				next = min(next, y)
+			}
+			v += f * (next - v)
+		}
+		out[i] = v
+		lo = k
+	}
+}
+
+// tailQuantiles is linearQuantiles for levels in the tails (below 0.5 or
+// above), in one pass without reordering x: it keeps the few smallest and
+// largest values the levels need (for 200 draws and the 10 and 90 %
+// levels, 21 of each) instead of selecting four times. Levels reaching
+// further in fall back to linearQuantiles.
+func tailQuantiles(x []float64, ps []float64, out []float64) {
+	n := len(x)
+	tl, th := 0, 0 // how many of the smallest and of the largest are needed
+	for _, p := range ps {
+		k, _ := typ7(p, n)
+		if p < 0.5 {
+			tl = max(tl, min(k+2, n))
+		} else {
+			th = max(th, n-k)
+		}
+	}
+	const most = 32
+	if tl > most || th > most || n == 0 {
+		linearQuantiles(x, ps, out)
+		return
+	}
+	var lo, hi [most]float64 // the smallest ascending, the largest descending
+	nl, nh := 0, 0
+	for _, v := range x {
+		if tl > 0 && (nl < tl || v < lo[nl-1]) {
+			i := min(nl, tl-1)
+			for i > 0 && lo[i-1] > v {
+				lo[i] = lo[i-1]
+				i--
+			}
+			lo[i] = v
+			nl = min(nl+1, tl)
+		}
+		if th > 0 && (nh < th || v > hi[nh-1]) {
+			i := min(nh, th-1)
+			for i > 0 && hi[i-1] < v {
+				hi[i] = hi[i-1]
+				i--
+			}
+			hi[i] = v
+			nh = min(nh+1, th)
+		}
+	}
+	for i, p := range ps {
+		k, f := typ7(p, n)
+		// order statistic j (0-based): lo[j] from below, hi[n-1-j] from above
+		at := func(j int) float64 {
+			if p < 0.5 {
+				return lo[j]
+			}
+			return hi[n-1-j]
+		}
+		v := at(k)
+		if f > 0 && k+1 < n {
+			v += f * (at(k+1) - v)
+		}
+		out[i] = v
+	}
+}
+
 // quantiles3 returns the 2.5, 50 and 97.5 % quantiles of x as
 // sortedQuantileLinear would on the sorted x: the median by selection, the
 // tail quantiles from the few smallest and largest values, kept in one
