@@ -198,8 +198,8 @@ func TestDecisionModes(t *testing.T) {
 		useProvisional bool
 		nowcast        string
 		f              flips
-		lag            []int
-		missed         int
+		lag            [2][]int // per levelRuns
+		missed         [2]int
 		ds             []schemas.Decision
 	}
 	modes := []*mode{
@@ -211,11 +211,26 @@ func TestDecisionModes(t *testing.T) {
 	cfg.Mode = ModeData
 	// Wait for a provisional day as long as the onset delay's tail needs.
 	cfg.MaxStaleness = 14
+	// The lag is measured twice. With the levels' pauses (an ease waits 14
+	// days at a level, a strengthening 7 after the last) many changes come
+	// when a pause ends, in the truth run and in each mode, counted from
+	// changes made on different days: that mixes the pauses into the lag.
+	// Without them a level change is the rule set's verdict on its day, and
+	// the lag is the one the modes control — the true R crossing a
+	// threshold to the change, as the issue defines it. The
+	// recommendations, and so the contradictions, are the same in both.
+	noPauses := cfg.Levels
+	noPauses.MinDaysBeforeEase, noPauses.MinDaysBetweenStrengthen = 0, 0
+	levelRuns := [2]struct {
+		name   string
+		levels thresholds.LevelConfig
+	}{{"with the levels' pauses", cfg.Levels}, {"without pauses", noPauses}}
 	// Fewer infectious beds than the simulator's default, so surges fill
 	// them and the plan's strengthen clauses (R with occupancy ≥ 50 %) are
 	// reached: with ample beds only easing is ever at stake.
 	const beds = 15
-	var prov, recs, nowcastRecs, hindsightDays, trueChanges int
+	var prov, recs, nowcastRecs, hindsightDays int
+	var trueChanges [2]int
 	for _, seed := range []int64{3, 4} {
 		scfg := simulate.DefaultConfig()
 		scfg.Regions, scfg.Days, scfg.Seed, scfg.BedsPerMillion = regions, 150, seed, beds
@@ -242,50 +257,60 @@ func TestDecisionModes(t *testing.T) {
 			}
 		}
 		hindsightDays += len(hindsight)
-		truthDs := decideAll(t, truthDays(final, truth), hcfg)
-		for _, d := range truthDs {
-			if d.LevelFrom != d.LevelTo && strings.Contains(d.Clause, "R ") {
-				trueChanges++
+		for li, lr := range levelRuns {
+			tcfg := hcfg
+			tcfg.Levels = lr.levels
+			truthDs := decideAll(t, truthDays(final, truth), tcfg)
+			for _, d := range truthDs {
+				if d.LevelFrom != d.LevelTo && strings.Contains(d.Clause, "R ") {
+					trueChanges[li]++
+				}
 			}
-		}
-		runs := make([][]schemas.Decision, len(modes))
-		t.Run(fmt.Sprintf("seed %d", seed), func(t *testing.T) {
+			runs := make([][]schemas.Decision, len(modes))
+			t.Run(fmt.Sprintf("seed %d %s", seed, lr.name), func(t *testing.T) {
+				for i, m := range modes {
+					t.Run(m.name, func(t *testing.T) {
+						t.Parallel()
+						mc := cfg
+						mc.UseProvisional, mc.RNowcast, mc.Levels = m.useProvisional, m.nowcast, lr.levels
+						runs[i] = decideAll(t, days, mc)
+					})
+				}
+			})
 			for i, m := range modes {
-				t.Run(m.name, func(t *testing.T) {
-					t.Parallel()
-					mc := cfg
-					mc.UseProvisional, mc.RNowcast = m.useProvisional, m.nowcast
-					runs[i] = decideAll(t, days, mc)
-				})
+				ds := runs[i]
+				lag, missed := lags(truthDs, ds)
+				m.lag[li], m.missed[li] = append(m.lag[li], lag...), m.missed[li]+missed
+				if li > 0 {
+					continue
+				}
+				f := count(ds, hindsight)
+				m.f.decided += f.decided
+				m.f.revised += f.revised
+				m.f.missedStrengthen += f.missedStrengthen
+				m.f.actionChanges += f.actionChanges
+				m.f.levelChanges += f.levelChanges
+				m.ds = append(m.ds, ds...)
 			}
-		})
-		for i, m := range modes {
-			ds := runs[i]
-			f := count(ds, hindsight)
-			m.f.decided += f.decided
-			m.f.revised += f.revised
-			m.f.missedStrengthen += f.missedStrengthen
-			m.f.actionChanges += f.actionChanges
-			m.f.levelChanges += f.levelChanges
-			lag, missed := lags(truthDs, ds)
-			m.lag, m.missed = append(m.lag, lag...), m.missed+missed
-			m.ds = append(m.ds, ds...)
 		}
 	}
 	if prov == 0 || nowcastRecs == 0 {
 		t.Fatalf("%d provisional records, %d with a nowcast R: the test would compare nothing", prov, nowcastRecs)
 	}
-	t.Logf("%d indicator records, %d provisional (%d with a nowcast R); %d region-days decided in hindsight; %d level changes the true R made",
-		recs, prov, nowcastRecs, hindsightDays, trueChanges)
+	t.Logf("%d indicator records, %d provisional (%d with a nowcast R); %d region-days decided in hindsight; level changes the true R made: %d %s, %d %s",
+		recs, prov, nowcastRecs, hindsightDays, trueChanges[0], levelRuns[0].name, trueChanges[1], levelRuns[1].name)
 	for _, m := range modes {
-		t.Logf("%-24s: %d decided, %d contradicted by the final data (%.1f %%; %d of them strengthen in hindsight); recommendation changed %d times, level %d times; "+
-			"%d of %d true level changes made, mean lag %.1f days (lags %v)",
+		t.Logf("%-24s: %d decided, %d contradicted by the final data (%.1f %%; %d of them strengthen in hindsight); recommendation changed %d times, level %d times",
 			m.name, m.f.decided, m.f.revised, 100*float64(m.f.revised)/float64(max(m.f.decided, 1)), m.f.missedStrengthen,
-			m.f.actionChanges, m.f.levelChanges, len(m.lag), trueChanges, mean(m.lag), m.lag)
+			m.f.actionChanges, m.f.levelChanges)
+		for li, lr := range levelRuns {
+			t.Logf("%-24s  %s: %d of %d true level changes made, mean lag %.1f days (lags %v)",
+				"", lr.name, len(m.lag[li]), trueChanges[li], mean(m.lag[li]), m.lag[li])
+		}
 	}
 	all, complete, nowcast := modes[0], modes[1], modes[2]
-	if trueChanges == 0 {
-		t.Fatal("the rule set on the true R changed no level: no lag to measure")
+	if trueChanges[0] == 0 || trueChanges[1] == 0 {
+		t.Fatalf("the rule set on the true R changed no level (%v): no lag to measure", trueChanges)
 	}
 	if complete.f.decided < all.f.decided*8/10 {
 		t.Errorf("complete days decided only %d of %d days: waiting for complete days should not mean deciding nothing", complete.f.decided, all.f.decided)
@@ -317,15 +342,19 @@ func TestDecisionModes(t *testing.T) {
 	if rate := float64(nowcast.f.revised) / float64(max(nowcast.f.decided, 1)); rate > 0.03 {
 		t.Errorf("decisions on the nowcast were contradicted by the final data %.1f %% of the time, want at most 3 %%", 100*rate)
 	}
-	if len(nowcast.lag) < len(complete.lag) {
-		t.Errorf("the nowcast made %d of the true level changes, complete days %d", len(nowcast.lag), len(complete.lag))
-	}
-	// The issue's goal is 2 days earlier; what is reached so far (1.4 days
-	// on these seeds) is in the README. Deciding across the nowcast's
-	// intervals of the final R mean rather than across R's CrI is what
-	// buys it (0.3 days before), so a regression to the CrI fails here.
-	if d := mean(complete.lag) - mean(nowcast.lag); d < 1 {
-		t.Errorf("the nowcast changed levels only %.1f days earlier than complete days, want at least 1 (README: 1.4)", d)
+	// The issue's goal: level changes at least 2 days earlier than on
+	// complete days, measured where the modes alone set the lag (without
+	// the levels' pauses: 2.2 days in the README). With the pauses the
+	// README has 1.4. Deciding across the nowcast's intervals of the final
+	// R mean rather than across R's whole CrI is what buys it (0.3 days
+	// before), so a regression to the CrI fails here.
+	for li, want := range []float64{1, 2} {
+		if len(nowcast.lag[li]) < len(complete.lag[li]) {
+			t.Errorf("%s: the nowcast made %d of the true level changes, complete days %d", levelRuns[li].name, len(nowcast.lag[li]), len(complete.lag[li]))
+		}
+		if d := mean(complete.lag[li]) - mean(nowcast.lag[li]); d < want {
+			t.Errorf("%s: the nowcast changed levels only %.1f days earlier than complete days, want at least %v", levelRuns[li].name, d, want)
+		}
 	}
 }
 
