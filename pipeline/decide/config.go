@@ -59,7 +59,9 @@ type Config struct {
 	RStatistic string `json:"r_statistic" mapstructure:"r_statistic"`
 	// RNowcast, when set, overrides the rule set's r.nowcast: "on" decides a
 	// day that is still provisional on its nowcast R (process.nowcast) as
-	// soon as that rests on enough cases, "off" waits for complete days.
+	// soon as that rests on enough cases and the rule set agrees across the
+	// interval R's final mean is expected in (Decider.nowcastClear), "off"
+	// waits for complete days.
 	// Empty keeps the rule set's own. Recorded in the rule-set version
 	// ("1+r.nowcast=on") like r_statistic.
 	RNowcast string `json:"r_nowcast" mapstructure:"r_nowcast"`
