@@ -175,7 +175,7 @@ func (c *checkpointStore) forgetRegions() {
 // save writes the blobs of the regions that changed and then the manifest
 // covering done. Regions not in blobs keep their previous blob. It returns
 // the bytes written.
-func (c *checkpointStore) save(ctx context.Context, done doneSeqs, lease uint64, at time.Time, blobs map[string][]byte) (int, error) {
+func (c *checkpointStore) save(ctx context.Context, done doneSeqs, lease uint64, at time.Time, blobs map[string][]byte, commit func() error) (int, error) {
 	seq := done.low
 	if c.writer == "" {
 		c.writer = newWriterID()
@@ -214,6 +214,13 @@ func (c *checkpointStore) save(ctx context.Context, done doneSeqs, lease uint64,
 	data, err := json.Marshal(next)
 	if err != nil {
 		return written, err
+	}
+	if commit != nil {
+		// The parts written are unreferenced until the manifest names
+		// them: refused here, they are garbage purgeOld removes.
+		if err := commit(); err != nil {
+			return written, err
+		}
 	}
 	var rev uint64
 	if c.rev == 0 {

@@ -36,11 +36,11 @@ func TestCheckpointStore(t *testing.T) {
 	big := make([]byte, 2*partSize+123) // three parts
 	rand.New(rand.NewSource(1)).Read(big)
 	small := []byte("small")
-	if _, err := st.save(ctx, doneSeqs{low: 10}, 0, time.Now(), map[string][]byte{"KZ-75": big, "KZ-71": small}); err != nil {
+	if _, err := st.save(ctx, doneSeqs{low: 10}, 0, time.Now(), map[string][]byte{"KZ-75": big, "KZ-71": small}, nil); err != nil {
 		t.Fatal(err)
 	}
 	// Only KZ-71 changes; KZ-75 keeps its blob.
-	if _, err := st.save(ctx, doneSeqs{low: 20}, 0, time.Now(), map[string][]byte{"KZ-71": []byte("smaller")}); err != nil {
+	if _, err := st.save(ctx, doneSeqs{low: 20}, 0, time.Now(), map[string][]byte{"KZ-71": []byte("smaller")}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if st.man.Regions["KZ-75"].Parts != 3 || st.man.Regions["KZ-75"].Slot != st.writer+"-1" || st.man.Regions["KZ-71"].Slot != st.writer+"-2" {
@@ -68,10 +68,10 @@ func TestCheckpointStore(t *testing.T) {
 	// A second writer with a stale view of the manifest is refused, and
 	// the parts it wrote before the refusal are under its own keys: the
 	// committed checkpoint still loads intact.
-	if _, err := fresh.save(ctx, doneSeqs{low: 30}, 0, time.Now(), map[string][]byte{"KZ-71": []byte("newest")}); err != nil {
+	if _, err := fresh.save(ctx, doneSeqs{low: 30}, 0, time.Now(), map[string][]byte{"KZ-71": []byte("newest")}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.save(ctx, doneSeqs{low: 25}, 0, time.Now(), map[string][]byte{"KZ-71": []byte("loser"), "KZ-75": small}); !errors.Is(err, errCheckpointConflict) {
+	if _, err := st.save(ctx, doneSeqs{low: 25}, 0, time.Now(), map[string][]byte{"KZ-71": []byte("loser"), "KZ-75": small}, nil); !errors.Is(err, errCheckpointConflict) {
 		t.Fatalf("stale writer: %v, want a conflict", err)
 	}
 	seq, blobs, err = newCheckpointStore(kv).load(ctx)
@@ -109,16 +109,16 @@ func TestCheckpointLostManifestAnswer(t *testing.T) {
 	if _, _, err := st.load(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.save(ctx, doneSeqs{low: 10}, 0, time.Now(), map[string][]byte{"KZ-75": []byte("first")}); err != nil {
+	if _, err := st.save(ctx, doneSeqs{low: 10}, 0, time.Now(), map[string][]byte{"KZ-75": []byte("first")}, nil); err != nil {
 		t.Fatal(err)
 	}
 	before, beforeRev := st.man, st.rev
-	if _, err := st.save(ctx, doneSeqs{low: 20}, 0, time.Now(), map[string][]byte{"KZ-75": []byte("second")}); err != nil {
+	if _, err := st.save(ctx, doneSeqs{low: 20}, 0, time.Now(), map[string][]byte{"KZ-75": []byte("second")}, nil); err != nil {
 		t.Fatal(err)
 	}
 	// The answer to the second manifest update is "lost".
 	st.man, st.rev = before, beforeRev
-	if _, err := st.save(ctx, doneSeqs{low: 30}, 0, time.Now(), map[string][]byte{"KZ-75": []byte("third, never committed")}); !errors.Is(err, errCheckpointConflict) {
+	if _, err := st.save(ctx, doneSeqs{low: 30}, 0, time.Now(), map[string][]byte{"KZ-75": []byte("third, never committed")}, nil); !errors.Is(err, errCheckpointConflict) {
 		t.Fatalf("save after a lost answer: %v, want a conflict", err)
 	}
 	seq, blobs, err := newCheckpointStore(kv).load(ctx)

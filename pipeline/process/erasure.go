@@ -127,6 +127,7 @@ func (p *Processor) applyErasures(ctx context.Context, force bool) error {
 // sequences (a batch fetched before they were deleted must skip them). On
 // error the old state is kept.
 func (p *Processor) rebuildAfterErasure(ctx context.Context) error {
+	p.waitCheckpoint() // a write in flight still uses the store
 	start := time.Now()
 	es, err := p.readErasures(ctx)
 	if err != nil {
