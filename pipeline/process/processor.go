@@ -103,6 +103,10 @@ type hooks struct {
 	// before the checkpoint is written; an error simulates a crash right
 	// there.
 	beforeCheckpoint func() error
+	// checkpointWrite runs off the lock, in the goroutine writing a
+	// checkpoint, before anything is written, with the write's context:
+	// it can hold the write up (a slow NATS) or fail it.
+	checkpointWrite func(ctx context.Context) error
 }
 
 // errCrashed is returned once a test hook simulated a crash.
@@ -199,6 +203,15 @@ func (p *Processor) Run(ctx context.Context) error {
 		return fmt.Errorf("open checkpoint bucket: %w", err)
 	}
 	p.store = newCheckpointStore(kv)
+	// Whatever path Run leaves by, no checkpoint write of this processor
+	// outlives it: RunExclusive releases the lease when Run returns, and a
+	// write still in flight would commit under a token another replica may
+	// hold by then. The paths that stop cleanly have waited already.
+	defer func() {
+		p.mu.Lock()
+		p.stopCheckpoint(true)
+		p.mu.Unlock()
+	}()
 	// The id key names the events a correction looks up; an events stream
 	// of the old subject layout is refused here (stream.OldLayoutError).
 	if p.refs, err = stream.LoadEventRefs(ctx, p.bus); err != nil {
@@ -244,15 +257,19 @@ func (p *Processor) Run(ctx context.Context) error {
 		}
 		return err
 	}
+	// A checkpoint the catch-up started may still be writing: the store is
+	// read after it ends.
+	p.mu.Lock()
+	p.waitCheckpoint()
+	var cerr error
 	if p.store.erasures > p.store.man.Erasures {
 		// Rebuilt at start after an erasure: replace the checkpoint that
 		// still counts the erased now, not at the next schedule.
-		p.mu.Lock()
-		err := p.checkpoint(ctx)
-		p.mu.Unlock()
-		if err != nil {
-			return fmt.Errorf("checkpoint after the rebuild for an erasure: %w", err)
-		}
+		cerr = p.checkpoint(ctx)
+	}
+	p.mu.Unlock()
+	if cerr != nil {
+		return fmt.Errorf("checkpoint after the rebuild for an erasure: %w", cerr)
 	}
 	// rctx also ends when the processor must stop (fatal).
 	rctx, stop := context.WithCancelCause(ctx)
@@ -270,7 +287,10 @@ func (p *Processor) Run(ctx context.Context) error {
 	err = cons.RunBatch(rctx, p.handle)
 	wg.Wait()
 	p.mu.Lock()
-	p.waitCheckpoint() // nothing of this processor writes after Run
+	// Stopping for good (the lease lost, a conflict, a crash): the write in
+	// flight must not commit and would only delay the handover. A clean
+	// stop lets it finish; the final checkpoint follows it.
+	p.stopCheckpoint(p.dead || p.fatal != nil || errors.Is(context.Cause(ctx), stream.ErrLeaseLost))
 	fatal := p.fatal
 	p.mu.Unlock()
 	if fatal != nil {
@@ -824,12 +844,25 @@ func (p *Processor) checkpoint(ctx context.Context) error {
 	return p.await(w)
 }
 
+// checkpointWriteTimeout bounds one checkpoint's write (its parts and
+// manifest), done off the processor's lock. Not AckWait, which bounds a
+// batch: on a NATS cluster electing a leader a write can take longer than
+// that (5 s on the local cluster test expired under load), and one cut short
+// costs a whole checkpoint — its regions are written again by the next one.
+// Nothing waits on a write but a stop, an erasure rebuild and an explicit
+// checkpoint; batches go on meanwhile, so this only has to end a write that
+// hangs.
+const checkpointWriteTimeout = 2 * time.Minute
+
 // ckptWrite is a checkpoint being written: its state was encoded under the
 // processor's lock, its parts and manifest are written off it (writing
 // took up to 2.8 s under load, and every event arriving meanwhile waited).
 type ckptWrite struct {
-	done chan struct{}
-	err  error
+	done   chan struct{}
+	err    error
+	cancel context.CancelFunc // ends the write early (the processor is stopping for good)
+	// aborted is set (under p.mu) when cancel was called for a stop.
+	aborted bool
 }
 
 // ckptMark is what a failed write marks changed again in a region.
@@ -910,13 +943,23 @@ func (p *Processor) startCheckpoint(ctx context.Context, skipIfBusy bool) (*ckpt
 	for r := range marks {
 		r.changed, r.dirtyShards, r.hasPersons = false, 0, false
 	}
-	w := &ckptWrite{done: make(chan struct{})}
+	// Not ctx's deadline: ctx is a batch's, and the batch is acknowledged
+	// long before a slow write ends.
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), checkpointWriteTimeout)
+	w := &ckptWrite{done: make(chan struct{}), cancel: cancel}
 	p.writing = w
 	p.batches, p.lastCkpt = 0, time.Now()
-	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.AckWait)
+	hook := p.hooks.checkpointWrite
 	go func() {
 		defer cancel()
-		n, err := p.store.save(wctx, done, token, time.Now(), blobs, p.commitCheck)
+		var n int
+		var err error
+		if hook != nil {
+			err = hook(wctx)
+		}
+		if err == nil {
+			n, err = p.store.save(wctx, done, token, time.Now(), blobs, p.commitCheck)
+		}
 		p.finishCheckpoint(w, done.low, n, err, marks, start)
 	}()
 	return w, nil
@@ -956,6 +999,8 @@ func (p *Processor) finishCheckpoint(w *ckptWrite, low uint64, n int, err error,
 			if p.stop != nil {
 				p.stop(p.fatal)
 			}
+		case w.aborted:
+			p.log.Info("checkpoint write abandoned: stopping", "seq", low, "err", err)
 		case !p.dead:
 			// Not fatal: the next checkpoint covers these regions again,
 			// and a restart replays from the previous one.
@@ -981,9 +1026,22 @@ func (p *Processor) await(w *ckptWrite) error {
 }
 
 // waitCheckpoint waits until no checkpoint is being written. Called with
-// p.mu held (released while waiting).
+// p.mu held (released while waiting): another goroutine may start a write
+// meanwhile, which is waited for too.
 func (p *Processor) waitCheckpoint() {
 	for p.writing != nil {
+		_ = p.await(p.writing)
+	}
+}
+
+// stopCheckpoint waits for the write in flight, cancelled first if abort
+// (its regions are marked changed again, for nobody). Called with p.mu held.
+func (p *Processor) stopCheckpoint(abort bool) {
+	for p.writing != nil {
+		if abort {
+			p.writing.aborted = true
+			p.writing.cancel()
+		}
 		_ = p.await(p.writing)
 	}
 }
