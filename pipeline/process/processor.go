@@ -112,6 +112,15 @@ type hooks struct {
 // errCrashed is returned once a test hook simulated a crash.
 var errCrashed = errors.New("processor crashed (test hook)")
 
+// deadErr is why a dead processor does nothing more: the cause of a fatal
+// stop, else a test's crash. Called with p.mu held.
+func (p *Processor) deadErr() error {
+	if p.fatal != nil {
+		return p.fatal
+	}
+	return errCrashed
+}
+
 // New validates the configuration and registers the metrics. It does no I/O:
 // Run restores the checkpoint and consumes.
 func New(cfg Config, deps Deps) (*Processor, error) {
@@ -261,6 +270,13 @@ func (p *Processor) Run(ctx context.Context) error {
 	// read after it ends.
 	p.mu.Lock()
 	p.waitCheckpoint()
+	if p.dead {
+		// That write found the checkpoint taken over (or the lease lost);
+		// p.stop was not set yet to stop Run.
+		err := p.deadErr()
+		p.mu.Unlock()
+		return err
+	}
 	var cerr error
 	if p.store.erasures > p.store.man.Erasures {
 		// Rebuilt at start after an erasure: replace the checkpoint that
@@ -276,6 +292,9 @@ func (p *Processor) Run(ctx context.Context) error {
 	defer stop(nil)
 	p.mu.Lock()
 	p.stop = stop
+	if p.dead {
+		stop(p.deadErr()) // since the check above (the write of the erasure's checkpoint)
+	}
 	p.mu.Unlock()
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -341,7 +360,7 @@ func (p *Processor) shutdown(ctx context.Context) error {
 	defer p.mu.Unlock()
 	p.waitCheckpoint()
 	if p.dead {
-		return errCrashed
+		return p.deadErr()
 	}
 	// Another replica holds the lease now and may have restored the last
 	// checkpoint already: a final one from here would overwrite its state.
@@ -502,7 +521,10 @@ func (p *Processor) catchUp(ctx context.Context, target uint64) error {
 			if err == nil || errors.As(err, &be) { // rejected ones were dead-lettered by handle
 				break
 			}
-			if p.dead {
+			p.mu.Lock() // the checkpoint writer may have set it
+			dead := p.dead
+			p.mu.Unlock()
+			if dead {
 				return err
 			}
 			p.log.Warn("catch-up batch failed; will retry", "err", err, "retry_in", delay)
@@ -531,7 +553,7 @@ func (p *Processor) handle(ctx context.Context, msgs []stream.Msg) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.dead {
-		return errCrashed
+		return p.deadErr()
 	}
 	if err := p.applyErasures(ctx, false); err != nil {
 		return err
@@ -873,18 +895,21 @@ type ckptMark struct {
 
 // startCheckpoint publishes what is pending, encodes the changed regions,
 // and starts writing them with the done set of this moment; nil when there
-// is nothing to write. With skipIfBusy it does nothing while a write is in
-// flight (the next batch tries again); otherwise it waits for that write
-// first. Called with p.mu held.
-func (p *Processor) startCheckpoint(ctx context.Context, skipIfBusy bool) (*ckptWrite, error) {
+// is nothing to write. A background checkpoint (a batch's, which nobody
+// waits for) is skipped while a write is in flight (the next batch tries
+// again), and its write outlives ctx, bounded by checkpointWriteTimeout
+// alone; otherwise the write in flight is waited for first, and the new
+// one ends with ctx too (the caller waits for it: a shutdown's deadline
+// bounds its final checkpoint). Called with p.mu held.
+func (p *Processor) startCheckpoint(ctx context.Context, background bool) (*ckptWrite, error) {
 	if p.writing != nil {
-		if skipIfBusy {
+		if background {
 			return nil, nil
 		}
 		p.waitCheckpoint()
 	}
 	if p.dead {
-		return nil, errCrashed
+		return nil, p.deadErr()
 	}
 	if err := p.publish(ctx); err != nil {
 		return nil, err
@@ -943,9 +968,12 @@ func (p *Processor) startCheckpoint(ctx context.Context, skipIfBusy bool) (*ckpt
 	for r := range marks {
 		r.changed, r.dirtyShards, r.hasPersons = false, 0, false
 	}
-	// Not ctx's deadline: ctx is a batch's, and the batch is acknowledged
-	// long before a slow write ends.
-	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), checkpointWriteTimeout)
+	if background {
+		// Not ctx's deadline: ctx is a batch's, and the batch is
+		// acknowledged long before a slow write ends.
+		ctx = context.WithoutCancel(ctx)
+	}
+	wctx, cancel := context.WithTimeout(ctx, checkpointWriteTimeout)
 	w := &ckptWrite{done: make(chan struct{}), cancel: cancel}
 	p.writing = w
 	p.batches, p.lastCkpt = 0, time.Now()
@@ -972,7 +1000,7 @@ func (p *Processor) commitCheck() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.dead {
-		return errCrashed
+		return p.deadErr()
 	}
 	return p.fence()
 }
