@@ -121,8 +121,14 @@ func (p *processorPair) start(name string) {
 	r := &processReplica{cancel: rcancel, done: make(chan error, 1), restarts: map[string]int{}}
 	p.replicas[name] = r
 	// The lease's changes hands at Info, the processor's troubles at Warn.
-	leaseLog := slog.New(slog.NewTextHandler(logWriter{t, "replica " + name + ":"}, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	procLog := slog.New(slog.NewTextHandler(logWriter{t, "replica " + name + ":"}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	noTime := func(_ []string, a slog.Attr) slog.Attr {
+		if a.Key == slog.TimeKey {
+			return slog.Attr{} // logWriter stamps the line
+		}
+		return a
+	}
+	leaseLog := slog.New(slog.NewTextHandler(logWriter{t, "replica " + name + ":"}, &slog.HandlerOptions{Level: slog.LevelInfo, ReplaceAttr: noTime}))
+	procLog := slog.New(slog.NewTextHandler(logWriter{t, "replica " + name + ":"}, &slog.HandlerOptions{Level: slog.LevelWarn, ReplaceAttr: noTime}))
 	go func() {
 		for run := 1; ; run++ {
 			began := time.Now()
