@@ -101,6 +101,24 @@ type checkpointStore struct {
 	// loaded one, and by a rebuild after an erasure).
 	erasures uint64
 	floor    versionFloor
+	// unsure is the manifest of the last save whose commit got no answer
+	// (a timeout, a connection lost): the server may have applied it. The
+	// next save finds out before its compare-and-set, which would
+	// otherwise take our own commit for another writer's (a conflict,
+	// which stops the processor).
+	unsure *manifestWrite
+	// forgot is set by forgetRegions until the next commit: a manifest
+	// write settled meanwhile must not bring the forgotten regions back.
+	forgot bool
+}
+
+// manifestWrite is a manifest being committed and what its commit replaces.
+type manifestWrite struct {
+	data     []byte // next, encoded: compared byte for byte with what the server holds
+	next     manifest
+	replaced map[string]regionRef // the previous manifest's regions
+	codes    []string             // the regions written, under slot
+	slot     string
 }
 
 // newCheckpointStore opens the store with a fresh writer id.
@@ -126,7 +144,7 @@ var errCheckpointConflict = errors.New("checkpoint manifest was changed by someo
 func (c *checkpointStore) load(ctx context.Context) (doneSeqs, map[string][]byte, error) {
 	entry, err := c.kv.Get(ctx, manifestKey)
 	if errors.Is(err, stream.ErrKeyNotFound) {
-		c.man, c.rev = manifest{Format: manifestFormat, Regions: map[string]regionRef{}}, 0
+		c.man, c.rev, c.unsure = manifest{Format: manifestFormat, Regions: map[string]regionRef{}}, 0, nil
 		return doneSeqs{}, nil, nil
 	}
 	if err != nil {
@@ -160,7 +178,7 @@ func (c *checkpointStore) load(ctx context.Context) (doneSeqs, map[string][]byte
 		}
 		blobs[code] = buf.Bytes()
 	}
-	c.man, c.rev = m, entry.Revision
+	c.man, c.rev, c.unsure = m, entry.Revision, nil
 	c.erasures, c.floor = m.Erasures, versionFloor{seq: m.Floor, nanos: m.FloorNanos}
 	return doneFrom(m.Seq, m.Above), blobs, nil
 }
@@ -170,15 +188,21 @@ func (c *checkpointStore) load(ctx context.Context) (doneSeqs, map[string][]byte
 func (c *checkpointStore) forgetRegions() {
 	c.man.Regions = map[string]regionRef{}
 	c.cleaned = false // after the next commit, purge every part it does not reference
+	c.forgot = true
 }
 
 // save writes the blobs of the regions that changed and then the manifest
 // covering done. Regions not in blobs keep their previous blob. It returns
 // the bytes written.
-func (c *checkpointStore) save(ctx context.Context, done doneSeqs, lease uint64, at time.Time, blobs map[string][]byte) (int, error) {
+func (c *checkpointStore) save(ctx context.Context, done doneSeqs, lease uint64, at time.Time, blobs map[string][]byte, commit func() error) (int, error) {
 	seq := done.low
 	if c.writer == "" {
 		c.writer = newWriterID()
+	}
+	if c.unsure != nil {
+		if err := c.settle(ctx); err != nil {
+			return 0, fmt.Errorf("write checkpoint at sequence %d: %w", seq, err)
+		}
 	}
 	if lease != 0 && c.man.Lease > lease {
 		return 0, fmt.Errorf("write checkpoint at sequence %d: the manifest was written under lease token %d, newer than ours (%d): %w", seq, c.man.Lease, lease, errCheckpointConflict)
@@ -215,6 +239,14 @@ func (c *checkpointStore) save(ctx context.Context, done doneSeqs, lease uint64,
 	if err != nil {
 		return written, err
 	}
+	if commit != nil {
+		// The parts written are unreferenced until the manifest names
+		// them: refused here, they are garbage purgeOld removes.
+		if err := commit(); err != nil {
+			return written, err
+		}
+	}
+	mw := &manifestWrite{data: data, next: next, replaced: c.man.Regions, codes: codes, slot: slot}
 	var rev uint64
 	if c.rev == 0 {
 		rev, err = c.kv.Create(ctx, manifestKey, data)
@@ -225,12 +257,47 @@ func (c *checkpointStore) save(ctx context.Context, done doneSeqs, lease uint64,
 		if errors.Is(err, stream.ErrKeyExists) || errors.Is(err, stream.ErrWrongRevision) {
 			return written, fmt.Errorf("write checkpoint manifest at sequence %d: %w", seq, errCheckpointConflict)
 		}
-		return written, fmt.Errorf("write checkpoint manifest at sequence %d: %w", seq, err)
+		c.unsure = mw
+		return written, fmt.Errorf("write checkpoint manifest at sequence %d (whether it was applied is checked before the next): %w", seq, err)
 	}
-	replaced := c.man.Regions
-	c.man, c.rev = next, rev
-	for _, code := range codes {
-		if old, ok := replaced[code]; ok && old.Slot != slot {
+	c.committed(ctx, mw, rev)
+	c.forgot = false
+	return written + len(data), nil
+}
+
+// settle finds out whether the unanswered manifest write c.unsure was
+// applied: if the server holds its bytes it was, and the store moves on from
+// it; otherwise the key holds what it held before (the next compare-and-set
+// goes ahead) or another writer's manifest (it is refused: a conflict). An
+// error (the manifest unreadable) leaves the question for the next save.
+func (c *checkpointStore) settle(ctx context.Context) error {
+	u := c.unsure
+	e, err := c.kv.Get(ctx, manifestKey)
+	switch {
+	case err == nil && bytes.Equal(e.Value, u.data):
+		c.unsure = nil
+		c.committed(ctx, u, e.Revision)
+		if c.forgot {
+			// Its regions hold what forgetRegions dropped (the erased):
+			// only its revision counts.
+			c.man.Regions = map[string]regionRef{}
+			c.cleaned = false
+		}
+	case err == nil || errors.Is(err, stream.ErrKeyNotFound):
+		c.unsure = nil
+	default:
+		return fmt.Errorf("read checkpoint manifest %s after a write left unanswered: %w", manifestKey, err)
+	}
+	return nil
+}
+
+// committed records that mw's manifest is the current one, at revision rev,
+// and purges the parts it no longer references. Purge failures only leave
+// garbage behind.
+func (c *checkpointStore) committed(ctx context.Context, mw *manifestWrite, rev uint64) {
+	c.man, c.rev = mw.next, rev
+	for _, code := range mw.codes {
+		if old, ok := mw.replaced[code]; ok && old.Slot != mw.slot {
 			for n := 0; n < old.Parts; n++ {
 				_ = c.kv.Purge(ctx, partKey(code, old.Slot, n))
 			}
@@ -246,7 +313,6 @@ func (c *checkpointStore) save(ctx context.Context, done doneSeqs, lease uint64,
 			c.purgeOld(ctx, e.Created)
 		}
 	}
-	return written + len(data), nil
 }
 
 // purgeOld removes the parts the manifest does not reference that were

@@ -112,6 +112,18 @@ func (p *Processor) applyErasures(ctx context.Context, force bool) error {
 	if err != nil || !again {
 		return err
 	}
+	// A checkpoint write in flight still uses the store. While it is
+	// waited for, p.mu is released and the other caller (the batch
+	// handler, the timer) may find the same records and rebuild for them:
+	// once is enough.
+	erasures := p.store.erasures
+	p.waitCheckpoint()
+	if p.dead {
+		return p.deadErr() // the write found the checkpoint taken over, or the lease lost
+	}
+	if p.store.erasures != erasures {
+		return nil
+	}
 	// The rebuild re-reads the whole stream: not bounded by a batch's
 	// deadline (it would never finish on a long stream), only by its own.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rebuildTimeout)
@@ -125,7 +137,9 @@ func (p *Processor) applyErasures(ctx context.Context, force bool) error {
 // rebuildAfterErasure replaces the state by one rebuilt from the events
 // stream up to the highest sequence applied, and remembers the erased
 // sequences (a batch fetched before they were deleted must skip them). On
-// error the old state is kept.
+// error the old state is kept. Called with p.mu held and no checkpoint being
+// written (applyErasures waits for it): the rebuild replaces the store's
+// regions.
 func (p *Processor) rebuildAfterErasure(ctx context.Context) error {
 	start := time.Now()
 	es, err := p.readErasures(ctx)

@@ -3,6 +3,7 @@ package process
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -52,14 +53,22 @@ func TestSecondProcessorStops(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	seq, blobs, err := newCheckpointStore(kv).load(context.Background())
+	st := newCheckpointStore(kv)
+	seq, blobs, err := st.load(context.Background())
 	regions := 0
-	for key := range blobs {
+	for key, ref := range st.man.Regions {
 		if _, _, shard := parseShardKey(key); !shard {
 			regions++
 		}
+		if !strings.HasPrefix(ref.Slot, other.p.store.writer+"-") {
+			t.Errorf("region %s of the checkpoint is in slot %s, not the remaining processor's (%s)", key, ref.Slot, other.p.store.writer)
+		}
 	}
-	if err != nil || seq.low == 0 || regions != 2 {
-		t.Fatalf("the checkpoint after the conflict: seq %d, %d regions, %v", seq.low, regions, err)
+	// The low-watermark may stay at 0: the stopped processor's write is
+	// off its lock, so it may have acknowledged its first batch (sequence
+	// 1 on) before that write found the conflict, and those events never
+	// reach the other. What the other applied is covered above it.
+	if err != nil || (seq.low == 0 && len(seq.above) == 0) || regions != 2 || len(blobs) < 2 {
+		t.Fatalf("the checkpoint after the conflict: seq %d (+%d above), %d regions, %v", seq.low, len(seq.above), regions, err)
 	}
 }

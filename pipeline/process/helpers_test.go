@@ -458,3 +458,11 @@ func sum(t testing.TB, r *running, name string) float64 {
 	}
 	return total
 }
+
+// checkpointLocked takes a checkpoint as the processor does, holding its
+// lock (a test outside Run holds none).
+func (p *Processor) checkpointLocked(ctx context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.checkpoint(ctx)
+}

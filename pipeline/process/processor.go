@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -76,6 +77,8 @@ type Processor struct {
 	done       doneSeqs
 	batches    int // batches since the last checkpoint
 	lastCkpt   time.Time
+	// writing is the checkpoint being written (nil: none).
+	writing *ckptWrite
 	// erasureChecked is when the erasure log was last asked for new records;
 	// erased holds the events-stream sequences its records name.
 	erasureChecked time.Time
@@ -100,10 +103,23 @@ type hooks struct {
 	// before the checkpoint is written; an error simulates a crash right
 	// there.
 	beforeCheckpoint func() error
+	// checkpointWrite runs off the lock, in the goroutine writing a
+	// checkpoint, before anything is written, with the write's context:
+	// it can hold the write up (a slow NATS) or fail it.
+	checkpointWrite func(ctx context.Context) error
 }
 
 // errCrashed is returned once a test hook simulated a crash.
 var errCrashed = errors.New("processor crashed (test hook)")
+
+// deadErr is why a dead processor does nothing more: the cause of a fatal
+// stop, else a test's crash. Called with p.mu held.
+func (p *Processor) deadErr() error {
+	if p.fatal != nil {
+		return p.fatal
+	}
+	return errCrashed
+}
 
 // New validates the configuration and registers the metrics. It does no I/O:
 // Run restores the checkpoint and consumes.
@@ -190,9 +206,21 @@ func (p *Processor) Run(ctx context.Context) error {
 	}
 	kv, err := p.bus.KV(ctx, schemas.BucketProcessState)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while starting: nothing applied, nothing to save
+		}
 		return fmt.Errorf("open checkpoint bucket: %w", err)
 	}
 	p.store = newCheckpointStore(kv)
+	// Whatever path Run leaves by, no checkpoint write of this processor
+	// outlives it: RunExclusive releases the lease when Run returns, and a
+	// write still in flight would commit under a token another replica may
+	// hold by then. The paths that stop cleanly have waited already.
+	defer func() {
+		p.mu.Lock()
+		p.stopCheckpoint(true)
+		p.mu.Unlock()
+	}()
 	// The id key names the events a correction looks up; an events stream
 	// of the old subject layout is refused here (stream.OldLayoutError).
 	if p.refs, err = stream.LoadEventRefs(ctx, p.bus); err != nil {
@@ -238,21 +266,35 @@ func (p *Processor) Run(ctx context.Context) error {
 		}
 		return err
 	}
+	// A checkpoint the catch-up started may still be writing: the store is
+	// read after it ends.
+	p.mu.Lock()
+	p.waitCheckpoint()
+	if p.dead {
+		// That write found the checkpoint taken over (or the lease lost);
+		// p.stop was not set yet to stop Run.
+		err := p.deadErr()
+		p.mu.Unlock()
+		return err
+	}
+	var cerr error
 	if p.store.erasures > p.store.man.Erasures {
 		// Rebuilt at start after an erasure: replace the checkpoint that
 		// still counts the erased now, not at the next schedule.
-		p.mu.Lock()
-		err := p.checkpoint(ctx)
-		p.mu.Unlock()
-		if err != nil {
-			return fmt.Errorf("checkpoint after the rebuild for an erasure: %w", err)
-		}
+		cerr = p.checkpoint(ctx)
+	}
+	p.mu.Unlock()
+	if cerr != nil {
+		return fmt.Errorf("checkpoint after the rebuild for an erasure: %w", cerr)
 	}
 	// rctx also ends when the processor must stop (fatal).
 	rctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
 	p.mu.Lock()
 	p.stop = stop
+	if p.dead {
+		stop(p.deadErr()) // since the check above (the write of the erasure's checkpoint)
+	}
 	p.mu.Unlock()
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -263,8 +305,15 @@ func (p *Processor) Run(ctx context.Context) error {
 	}
 	err = cons.RunBatch(rctx, p.handle)
 	wg.Wait()
-	if p.fatal != nil {
-		return p.fatal
+	p.mu.Lock()
+	// Stopping for good (the lease lost, a conflict, a crash): the write in
+	// flight must not commit and would only delay the handover. A clean
+	// stop lets it finish; the final checkpoint follows it.
+	p.stopCheckpoint(p.dead || p.fatal != nil || errors.Is(context.Cause(ctx), stream.ErrLeaseLost))
+	fatal := p.fatal
+	p.mu.Unlock()
+	if fatal != nil {
+		return fatal
 	}
 	if err != nil {
 		return err
@@ -309,8 +358,9 @@ func (p *Processor) everyLocked(ctx context.Context, d time.Duration, fn func(co
 func (p *Processor) shutdown(ctx context.Context) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.waitCheckpoint()
 	if p.dead {
-		return errCrashed
+		return p.deadErr()
 	}
 	// Another replica holds the lease now and may have restored the last
 	// checkpoint already: a final one from here would overwrite its state.
@@ -471,7 +521,10 @@ func (p *Processor) catchUp(ctx context.Context, target uint64) error {
 			if err == nil || errors.As(err, &be) { // rejected ones were dead-lettered by handle
 				break
 			}
-			if p.dead {
+			p.mu.Lock() // the checkpoint writer may have set it
+			dead := p.dead
+			p.mu.Unlock()
+			if dead {
 				return err
 			}
 			p.log.Warn("catch-up batch failed; will retry", "err", err, "retry_in", delay)
@@ -500,7 +553,7 @@ func (p *Processor) handle(ctx context.Context, msgs []stream.Msg) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.dead {
-		return errCrashed
+		return p.deadErr()
 	}
 	if err := p.applyErasures(ctx, false); err != nil {
 		return err
@@ -567,8 +620,8 @@ func (p *Processor) handle(ctx context.Context, msgs []stream.Msg) error {
 		}
 	}
 	p.batches++
-	if p.batches >= p.cfg.CheckpointBatches || time.Since(p.lastCkpt) >= p.cfg.CheckpointInterval {
-		if err := p.checkpoint(ctx); err != nil {
+	if p.writing == nil && (p.batches >= p.cfg.CheckpointBatches || time.Since(p.lastCkpt) >= p.cfg.CheckpointInterval) {
+		if _, err := p.startCheckpoint(ctx, true); err != nil {
 			if errors.Is(err, errCheckpointConflict) {
 				// Another processor committed over our checkpoint: it owns
 				// the state now. Stop without writing anything more; the
@@ -806,24 +859,77 @@ func (p *Processor) publish(ctx context.Context) error {
 // same days for publication. Delivered events at or below the checkpoint are
 // skipped without decoding.
 func (p *Processor) checkpoint(ctx context.Context) error {
-	if err := p.publish(ctx); err != nil {
+	w, err := p.startCheckpoint(ctx, false)
+	if err != nil || w == nil {
 		return err
+	}
+	return p.await(w)
+}
+
+// checkpointWriteTimeout bounds one checkpoint's write (its parts and
+// manifest), done off the processor's lock. Not AckWait, which bounds a
+// batch: on a NATS cluster electing a leader a write can take longer than
+// that (5 s on the local cluster test expired under load), and one cut short
+// costs a whole checkpoint — its regions are written again by the next one.
+// Nothing waits on a write but a stop, an erasure rebuild and an explicit
+// checkpoint; batches go on meanwhile, so this only has to end a write that
+// hangs.
+const checkpointWriteTimeout = 2 * time.Minute
+
+// ckptWrite is a checkpoint being written: its state was encoded under the
+// processor's lock, its parts and manifest are written off it (writing
+// took up to 2.8 s under load, and every event arriving meanwhile waited).
+type ckptWrite struct {
+	done   chan struct{}
+	err    error
+	cancel context.CancelFunc // ends the write early (the processor is stopping for good)
+	// aborted is set (under p.mu) when cancel was called for a stop.
+	aborted bool
+}
+
+// ckptMark is what a failed write marks changed again in a region.
+type ckptMark struct {
+	shards  uint32
+	persons bool
+}
+
+// startCheckpoint publishes what is pending, encodes the changed regions,
+// and starts writing them with the done set of this moment; nil when there
+// is nothing to write. A background checkpoint (a batch's, which nobody
+// waits for) is skipped while a write is in flight (the next batch tries
+// again), and its write outlives ctx, bounded by checkpointWriteTimeout
+// alone; otherwise the write in flight is waited for first, and the new
+// one ends with ctx too (the caller waits for it: a shutdown's deadline
+// bounds its final checkpoint). Called with p.mu held.
+func (p *Processor) startCheckpoint(ctx context.Context, background bool) (*ckptWrite, error) {
+	if p.writing != nil {
+		if background {
+			return nil, nil
+		}
+		p.waitCheckpoint()
+	}
+	if p.dead {
+		return nil, p.deadErr()
+	}
+	if err := p.publish(ctx); err != nil {
+		return nil, err
 	}
 	if p.hooks.beforeCheckpoint != nil {
 		if err := p.hooks.beforeCheckpoint(); err != nil {
 			p.dead = true
-			return err
+			return nil, err
 		}
 	}
 	start := time.Now()
 	blobs := make(map[string][]byte)
+	marks := make(map[*regionState]ckptMark)
 	for code, r := range p.eng.states {
 		if !r.changed {
 			continue
 		}
 		blob, err := encodeCore(r)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		blobs[code] = blob
 		dirty := r.dirtyShards
@@ -832,18 +938,19 @@ func (p *Processor) checkpoint(ctx context.Context) error {
 		}
 		shards, err := encodeShards(r, dirty)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		for s, blob := range shards {
 			if blob != nil {
 				blobs[shardKey(code, s)] = blob
 			}
 		}
+		marks[r] = ckptMark{shards: r.dirtyShards, persons: r.hasPersons}
 	}
 	p.closeGaps(ctx)
 	if len(blobs) == 0 && p.eng.done.low == p.ckptSeq {
 		p.batches, p.lastCkpt = 0, time.Now()
-		return nil
+		return nil, nil
 	}
 	// The checkpoint covers the low-watermark and the sequences done above
 	// it, not "everything up to the highest applied": a message below that
@@ -852,23 +959,117 @@ func (p *Processor) checkpoint(ctx context.Context) error {
 	// next checkpoint. A restart re-reads from the low-watermark and skips
 	// the sequences above it that the state holds.
 	if err := p.fence(); err != nil {
-		return err
+		return nil, err
 	}
-	n, err := p.store.save(ctx, p.eng.done, p.lease.Token(), time.Now(), blobs)
+	done := doneSeqs{low: p.eng.done.low, above: maps.Clone(p.eng.done.above)}
+	token := p.lease.Token()
+	// What changes from now on is in the next checkpoint; a failed write
+	// marks its regions changed again.
+	for r := range marks {
+		r.changed, r.dirtyShards, r.hasPersons = false, 0, false
+	}
+	if background {
+		// Not ctx's deadline: ctx is a batch's, and the batch is
+		// acknowledged long before a slow write ends.
+		ctx = context.WithoutCancel(ctx)
+	}
+	wctx, cancel := context.WithTimeout(ctx, checkpointWriteTimeout)
+	w := &ckptWrite{done: make(chan struct{}), cancel: cancel}
+	p.writing = w
+	p.batches, p.lastCkpt = 0, time.Now()
+	hook := p.hooks.checkpointWrite
+	go func() {
+		defer cancel()
+		var n int
+		var err error
+		if hook != nil {
+			err = hook(wctx)
+		}
+		if err == nil {
+			n, err = p.store.save(wctx, done, token, time.Now(), blobs, p.commitCheck)
+		}
+		p.finishCheckpoint(w, done.low, n, err, marks, start)
+	}()
+	return w, nil
+}
+
+// commitCheck runs before a checkpoint's manifest is committed, off the
+// write's goroutine: a processor that crashed (a test's) or does not hold
+// its lease any more commits nothing.
+func (p *Processor) commitCheck() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.dead {
+		return p.deadErr()
+	}
+	return p.fence()
+}
+
+// finishCheckpoint records a write's outcome.
+func (p *Processor) finishCheckpoint(w *ckptWrite, low uint64, n int, err error, marks map[*regionState]ckptMark, start time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	p.m.ckptBytes.Add(float64(n))
 	if err != nil {
 		p.m.checkpoints.WithLabelValues("error").Inc()
-		return err
-	}
-	for code, r := range p.eng.states {
-		if _, ok := blobs[code]; ok {
-			r.changed, r.dirtyShards, r.hasPersons = false, 0, false
+		for r, m := range marks {
+			r.changed = true
+			r.dirtyShards |= m.shards
+			r.hasPersons = r.hasPersons || m.persons
 		}
+		switch {
+		case errors.Is(err, errCheckpointConflict) && !p.dead:
+			// Another processor committed over our checkpoint: it owns
+			// the state now. Stop without writing anything more.
+			p.dead = true
+			p.fatal = fmt.Errorf("process: stopping: %w", err)
+			p.log.Error("another processor wrote the checkpoint; stopping (run one processor per stream)", "seq", low, "err", err)
+			if p.stop != nil {
+				p.stop(p.fatal)
+			}
+		case w.aborted:
+			p.log.Info("checkpoint write abandoned: stopping", "seq", low, "err", err)
+		case !p.dead:
+			// Not fatal: the next checkpoint covers these regions again,
+			// and a restart replays from the previous one.
+			p.log.Warn("checkpoint failed; will retry", "seq", low, "err", err)
+		}
+	} else {
+		p.ckptSeq = low
+		p.m.checkpoints.WithLabelValues("ok").Inc()
+		p.m.ckptSeconds.Observe(time.Since(start).Seconds())
+		p.m.ckptSeq.Set(float64(low))
 	}
-	p.ckptSeq = p.eng.done.low
-	p.batches, p.lastCkpt = 0, time.Now()
-	p.m.checkpoints.WithLabelValues("ok").Inc()
-	p.m.ckptSeconds.Observe(time.Since(start).Seconds())
-	p.m.ckptSeq.Set(float64(p.ckptSeq))
-	return nil
+	w.err = err
+	p.writing = nil
+	close(w.done)
+}
+
+// await waits for w with p.mu released. Called with p.mu held.
+func (p *Processor) await(w *ckptWrite) error {
+	p.mu.Unlock()
+	<-w.done
+	p.mu.Lock()
+	return w.err
+}
+
+// waitCheckpoint waits until no checkpoint is being written. Called with
+// p.mu held (released while waiting): another goroutine may start a write
+// meanwhile, which is waited for too.
+func (p *Processor) waitCheckpoint() {
+	for p.writing != nil {
+		_ = p.await(p.writing)
+	}
+}
+
+// stopCheckpoint waits for the write in flight, cancelled first if abort
+// (its regions are marked changed again, for nobody). Called with p.mu held.
+func (p *Processor) stopCheckpoint(abort bool) {
+	for p.writing != nil {
+		if abort {
+			p.writing.aborted = true
+			p.writing.cancel()
+		}
+		_ = p.await(p.writing)
+	}
 }

@@ -57,7 +57,7 @@ func TestRedeliveryBelowCheckpointIsApplied(t *testing.T) {
 	if err := p.handle(ctx, msgs[1:]); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.checkpoint(ctx); err != nil {
+	if err := p.checkpointLocked(ctx); err != nil {
 		t.Fatal(err)
 	}
 	// The checkpoint covers the contiguous low-watermark: sequence 1 is
@@ -100,7 +100,7 @@ func TestRedeliveryBelowCheckpointIsApplied(t *testing.T) {
 		t.Fatalf("after a crash and restart, KZ-75 on day 3 has %d cases, want 3", got)
 	}
 	// Now every sequence is done: the next checkpoint covers 3.
-	if err := p2.checkpoint(ctx); err != nil || p2.ckptSeq != 3 {
+	if err := p2.checkpointLocked(ctx); err != nil || p2.ckptSeq != 3 {
 		t.Fatalf("checkpoint after catching up covers %d (%v), want 3", p2.ckptSeq, err)
 	}
 }

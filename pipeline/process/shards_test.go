@@ -55,7 +55,7 @@ func TestCheckpointShards(t *testing.T) {
 			}
 			got += len(msgs)
 		}
-		if err := p.checkpoint(ctx); err != nil {
+		if err := p.checkpointLocked(ctx); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -114,7 +114,7 @@ func TestCheckpointShards(t *testing.T) {
 		t.Fatal(err)
 	}
 	old.forgetRegions()
-	if _, err := old.save(ctx, p.eng.done, 0, time.Now(), map[string][]byte{"KZ-75": whole}); err != nil {
+	if _, err := old.save(ctx, p.eng.done, 0, time.Now(), map[string][]byte{"KZ-75": whole}, nil); err != nil {
 		t.Fatal(err)
 	}
 	q := newProc()

@@ -4,7 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"log/slog"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -20,10 +23,13 @@ import (
 
 // processorPair is two `process` replicas on the 3-node NATS cluster, one
 // active under the lease and one hot standby, started before the load
-// (startProcessors). Each runs under a supervisor as in production: a
-// replica that stops because it lost its lease (renewals failing while a
-// NATS node is killed) is started again, from its checkpoint, as a
-// standby. killActive kills the replica holding the lease as kill -9 would
+// (startProcessors). Each runs under a supervisor as in production (the
+// compose file's restart: unless-stopped): a replica whose run ends for any
+// reason — it lost its lease while a NATS node was killed, or an error such
+// as the lease bucket unreadable during a leader election — is started
+// again, from its checkpoint, as a standby. Every end of a run is logged
+// with its time and error. killActive kills the replica holding the lease
+// as kill -9 would
 // (connection closed: no release, no final checkpoint; not restarted);
 // finish waits for the other to take over and work through every event,
 // and requires the indicators to equal want: one uninterrupted processor's
@@ -44,9 +50,40 @@ type processReplica struct {
 	mu       sync.Mutex
 	nc       *nats.Conn // of the current run
 	killed   bool
-	restarts int // after a lost lease
+	restarts map[string]int // why a run ended, and how often it was started again after it
+	lastErr  string         // how the last run ended
 	cancel   context.CancelFunc
 	done     chan error
+}
+
+// restartDelay is the supervisor's pause before starting a replica again
+// (a container's restart takes about as long).
+const restartDelay = 500 * time.Millisecond
+
+// runEnd names why a replica's run ended, for the restart counts.
+func runEnd(err error) string {
+	switch {
+	case err == nil:
+		return "stopped"
+	case errors.Is(err, stream.ErrLeaseLost):
+		return "lease lost"
+	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+		return "context"
+	default:
+		return "error"
+	}
+}
+
+// logWriter writes each line to the test's log, stamped and prefixed (the
+// replicas' own logs, for a failure that needs them).
+type logWriter struct {
+	t      *testing.T
+	prefix string
+}
+
+func (w logWriter) Write(b []byte) (int, error) {
+	w.t.Logf("%s %s %s", time.Now().Format("15:04:05.000"), w.prefix, strings.TrimRight(string(b), "\n"))
+	return len(b), nil
 }
 
 // startProcessors starts A, waits until it holds the lease, then starts B.
@@ -76,40 +113,81 @@ func startProcessors(t *testing.T, natsURL string) *processorPair {
 	return p
 }
 
-// start runs a replica under its supervisor until it is killed, ctx ends
-// or it fails for another reason than a lost lease.
+// start runs a replica under its supervisor until it is killed or ctx
+// ends. done receives the last run's error.
 func (p *processorPair) start(name string) {
+	t := p.t
 	rctx, rcancel := context.WithCancel(p.ctx)
-	r := &processReplica{cancel: rcancel, done: make(chan error, 1)}
+	r := &processReplica{cancel: rcancel, done: make(chan error, 1), restarts: map[string]int{}}
 	p.replicas[name] = r
+	// The lease's changes hands at Info, the processor's troubles at Warn.
+	noTime := func(_ []string, a slog.Attr) slog.Attr {
+		if a.Key == slog.TimeKey {
+			return slog.Attr{} // logWriter stamps the line
+		}
+		return a
+	}
+	leaseLog := slog.New(slog.NewTextHandler(logWriter{t, "replica " + name + ":"}, &slog.HandlerOptions{Level: slog.LevelInfo, ReplaceAttr: noTime}))
+	procLog := slog.New(slog.NewTextHandler(logWriter{t, "replica " + name + ":"}, &slog.HandlerOptions{Level: slog.LevelWarn, ReplaceAttr: noTime}))
 	go func() {
-		for {
+		for run := 1; ; run++ {
+			began := time.Now()
 			rnc, rjs, err := stream.Connect(p.natsURL, "clustertest-"+name)
-			if err != nil {
-				r.done <- err
-				return
-			}
-			r.mu.Lock()
-			r.nc = rnc
-			r.mu.Unlock()
-			rbus := stream.NewBus(rjs)
-			pr, err := process.New(processConfig(), process.Deps{Bus: rbus, Regions: schemas.DefaultRegions(), Registerer: prometheus.NewRegistry()})
 			if err == nil {
-				err = rbus.RunExclusive(rctx, "process", name, nil, pr.RunLeased)
+				r.mu.Lock()
+				if r.killed {
+					// Killed between two runs: this connection was not
+					// there to close.
+					err = errors.New("killed before the run started")
+					rnc.Close()
+				}
+				r.nc = rnc
+				r.mu.Unlock()
 			}
-			rnc.Close()
+			if err == nil {
+				rbus := stream.NewBus(rjs)
+				var pr *process.Processor
+				pr, err = process.New(processConfig(), process.Deps{Bus: rbus, Regions: schemas.DefaultRegions(), Logger: procLog, Registerer: prometheus.NewRegistry()})
+				if err == nil {
+					err = rbus.RunExclusive(rctx, "process", name, leaseLog, pr.RunLeased)
+				}
+				rnc.Close()
+			}
 			r.mu.Lock()
-			again := errors.Is(err, stream.ErrLeaseLost) && !r.killed && rctx.Err() == nil
+			killed := r.killed
+			again := !killed && rctx.Err() == nil
 			if again {
-				r.restarts++
+				r.restarts[runEnd(err)]++
 			}
+			r.lastErr = fmt.Sprintf("run %d ended %s after %s: %v", run, time.Now().Format("15:04:05.000"), time.Since(began).Round(time.Millisecond), err)
 			r.mu.Unlock()
+			t.Logf("%s replica %s: run %d returned after %s (killed %v, restarting %v): %v",
+				time.Now().Format("15:04:05.000"), name, run, time.Since(began).Round(time.Millisecond), killed, again, err)
 			if !again {
 				r.done <- err
 				return
 			}
+			select {
+			case <-rctx.Done():
+			case <-time.After(restartDelay):
+			}
 		}
 	}()
+}
+
+// status describes the replicas for a failure message.
+func (p *processorPair) status() string {
+	var b strings.Builder
+	for _, n := range []string{"A", "B"} {
+		r := p.replicas[n]
+		if r == nil {
+			continue
+		}
+		r.mu.Lock()
+		fmt.Fprintf(&b, "; %s: killed %v, restarts %v, last: %s", n, r.killed, r.restarts, r.lastErr)
+		r.mu.Unlock()
+	}
+	return b.String()
 }
 
 // holder is who holds the processor's lease now ("" if nobody, or the
@@ -143,7 +221,7 @@ func (p *processorPair) killActive() {
 	for deadline := time.Now().Add(30 * time.Second); name == ""; {
 		if name = p.holder(); name == "" {
 			if time.Now().After(deadline) {
-				p.t.Fatal("nobody holds the processor's lease")
+				p.t.Fatalf("%s nobody holds the processor's lease%s", time.Now().Format("15:04:05.000"), p.status())
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
@@ -154,6 +232,7 @@ func (p *processorPair) killActive() {
 	r.nc.Close()
 	r.mu.Unlock()
 	killed := time.Now()
+	p.t.Logf("%s killed replica %s (holding the lease)", killed.Format("15:04:05.000"), name)
 	p.killed = name
 	other := map[string]string{"A": "B", "B": "A"}[name]
 	go func() {
@@ -176,7 +255,7 @@ func (p *processorPair) finish(want map[string]string) {
 	select {
 	case takeover = <-p.takeover:
 	case <-time.After(30 * time.Second):
-		t.Fatalf("nobody took the processor's lease within 30 s of %s's kill (holder %q)", p.killed, p.holder())
+		t.Fatalf("%s nobody took the processor's lease within 30 s of %s's kill (holder %q)%s", time.Now().Format("15:04:05.000"), p.killed, p.holder(), p.status())
 	}
 	nc, js, err := stream.Connect(p.natsURL, "clustertest-process")
 	if err != nil {
@@ -192,7 +271,9 @@ func (p *processorPair) finish(want map[string]string) {
 		t.Fatal(err)
 	}
 	last := info.State.LastSeq
-	waitAckFloor(t, js, schemas.StreamEvents, schemas.ConsumerProcess, last)
+	if err := ackFloorReaches(js, schemas.StreamEvents, schemas.ConsumerProcess, last); err != nil {
+		t.Fatalf("%s %v (holder %q)%s", time.Now().Format("15:04:05.000"), err, p.holder(), p.status())
+	}
 	survivor := map[string]string{"A": "B", "B": "A"}[p.killed]
 	r := p.replicas[survivor]
 	r.cancel()
@@ -201,13 +282,13 @@ func (p *processorPair) finish(want map[string]string) {
 	}
 	r.done <- nil // for the cleanup
 	got := latestIndicators(t, js)
-	restarts := map[string]int{}
+	restarts := map[string]map[string]int{}
 	for n, r := range p.replicas {
 		r.mu.Lock()
 		restarts[n] = r.restarts
 		r.mu.Unlock()
 	}
-	t.Logf("two processors on the cluster during the load: %s (holding the lease) killed, %s held it %s later (lease TTL %s); restarts after a lost lease %v; %d events, %d indicator records",
+	t.Logf("two processors on the cluster during the load: %s (holding the lease) killed, %s held it %s later (lease TTL %s); restarts by why the run ended %v; %d events, %d indicator records",
 		p.killed, survivor, takeover.Round(10*time.Millisecond), stream.DefaultLeaseTTL, restarts, last, len(got))
 
 	var diff []string
@@ -231,6 +312,15 @@ func (p *processorPair) finish(want map[string]string) {
 // every message up to seq.
 func waitAckFloor(t *testing.T, js jetstream.JetStream, streamName, consumer string, seq uint64) {
 	t.Helper()
+	if err := ackFloorReaches(js, streamName, consumer, seq); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// ackFloorReaches waits up to 3 minutes until a durable consumer of a
+// stream acknowledged every message up to seq; the error says where the
+// floor stopped.
+func ackFloorReaches(js jetstream.JetStream, streamName, consumer string, seq uint64) error {
 	deadline := time.Now().Add(3 * time.Minute)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -243,10 +333,10 @@ func waitAckFloor(t *testing.T, js jetstream.JetStream, streamName, consumer str
 		}
 		cancel()
 		if floor >= seq {
-			return
+			return nil
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s ack floor %d, want %d", consumer, floor, seq)
+			return fmt.Errorf("%s ack floor %d, want %d", consumer, floor, seq)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
