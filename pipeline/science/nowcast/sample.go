@@ -3,7 +3,6 @@ package nowcast
 import (
 	"math"
 	"math/rand/v2"
-	"slices"
 )
 
 // gammaRand draws from the gamma distribution with shape a > 0 and scale
@@ -285,58 +284,16 @@ func tailQuantiles(x []float64, ps []float64, out []float64) {
 }
 
 // quantiles3 returns the 2.5, 50 and 97.5 % quantiles of x as
-// sortedQuantileLinear would on the sorted x: the median by selection, the
-// tail quantiles from the few smallest and largest values, kept in one
-// pass (for 200 draws the 5th and 6th of each end). x is reordered.
+// sortedQuantileLinear would on the sorted x: the tails from the few
+// smallest and largest values, kept in one pass (tailQuantiles; for 200
+// draws the 5th and 6th of each end), then the median by selection. x is
+// reordered.
 func quantiles3(x []float64) (q025, median, q975 float64) {
-	n := len(x)
-	kl, fl := typ7(0.025, n)
-	kh, fh := typ7(0.975, n)
-	tail := kl + 2 // order statistics 0..kl+1 from below, n-1-(kh-1)..n-1 from above
-	if tail > 16 || n-1-kh+1 > 16 || tail > n {
-		slices.Sort(x)
-		return sortedQuantileLinear(x, 0.025), sortedQuantileLinear(x, 0.5), sortedQuantileLinear(x, 0.975)
-	}
-	var lo, hi [16]float64 // the smallest ascending, the largest descending
-	nl, nh := 0, 0
-	th := n - kh + 1 // how many of the largest: order statistics kh-1 … n-1, descending
-	for _, v := range x {
-		if nl < tail || v < lo[nl-1] {
-			i := min(nl, tail-1)
-			for i > 0 && lo[i-1] > v {
-				lo[i] = lo[i-1]
-				i--
-			}
-			lo[i] = v
-			nl = min(nl+1, tail)
-		}
-		if nh < th || v > hi[nh-1] {
-			i := min(nh, th-1)
-			for i > 0 && hi[i-1] < v {
-				hi[i] = hi[i-1]
-				i--
-			}
-			hi[i] = v
-			nh = min(nh+1, th)
-		}
-	}
-	q025 = lo[kl] + fl*(lo[kl+1]-lo[kl])
-	// hi[i] is order statistic n-1-i: kh is hi[n-1-kh], kh+1 is hi[n-2-kh].
-	q975 = hi[n-1-kh]
-	if kh+1 < n {
-		q975 += fh * (hi[n-2-kh] - hi[n-1-kh])
-	}
-	km, fm := typ7(0.5, n)
-	selectK(x, km)
-	median = x[km]
-	if fm > 0 && km+1 < n {
-		next := x[km+1]
-		for _, y := range x[km+2:] {
-			next = min(next, y)
-		}
-		median += fm * (next - median)
-	}
-	return q025, median, q975
+	var q [2]float64
+	tailQuantiles(x, []float64{0.025, 0.975}, q[:])
+	var m [1]float64
+	linearQuantiles(x, []float64{0.5}, m[:])
+	return q[0], m[0], q[1]
 }
 
 // typ7 is the order statistic (0-based) and interpolation weight of the
