@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	ch "github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/epiwatch/epiwatch/schemas"
@@ -35,16 +36,26 @@ func Migrate(ctx context.Context, conn driver.Conn, db, cluster string, regions 
 		return nil, fmt.Errorf("read server version: %w", err)
 	}
 	major, minor := int(sv.Version.Major), int(sv.Version.Minor)
-	// An ON CLUSTER statement waits for every node's DDL worker (18.16 gives
-	// up after distributed_ddl_task_timeout, 180 s by default); on a busy
-	// machine one took more than a minute. A single server answers at once.
+	// An ON CLUSTER statement waits for every node's DDL worker, and 18.16
+	// gives up after distributed_ddl_task_timeout (180 s by default) with
+	// code 159 while the statement goes on in the background — the
+	// migration would then stop half-way on a busy cluster (the local
+	// cluster test saw a replicated ALTER take over 3 minutes on a loaded
+	// 2-core machine). Cluster migrations wait up to 10 minutes per
+	// statement instead. A single server answers at once.
 	timeout := 60 * time.Second
+	var settings ch.Settings
 	if cluster != "" {
-		timeout = 5 * time.Minute
+		const ddlWait = 10 * time.Minute
+		settings = ch.Settings{"distributed_ddl_task_timeout": int(ddlWait.Seconds())}
+		timeout = ddlWait + time.Minute
 	}
 	exec := func(q string) error {
 		cctx, cancel := context.WithTimeout(ctx, timeout)
 		defer cancel()
+		if settings != nil {
+			cctx = ch.Context(cctx, ch.WithSettings(settings))
+		}
 		return conn.Exec(cctx, q)
 	}
 	// forCluster turns one statement into what runs: itself on a single
