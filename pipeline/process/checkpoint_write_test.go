@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/epiwatch/epiwatch/internal/testkit/streamtest"
-	"github.com/epiwatch/epiwatch/pipeline/stream"
 	"github.com/epiwatch/epiwatch/schemas"
 )
 
@@ -26,15 +25,7 @@ func TestCheckpointWriteOffLock(t *testing.T) {
 		caseEv("c3", "KZ-75", 4),
 		caseEv("c4", "KZ-19", 4),
 	))
-	r, err := s.Bus.Reader(ctx, schemas.StreamEvents, stream.ReadSpec{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Stop()
-	msgs, err := r.Fetch(4, 5*time.Second)
-	if err != nil || len(msgs) != 4 {
-		t.Fatalf("fetched %d messages (%v), want 4", len(msgs), err)
-	}
+	msgs := fetchEvents(t, s, 4)
 
 	cfg := testConfig()
 	cfg.CheckpointBatches = 1 // every batch starts one, unless one is in flight

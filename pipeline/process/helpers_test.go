@@ -466,3 +466,20 @@ func (p *Processor) checkpointLocked(ctx context.Context) error {
 	defer p.mu.Unlock()
 	return p.checkpoint(ctx)
 }
+
+// fetchEvents reads the first n messages of the events stream as the
+// consumer would deliver them: real JetStream messages for handing to the
+// batch handler by hand.
+func fetchEvents(t *testing.T, s *streamtest.Server, n int) []stream.Msg {
+	t.Helper()
+	r, err := s.Bus.Reader(context.Background(), schemas.StreamEvents, stream.ReadSpec{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Stop()
+	msgs, err := r.Fetch(n, 5*time.Second)
+	if err != nil || len(msgs) != n {
+		t.Fatalf("fetched %d messages (%v), want %d", len(msgs), err, n)
+	}
+	return msgs
+}

@@ -621,19 +621,9 @@ func (p *Processor) handle(ctx context.Context, msgs []stream.Msg) error {
 	}
 	p.batches++
 	if p.writing == nil && (p.batches >= p.cfg.CheckpointBatches || time.Since(p.lastCkpt) >= p.cfg.CheckpointInterval) {
+		// A conflict (another processor committed over our checkpoint)
+		// comes from the write, off the lock: finishCheckpoint stops us.
 		if _, err := p.startCheckpoint(ctx, true); err != nil {
-			if errors.Is(err, errCheckpointConflict) {
-				// Another processor committed over our checkpoint: it owns
-				// the state now. Stop without writing anything more; the
-				// batch in hand is not acknowledged and goes to it.
-				p.dead = true
-				p.fatal = fmt.Errorf("process: stopping: %w", err)
-				p.log.Error("another processor wrote the checkpoint; stopping (run one processor per stream)", "seq", p.appliedSeq, "err", err)
-				if p.stop != nil {
-					p.stop(p.fatal)
-				}
-				return p.fatal
-			}
 			if p.dead {
 				return err
 			}

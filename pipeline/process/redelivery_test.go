@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/epiwatch/epiwatch/internal/testkit/streamtest"
-	"github.com/epiwatch/epiwatch/pipeline/stream"
 	"github.com/epiwatch/epiwatch/schemas"
 )
 
@@ -26,18 +25,7 @@ func TestRedeliveryBelowCheckpointIsApplied(t *testing.T) {
 		caseEv("c2", "KZ-75", 3),
 		caseEv("c3", "KZ-75", 3),
 	))
-	r, err := s.Bus.Reader(ctx, schemas.StreamEvents, stream.ReadSpec{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Stop()
-	msgs, err := r.Fetch(3, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(msgs) != 3 {
-		t.Fatalf("fetched %d messages, want 3", len(msgs))
-	}
+	msgs := fetchEvents(t, s, 3)
 
 	cfg := testConfig()
 	cfg.DedupWindow = 0
